@@ -1,0 +1,24 @@
+"""The one exception type for bad input.
+
+Every check of user input (CLI options, Python arguments, config and results files) raises
+:class:`InputError` with a one-line message that names the bad value and the allowed choices.
+The CLI turns it into that line on stderr and exit status 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+
+class InputError(ValueError):
+    """Bad input from the user. ``str(err)`` is one line meant to be shown as it is."""
+
+
+def choose(kind: str, value, allowed) -> str:
+    """Check ``value`` against ``allowed`` names; return it or raise a clear :class:`InputError`.
+
+    >>> choose("activation", "tanh", ["tanh", "relu"])
+    'tanh'
+    """
+    allowed = list(allowed)
+    if value not in allowed:
+        raise InputError(f"unknown {kind} {value!r}; allowed: {', '.join(map(str, allowed))}")
+    return value

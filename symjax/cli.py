@@ -1,0 +1,72 @@
+"""The ``symjax`` command.
+
+Each subcommand lives in its own module ``symjax/_cli_<name>.py`` that defines
+``register(subparsers)``: it adds its parser and sets ``func=run`` where ``run(args) -> int``
+returns the exit status. Those modules import neither JAX nor SymPy at import time, so that
+``symjax --help`` is instant and the numeric commands can set XLA flags before JAX loads.
+
+Exit status: 0 success (a claim proven, a check passed), 1 a claim refuted or a check failed,
+2 bad input, reported as one line on stderr, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from ._errors import InputError
+
+#: Subcommand modules, in the order ``symjax --help`` lists them.
+SUBCOMMANDS = ("prove", "verify", "report", "reproduce", "cite")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with errors as one line and exit status 2."""
+
+    def error(self, message):  # noqa: D401 - argparse API
+        raise InputError(f"{self.prog}: {message}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+
+    parser = _Parser(
+        prog="symjax",
+        description=(
+            "Prove symbolically and verify numerically why tied hidden units stay tied "
+            "and random initialization breaks the symmetry."
+        ),
+    )
+    parser.add_argument("--version", action="version", version=f"symjax {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for name in SUBCOMMANDS:
+        try:
+            module = importlib.import_module(f"symjax._cli_{name}")
+        except ModuleNotFoundError as err:
+            if err.name != f"symjax._cli_{name}":
+                raise
+            continue
+        module.register(sub)
+    return parser
+
+
+def main(argv=None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        if not getattr(args, "func", None):
+            parser.print_help()
+            return 2
+        return int(args.func(args) or 0)
+    except InputError as err:
+        print(f"symjax: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("symjax: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,188 @@
+"""Theorems as data: claim, hypotheses, proof steps, verdict, witness.
+
+A :class:`Theorem` is what every prover in :mod:`symjax.symbolic` returns. It prints itself as a
+readable derivation, renders to LaTeX, and serialises to JSON (exact rationals as strings).
+
+Verdicts:
+
+* ``"proven"``: every expression the claim needs to vanish simplified to exactly zero.
+* ``"refuted"``: some expression is not identically zero; ``witness`` holds a concrete rational
+  point (and, if the claim was about an undefined function, the concrete choice made) at which it
+  evaluates to a non-zero number, recorded in ``witness["value"]``.
+* ``"unknown"``: only when a time limit was hit; ``reason`` says so.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+PROVEN = "proven"
+REFUTED = "refuted"
+UNKNOWN = "unknown"
+VERDICTS = (PROVEN, REFUTED, UNKNOWN)
+
+
+@dataclass
+class ProofStep:
+    """One step of a proof: a sentence, and optionally the formula it rests on."""
+
+    text: str
+    latex: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"text": self.text}
+        if self.latex is not None:
+            d["latex"] = self.latex
+        return d
+
+
+@dataclass
+class Theorem:
+    """A claim with its verdict.
+
+    Attributes:
+      claim: the statement, one sentence.
+      hypotheses: the assumptions (network, activation, loss, data, optimizer, ties).
+      verdict: one of ``"proven"``, ``"refuted"``, ``"unknown"``.
+      steps: the proof (or refutation) steps in order.
+      witness: for a refutation, every value needed to re-check it, as strings (exact rationals),
+        plus names of the concrete choices (e.g. ``"activation": "tanh"``) and ``"value"``, the
+        non-zero value the failing expression takes there (exact where possible).
+      reason: why the verdict is ``"unknown"`` (a time limit), else ``None``.
+      context: machine-readable hypotheses (widths, ties, activation, ...).
+      lemmas: sub-theorems this one rests on (e.g. one per tie set of a lattice).
+    """
+
+    claim: str
+    hypotheses: list[str]
+    verdict: str
+    steps: list[ProofStep] = field(default_factory=list)
+    witness: dict[str, str] | None = None
+    reason: str | None = None
+    context: dict[str, Any] = field(default_factory=dict)
+    lemmas: list[Theorem] = field(default_factory=list)
+
+    def __post_init__(self):
+        if self.verdict not in VERDICTS:
+            raise ValueError(f"verdict {self.verdict!r} not in {VERDICTS}")
+        if self.verdict == UNKNOWN and not self.reason:
+            raise ValueError("an 'unknown' verdict needs a reason (a time limit was hit)")
+        if self.verdict == REFUTED and not self.witness:
+            raise ValueError("a 'refuted' verdict needs a witness")
+
+    # -- convenience -----------------------------------------------------------------------
+    @property
+    def proven(self) -> bool:
+        return self.verdict == PROVEN
+
+    @property
+    def refuted(self) -> bool:
+        return self.verdict == REFUTED
+
+    @property
+    def exit_code(self) -> int:
+        """CLI convention: 0 proven, 1 refuted (or unknown)."""
+        return 0 if self.proven else 1
+
+    # -- rendering -------------------------------------------------------------------------
+    def __str__(self) -> str:
+        return self.render()
+
+    def render(self, indent: str = "") -> str:
+        lines = [f"{indent}Claim: {self.claim}"]
+        if self.hypotheses:
+            lines.append(f"{indent}Hypotheses:")
+            lines += [f"{indent}  - {h}" for h in self.hypotheses]
+        if self.steps:
+            lines.append(f"{indent}Proof:" if self.proven else f"{indent}Steps:")
+            for i, s in enumerate(self.steps, 1):
+                lines.append(f"{indent}  {i}. {s.text}")
+        if self.witness:
+            lines.append(f"{indent}Witness:")
+            lines += [f"{indent}  {k} = {v}" for k, v in self.witness.items()]
+        if self.reason:
+            lines.append(f"{indent}Reason: {self.reason}")
+        for lemma in self.lemmas:
+            lines.append(lemma.render(indent + "    "))
+        lines.append(f"{indent}Verdict: {self.verdict.upper()}")
+        return "\n".join(lines)
+
+    def to_latex(self) -> str:
+        """A LaTeX fragment (no preamble) that a paper can ``\\input``."""
+        out = [
+            r"\begin{description}",
+            rf"\item[Claim] {_tex_escape(self.claim)}",
+        ]
+        if self.hypotheses:
+            out.append(r"\item[Hypotheses] \begin{itemize}")
+            out += [rf"\item {_tex_escape(h)}" for h in self.hypotheses]
+            out.append(r"\end{itemize}")
+        if self.steps:
+            out.append(r"\item[Proof] \begin{enumerate}")
+            for s in self.steps:
+                item = rf"\item {_tex_escape(s.text)}"
+                if s.latex:
+                    item += "\n" + rf"\[ {s.latex} \]"
+                out.append(item)
+            out.append(r"\end{enumerate}")
+        if self.witness:
+            out.append(r"\item[Witness] \begin{itemize}")
+            out += [
+                rf"\item $\mathtt{{{_tex_escape(k)}}} = {_tex_escape(v)}$"
+                if k not in ("activation", "loss", "output_activation")
+                else rf"\item {_tex_escape(k)}: {_tex_escape(v)}"
+                for k, v in self.witness.items()
+            ]
+            out.append(r"\end{itemize}")
+        if self.reason:
+            out.append(rf"\item[Reason] {_tex_escape(self.reason)}")
+        out.append(rf"\item[Verdict] \textbf{{{self.verdict}}}")
+        out.append(r"\end{description}")
+        for lemma in self.lemmas:
+            out.append(lemma.to_latex())
+        return "\n".join(out) + "\n"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "claim": self.claim,
+            "hypotheses": list(self.hypotheses),
+            "verdict": self.verdict,
+            "steps": [s.to_dict() for s in self.steps],
+            "witness": dict(self.witness) if self.witness else None,
+            "reason": self.reason,
+            "context": self.context,
+            "lemmas": [lemma.to_dict() for lemma in self.lemmas],
+        }
+
+    def to_json(self, **kw) -> str:
+        return json.dumps(self.to_dict(), indent=2, **kw)
+
+
+def combine(claim: str, hypotheses: list[str], lemmas: list[Theorem], **kw) -> Theorem:
+    """A theorem that holds when all its lemmas are proven (a conjunction).
+
+    The verdict is ``proven`` if every lemma is, ``refuted`` if any lemma is refuted (its witness
+    becomes the conjunction's), else ``unknown``.
+    """
+    if all(t.proven for t in lemmas):
+        return Theorem(claim, hypotheses, PROVEN, lemmas=lemmas, **kw)
+    bad = next((t for t in lemmas if t.refuted), None)
+    if bad is not None:
+        return Theorem(
+            claim, hypotheses, REFUTED, witness=bad.witness, lemmas=lemmas,
+            steps=[ProofStep(f"Refuted by the lemma: {bad.claim}")], **kw,
+        )
+    reason = next(t.reason for t in lemmas if t.verdict == UNKNOWN)
+    return Theorem(claim, hypotheses, UNKNOWN, reason=reason, lemmas=lemmas, **kw)
+
+
+_TEX = {
+    "\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#",
+    "_": r"\_", "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\^{}",
+}
+
+
+def _tex_escape(s: str) -> str:
+    return "".join(_TEX.get(c, c) for c in str(s))
