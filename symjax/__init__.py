@@ -21,6 +21,15 @@ except PackageNotFoundError:  # running from a source tree that is not installed
 #: name -> module that defines it, loaded on first access.
 _LAZY = {
     "symbolic": "symjax.symbolic",
+    "collect_provenance": "symjax._provenance",
+    "write_results": "symjax._provenance",
+    "read_results": "symjax._provenance",
+    "verify": "symjax._verifier",
+    "VerifyResults": "symjax._verifier",
+    "configure_xla": "symjax._xla",
+    "register_init": "symjax._inits",
+    "init_schemes": "symjax._inits",
+    "pack_params": "symjax._inits",
 }
 
 

@@ -18,7 +18,7 @@ import sys
 from ._errors import InputError
 
 #: Subcommand modules, in the order ``symjax --help`` lists them.
-SUBCOMMANDS = ("prove", "verify", "report", "reproduce", "cite")
+SUBCOMMANDS = ("prove", "verify", "report", "reproduce", "cite", "laws", "stability")
 
 
 class _Parser(argparse.ArgumentParser):

@@ -1,0 +1,324 @@
+"""A pure-functional MLP of any widths, with two computation paths.
+
+Parameters live in the shared order of :class:`symjax.Layout` (``[w1, ..., wK, b1, ..., bM]``).
+Activations and losses mean exactly what their names mean in :mod:`symjax._choices`:
+``relu'(0) = 0``, ``leaky_relu`` has slope ``0.01`` below zero and derivative 1 at zero, the
+squared error of one sample is ``sum over outputs of (yhat - y)**2 / 2`` and the loss over the
+data set is the ``mean`` (default) or ``sum`` of the per-sample losses.
+
+Two paths compute the same function:
+
+* ``exact``: every parameter is its own scalar leaf (a tuple of ``n_params`` scalars per seed;
+  after ``vmap``, one ``(seeds,)`` array each) and every pre-activation is written out as scalar
+  multiply-adds in a fixed order (``w_1 * a_1 + w_2 * a_2 + ... + b``). Two tied units then run
+  the same operations on bitwise equal inputs, so they stay bitwise equal: no dot-product kernel
+  picks a different code path for different rows. The samples of a small data set
+  (at most :data:`UNROLL_MAX_SAMPLES`) are unrolled as scalars too; larger data sets carry the
+  samples as a trailing axis of each unit's activation, summed by the same reduction for every
+  unit. This is also the fast path: XLA fuses the whole step into a few elementwise kernels over
+  the seed axis.
+* ``matmul``: ordinary ``x @ W.T + b`` with ``Precision.HIGHEST``, the way most code is written.
+  Its dot kernels may round tied rows differently; that is a result to measure, not a bug.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cached_property
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+from jax.scipy.special import xlogy
+
+from ._choices import (
+    LEAKY_RELU_SLOPE,
+    activation_name,
+    loss_name,
+    reduction_name,
+)
+from ._layout import Layout
+
+#: Data sets with at most this many samples are unrolled sample by sample on the exact path.
+UNROLL_MAX_SAMPLES = 16
+#: Above this many pairs x coordinates, hidden-unit distances use the Gram-matrix formula.
+_DIRECT_DISTANCE_MAX = 1 << 16
+
+_ACTIVATIONS = {
+    "identity": lambda z: z,
+    "tanh": jnp.tanh,
+    "sigmoid": jax.nn.sigmoid,
+    "relu": jax.nn.relu,  # custom JVP: derivative 0 at 0
+    "leaky_relu": lambda z: jnp.where(z >= 0, z, LEAKY_RELU_SLOPE * z),  # derivative 1 at 0
+    "softplus": jax.nn.softplus,  # log(1 + exp(z))
+}
+
+
+def activation(name: str):
+    """The elementwise function named ``name`` (see :data:`symjax._choices.ACTIVATIONS`)."""
+    return _ACTIVATIONS[activation_name(name)]
+
+
+@dataclass(frozen=True)
+class Net:
+    """Static description of an MLP: widths, activations, loss. Hashable; no arrays.
+
+    Attributes:
+      widths: layer widths, input first, e.g. ``(2, 2, 1)``.
+      activation: activation of every hidden layer.
+      output_activation: activation of the output layer.
+      loss: ``"squared_error"`` or ``"bce"`` (aliases accepted, stored canonical).
+      reduction: ``"mean"`` or ``"sum"`` of the per-sample losses.
+    """
+
+    widths: tuple[int, ...]
+    activation: str = "tanh"
+    output_activation: str = "sigmoid"
+    loss: str = "squared_error"
+    reduction: str = "mean"
+
+    def __post_init__(self):
+        object.__setattr__(self, "widths", Layout(self.widths).widths)
+        activation_name(self.activation)
+        activation_name(self.output_activation)
+        object.__setattr__(self, "loss", loss_name(self.loss))
+        reduction_name(self.reduction)
+
+    @cached_property
+    def layout(self) -> Layout:
+        return Layout(self.widths)
+
+    @property
+    def n_params(self) -> int:
+        return self.layout.n_params
+
+    @cached_property
+    def _index(self) -> tuple[tuple[tuple[tuple[int, ...], int], ...], ...]:
+        """Per layer, per unit: (indices of incoming weights in source order, bias index)."""
+        lay = self.layout
+        out = []
+        for layer in range(1, lay.n_layers + 1):
+            units = []
+            for unit in range(1, self.widths[layer] + 1):
+                w = tuple(
+                    lay.info(lay.weight(layer, unit, s)).index
+                    for s in range(1, self.widths[layer - 1] + 1)
+                )
+                units.append((w, lay.info(lay.bias(layer, unit)).index))
+            out.append(tuple(units))
+        return tuple(out)
+
+    @cached_property
+    def _offsets(self) -> tuple[tuple[int, int], ...]:
+        """Per layer: (offset of its weight block, offset of its bias block) in the flat order."""
+        out, w, b = [], 0, self.layout.n_weights
+        for fan_in, fan_out in zip(self.widths[:-1], self.widths[1:]):
+            out.append((w, b))
+            w += fan_in * fan_out
+            b += fan_out
+        return tuple(out)
+
+    @property
+    def n_hidden_units(self) -> int:
+        return sum(self.widths[1:-1])
+
+
+# -- conversions between the flat vector, scalar leaves and matrices --------------------------
+def to_leaves(flat: jax.Array) -> tuple[jax.Array, ...]:
+    """``(n_params,)`` vector -> tuple of ``n_params`` scalars (the exact path's pytree).
+
+    Never slice a packed vector inside a differentiated function: the gradient of each slice is a
+    pad that XLA fuses into a kernel recomputing the whole network per element. Split once, then
+    differentiate with respect to the leaves.
+    """
+    return tuple(flat[i] for i in range(flat.shape[0]))
+
+
+def to_matrices(net: Net, flat: jax.Array) -> tuple[tuple[jax.Array, jax.Array], ...]:
+    """``(n_params,)`` vector -> per layer ``(W (fan_out, fan_in), b (fan_out,))``."""
+    out = []
+    for (fan_in, fan_out), (w, b) in zip(zip(net.widths[:-1], net.widths[1:]), net._offsets):
+        out.append((flat[w : w + fan_in * fan_out].reshape(fan_out, fan_in), flat[b : b + fan_out]))
+    return tuple(out)
+
+
+def from_matrices(mats: Sequence[tuple[jax.Array, jax.Array]]) -> jax.Array:
+    """Inverse of :func:`to_matrices`: weights layer by layer, then biases."""
+    return jnp.concatenate([w.reshape(-1) for w, _ in mats] + [b for _, b in mats])
+
+
+# -- losses ------------------------------------------------------------------------------------
+def _sample_loss(net: Net, z_out, a_out, y_out):
+    """Loss of one sample (or of each sample, elementwise), summed over output units in order."""
+    total = None
+    for z, a, y in zip(z_out, a_out, y_out):
+        if net.loss == "squared_error":
+            term = (a - y) ** 2 / 2
+        elif net.output_activation == "sigmoid":  # bce of sigmoid(z), written stably
+            term = -(y * jax.nn.log_sigmoid(z) + (1 - y) * jax.nn.log_sigmoid(-z))
+        else:
+            term = -(xlogy(y, a) + xlogy(1 - y, 1 - a))
+        total = term if total is None else total + term
+    return total
+
+
+def _reduce(net: Net, total, n_samples: int):
+    return total / n_samples if net.reduction == "mean" else total
+
+
+# -- exact path --------------------------------------------------------------------------------
+def exact_forward(net: Net, leaves, inputs, masks=None):
+    """Forward pass with scalar multiply-adds in a fixed order.
+
+    Args:
+      net: the network.
+      leaves: ``n_params`` scalars in the shared order.
+      inputs: one value per input unit: scalars (one sample) or ``(S,)`` arrays (every sample).
+      masks: dropout factors per hidden unit (in layout order), each broadcastable like inputs,
+        or ``None``.
+
+    Returns:
+      ``(z, a)``: lists of the output layer's pre-activations and activations.
+    """
+    hidden = activation(net.activation)
+    a = list(inputs)
+    n_layers = len(net._index)
+    unit = 0
+    for layer, units in enumerate(net._index, start=1):
+        z = []
+        for w_idx, b_idx in units:
+            acc = leaves[w_idx[0]] * a[0]
+            for i, src in zip(w_idx[1:], a[1:]):
+                acc = acc + leaves[i] * src
+            z.append(acc + leaves[b_idx])
+        if layer == n_layers:
+            return z, [activation(net.output_activation)(v) for v in z]
+        a = [hidden(v) for v in z]
+        if masks is not None:
+            a = [v * masks[unit + j] for j, v in enumerate(a)]
+        unit += len(units)
+    raise AssertionError("unreachable: a network has an output layer")
+
+
+def exact_loss(net: Net, leaves, x: jax.Array, y: jax.Array, masks=None) -> jax.Array:
+    """Loss over the data set on the exact path.
+
+    Args:
+      net: the network.
+      leaves: ``n_params`` scalars.
+      x: ``(S, n_in)`` inputs; y: ``(S, n_out)`` targets.
+      masks: ``(n_hidden_units, S)`` dropout factors, or ``None``.
+    """
+    n = x.shape[0]
+    if n <= UNROLL_MAX_SAMPLES:
+        total = None
+        for s in range(n):
+            m = None if masks is None else [masks[j, s] for j in range(masks.shape[0])]
+            z, a = exact_forward(net, leaves, [x[s, i] for i in range(x.shape[1])], m)
+            term = _sample_loss(net, z, a, [y[s, k] for k in range(y.shape[1])])
+            total = term if total is None else total + term
+        return _reduce(net, total, n)
+    m = None if masks is None else [masks[j] for j in range(masks.shape[0])]
+    z, a = exact_forward(net, leaves, [x[:, i] for i in range(x.shape[1])], m)
+    per_sample = _sample_loss(net, z, a, [y[:, k] for k in range(y.shape[1])])
+    return _reduce(net, jnp.sum(per_sample), n)
+
+
+def exact_predict(net: Net, leaves, x: jax.Array) -> jax.Array:
+    """Outputs ``(S, n_out)`` on the exact path."""
+    _, a = exact_forward(net, leaves, [x[:, i] for i in range(x.shape[1])])
+    return jnp.stack(a, axis=-1)
+
+
+# -- matmul path -------------------------------------------------------------------------------
+def matmul_forward(net: Net, mats, x: jax.Array, masks=None):
+    """Forward pass with ``x @ W.T + b`` per layer; returns output ``(z, a)``, each ``(S, n_out)``.
+
+    ``masks``: ``(n_hidden_units, S)`` dropout factors or ``None``.
+    """
+    hidden = activation(net.activation)
+    a, unit = x, 0
+    for layer, (w, b) in enumerate(mats, start=1):
+        z = jnp.matmul(a, w.T, precision=lax.Precision.HIGHEST) + b[None, :]
+        if layer == len(mats):
+            return z, activation(net.output_activation)(z)
+        a = hidden(z)
+        if masks is not None:
+            a = a * masks[unit : unit + w.shape[0]].T
+        unit += w.shape[0]
+    raise AssertionError("unreachable: a network has an output layer")
+
+
+def matmul_loss(net: Net, mats, x: jax.Array, y: jax.Array, masks=None) -> jax.Array:
+    """Loss over the data set on the matmul path (same function as :func:`exact_loss`)."""
+    z, a = matmul_forward(net, mats, x, masks)
+    k = y.shape[1]
+    per_sample = _sample_loss(net, [z[:, j] for j in range(k)], [a[:, j] for j in range(k)],
+                              [y[:, j] for j in range(k)])
+    return _reduce(net, jnp.sum(per_sample), x.shape[0])
+
+
+# -- structure: ties and hidden-unit distances -------------------------------------------------
+def default_ties(layout: Layout) -> tuple[tuple[str, str], ...]:
+    """The pairs of the fully tied subspace of every hidden layer.
+
+    For each hidden layer of width ``H >= 2``, the pairs fixed by the cycle ``1 -> 2 -> ... -> H
+    -> 1`` of its units (:meth:`Layout.permutation_pairs`): each unit's incoming weights, bias
+    and outgoing weights equal the next unit's. For 2-2-1: ``w1=w3, w2=w4, w5=w6, b1=b2``.
+    """
+    pairs: list[tuple[str, str]] = []
+    for layer in layout.hidden_layers:
+        width = layout.widths[layer]
+        if width >= 2:
+            cycle = [(i + 1) % width for i in range(width)]
+            pairs.extend(layout.permutation_pairs(layer, cycle))
+    return tuple(dict.fromkeys(pairs))
+
+
+def _unit_rows(layout: Layout) -> tuple[np.ndarray, ...]:
+    """Per hidden layer of width >= 2: ``(H, D)`` indices of each unit's parameters."""
+    out = []
+    for layer in layout.hidden_layers:
+        if layout.widths[layer] < 2:
+            continue
+        rows = []
+        for unit in range(1, layout.widths[layer] + 1):
+            p = layout.unit_params(layer, unit)
+            rows.append([layout.info(n).index for n in p["in"] + p["bias"] + p["out"]])
+        out.append(np.asarray(rows, dtype=np.int32))
+    return tuple(out)
+
+
+def min_unit_distance(net: Net, flat: jax.Array) -> jax.Array:
+    """Smallest Euclidean distance between two units of the same hidden layer.
+
+    A unit is the vector (incoming weights, bias, outgoing weights). Zero exactly when two units
+    are tied; NaN when no hidden layer has two units.
+    """
+    best = jnp.array(jnp.inf, flat.dtype)
+    rows_all = _unit_rows(net.layout)
+    if not rows_all:
+        return jnp.array(jnp.nan, flat.dtype)
+    for rows in rows_all:
+        v = flat[rows]  # (H, D)
+        h, d = rows.shape
+        if h * h * d <= _DIRECT_DISTANCE_MAX:
+            d2 = jnp.sum((v[:, None, :] - v[None, :, :]) ** 2, axis=-1)
+        else:
+            sq = jnp.sum(v * v, axis=-1)
+            gram = jnp.matmul(v, v.T, precision=lax.Precision.HIGHEST)
+            d2 = jnp.maximum(sq[:, None] + sq[None, :] - 2 * gram, 0)
+        off_diag = ~np.eye(h, dtype=bool)
+        best = jnp.minimum(best, jnp.min(jnp.where(off_diag, d2, jnp.inf)))
+    return jnp.sqrt(best)
+
+
+def solved(task: str, outputs: jax.Array, y: jax.Array, r2: float) -> jax.Array:
+    """Whether a run solved its task (see :mod:`symjax._datasets` for the criteria)."""
+    if task == "classification":
+        return jnp.all((outputs > 0.5) == (y > 0.5))
+    mse = jnp.mean((outputs - y) ** 2)
+    var = jnp.mean((y - jnp.mean(y, axis=0, keepdims=True)) ** 2)
+    return mse <= (1 - r2) * var

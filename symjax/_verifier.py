@@ -1,0 +1,573 @@
+"""``symjax.verify``: train many seeds under every init x optimizer and check the ties bitwise.
+
+Definitions (also stored in ``results.json`` under ``results.definitions``):
+
+* **Tied pairs**: by default the pairs of the fully tied subspace of every hidden layer (the
+  pairs fixed by the cycle of all its units, see :func:`symjax._net.default_ties`; for 2-2-1
+  exactly ``w1=w3, w2=w4, w5=w6, b1=b2``); ``ties`` overrides them.
+* **Step**: 0 is the initial parameters, ``t`` the parameters after ``t`` updates.
+* **Pairs preserved**: counted over seeds x pairs, a pair whose two parameters have equal bit
+  patterns at every step 0..steps.
+* **Symmetry broken**: a seed where some tied pair differs at some step, step 0 included: a
+  random init breaks symmetry at step 0 (``broken_at_step_0`` counts those seeds).
+* **First break** of a seed: the first step at which any of its tied pairs differs (-1: never);
+  summaries give the median and range over broken seeds.
+* **Max ULP**: the largest distance in units in the last place between the two parameters of a
+  tied pair over all steps.
+* **Solved**: classification: every output on the right side of 0.5 for every sample;
+  regression: ``R^2 >= 0.99`` (:mod:`symjax._datasets`).
+* **Min unit distance**: the smallest Euclidean distance between the (incoming weights, bias,
+  outgoing weights) vectors of two units of the same hidden layer, at the end of training
+  (``min_unit_distance``) and at step 0 (``min_unit_distance_init``).
+* **Non-finite**: a seed with a NaN or infinite parameter at some step (``nonfinite_step``: the
+  first such step). It is recorded, never raised.
+* **Expected preserved**: the invariance theorem applies to a run: the init scheme is symmetric,
+  the optimizer is equivariant (no dropout, no gradient noise), the path actually used is
+  ``exact``, and every checked pair lies in the fully tied subspace. For those runs every pair
+  must be preserved in every seed; ``ok`` is ``False`` otherwise. The ``matmul`` path is only
+  measured, never expected to keep ties.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import numbers
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import jax
+import numpy as np
+
+from ._datasets import Dataset, make_dataset
+from ._errors import InputError, choose
+from ._inits import (
+    PRNG_IMPL,
+    THREEFRY_PARTITIONABLE,
+    InitSpec,
+    get_init,
+    init_schemes,
+    parse_init,
+    pinned_numerics,
+)
+from ._layout import Layout, format_ties
+from ._net import UNROLL_MAX_SAMPLES, Net, default_ties
+from ._optimizers import OptimizerSpec, parse_optimizers
+from ._specs import split_list
+from ._sweep import RunArrays, SweepOutput, run_sweep
+from ._train import DTYPES, PATHS, TrainConfig
+from ._verify_options import DEFAULTS
+from ._xla import configured
+
+#: Above this many parameters the exact path falls back to the matmul path (with a warning):
+#: the unrolled scalar program grows with the parameter count and compiles too slowly.
+EXACT_MAX_PARAMS = 1024
+#: File names written by :meth:`VerifyResults.write`.
+CSV_FILE = "per_seed.csv"
+PARAMS_FILE = "params.npz"
+TRAJECTORIES_FILE = "trajectories.npz"
+
+class SymjaxWarning(UserWarning):
+    """A note about a run that did not go exactly as asked (e.g. a fallback to matmul)."""
+
+
+DEFINITIONS = {
+    "ties": "default: pairs of the fully tied subspace of every hidden layer (cycle of all its "
+            "units); for 2-2-1 w1=w3, w2=w4, w5=w6, b1=b2",
+    "step": "0 = initial parameters, t = after t updates; checks run at every step 0..steps",
+    "pairs_preserved": "over seeds x pairs: pairs with equal bit patterns at every step",
+    "seeds_broken": "seeds where some tied pair differs at some step, step 0 included "
+                    "(random inits break at step 0)",
+    "first_break": "first step at which any tied pair of a seed differs; -1 = never; summary "
+                   "median and range over broken seeds",
+    "max_ulp": "largest distance in units in the last place within a tied pair over all steps",
+    "solved": "classification: every output on the right side of 0.5 for every sample; "
+              "regression: R^2 >= 0.99",
+    "min_unit_distance": "smallest Euclidean distance between (incoming weights, bias, outgoing "
+                         "weights) of two units of one hidden layer, after training (and _init: "
+                         "at step 0)",
+    "nonfinite": "seeds with a NaN or infinite parameter at some step (recorded, not raised)",
+    "expected_preserved": "symmetric init, equivariant optimizer (no perturbation), exact path "
+                          "used, ties inside the fully tied subspace: the theorem says every "
+                          "pair stays bitwise equal",
+}
+
+
+@dataclass
+class VerifyResults:
+    """What :func:`verify` found.
+
+    Attributes:
+      config: every option that determines the results, resolved (``verify(**config)`` re-runs).
+      layout: how the runs were batched (per-seed rounding depends on it).
+      ties: the checked pairs of parameter names.
+      seeds: ``(n,)`` seed numbers.
+      runs: ``(init label, optimizer label) -> RunArrays`` per-seed arrays.
+      summaries: one dict per init x optimizer (see the module docstring for definitions).
+      warnings: messages about the run (e.g. a fallback to the matmul path).
+      timing: compile and run seconds per optimizer and seed-steps per second (not hashed).
+      provenance: versions, devices, flags (from :func:`symjax._provenance.collect_provenance`).
+    """
+
+    config: dict[str, Any]
+    layout: dict[str, Any]
+    ties: tuple[tuple[str, str], ...]
+    param_names: tuple[str, ...]
+    seeds: np.ndarray
+    runs: dict[tuple[str, str], RunArrays]
+    summaries: list[dict[str, Any]]
+    dataset: dict[str, Any]
+    warnings: list[str] = field(default_factory=list)
+    timing: dict[str, Any] = field(default_factory=dict)
+    provenance: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        """No run where the theorem applies lost a tie."""
+        return all(s["invariant_holds"] is not False for s in self.summaries)
+
+    @property
+    def path_used(self) -> str:
+        return self.layout["path_used"]
+
+    def results_dict(self) -> dict[str, Any]:
+        """The ``results`` part of ``results.json``."""
+        return {
+            "ok": self.ok,
+            "path_used": self.path_used,
+            "ties": format_ties(self.ties),
+            "tie_pairs": [list(p) for p in self.ties],
+            "param_names": list(self.param_names),
+            "dataset": self.dataset,
+            "summaries": self.summaries,
+            "warnings": list(self.warnings),
+            "definitions": DEFINITIONS,
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        """``{"kind": "verify", "config", "layout", "results"}`` (JSON-ready except NumPy
+        scalars)."""
+        return {"kind": "verify", "config": self.config, "layout": self.layout,
+                "results": self.results_dict()}
+
+    def table(self) -> str:
+        """The summary table, one row per init x optimizer."""
+        head = ["init", "optimizer", "seeds", "pairs kept", "broken", "first break med [range]",
+                "solved", "median loss", "nonfinite"]
+        rows = []
+        for s in self.summaries:
+            n = s["seeds"]
+            fb = ("never" if s["first_break_median"] is None else
+                  f"{s['first_break_median']:g} [{s['first_break_min']}, {s['first_break_max']}]")
+            loss = "nan" if s["final_loss_median"] is None else f"{s['final_loss_median']:.3g}"
+            rows.append([s["init"], s["optimizer"], str(n),
+                         f"{s['pairs_preserved']}/{s['pairs_total']}",
+                         f"{s['seeds_broken']}/{n}", fb, f"{s['solved']}/{n}", loss,
+                         str(s["nonfinite"])])
+        widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
+        line = lambda r: "  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip()  # noqa: E731
+        checked = [s for s in self.summaries if s["expected_preserved"]]
+        verdict = (
+            f"tied inits stay bitwise tied under equivariant optimizers: "
+            f"{'HOLDS' if self.ok else 'VIOLATED'} ({len(checked)} of {len(self.summaries)} "
+            f"runs covered by the theorem)" if checked else
+            "no run is covered by the invariance theorem (symmetric init, equivariant optimizer, "
+            "exact path)"
+        )
+        return "\n".join([
+            line(head), line(["-" * w for w in widths]), *map(line, rows), "",
+            f"pairs kept: seed x pair counts of bitwise equality at every step 0..steps "
+            f"(ties {format_ties(self.ties) or 'none'}); broken: seeds with some pair differing "
+            f"at some step (step 0 included); path used: {self.path_used}",
+            verdict,
+            *(f"warning: {w}" for w in self.warnings),
+        ])
+
+    def __str__(self) -> str:
+        return self.table()
+
+    # -- files ---------------------------------------------------------------------------------
+    def write(self, out, *, save_params: bool = False) -> Path:
+        """Write ``results.json``, the per-seed CSV, and optionally ``params.npz`` and
+        trajectories into directory ``out``; returns the path of ``results.json``."""
+        from ._provenance import write_results
+
+        out = Path(out)
+        out.mkdir(parents=True, exist_ok=True)
+        self.write_csv(out / CSV_FILE)
+        if save_params:
+            self.save_params(out / PARAMS_FILE)
+        if any(r.trajectory_params is not None for r in self.runs.values()):
+            self.save_trajectories(out / TRAJECTORIES_FILE)
+        provenance = {**self.provenance, "timing": self.timing, "xla": configured()}
+        write_results(out, kind="verify", config=self.config, layout=self.layout,
+                      results=self.results_dict(), provenance=provenance)
+        return out / "results.json"
+
+    def write_csv(self, path) -> None:
+        """One row per init x optimizer x seed (columns in the module docstring)."""
+        pair_cols = [f"first_break_{a}_{b}" for a, b in self.ties]
+        fmt = "{:.9g}" if self.config["dtype"] == "float32" else "{:.17g}"
+        with open(path, "w", newline="", encoding="utf-8") as f:
+            writer = csv.writer(f)
+            writer.writerow(["init", "optimizer", "seed", "first_break_step", "max_ulp",
+                             *pair_cols, "final_loss", "solved", "min_unit_distance",
+                             "min_unit_distance_init", "nonfinite", "nonfinite_step"])
+            for (init, opt), r in self.runs.items():
+                first = _seed_first_break(r.first_break)
+                worst = (r.max_ulp.max(axis=1) if r.max_ulp.shape[1]
+                         else np.zeros(len(first), np.uint64))
+                cols = zip(self.seeds.tolist(), first.tolist(), worst.tolist(),
+                           r.first_break.tolist(), r.final_loss.tolist(), r.solved.tolist(),
+                           r.min_unit_distance.tolist(), r.min_unit_distance_init.tolist(),
+                           r.nonfinite_step.tolist())
+                writer.writerows(
+                    [init, opt, seed, fb, mu, *per_pair, fmt.format(loss), int(ok),
+                     fmt.format(dist), fmt.format(dist0), int(nf >= 0), nf]
+                    for seed, fb, mu, per_pair, loss, ok, dist, dist0, nf in cols
+                )
+
+    def save_params(self, path) -> None:
+        """``params.npz``: ``names`` and ``<init>__<optimizer>__init`` / ``__final`` arrays of
+        shape (seeds, parameters)."""
+        arrays: dict[str, np.ndarray] = {"names": np.asarray(self.param_names)}
+        for (init, opt), r in self.runs.items():
+            if r.init_params is None:
+                raise InputError("parameters were not kept; run verify(..., save_params=True)")
+            arrays[f"{init}__{opt}__init"] = r.init_params
+            arrays[f"{init}__{opt}__final"] = r.final_params
+        np.savez(path, **arrays)
+
+    def save_trajectories(self, path) -> None:
+        """``trajectories.npz``: ``names``, ``steps`` and per run ``<init>__<optimizer>__params``
+        (seeds, records, parameters) and ``__loss`` (seeds, records)."""
+        every = self.config["trajectory_every"]
+        first = next(iter(self.runs.values()))
+        arrays: dict[str, np.ndarray] = {
+            "names": np.asarray(self.param_names),
+            "steps": every * np.arange(first.trajectory_loss.shape[1]),
+        }
+        for (init, opt), r in self.runs.items():
+            arrays[f"{init}__{opt}__params"] = r.trajectory_params
+            arrays[f"{init}__{opt}__loss"] = r.trajectory_loss
+        np.savez(path, **arrays)
+
+
+def verify(
+    *,
+    widths=DEFAULTS["widths"],
+    activation: str = DEFAULTS["activation"],
+    output_activation: str = DEFAULTS["output_activation"],
+    loss: str = DEFAULTS["loss"],
+    reduction: str = DEFAULTS["reduction"],
+    dataset: str = DEFAULTS["dataset"],
+    init=DEFAULTS["init"],
+    optimizer=DEFAULTS["optimizer"],
+    lr=DEFAULTS["lr"],
+    seeds: int = DEFAULTS["seeds"],
+    first_seed: int = DEFAULTS["first_seed"],
+    steps: int = DEFAULTS["steps"],
+    dtype: str = DEFAULTS["dtype"],
+    path: str = DEFAULTS["path"],
+    chunk: int = DEFAULTS["chunk"],
+    ties=DEFAULTS["ties"],
+    eps: float = DEFAULTS["eps"],
+    dropout: float = DEFAULTS["dropout"],
+    grad_noise: float = DEFAULTS["grad_noise"],
+    trajectory_every: int = DEFAULTS["trajectory_every"],
+    out=None,
+    save_params: bool = False,
+    quiet: bool = False,
+) -> VerifyResults:
+    """Train ``seeds`` seeds under every init x optimizer and check every tied pair bitwise at
+    every step.
+
+    The keyword arguments are the options of ``symjax verify`` (``--output-activation`` is
+    ``output_activation``); lists may be given as comma-separated strings or lists. The returned
+    :attr:`VerifyResults.config` holds every option resolved, so ``verify(**config)`` re-runs.
+    Call :func:`symjax.configure_xla` before importing JAX for the fast path.
+
+    Args:
+      widths: layer widths, e.g. ``"2,2,1"``.
+      activation: hidden activation; output_activation: output activation.
+      loss: ``squared_error`` or ``bce``; reduction: ``mean`` or ``sum`` over samples.
+      dataset: data set spec (:mod:`symjax._datasets`).
+      init: init scheme specs, or ``"all"`` (every registered scheme).
+      optimizer: optimizer specs (:mod:`symjax._optimizers`).
+      lr: learning rates (see :func:`symjax._optimizers.parse_optimizers`).
+      seeds: number of seeds (>= 1); first_seed: the first seed number.
+      steps: training steps (>= 0).
+      dtype: ``float32`` or ``float64``.
+      path: ``exact`` or ``matmul``; the exact path falls back to matmul above
+        :data:`EXACT_MAX_PARAMS` parameters, with a warning and ``path_used`` recorded.
+      chunk: seeds per compiled call.
+      ties: tied pairs to check (``"w1=w3,w2=w4"``), default the fully tied subspace.
+      eps: perturbation size of the ``tied_eps`` init.
+      dropout: dropout rate for every optimizer; grad_noise: gradient noise for every optimizer.
+      trajectory_every: record parameters and loss every this many steps (0: off).
+      out: directory to write ``results.json``, ``per_seed.csv`` (and ``params.npz``) into.
+      save_params: keep initial and final parameters (and write ``params.npz`` into ``out``).
+      quiet: no progress bar (it is shown only on a terminal anyway).
+
+    Returns:
+      A :class:`VerifyResults`.
+
+    Raises:
+      InputError: any bad option, with the bad value and the allowed choices.
+
+    Examples:
+      >>> import symjax
+      >>> res = symjax.verify(init="tied,normal", seeds=64, steps=50, quiet=True)
+      >>> res.ok
+      True
+    """
+    from ._provenance import collect_provenance
+
+    plan = resolve(
+        widths=widths, activation=activation, output_activation=output_activation, loss=loss,
+        reduction=reduction, dataset=dataset, init=init, optimizer=optimizer, lr=lr,
+        seeds=seeds, first_seed=first_seed, steps=steps, dtype=dtype, path=path, chunk=chunk,
+        ties=ties, eps=eps, dropout=dropout, grad_noise=grad_noise,
+        trajectory_every=trajectory_every,
+    )
+    config, data = plan.config, plan.data
+    provenance = collect_provenance()
+    for note in plan.notes:
+        warnings.warn(note, SymjaxWarning, stacklevel=2)
+    seed_numbers = np.arange(config["first_seed"], config["first_seed"] + config["seeds"],
+                             dtype=np.uint64).astype(np.uint32)
+    start = time.perf_counter()
+    with pinned_numerics(config["dtype"]):
+        sweep = run_sweep(plan.train_configs(), plan.inits, seed_numbers,
+                          data.x.astype(config["dtype"]), data.y.astype(config["dtype"]),
+                          chunk=config["chunk"], keep_params=save_params,
+                          progress=False if quiet else None)
+    total = time.perf_counter() - start
+    res = VerifyResults(
+        config=config,
+        layout=_layout_dict(sweep, plan.path_used, data, config["dtype"]),
+        ties=plan.ties,
+        param_names=plan.net.layout.names,
+        seeds=seed_numbers,
+        runs=sweep.runs,
+        summaries=_summaries(sweep, plan),
+        dataset={"spec": data.spec, "task": data.task, "samples": data.n_samples},
+        warnings=plan.notes,
+        timing=_timing(sweep, config, len(plan.inits), total),
+        provenance=provenance,
+    )
+    if out is not None:
+        res.write(out, save_params=save_params)
+    return res
+
+
+# -- resolution of options -----------------------------------------------------------------
+def _int(name: str, value, minimum: int, maximum: int | None = None) -> int:
+    if isinstance(value, str):
+        try:
+            value = int(value.strip())
+        except ValueError:
+            raise InputError(f"{name} {value!r} is not an integer") from None
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise InputError(f"{name} {value!r} is not an integer")
+    value = int(value)
+    if value < minimum or (maximum is not None and value > maximum):
+        bound = f">= {minimum}" if maximum is None else f"between {minimum} and {maximum}"
+        raise InputError(f"{name} {value} must be {bound}")
+    return value
+
+
+def _float(name: str, value, minimum: float | None = None) -> float:
+    try:
+        out = float(value)
+    except (TypeError, ValueError):
+        raise InputError(f"{name} {value!r} is not a number") from None
+    if isinstance(value, bool) or not math.isfinite(out) or (minimum is not None and out < minimum):
+        bound = "finite" if minimum is None else f"finite and >= {minimum:g}"
+        raise InputError(f"{name} {value!r} must be {bound}")
+    return out
+
+
+class Plan(NamedTuple):
+    """Every option of a run, validated and resolved (no JAX computation yet)."""
+
+    config: dict[str, Any]  # the resolved options under their CLI names
+    net: Net
+    data: Dataset
+    inits: list[InitSpec]
+    optimizers: tuple[OptimizerSpec, ...]
+    ties: tuple[tuple[str, str], ...]  # checked pairs of parameter names
+    path_used: str  # "exact" or "matmul" (after a possible fallback)
+    notes: list[str]  # warnings about the run
+
+    def train_configs(self) -> list[TrainConfig]:
+        """One :class:`TrainConfig` per optimizer."""
+        index = {n: i for i, n in enumerate(self.net.layout.names)}
+        ties = tuple((index[a], index[b]) for a, b in self.ties)
+        c = self.config
+        return [TrainConfig(self.net, o, c["steps"], c["dtype"], self.path_used, ties,
+                            self.data.task, c["trajectory_every"]) for o in self.optimizers]
+
+
+def resolve(**options) -> Plan:
+    """Validate and canonicalize the options of :func:`verify` (missing ones get defaults).
+
+    Raises:
+      InputError: an unknown option name, or any bad value.
+    """
+    unknown = sorted(set(options) - set(DEFAULTS))
+    if unknown:
+        raise InputError(f"unknown option {unknown[0]!r}; allowed: {', '.join(DEFAULTS)}")
+    kw = {**DEFAULTS, **options}
+    widths = Layout(kw["widths"]).widths
+    net = Net(widths, kw["activation"], kw["output_activation"], kw["loss"], kw["reduction"])
+    data: Dataset = make_dataset(kw["dataset"], widths)
+    seeds = _int("seeds", kw["seeds"], 1)
+    first_seed = _int("first_seed", kw["first_seed"], 0, 2**32 - seeds)
+    steps = _int("steps", kw["steps"], 0)
+    chunk = _int("chunk", kw["chunk"], 1)
+    every = _int("trajectory_every", kw["trajectory_every"], 0)
+    dtype = choose("dtype", kw["dtype"], DTYPES)
+    path = choose("path", kw["path"], PATHS)
+    eps = _float("eps", kw["eps"])
+    dropout = _float("dropout", kw["dropout"], 0.0)
+    grad_noise = _float("grad_noise", kw["grad_noise"], 0.0)
+    init_texts = split_list(kw["init"])
+    if init_texts == ["all"]:
+        init_texts = list(init_schemes())
+    if not init_texts:
+        raise InputError(f"init list {kw['init']!r} is empty; allowed: "
+                         f"{', '.join(init_schemes())}, all")
+    inits = [parse_init(t, eps=eps) for t in init_texts]
+    if len({i.spec for i in inits}) != len(inits):
+        raise InputError(f"init list {kw['init']!r} names a scheme twice")
+    opts = parse_optimizers(kw["optimizer"], kw["lr"], dropout=dropout, grad_noise=grad_noise)
+    layout = net.layout
+    tie_pairs = default_ties(layout) if kw["ties"] is None else layout.parse_ties(kw["ties"])
+    notes = []
+    path_used = path
+    if path == "exact" and layout.n_params > EXACT_MAX_PARAMS:
+        path_used = "matmul"
+        notes.append(
+            f"widths {layout.widths_str} have {layout.n_params} parameters, more than the exact "
+            f"path's limit of {EXACT_MAX_PARAMS}; the matmul path was used instead, so ties are "
+            f"measured but not expected to hold bitwise"
+        )
+    config = {
+        "widths": list(widths),
+        "activation": net.activation,
+        "output_activation": net.output_activation,
+        "loss": net.loss,
+        "reduction": net.reduction,
+        "dataset": data.spec,
+        "init": [i.spec for i in inits],
+        "optimizer": [o.spec for o in opts],
+        "lr": [o.lr for o in opts],
+        "seeds": seeds,
+        "first_seed": first_seed,
+        "steps": steps,
+        "dtype": dtype,
+        "path": path,
+        "chunk": chunk,
+        "ties": format_ties(tie_pairs),
+        "eps": eps,
+        "dropout": dropout,
+        "grad_noise": grad_noise,
+        "trajectory_every": every,
+    }
+    return Plan(config, net, data, inits, opts, tie_pairs, path_used, notes)
+
+
+
+
+# -- summaries ---------------------------------------------------------------------------------
+def _seed_first_break(first_break: np.ndarray) -> np.ndarray:
+    """Per seed: the first step at which any pair differs, -1 if none ever does."""
+    if first_break.shape[1] == 0:
+        return np.full(first_break.shape[0], -1, np.int64)
+    masked = np.where(first_break >= 0, first_break, np.iinfo(np.int32).max)
+    first = masked.min(axis=1).astype(np.int64)
+    return np.where(first == np.iinfo(np.int32).max, -1, first)
+
+
+def _in_subspace(layout: Layout, pairs) -> bool:
+    classes = {n: c for c in layout.tie_classes(default_ties(layout)) for n in c}
+    return all(a in classes and b in classes[a] for a, b in pairs)
+
+
+def _median(values: np.ndarray) -> float | None:
+    values = values[np.isfinite(values)] if values.dtype.kind == "f" else values
+    return float(np.median(values)) if values.size else None
+
+
+def _summaries(sweep: SweepOutput, plan: Plan) -> list[dict[str, Any]]:
+    in_subspace = _in_subspace(plan.net.layout, plan.ties)
+    out = []
+    for i in plan.inits:
+        for o in plan.optimizers:
+            r = sweep.runs[(i.spec, o.label)]
+            n, n_pairs = r.first_break.shape
+            first = _seed_first_break(r.first_break)
+            broken = first >= 0
+            expected = (get_init(i.name).symmetric and o.equivariant
+                         and plan.path_used == "exact" and in_subspace)
+            out.append({
+                "init": i.spec,
+                "optimizer": o.label,
+                "lr": o.lr,
+                "seeds": n,
+                "pairs": n_pairs,
+                "pairs_preserved": int((r.first_break < 0).sum()),
+                "pairs_total": n * n_pairs,
+                "seeds_all_pairs_preserved": int(n - broken.sum()),
+                "seeds_broken": int(broken.sum()),
+                "broken_at_step_0": int((first == 0).sum()),
+                "first_break_median": _median(first[broken].astype(np.float64)),
+                "first_break_min": int(first[broken].min()) if broken.any() else None,
+                "first_break_max": int(first[broken].max()) if broken.any() else None,
+                "max_ulp": int(r.max_ulp.max()) if r.max_ulp.size else 0,
+                "solved": int(r.solved.sum()),
+                "final_loss_median": _median(r.final_loss.astype(np.float64)),
+                "min_unit_distance_median": _median(r.min_unit_distance.astype(np.float64)),
+                "min_unit_distance_init_median":
+                    _median(r.min_unit_distance_init.astype(np.float64)),
+                "nonfinite": int((r.nonfinite_step >= 0).sum()),
+                "expected_preserved": bool(expected),
+                "invariant_holds": bool(not broken.any()) if expected else None,
+            })
+    return out
+
+
+def _layout_dict(sweep: SweepOutput, path_used: str, data: Dataset, dtype: str) -> dict:
+    devices = jax.devices()
+    return {
+        "seeds_per_call": sweep.seeds_per_call,
+        "runs_per_call": sweep.batching.runs,
+        "block": sweep.batching.block,
+        "blocks_per_device": sweep.batching.blocks,
+        "devices": len(devices),
+        "platform": devices[0].platform,
+        "device_kind": devices[0].device_kind,
+        "process_count": jax.process_count(),
+        "path_used": path_used,
+        "unrolled_samples": data.n_samples <= UNROLL_MAX_SAMPLES,
+        "x64": dtype == "float64",
+        "prng_impl": PRNG_IMPL,
+        "threefry_partitionable": THREEFRY_PARTITIONABLE,
+        "matmul_precision": "highest",
+    }
+
+
+def _timing(sweep: SweepOutput, config: dict, n_inits: int, total: float) -> dict:
+    work = config["seeds"] * n_inits * config["steps"]
+    return {
+        "total_seconds": total,
+        "compile_seconds": sweep.compile_seconds,
+        "run_seconds": sweep.run_seconds,
+        "seed_steps_per_second": {
+            k: (work / v if v > 0 else None) for k, v in sweep.run_seconds.items()
+        },
+    }

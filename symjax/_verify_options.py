@@ -1,0 +1,45 @@
+"""The options of ``symjax verify`` / :func:`symjax.verify`: names, defaults, help (no JAX here).
+
+The CLI option ``--output-activation`` is the keyword ``output_activation`` and the key
+``"output_activation"`` of ``config`` in ``results.json``; ``verify(**config)`` re-runs a run.
+"""
+
+from __future__ import annotations
+
+#: The built-in init schemes, in table order (the default of ``init``).
+DEFAULT_INITS = (
+    "zeros,constant,tied,tied_eps,normal,uniform,glorot_normal,glorot_uniform,he_normal,"
+    "he_uniform,lecun_normal,lecun_uniform,orthogonal"
+)
+
+#: name -> (default, help). Every option that changes results; output options are separate.
+OPTIONS: dict[str, tuple[object, str]] = {
+    "widths": ("2,2,1", "layer widths, input first"),
+    "activation": ("tanh", "hidden activation"),
+    "output_activation": ("sigmoid", "output activation"),
+    "loss": ("squared_error", "loss per sample: squared_error (sum over outputs of "
+             "(yhat-y)^2/2) or bce"),
+    "reduction": ("mean", "loss over samples: mean or sum"),
+    "dataset": ("xor", "data set spec: xor, and, or, parity, teacher, moons, circles "
+                "(options as name:key=value)"),
+    "init": (DEFAULT_INITS, "init scheme specs, comma-separated, or 'all' for every registered "
+             "scheme (options as name:key=value)"),
+    "optimizer": ("sgd,adam", "optimizer specs, comma-separated (optax keyword options and "
+                  "dropout=, grad_noise= as name:key=value)"),
+    "lr": (None, "learning rate: one for all, one per optimizer (comma-separated), or "
+           "name=value pairs; default per optimizer (sgd 2.0, adam 0.05, ...)"),
+    "seeds": (10000, "number of seeds"),
+    "first_seed": (0, "first seed number (seeds first_seed .. first_seed+seeds-1)"),
+    "steps": (1000, "training steps"),
+    "dtype": ("float32", "float32 or float64"),
+    "path": ("exact", "exact (fixed-order scalar arithmetic) or matmul (x @ W.T)"),
+    "chunk": (16384, "seeds per compiled call (bounds memory)"),
+    "ties": (None, "tied pairs to check, e.g. w1=w3,w2=w4 (default: the fully tied subspace "
+             "of every hidden layer)"),
+    "eps": (1e-3, "perturbation size of the tied_eps init"),
+    "dropout": (0.0, "dropout rate of hidden units for every optimizer (perturbation)"),
+    "grad_noise": (0.0, "gradient noise scale for every optimizer (perturbation)"),
+    "trajectory_every": (0, "record parameters and loss every K steps (0: off)"),
+}
+
+DEFAULTS = {name: default for name, (default, _) in OPTIONS.items()}

@@ -1,0 +1,692 @@
+"""Optimizers keep tied parameters tied: a proof by induction with symbolic optimizer state.
+
+Every optimizer here is modelled as the map it is for one coordinate (or, for the two
+norm-based ones, for one coordinate of a leaf whose norm it uses), written out in SymPy to match
+its optax definition. For a tied pair ``(p, q)`` the proof builds both coordinates' next state and
+update from their own symbols (parameter ``theta``, gradient ``g``, each state slot), substitutes
+``q``'s symbols by ``p``'s and checks that every difference is exactly zero: first structurally
+(identical expressions), else by :func:`sympy.simplify`. Nothing is evaluated at points to prove.
+
+Optimizers (:data:`OPTIMIZERS`), each modelling one optax call; ``u`` is the update that optax
+returns (``theta' = theta + u``), ``t`` the shared step count before the step:
+
+* ``gd``: full-batch gradient descent, ``optax.sgd(lr)``: ``u = -lr g``.
+* ``sgd``: the same map on a mini-batch gradient, re-drawn every step.
+* ``momentum``: ``optax.sgd(lr, momentum)``: ``m' = g + momentum m``, ``u = -lr m'``.
+* ``nesterov``: ``optax.sgd(lr, momentum, nesterov=True)``: ``u = -lr (g + momentum m')``.
+* ``adam``: ``optax.adam(lr, b1, b2, eps, eps_root)``, bias-corrected with the symbolic count.
+* ``adamw``: ``optax.adamw(lr, b1, b2, eps, eps_root, weight_decay)``: decoupled weight decay.
+* ``l2``: L2 weight decay added to the gradient,
+  ``optax.chain(optax.add_decayed_weights(weight_decay), optax.sgd(lr))``.
+* ``rmsprop``: ``optax.rmsprop(lr, decay, eps, initial_scale)`` (not centered, no momentum).
+* ``adagrad``: ``optax.adagrad(lr, initial_accumulator_value, eps)``.
+* ``clip``: ``optax.chain(optax.clip_by_global_norm(max_norm), optax.sgd(lr))``; the global norm
+  is ``sqrt(g_p**2 + g_q**2 + rest_g)``, ``rest_g >= 0`` the squares of every other coordinate.
+* ``lars``: ``optax.lars(lr, weight_decay, trust_coefficient, eps, momentum)``; the layer-wise
+  trust ratio uses the norms of the leaf that holds ``p`` and ``q`` (``rest_theta``, ``rest_d``
+  the squares of its other coordinates). Tied parameters share a role (kind and layer), so they
+  lie in the same leaf when leaves are layers.
+
+Perturbations (:data:`PERTURBATIONS`) are named as ``"OPTIMIZER+PERTURBATION"``, e.g.
+``"sgd+noise"``; each symmetry-breaking one has a symmetric control that must stay tied:
+
+* ``noise`` (independent gradient noise ``n_p != n_q`` added before the optimizer) and its
+  control ``shared_noise`` (``n_q = n_p``).
+* ``per_unit_lr`` (a learning rate per parameter, ``lr_p != lr_q``) and ``shared_lr``
+  (``lr_q = lr_p``, e.g. one learning rate per layer).
+* ``dropout`` (an independent mask per unit, through the gradient lemma of
+  :func:`symjax.symbolic._ties.prove_tie_invariance` with ``dropout="independent"``) and
+  ``shared_dropout`` (one mask per layer, ``dropout="shared"``). Dropout acts on the gradient, not
+  on the update map, so its per-coordinate lemma is the optimizer's own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from fractions import Fraction
+from numbers import Real
+
+import sympy as sp
+
+from .._errors import InputError, choose
+from .._layout import Layout, format_ties
+from ._theorem import PROVEN, REFUTED, UNKNOWN, ProofStep, Theorem, combine
+from ._ties import prove_tie_invariance
+
+OPTIMIZERS = (
+    "gd", "sgd", "momentum", "nesterov", "adam", "adamw", "l2", "rmsprop", "adagrad", "clip",
+    "lars",
+)
+PERTURBATIONS = (
+    "noise", "shared_noise", "per_unit_lr", "shared_lr", "dropout", "shared_dropout",
+)
+#: The symmetric control of each symmetry-breaking perturbation.
+SYMMETRIC_CONTROLS = {
+    "noise": "shared_noise", "per_unit_lr": "shared_lr", "dropout": "shared_dropout",
+}
+
+#: The ``dropout`` option of the gradient lemma for each dropout perturbation.
+_DROPOUT = {"dropout": "independent", "shared_dropout": "shared"}
+#: The per-coordinate symbol each per-coordinate perturbation adds (``n_p``, ``lr_p``).
+_PERTURBATION_SYMBOL = {"noise": "n", "shared_noise": "n", "per_unit_lr": "lr", "shared_lr": "lr"}
+
+#: One coordinate's symbols (``theta``, ``g``, ``lr``, state slots), or its next state.
+Coord = dict[str, sp.Expr]
+#: Shared values: hyperparameters, the step count ``t`` and the leaf-norm rests ``rest_*``.
+Hyper = Mapping[str, sp.Expr]
+Step = Callable[[Coord, tuple[Coord, Coord], Hyper], tuple[sp.Expr, Coord]]
+
+# -- symbols ---------------------------------------------------------------------------------
+#: Hyperparameter -> (constraint on overrides, value used in witnesses). Symbols are positive
+#: (``"positive"``, ``"unit"``: a decay rate in [0, 1)) or nonnegative.
+_HYPER = {
+    "lr": ("positive", Fraction(1, 10)),
+    "momentum": ("unit", Fraction(1, 2)),
+    "b1": ("unit", Fraction(1, 2)),
+    "b2": ("unit", Fraction(3, 4)),
+    "eps": ("positive", Fraction(1, 1000)),
+    "eps_root": ("nonnegative", Fraction(0)),
+    "weight_decay": ("nonnegative", Fraction(1, 100)),
+    "decay": ("unit", Fraction(1, 2)),
+    "initial_scale": ("nonnegative", Fraction(0)),
+    "initial_accumulator_value": ("nonnegative", Fraction(1, 10)),
+    "max_norm": ("positive", Fraction(1)),
+    "trust_coefficient": ("positive", Fraction(1, 1000)),
+}
+#: Per-coordinate symbols: base name -> (SymPy assumptions, value of p and of q in witnesses).
+_COORD = {
+    "theta": ({"real": True}, (Fraction(1, 2),) * 2),
+    "g": ({"real": True}, (Fraction(1),) * 2),
+    "m": ({"real": True}, (Fraction(1, 4),) * 2),
+    "v": ({"nonnegative": True}, (Fraction(1, 4),) * 2),
+    "nu": ({"nonnegative": True}, (Fraction(1, 4),) * 2),
+    "s": ({"nonnegative": True}, (Fraction(1, 4),) * 2),
+    "n": ({"real": True}, (Fraction(1), Fraction(0))),
+    "lr": ({"positive": True}, (Fraction(1, 10), Fraction(1, 5))),
+}
+#: Shared state and leaf-norm symbols: name -> (assumptions, witness value, meaning).
+_SHARED = {
+    "t": ({"integer": True, "nonnegative": True}, Fraction(0), "the step count before the step"),
+    "rest_g": (
+        {"nonnegative": True}, Fraction(0),
+        "the sum of squares of every other gradient coordinate",
+    ),
+    "rest_theta": (
+        {"nonnegative": True}, Fraction(0),
+        "the sum of squares of the other parameters of the leaf",
+    ),
+    "rest_d": (
+        {"nonnegative": True}, Fraction(0),
+        "the sum of squares of the other coordinates of the leaf's g + weight_decay theta",
+    ),
+}
+
+
+def _hyper_symbol(name: str) -> sp.Symbol:
+    if _HYPER[name][0] == "nonnegative":
+        return sp.Symbol(name, nonnegative=True)
+    return sp.Symbol(name, positive=True)
+
+
+def _coord_symbol(base: str, tag: str) -> sp.Symbol:
+    return sp.Symbol(f"{base}_{tag}", **_COORD[base][0])
+
+
+def _shared_symbol(name: str) -> sp.Symbol:
+    return sp.Symbol(name, **_SHARED[name][0])
+
+
+# -- the update rules ------------------------------------------------------------------------
+@dataclass(frozen=True)
+class _Rule:
+    """One optimizer as a per-coordinate map.
+
+    Attributes:
+      models: the optax call this rule reproduces.
+      hyper: names of its shared hyperparameters (keys of ``_HYPER``).
+      slots: names of its per-coordinate state (keys of ``_COORD``), in optax's order.
+      init: the initial value of each slot, from the hyperparameters.
+      step: ``(coordinate, both coordinates, hyperparameters) -> (update, next slots)``; the
+        hyperparameter mapping also holds the shared symbols ``t`` and ``rest_*``.
+      shared: shared non-hyperparameter symbols the rule uses (keys of ``_SHARED``).
+    """
+
+    models: str
+    hyper: tuple[str, ...]
+    slots: tuple[str, ...]
+    init: Callable[[Hyper], Coord]
+    step: Step
+    shared: tuple[str, ...] = ()
+
+
+def _coordinatewise(f: Callable[[Coord, Hyper], tuple[sp.Expr, Coord]]) -> Step:
+    """A step that looks at its own coordinate only."""
+
+    def step(c: Coord, pair: tuple[Coord, Coord], h: Hyper) -> tuple[sp.Expr, Coord]:
+        del pair
+        return f(c, h)
+
+    return step
+
+
+def _no_state(h: Hyper) -> Coord:
+    del h
+    return {}
+
+
+def _zeros(*slots: str) -> Callable[[Hyper], Coord]:
+    def init(h: Hyper) -> Coord:
+        del h
+        return dict.fromkeys(slots, sp.Integer(0))
+
+    return init
+
+
+def _gd(c: Coord, h: Hyper) -> tuple[sp.Expr, Coord]:
+    del h
+    return -c["lr"] * c["g"], {}
+
+
+def _l2(c: Coord, h: Hyper) -> tuple[sp.Expr, Coord]:
+    return -c["lr"] * (c["g"] + h["weight_decay"] * c["theta"]), {}
+
+
+def _momentum(c: Coord, h: Hyper) -> tuple[sp.Expr, Coord]:
+    m = c["g"] + h["momentum"] * c["m"]
+    return -c["lr"] * m, {"m": m}
+
+
+def _nesterov(c: Coord, h: Hyper) -> tuple[sp.Expr, Coord]:
+    m = c["g"] + h["momentum"] * c["m"]
+    return -c["lr"] * (c["g"] + h["momentum"] * m), {"m": m}
+
+
+def _adam_direction(c: Coord, h: Hyper) -> tuple[sp.Expr, Coord]:
+    """optax.scale_by_adam: the bias-corrected direction and the next moments."""
+    b1, b2, count = h["b1"], h["b2"], h["t"] + 1
+    m = (1 - b1) * c["g"] + b1 * c["m"]
+    v = (1 - b2) * c["g"] ** 2 + b2 * c["v"]
+    m_hat = m / (1 - b1**count)
+    v_hat = v / (1 - b2**count)
+    return m_hat / (sp.sqrt(v_hat + h["eps_root"]) + h["eps"]), {"m": m, "v": v}
+
+
+def _adam(c: Coord, h: Hyper) -> tuple[sp.Expr, Coord]:
+    d, state = _adam_direction(c, h)
+    return -c["lr"] * d, state
+
+
+def _adamw(c: Coord, h: Hyper) -> tuple[sp.Expr, Coord]:
+    d, state = _adam_direction(c, h)
+    return -c["lr"] * (d + h["weight_decay"] * c["theta"]), state
+
+
+def _rmsprop(c: Coord, h: Hyper) -> tuple[sp.Expr, Coord]:
+    nu = (1 - h["decay"]) * c["g"] ** 2 + h["decay"] * c["nu"]
+    return -c["lr"] * c["g"] / sp.sqrt(nu + h["eps"]), {"nu": nu}
+
+
+def _adagrad(c: Coord, h: Hyper) -> tuple[sp.Expr, Coord]:
+    s = c["g"] ** 2 + c["s"]
+    scaled = sp.Piecewise((c["g"] / sp.sqrt(s + h["eps"]), s > 0), (0, True))
+    return -c["lr"] * scaled, {"s": s}
+
+
+def _clip(c: Coord, pair: tuple[Coord, Coord], h: Hyper) -> tuple[sp.Expr, Coord]:
+    norm = sp.sqrt(sum(x["g"] ** 2 for x in pair) + h["rest_g"])
+    clipped = sp.Piecewise((c["g"], norm < h["max_norm"]), (c["g"] * h["max_norm"] / norm, True))
+    return -c["lr"] * clipped, {}
+
+
+def _lars(c: Coord, pair: tuple[Coord, Coord], h: Hyper) -> tuple[sp.Expr, Coord]:
+    def decayed(x: Coord) -> sp.Expr:
+        return x["g"] + h["weight_decay"] * x["theta"]
+
+    param_norm = sp.sqrt(sum(x["theta"] ** 2 for x in pair) + h["rest_theta"])
+    update_norm = sp.sqrt(sum(decayed(x) ** 2 for x in pair) + h["rest_d"])
+    ratio = sp.Piecewise(
+        (1, sp.Or(sp.Eq(param_norm, 0), sp.Eq(update_norm, 0))),
+        (h["trust_coefficient"] * param_norm / (update_norm + h["eps"]), True),
+    )
+    m = -c["lr"] * ratio * decayed(c) + h["momentum"] * c["m"]
+    return m, {"m": m}
+
+
+_ADAM = ("lr", "b1", "b2", "eps", "eps_root")
+_RULES: dict[str, _Rule] = {
+    "gd": _Rule("optax.sgd(lr)", ("lr",), (), _no_state, _coordinatewise(_gd)),
+    "sgd": _Rule(
+        "optax.sgd(lr) on a mini-batch gradient", ("lr",), (), _no_state, _coordinatewise(_gd)
+    ),
+    "momentum": _Rule(
+        "optax.sgd(lr, momentum) (optax.trace)", ("lr", "momentum"), ("m",), _zeros("m"),
+        _coordinatewise(_momentum),
+    ),
+    "nesterov": _Rule(
+        "optax.sgd(lr, momentum, nesterov=True) (optax.trace)", ("lr", "momentum"), ("m",),
+        _zeros("m"), _coordinatewise(_nesterov),
+    ),
+    "adam": _Rule(
+        "optax.adam(lr, b1, b2, eps, eps_root) (optax.scale_by_adam)", _ADAM, ("m", "v"),
+        _zeros("m", "v"), _coordinatewise(_adam), ("t",),
+    ),
+    "adamw": _Rule(
+        "optax.adamw(lr, b1, b2, eps, eps_root, weight_decay)", (*_ADAM, "weight_decay"),
+        ("m", "v"), _zeros("m", "v"), _coordinatewise(_adamw), ("t",),
+    ),
+    "l2": _Rule(
+        "optax.chain(optax.add_decayed_weights(weight_decay), optax.sgd(lr))",
+        ("lr", "weight_decay"), (), _no_state, _coordinatewise(_l2),
+    ),
+    "rmsprop": _Rule(
+        "optax.rmsprop(lr, decay, eps, initial_scale) (optax.scale_by_rms)",
+        ("lr", "decay", "eps", "initial_scale"), ("nu",),
+        lambda h: {"nu": h["initial_scale"]}, _coordinatewise(_rmsprop),
+    ),
+    "adagrad": _Rule(
+        "optax.adagrad(lr, initial_accumulator_value, eps) (optax.scale_by_rss)",
+        ("lr", "initial_accumulator_value", "eps"), ("s",),
+        lambda h: {"s": h["initial_accumulator_value"]}, _coordinatewise(_adagrad),
+    ),
+    "clip": _Rule(
+        "optax.chain(optax.clip_by_global_norm(max_norm), optax.sgd(lr))",
+        ("lr", "max_norm"), (), _no_state, _clip, ("rest_g",),
+    ),
+    "lars": _Rule(
+        "optax.lars(lr, weight_decay, trust_coefficient, eps, momentum) "
+        "(optax.scale_by_trust_ratio, optax.trace)",
+        ("lr", "weight_decay", "trust_coefficient", "eps", "momentum"), ("m",), _zeros("m"),
+        _lars, ("rest_theta", "rest_d"),
+    ),
+}
+
+
+# -- names -----------------------------------------------------------------------------------
+def _parse(optimizer) -> tuple[str, str | None]:
+    """Split ``"OPTIMIZER[+PERTURBATION]"``; an :class:`InputError` names the bad part."""
+    if not isinstance(optimizer, str):
+        raise InputError(
+            f"optimizer {optimizer!r} must be a name; allowed: {', '.join(OPTIMIZERS)}"
+        )
+    base, plus, perturbation = optimizer.partition("+")
+    choose("optimizer", base, OPTIMIZERS)
+    if not plus:
+        return base, None
+    if perturbation not in PERTURBATIONS:
+        raise InputError(
+            f"unknown perturbation {perturbation!r} in optimizer {optimizer!r}; allowed: "
+            f"{', '.join(f'{base}+{p}' for p in PERTURBATIONS)}"
+        )
+    return base, perturbation
+
+
+def _hyper_names(base: str, perturbation: str | None) -> tuple[str, ...]:
+    """The rule's hyperparameters; a per-parameter learning rate replaces ``lr``."""
+    names = _RULES[base].hyper
+    if _PERTURBATION_SYMBOL.get(perturbation) == "lr":
+        return tuple(n for n in names if n != "lr")
+    return names
+
+
+def _hyper_values(base: str, perturbation: str | None, overrides: Mapping) -> dict:
+    """The rule's hyperparameters (symbols unless overridden), ``t`` and ``rest_*``."""
+    allowed = _hyper_names(base, perturbation)
+    values: dict[str, sp.Expr] = {n: _hyper_symbol(n) for n in allowed}
+    for name, value in overrides.items():
+        choose(f"hyperparameter of {base}", name, allowed)
+        values[name] = _exact(name, value)
+    values.update({n: _shared_symbol(n) for n in _RULES[base].shared})
+    return values
+
+
+def _exact(name: str, value) -> sp.Rational:
+    """An override as an exact rational within its constraint, or an :class:`InputError`."""
+    if isinstance(value, bool) or not isinstance(value, Real | str):
+        raise InputError(f"hyperparameter {name}={value!r} must be a number")
+    try:
+        x = sp.Rational(str(value))
+    except (TypeError, ValueError):
+        raise InputError(f"hyperparameter {name}={value!r} must be a number") from None
+    kind = _HYPER[name][0]
+    ok = {"positive": x > 0, "nonnegative": x >= 0, "unit": 0 <= x < 1}[kind]
+    if not ok:
+        wanted = {"positive": "> 0", "nonnegative": ">= 0", "unit": "in [0, 1)"}[kind]
+        raise InputError(f"hyperparameter {name}={value!r} must be {wanted}")
+    return x
+
+
+# -- per-coordinate formulas -----------------------------------------------------------------
+def _coordinate(tag: str, rule: _Rule, perturbation: str | None, h: Hyper) -> Coord:
+    """The symbols of coordinate ``tag`` as the optimizer sees them (gradient noise included)."""
+    c: Coord = {"theta": _coord_symbol("theta", tag), "g": _coord_symbol("g", tag)}
+    c.update({s: _coord_symbol(s, tag) for s in rule.slots})
+    symbol = _PERTURBATION_SYMBOL.get(perturbation)
+    c["g"] = c["g"] + _coord_symbol("n", tag) if symbol == "n" else c["g"]
+    c["lr"] = _coord_symbol("lr", tag) if symbol == "lr" else h["lr"]
+    return c
+
+
+def _outputs(base: str, perturbation: str | None, h: Hyper) -> dict[str, Coord]:
+    """One step for both coordinates: ``{"p": {slot: next value, "u": update, "theta": next}}``."""
+    rule = _RULES[base]
+    pair = (_coordinate("p", rule, perturbation, h), _coordinate("q", rule, perturbation, h))
+    out: dict[str, Coord] = {}
+    for tag, c in zip("pq", pair):
+        u, state = rule.step(c, pair, h)
+        out[tag] = {**{s: state[s] for s in rule.slots}, "u": u, "theta": c["theta"] + u}
+    return out
+
+
+def _output_name(name: str, tag: str) -> str:
+    """``"u"`` -> ``"u_p"``; a next state or parameter ``"m"`` -> ``"m_p'"``."""
+    return f"u_{tag}" if name == "u" else f"{name}_{tag}'"
+
+
+def _tie_map(base: str, perturbation: str | None) -> dict[sp.Symbol, sp.Symbol]:
+    """q's symbols -> p's: parameter, gradient, state, and the perturbation when symmetric."""
+    bases = ["theta", "g", *_RULES[base].slots]
+    if perturbation in ("shared_noise", "shared_lr"):
+        bases.append(_PERTURBATION_SYMBOL[perturbation])
+    return {_coord_symbol(b, "q"): _coord_symbol(b, "p") for b in bases}
+
+
+def update_formulas(optimizer: str, **hyper) -> dict[str, sp.Expr]:
+    """The update map of one step for a pair of coordinates ``p`` and ``q``, as SymPy expressions.
+
+    Args:
+      optimizer: a name from :data:`OPTIMIZERS`, optionally ``+`` a name from
+        :data:`PERTURBATIONS` (``"adam+noise"``).
+      **hyper: exact values for hyperparameters (numbers); the others stay symbols.
+
+    Returns:
+      ``{"m_p'": ..., "u_p": ..., "theta_p'": ..., "m_q'": ..., ...}``: each state slot's next
+      value, the update ``u`` and the next parameter ``theta + u``, for ``p`` then ``q``, in terms
+      of the symbols ``theta_p``, ``g_p``, ``m_p``, ... (``n_p``, ``lr_p`` for perturbations),
+      the hyperparameters, the step count ``t`` and the leaf-norm rests ``rest_*``.
+
+    Raises:
+      InputError: for an unknown optimizer, perturbation or hyperparameter, or a bad value.
+
+    Examples:
+      >>> update_formulas("momentum")["u_p"]
+      -lr*(g_p + m_p*momentum)
+    """
+    base, perturbation = _parse(optimizer)
+    out = _outputs(base, perturbation, _hyper_values(base, perturbation, hyper))
+    return {_output_name(k, tag): e for tag in "pq" for k, e in out[tag].items()}
+
+
+# -- the per-coordinate lemma ----------------------------------------------------------------
+def _vanishes(expr: sp.Expr) -> str | None:
+    """How ``expr`` is exactly zero (structurally or after simplify), or ``None`` if it is not."""
+    if expr == 0:
+        return "identical after substitution"
+    if sp.simplify(expr) == 0:
+        return "simplifies to 0"
+    return None
+
+
+def _identity_step(text: str, p_expr: sp.Expr, q_expr: sp.Expr, tie: Mapping) -> ProofStep:
+    """A step of a lemma that holds for every optimizer: ``p_expr - q_expr`` vanishes."""
+    how = _vanishes((p_expr - q_expr).xreplace(tie))
+    if how is None:
+        raise RuntimeError(f"internal error: {p_expr} - {q_expr} does not vanish")
+    return ProofStep(
+        f"{text}: {p_expr} - {q_expr} = 0 ({how}).",
+        rf"{sp.latex(p_expr)} - \left({sp.latex(q_expr)}\right) = 0",
+    )
+
+
+_PERTURBATION_TEXT = {
+    "noise": "Independent gradient noise: the optimizer sees g_p + n_p and g_q + n_q, for any "
+    "reals n_p, n_q.",
+    "shared_noise": "Shared gradient noise: the optimizer sees g_p + n_p and g_q + n_q with "
+    "n_q = n_p.",
+    "per_unit_lr": "A learning rate per parameter: lr_p and lr_q, any positive values.",
+    "shared_lr": "A learning rate per parameter, equal on the pair: lr_q = lr_p.",
+    "dropout": "Dropout with an independent mask per unit acts on the gradient, not on this map "
+    "(see the gradient lemma).",
+    "shared_dropout": "Dropout with one mask per layer acts on the gradient, not on this map "
+    "(see the gradient lemma).",
+}
+
+
+def _witness(base: str, perturbation: str | None, h: Hyper, overrides: Mapping) -> dict:
+    """A concrete rational point: both coordinates' symbols (tied ones equal), shared symbols."""
+    tie = _tie_map(base, perturbation)
+    bases = ["theta", "g", *_RULES[base].slots]
+    if perturbation in _PERTURBATION_SYMBOL:
+        bases.append(_PERTURBATION_SYMBOL[perturbation])
+    point: dict[sp.Symbol, sp.Expr] = {}
+    for b in bases:
+        p_value, q_value = (sp.Rational(x) for x in _COORD[b][1])
+        q = _coord_symbol(b, "q")
+        point[_coord_symbol(b, "p")] = p_value
+        point[q] = p_value if q in tie else q_value
+    for name, value in h.items():
+        if name not in overrides:
+            point[value] = sp.Rational(_HYPER[name][1] if name in _HYPER else _SHARED[name][1])
+    return point
+
+
+def _lemma_header(
+    optimizer: str, base: str, perturbation: str | None, h: Hyper
+) -> tuple[str, list[str]]:
+    """Claim and hypotheses of the per-coordinate lemma."""
+    rule = _RULES[base]
+    claim = (
+        f"One {optimizer} step maps tied parameter, gradient and state of a pair (p, q) to a "
+        "tied next state, update and parameter."
+    )
+    tied = "".join(f", {s}_q = {s}_p" for s in rule.slots)
+    hypotheses = [
+        f"The update is the per-coordinate map of {rule.models}; theta' = theta + u.",
+        f"Tied before the step: theta_q = theta_p, g_q = g_p{tied}.",
+    ]
+    if perturbation:
+        hypotheses.append(_PERTURBATION_TEXT[perturbation])
+    if rule.shared:
+        hypotheses.append(
+            "One value for every coordinate: "
+            + "; ".join(f"{n}, {_SHARED[n][2]}" for n in rule.shared) + "."
+        )
+    ranges = {"positive": "> 0", "nonnegative": ">= 0", "unit": "in (0, 1)"}
+    hyper = [
+        f"{k} {ranges[_HYPER[k][0]]}" if isinstance(v, sp.Symbol) else f"{k} = {v}"
+        for k, v in h.items() if k in _HYPER
+    ]
+    if hyper:
+        hypotheses.append("Hyperparameters (shared by all coordinates): " + ", ".join(hyper) + ".")
+    return claim, hypotheses
+
+
+def prove_update_preserves_ties(optimizer: str, **hyper) -> Theorem:
+    """One optimizer step maps a tied pair to a tied pair (the per-coordinate lemma).
+
+    For a pair ``(p, q)`` with ``theta_q = theta_p``, ``g_q = g_p`` and every state slot tied,
+    the next state, the update and the next parameter of ``q`` equal those of ``p``. Each
+    difference is shown to be exactly zero after substituting ``q``'s symbols by ``p``'s:
+    identical expressions, else :func:`sympy.simplify` gives 0.
+
+    Args:
+      optimizer: a name from :data:`OPTIMIZERS`, optionally ``+`` a perturbation
+        (``"sgd+noise"``: refuted with a witness; ``"sgd+shared_noise"``: proven).
+      **hyper: exact values for hyperparameters (e.g. ``b1=0.9``); the others stay symbols, so
+        the lemma holds for all of their values.
+
+    Returns:
+      A :class:`Theorem`: proven, or refuted with a rational witness (every symbol of both
+      coordinates, ``"difference"``: the outputs that differ, ``"value"``: their exact
+      difference there).
+
+    Raises:
+      InputError: for an unknown optimizer, perturbation or hyperparameter, or a bad value.
+
+    Examples:
+      >>> prove_update_preserves_ties("adam").verdict
+      'proven'
+      >>> prove_update_preserves_ties("sgd+noise").witness["value"]
+      '-1/10'
+    """
+    base, perturbation = _parse(optimizer)
+    h = _hyper_values(base, perturbation, hyper)
+    claim, hypotheses = _lemma_header(optimizer, base, perturbation, h)
+    out = _outputs(base, perturbation, h)
+    tie = _tie_map(base, perturbation)
+    context = {"optimizer": optimizer, "models": _RULES[base].models,
+               "hyper": {k: str(v) for k, v in h.items()}}
+    steps = []
+    for name, p_expr in out["p"].items():
+        q_expr = out["q"][name]
+        label = f"{_output_name(name, 'p')} - {_output_name(name, 'q')}"
+        diff = (p_expr - q_expr).xreplace(tie)
+        how = "identical after substitution" if diff == 0 else None
+        if how is None:
+            point = _witness(base, perturbation, h, hyper)
+            value = sp.simplify((p_expr - q_expr).xreplace(point))
+            if value.is_zero is False:
+                witness = {str(k): str(v) for k, v in point.items()}
+                witness.update({k: str(v) for k, v in h.items() if k in hyper})
+                witness.update(difference=label, value=str(value))
+                steps.append(ProofStep(
+                    f"{label} is not identically 0 after the substitution: at the witness "
+                    f"point (tied values equal) it is {value}.",
+                    rf"{sp.latex(p_expr)} - \left({sp.latex(q_expr)}\right) = {sp.latex(value)}",
+                ))
+                return Theorem(claim, hypotheses, REFUTED, steps=steps, witness=witness,
+                               context=context)
+            if sp.simplify(diff) != 0:
+                return Theorem(claim, hypotheses, UNKNOWN, steps=steps, context=context,
+                               reason=f"{label} did not simplify to 0 and is 0 at the test point")
+            how = "simplifies to 0"
+        steps.append(ProofStep(
+            f"{label} = 0 ({how}); {_output_name(name, 'p')} = {p_expr}",
+            rf"{sp.latex(p_expr)} - \left({sp.latex(q_expr)}\right) = 0",
+        ))
+    return Theorem(claim, hypotheses, PROVEN, steps=steps, context=context)
+
+
+# -- the induction ---------------------------------------------------------------------------
+def _batch_lemma() -> Theorem:
+    """Tied per-sample gradients give a tied batch sum and mean, for any batch."""
+    i = sp.Symbol("i", integer=True, positive=True)
+    size = sp.Symbol("B", integer=True, positive=True)
+    g_p, g_q = sp.IndexedBase("G_p", real=True), sp.IndexedBase("G_q", real=True)
+    steps = []
+    for reduction, scale in (("sum", sp.Integer(1)), ("mean", 1 / size)):
+        p_expr, q_expr = (scale * sp.Sum(g[i], (i, 1, size)) for g in (g_p, g_q))
+        steps.append(_identity_step(f"Batch {reduction}", p_expr, q_expr, {g_q: g_p}))
+    return Theorem(
+        "For any batch size B and any batch, tied per-sample gradients (G_q[i] = G_p[i] for "
+        "every sample i) give a tied batch sum and batch mean.",
+        [
+            "G_p[i], G_q[i]: the gradients of the tied pair for sample i of the batch.",
+            "The gradient lemma holds for one symbolic sample with arbitrary values, so it ties "
+            "G_p[i] and G_q[i] for every sample of every batch, also one re-drawn each step.",
+        ],
+        PROVEN, steps=steps,
+    )
+
+
+def _initial_state_lemma(base: str) -> Theorem:
+    """The optimizer's initial state is the same constant for every coordinate."""
+    rule = _RULES[base]
+    h = _hyper_values(base, None, {})
+    init_p, init_q = rule.init(h), rule.init(h)
+    steps = [
+        _identity_step(f"{s}_p(0) - {s}_q(0)", init_p[s], init_q[s], {}) for s in rule.slots
+    ]
+    if "t" in rule.shared:
+        steps.append(ProofStep("The step count starts at t = 0, one scalar for all coordinates."))
+    if not steps:
+        steps.append(ProofStep(f"{base} keeps no per-coordinate state."))
+    return Theorem(
+        f"The initial state of {base} is tied.",
+        [f"The optimizer is {rule.models}, initialised as optax does."],
+        PROVEN, steps=steps,
+    )
+
+
+def prove_training_preserves_ties(
+    widths=(2, 2, 1), ties=None, optimizer: str = "gd", **network_kwargs
+) -> Theorem:
+    """Training from tied parameters keeps them tied at every step (a proof by induction).
+
+    Lemmas: (gradient) tied parameters give tied per-sample gradients, from
+    :func:`symjax.symbolic._ties.prove_tie_invariance` for the network and tie set; (batch) so the
+    batch sum or mean is tied, for any batch; (initial state) the optimizer's initial state is
+    tied; (update) :func:`prove_update_preserves_ties`. Base case: parameters tied by hypothesis
+    and the initial state; step: the gradient, batch and update lemmas; so for every step ``t``
+    the parameters and the state are tied. A refuted lemma refutes the theorem with its witness.
+
+    Args:
+      widths: the layer widths, e.g. ``(2, 2, 1)`` or ``"2,2,1"``.
+      ties: the tie set (``"w1=w3,w2=w4,b1=b2,w5=w6"`` or pairs); ``None``: the default of
+        :func:`~symjax.symbolic._ties.prove_tie_invariance`.
+      optimizer: a name from :data:`OPTIMIZERS`, optionally ``+`` a name from
+        :data:`PERTURBATIONS`: ``"sgd+noise"``, ``"adam+per_unit_lr"``, ``"sgd+dropout"`` (an
+        independent mask per unit) are refuted; their symmetric controls ``"sgd+shared_noise"``,
+        ``"adam+shared_lr"``, ``"sgd+shared_dropout"`` are proven.
+      **network_kwargs: passed to ``prove_tie_invariance`` (``activation``, ``loss``,
+        ``samples``, ``reduction``, ...); ``dropout`` only through the optimizer name.
+
+    Returns:
+      A :class:`Theorem` whose lemmas are the four above.
+
+    Raises:
+      InputError: for an unknown optimizer or perturbation, bad widths or ties, or ``dropout``
+        given both as a keyword and in the optimizer name.
+    """
+    base, perturbation = _parse(optimizer)
+    layout = Layout(widths)
+    pairs = None if ties is None else layout.parse_ties(ties)
+    if perturbation in _DROPOUT:
+        if network_kwargs.get("dropout") not in (None, "none"):
+            raise InputError(
+                f"dropout={network_kwargs['dropout']!r} conflicts with optimizer {optimizer!r}; "
+                "give dropout in one place"
+            )
+        network_kwargs = {**network_kwargs, "dropout": _DROPOUT[perturbation]}
+    gradient = prove_tie_invariance(layout.widths, pairs, **network_kwargs)
+    update = prove_update_preserves_ties(optimizer)
+    lemmas = [gradient, _batch_lemma(), _initial_state_lemma(base), update]
+    tie_text = "the default tie set" if pairs is None else format_ties(pairs)
+    claim = (
+        f"Training the {layout.widths_str} network with {optimizer} from parameters tied by "
+        f"{tie_text} keeps the parameters and the optimizer state tied at every step t."
+    )
+    hypotheses = [
+        f"Network {layout.widths_str}; options: "
+        + (", ".join(f"{k}={v}" for k, v in network_kwargs.items()) or "defaults")
+        + ".",
+        f"At t = 0 the parameters are tied by {tie_text}; the optimizer starts from its initial "
+        "state.",
+        f"Each step: per-sample gradients, reduced over a batch, then one step of "
+        f"{_RULES[base].models}.",
+    ]
+    context = {
+        "widths": list(layout.widths),
+        "ties": None if pairs is None else format_ties(pairs),
+        "optimizer": optimizer,
+        **network_kwargs,
+    }
+    theorem = combine(claim, hypotheses, lemmas, context=context)
+    if not theorem.proven:
+        return theorem
+    return replace(theorem, steps=[
+        ProofStep(
+            "Base (t = 0): the parameters are tied by hypothesis and the optimizer state by "
+            "the initial-state lemma."
+        ),
+        ProofStep(
+            "Step: if the parameters and the state are tied at step t, the gradient lemma ties "
+            "every per-sample gradient, the batch lemma ties the batch gradient"
+            + (" (a fresh mini-batch each step)" if base == "sgd" else "")
+            + ", and the update lemma ties the state and the parameters at step t + 1."
+        ),
+        ProofStep(
+            "Conclusion: by induction on t, the parameters and the optimizer state are tied "
+            "at every step."
+        ),
+    ])

@@ -1,0 +1,164 @@
+"""The MLP: activations, losses, both computation paths, ties, distances, bit patterns."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from symjax import InputError, Layout
+from symjax._choices import ACTIVATIONS, LEAKY_RELU_SLOPE
+from symjax._net import (
+    UNROLL_MAX_SAMPLES,
+    Net,
+    activation,
+    default_ties,
+    exact_loss,
+    from_matrices,
+    matmul_loss,
+    min_unit_distance,
+    to_leaves,
+    to_matrices,
+)
+from symjax._train import ulp_distance
+
+
+def _data(n_samples, n_in, n_out, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n_samples, n_in))
+    y = (rng.random((n_samples, n_out)) > 0.5).astype(np.float64)
+    return jnp.asarray(x), jnp.asarray(y)
+
+
+def test_activations_match_the_shared_definitions():
+    z = jnp.array([-2.0, 0.0, 3.0])
+    assert set(ACTIVATIONS) == {"identity", "tanh", "sigmoid", "relu", "leaky_relu", "softplus"}
+    np.testing.assert_allclose(activation("leaky_relu")(z), [-2 * LEAKY_RELU_SLOPE, 0, 3])
+    np.testing.assert_allclose(activation("softplus")(z), np.log1p(np.exp(np.asarray(z))))
+    np.testing.assert_allclose(activation("sigmoid")(z), 1 / (1 + np.exp(-np.asarray(z))))
+    assert jax.grad(activation("relu"))(0.0) == 0.0
+    assert jax.grad(activation("leaky_relu"))(0.0) == 1.0
+    assert jax.grad(activation("leaky_relu"))(-1.0) == pytest.approx(LEAKY_RELU_SLOPE)
+    with pytest.raises(InputError, match="allowed: identity"):
+        activation("swish")
+
+
+def test_default_loss_is_half_squared_error_averaged_over_samples():
+    net = Net((2, 2, 1))
+    flat = jnp.asarray(np.random.default_rng(1).standard_normal(9))
+    x = jnp.array([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
+    y = jnp.array([[0.0], [1.0], [1.0], [0.0]])
+    w1, w2, w3, w4, w5, w6, b1, b2, b3 = np.asarray(flat)
+    xs, ys = np.asarray(x), np.asarray(y)[:, 0]
+    h1 = np.tanh(w1 * xs[:, 0] + w2 * xs[:, 1] + b1)
+    h2 = np.tanh(w3 * xs[:, 0] + w4 * xs[:, 1] + b2)
+    out = 1 / (1 + np.exp(-(w5 * h1 + w6 * h2 + b3)))
+    expected = np.mean((out - ys) ** 2 / 2)
+    loss = jax.jit(exact_loss, static_argnums=0)
+    assert float(loss(net, to_leaves(flat), x, y)) == pytest.approx(expected, rel=1e-12)
+    summed = Net((2, 2, 1), reduction="sum")
+    assert float(loss(summed, to_leaves(flat), x, y)) == pytest.approx(4 * expected)
+
+
+@pytest.mark.parametrize(
+    "widths, act, out_act, loss, n_samples",
+    [
+        ((2, 2, 1), "tanh", "sigmoid", "squared_error", 4),
+        ((3, 4, 2), "relu", "identity", "squared_error", 7),
+        ((2, 3, 3, 1), "leaky_relu", "sigmoid", "bce", UNROLL_MAX_SAMPLES + 9),
+        ((2, 3, 1), "softplus", "tanh", "squared_error", UNROLL_MAX_SAMPLES),
+        ((2, 2, 1), "sigmoid", "identity", "bce", 5),  # bce of a non-sigmoid output: xlogy form
+    ],
+)
+def test_exact_and_matmul_paths_compute_the_same_function(widths, act, out_act, loss, n_samples):
+    net = Net(widths, act, out_act, loss)
+    x, y = _data(n_samples, widths[0], widths[-1])
+    if out_act == "identity" and loss == "bce":
+        x = jnp.abs(x) * 0.1  # keep the identity output inside (0, 1)
+    flat = jnp.asarray(0.3 * np.random.default_rng(2).standard_normal(net.n_params))
+
+    @jax.jit
+    def both(flat):
+        le, ge = jax.value_and_grad(exact_loss, argnums=1)(net, to_leaves(flat), x, y)
+        lm, gm = jax.value_and_grad(matmul_loss, argnums=1)(net, to_matrices(net, flat), x, y)
+        return le, jnp.stack(ge), lm, from_matrices(gm)
+
+    le, ge, lm, gm = both(flat)
+    np.testing.assert_allclose(le, lm, rtol=1e-12)
+    np.testing.assert_allclose(ge, gm, rtol=1e-10, atol=1e-14)
+
+
+def test_dropout_masks_scale_hidden_units_on_both_paths():
+    net = Net((2, 3, 1))
+    x, y = _data(5, 2, 1)
+    flat = jnp.asarray(np.random.default_rng(3).standard_normal(net.n_params))
+    masks = jnp.asarray(np.random.default_rng(4).integers(0, 2, (3, 5)) * 2.0)
+    exact = jax.jit(lambda f, m: exact_loss(net, to_leaves(f), x, y, m))
+    le = exact(flat, masks)
+    lm = jax.jit(lambda f, m: matmul_loss(net, to_matrices(net, f), x, y, m))(flat, masks)
+    np.testing.assert_allclose(le, lm, rtol=1e-12)
+    assert float(le) != pytest.approx(float(exact(flat, jnp.ones((3, 5)))))
+
+
+def test_matrices_follow_the_shared_parameter_order():
+    net = Net((2, 2, 1))
+    flat = jnp.arange(9.0)
+    (w1, b1), (w2, b2) = to_matrices(net, flat)
+    lay = Layout((2, 2, 1))
+    # row u of W holds the incoming weights of unit u: W1 = [[w1, w2], [w3, w4]]
+    assert lay.names[:4] == ("w1", "w2", "w3", "w4")
+    np.testing.assert_array_equal(w1, [[0, 1], [2, 3]])
+    np.testing.assert_array_equal(w2, [[4, 5]])
+    np.testing.assert_array_equal(b1, [6, 7])
+    np.testing.assert_array_equal(b2, [8])
+    np.testing.assert_array_equal(from_matrices(to_matrices(net, flat)), flat)
+
+
+def test_default_ties_are_the_fully_tied_subspace():
+    assert default_ties(Layout((2, 2, 1))) == (
+        ("w1", "w3"), ("w2", "w4"), ("w5", "w6"), ("b1", "b2"))
+    lay = Layout((2, 3, 1))
+    classes = lay.tie_classes(default_ties(lay))
+    assert ("w1", "w3", "w5") in classes and ("b1", "b2", "b3") in classes
+    assert ("w7", "w8", "w9") in classes
+    deep = Layout((2, 2, 2, 1))  # the middle weights of two tied layers all share one class
+    assert ("w5", "w6", "w7", "w8") in deep.tie_classes(default_ties(deep))
+    assert default_ties(Layout((2, 1, 1))) == ()
+
+
+def test_min_unit_distance():
+    net = Net((2, 2, 1))
+    tied = jnp.array([1.0, 2.0, 1.0, 2.0, 3.0, 3.0, 0.5, 0.5, 0.0])
+    assert float(min_unit_distance(net, tied)) == 0.0
+    apart = tied.at[0].set(4.0).at[4].set(7.0)  # unit 1 moves by (3, 0, 0.0, 4) -> distance 5
+    assert float(min_unit_distance(net, apart)) == pytest.approx(5.0)
+    assert np.isnan(float(min_unit_distance(Net((2, 1, 1)), jnp.ones(5))))
+    wide = Net((3, 80, 2))  # a layer large enough for the Gram-matrix formula
+    flat = jnp.asarray(np.random.default_rng(5).standard_normal(wide.n_params))
+    rows = np.asarray([[wide.layout.info(n).index for k in ("in", "bias", "out")
+                        for n in wide.layout.unit_params(1, u)[k]] for u in range(1, 81)])
+    v = np.asarray(flat)[rows]
+    d = np.sqrt(((v[:, None] - v[None]) ** 2).sum(-1)) + np.diag(np.full(80, np.inf))
+    got = jax.jit(min_unit_distance, static_argnums=0)(wide, flat)
+    assert float(got) == pytest.approx(d.min(), rel=1e-9)
+
+
+@pytest.mark.parametrize("dtype, itype", [(np.float32, np.uint32), (np.float64, np.uint64)])
+def test_ulp_distance_on_bit_patterns(dtype, itype):
+    one = dtype(1)
+    nxt = np.nextafter(one, dtype(2))
+    tiny = np.nextafter(dtype(0), one)
+    big = np.finfo(dtype).max
+    a = jnp.asarray(np.array([one, one, 0.0, -0.0, tiny, big, np.nan], dtype))
+    b = jnp.asarray(np.array([one, nxt, -0.0, -tiny, -tiny, -big, np.nan], dtype))
+    differ, dist = ulp_distance(a, b)
+    assert dist.dtype == itype
+    assert np.asarray(differ).tolist() == [False, True, True, True, True, True, False]
+    d = np.asarray(dist)
+    assert d[:5].tolist() == [0, 1, 0, 1, 2]  # +0 and -0 differ in bits but are 0 ULP apart
+    n_finite = np.asarray(np.finfo(dtype).max, dtype).view(itype)
+    assert d[5] == 2 * int(n_finite)  # no overflow across the whole range
+    # negative control: a one-bit difference is seen, equal bits are not
+    v = jnp.asarray(np.array([0.1], dtype))
+    assert not bool(ulp_distance(v, v)[0][0])

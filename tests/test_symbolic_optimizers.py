@@ -1,0 +1,226 @@
+"""Optimizer theorems: every optimizer keeps ties, every symmetry-breaking perturbation does not.
+
+The symbolic update maps are checked against optax itself (float64, a few steps on a
+two-coordinate parameter), so the proofs are about the real optimizers.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import sympy as sp
+
+from symjax import InputError
+from symjax.symbolic._optimizers import (
+    OPTIMIZERS,
+    PERTURBATIONS,
+    SYMMETRIC_CONTROLS,
+    prove_training_preserves_ties,
+    prove_update_preserves_ties,
+    update_formulas,
+)
+
+BREAKING = tuple(SYMMETRIC_CONTROLS)
+PER_COORDINATE = ("noise", "per_unit_lr")
+
+
+# -- the per-coordinate lemma ----------------------------------------------------------------
+@pytest.mark.parametrize("optimizer", OPTIMIZERS)
+def test_update_lemma_proven(optimizer):
+    theorem = prove_update_preserves_ties(optimizer)
+    assert theorem.proven, theorem
+    assert theorem.witness is None
+    assert all("= 0 (" in step.text for step in theorem.steps)
+
+
+def test_update_lemma_with_concrete_hyperparameters():
+    theorem = prove_update_preserves_ties("adam", b1=0.9, b2="0.999", eps=1e-8)
+    assert theorem.proven
+    assert theorem.context["hyper"]["b1"] == "9/10"
+    assert theorem.context["hyper"]["eps"] == "1/100000000"
+    assert theorem.context["hyper"]["lr"] == "lr"
+
+
+def _check_witness(optimizer, witness):
+    """Evaluate the update formulas at the witness: the named outputs differ by ``value``."""
+    formulas = update_formulas(optimizer)
+    p_name, q_name = (s.strip() for s in witness["difference"].split(" - "))
+    diff = formulas[p_name] - formulas[q_name]
+    point = {s: sp.Rational(witness[s.name]) for s in diff.free_symbols}
+    value = sp.simplify(diff.xreplace(point))
+    assert value != 0
+    assert sp.simplify(value - sp.sympify(witness["value"])) == 0
+    # the witness satisfies the tie hypotheses: parameter, gradient and state are tied
+    for name in witness:
+        if name.endswith("_p") and name[:-2] not in ("n", "lr"):
+            assert witness[name] == witness[name[:-2] + "_q"], name
+
+
+@pytest.mark.parametrize("perturbation", PER_COORDINATE)
+@pytest.mark.parametrize("optimizer", OPTIMIZERS)
+def test_perturbation_refuted_with_witness(optimizer, perturbation):
+    name = f"{optimizer}+{perturbation}"
+    theorem = prove_update_preserves_ties(name)
+    assert theorem.refuted, theorem
+    _check_witness(name, theorem.witness)
+
+
+@pytest.mark.parametrize("perturbation", PER_COORDINATE)
+@pytest.mark.parametrize("optimizer", OPTIMIZERS)
+def test_symmetric_control_proven(optimizer, perturbation):
+    assert prove_update_preserves_ties(f"{optimizer}+{SYMMETRIC_CONTROLS[perturbation]}").proven
+
+
+def test_dropout_leaves_the_update_map_alone():
+    theorem = prove_update_preserves_ties("adam+dropout")
+    assert theorem.proven
+    assert any("gradient lemma" in h for h in theorem.hypotheses)
+
+
+# -- the induction ---------------------------------------------------------------------------
+@pytest.mark.parametrize("optimizer", OPTIMIZERS)
+def test_training_proven(optimizer):
+    theorem = prove_training_preserves_ties((2, 2, 1), None, optimizer)
+    assert theorem.proven, theorem
+    assert [lemma.proven for lemma in theorem.lemmas] == [True] * 4
+    assert theorem.steps[-1].text.startswith("Conclusion")
+
+
+@pytest.mark.parametrize("perturbation", PER_COORDINATE)
+def test_training_refuted_by_a_per_coordinate_perturbation(perturbation):
+    theorem = prove_training_preserves_ties((2, 2, 1), None, f"adam+{perturbation}")
+    assert theorem.refuted
+    assert theorem.witness == theorem.lemmas[-1].witness
+    _check_witness(f"adam+{perturbation}", theorem.witness)
+
+
+def test_training_with_dropout():
+    independent = prove_training_preserves_ties(optimizer="sgd+dropout")
+    assert independent.refuted
+    assert independent.lemmas[0].refuted and independent.lemmas[-1].proven
+    assert independent.witness["value"] not in ("0", "")
+    assert prove_training_preserves_ties(optimizer="sgd+shared_dropout").proven
+
+
+def test_training_refuted_for_a_tie_set_that_is_not_invariant():
+    theorem = prove_training_preserves_ties((2, 2, 1), "w1=w3", "adam")
+    assert theorem.refuted
+    assert theorem.lemmas[0].refuted
+
+
+def test_perturbation_names_cover_their_controls():
+    assert set(PERTURBATIONS) == set(SYMMETRIC_CONTROLS) | set(SYMMETRIC_CONTROLS.values())
+
+
+# -- bad input -------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("call", "words"),
+    [
+        (lambda: prove_update_preserves_ties("adamax"), ["'adamax'", "adam", "lars"]),
+        (lambda: prove_update_preserves_ties(3), ["3", "gd"]),
+        (lambda: prove_update_preserves_ties("sgd+jitter"), ["'jitter'", "sgd+noise"]),
+        (lambda: prove_update_preserves_ties("adam", b3=0.5), ["'b3'", "b1", "eps_root"]),
+        (lambda: prove_update_preserves_ties("adam", b1=1.0), ["b1=1.0", "[0, 1)"]),
+        (lambda: prove_update_preserves_ties("adam", lr="fast"), ["lr='fast'", "number"]),
+        (lambda: prove_update_preserves_ties("sgd+per_unit_lr", lr=0.1), ["'lr'"]),
+        (lambda: prove_training_preserves_ties(optimizer="nadam"), ["'nadam'", "rmsprop"]),
+        (
+            lambda: prove_training_preserves_ties(optimizer="sgd+dropout", dropout="shared"),
+            ["dropout='shared'", "sgd+dropout"],
+        ),
+        (lambda: update_formulas("sgd+"), ["''", "sgd+shared_lr"]),
+    ],
+)
+def test_bad_input_names_value_and_choices(call, words):
+    with pytest.raises(InputError) as info:
+        call()
+    message = str(info.value)
+    assert "\n" not in message
+    for word in words:
+        assert word in message
+
+
+# -- the symbolic maps are optax's -----------------------------------------------------------
+HYPER = {
+    "gd": {"lr": 0.1},
+    "sgd": {"lr": 0.1},
+    "momentum": {"lr": 0.1, "momentum": 0.9},
+    "nesterov": {"lr": 0.1, "momentum": 0.9},
+    "adam": {"lr": 0.1, "b1": 0.9, "b2": 0.999, "eps": 1e-8, "eps_root": 1e-6},
+    "adamw": {"lr": 0.1, "b1": 0.8, "b2": 0.99, "eps": 1e-3, "eps_root": 0, "weight_decay": 0.3},
+    "l2": {"lr": 0.1, "weight_decay": 0.3},
+    "rmsprop": {"lr": 0.1, "decay": 0.9, "eps": 1e-8, "initial_scale": 0.1},
+    "adagrad": {"lr": 0.1, "initial_accumulator_value": 0.1, "eps": 1e-7},
+    "clip": {"lr": 0.1, "max_norm": 1.2},
+    "lars": {"lr": 0.1, "weight_decay": 0.3, "trust_coefficient": 0.5, "eps": 1e-3,
+             "momentum": 0.9},
+}
+INITIAL_STATE = {"m": 0.0, "v": 0.0, "nu": HYPER["rmsprop"]["initial_scale"],
+                 "s": HYPER["adagrad"]["initial_accumulator_value"]}
+
+
+def _optax(name):
+    import optax
+
+    h = HYPER[name]
+    return {
+        "gd": lambda: optax.sgd(h["lr"]),
+        "sgd": lambda: optax.sgd(h["lr"]),
+        "momentum": lambda: optax.sgd(h["lr"], momentum=h["momentum"]),
+        "nesterov": lambda: optax.sgd(h["lr"], momentum=h["momentum"], nesterov=True),
+        "adam": lambda: optax.adam(h["lr"], h["b1"], h["b2"], h["eps"], h["eps_root"]),
+        "adamw": lambda: optax.adamw(
+            h["lr"], h["b1"], h["b2"], h["eps"], h["eps_root"], weight_decay=h["weight_decay"]
+        ),
+        "l2": lambda: optax.chain(optax.add_decayed_weights(h["weight_decay"]), optax.sgd(h["lr"])),
+        "rmsprop": lambda: optax.rmsprop(
+            h["lr"], decay=h["decay"], eps=h["eps"], initial_scale=h["initial_scale"]
+        ),
+        "adagrad": lambda: optax.adagrad(
+            h["lr"], initial_accumulator_value=h["initial_accumulator_value"], eps=h["eps"]
+        ),
+        "clip": lambda: optax.chain(optax.clip_by_global_norm(h["max_norm"]), optax.sgd(h["lr"])),
+        "lars": lambda: optax.lars(
+            h["lr"], weight_decay=h["weight_decay"], trust_coefficient=h["trust_coefficient"],
+            eps=h["eps"], momentum=h["momentum"],
+        ),
+    }[name]()
+
+
+def _gradients(steps):
+    """Untied, sign-changing gradients whose global norm is sometimes above max_norm."""
+    return [(math.sin(k + 1.0), 1.3 * math.cos(2.0 * k)) for k in range(steps)]
+
+
+@pytest.mark.parametrize("optimizer", OPTIMIZERS)
+def test_formulas_match_optax(optimizer):
+    jnp = pytest.importorskip("jax.numpy")
+    steps = 6
+    formulas = update_formulas(optimizer, **HYPER[optimizer])
+    slots = [k[:-3] for k in formulas if k.endswith("_p'") and not k.startswith("theta")]
+    inputs = [f"{b}_{t}" for b in ("theta", "g", *slots) for t in "pq"] + ["t"]
+    outputs = [f"{b}_{t}'" for b in ("theta", *slots) for t in "pq"]
+    shared = {s: 0 for e in formulas.values() for s in e.free_symbols if s.name.startswith("rest")}
+    symbols = {s.name: s for e in formulas.values() for s in e.free_symbols}
+    fn = sp.lambdify(
+        [symbols.get(name, sp.Symbol(name)) for name in inputs],
+        [formulas[name].subs(shared) for name in outputs],
+        modules="math",
+    )
+    theta = {"p": 0.3, "q": -0.7}
+    state = {f"{s}_{t}": INITIAL_STATE[s] for s in slots for t in "pq"}
+
+    opt = _optax(optimizer)
+    params = jnp.asarray([theta["p"], theta["q"]], dtype=jnp.float64)
+    opt_state = opt.init(params)
+    for count, (gp, gq) in enumerate(_gradients(steps)):
+        grads = jnp.asarray([gp, gq], dtype=jnp.float64)
+        updates, opt_state = opt.update(grads, opt_state, params)
+        params = params + updates
+        values = {"theta_p": theta["p"], "theta_q": theta["q"], "g_p": gp, "g_q": gq,
+                  **state, "t": count}
+        new = dict(zip(outputs, fn(*(values[name] for name in inputs))))
+        theta = {t: new[f"theta_{t}'"] for t in "pq"}
+        state = {f"{s}_{t}": new[f"{s}_{t}'"] for s in slots for t in "pq"}
+        assert [theta["p"], theta["q"]] == pytest.approx(params.tolist(), rel=1e-12, abs=1e-14)
