@@ -95,11 +95,38 @@ def test_training_refuted_by_a_per_coordinate_perturbation(perturbation):
     _check_witness(f"adam+{perturbation}", theorem.witness)
 
 
+def _dropout_gradient_difference(witness):
+    """dJ/dw1 - dJ/dw3 of 2-2-1 with dropout masks r1, r2, recomputed with JAX at the witness."""
+    jax = pytest.importorskip("jax")
+    jnp = jax.numpy
+    acts = {"identity": lambda z: z, "tanh": jnp.tanh,
+            "leaky_relu": lambda z: jnp.where(z >= 0, z, 0.01 * z)}
+    losses = {"squared_error": lambda yhat, y: (yhat - y) ** 2 / 2,
+              "bce": lambda yhat, y: -(y * jnp.log(yhat) + (1 - y) * jnp.log(1 - yhat))}
+    sigma, phi = acts[witness["activation"]], acts[witness["output_activation"]]
+    value = {k: float(sp.Rational(v)) for k, v in witness.items() if k[0] in "wbxyr"}
+
+    def loss(w):
+        x1, x2 = value["x1"], value["x2"]
+        a1 = sigma(w[0] * x1 + w[1] * x2 + value["b1"]) * value["r1"]
+        a2 = sigma(w[2] * x1 + w[3] * x2 + value["b2"]) * value["r2"]
+        return losses[witness["loss"]](phi(value["w5"] * a1 + value["w6"] * a2 + value["b3"]),
+                                       value["y"])
+
+    grad = jax.grad(loss)(jnp.asarray([value[f"w{i}"] for i in range(1, 5)], dtype=jnp.float64))
+    return float(grad[0] - grad[2])
+
+
 def test_training_with_dropout():
     independent = prove_training_preserves_ties(optimizer="sgd+dropout")
     assert independent.refuted
     assert independent.lemmas[0].refuted and independent.lemmas[-1].proven
-    assert independent.witness["value"] not in ("0", "")
+    witness = independent.witness
+    assert witness["difference"] == "dJ/dw1 - dJ/dw3"
+    assert witness["w1"] == witness["w3"] and witness["r1"] != witness["r2"]
+    expected = float(sp.Rational(witness["value"]))
+    assert expected != 0
+    assert _dropout_gradient_difference(witness) == pytest.approx(expected, rel=1e-12)
     assert prove_training_preserves_ties(optimizer="sgd+shared_dropout").proven
 
 

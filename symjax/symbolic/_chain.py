@@ -185,7 +185,7 @@ class ChainComparison:
 
     @property
     def through(self) -> tuple[tuple[str, str], ...]:
-        """Distinct symbol pairs through which the chains differ: ``(("w5", "w6"), ("z1", "z2"))``."""
+        """Distinct symbol pairs the chains differ through: ``(("w5", "w6"), ("z1", "z2"))``."""
         return tuple(dict.fromkeys(d.through for d in self.differences))
 
     @property
@@ -252,3 +252,67 @@ def compare_chains(left: ChainRule, right: ChainRule) -> ChainComparison:
         n = min(len(tl), len(tr))
         unmatched += [*tl[n:], *tr[n:]]
     return ChainComparison(left, right, tuple(r for r in rows if r), tuple(unmatched))
+
+
+def forward_text(net: SymbolicMLP, sample: int = 1) -> str:
+    """The forward pass of one sample, one equation a line, ending with ``J``."""
+    lines = [f"{lhs} = {render.text(rhs)}" for lhs, rhs in net.forward_equations(sample)]
+    loss = net.sample_loss(net.outputs(sample), net.targets(sample))
+    lines.append(f"J = {render.text(loss)}" + _per_sample_note(net))
+    return "\n".join(lines)
+
+
+def forward_latex(net: SymbolicMLP, sample: int = 1) -> str:
+    """The forward pass of one sample as an ``aligned`` environment."""
+    rows = [
+        f"{render.latex(lhs)} &= {render.latex(rhs)}" for lhs, rhs in net.forward_equations(sample)
+    ]
+    loss = net.sample_loss(net.outputs(sample), net.targets(sample))
+    note = r"\quad\text{(sample 1)}" if net.samples > 1 else ""
+    rows.append(f"J &= {render.latex(loss)}{note}")
+    return "\\begin{aligned}\n" + " \\\\\n".join(rows) + "\n\\end{aligned}"
+
+
+def _per_sample_note(net: SymbolicMLP) -> str:
+    if net.samples == 1:
+        return ""
+    return f"   (sample 1 of {net.samples}; J is the {net.reduction} over samples)"
+
+
+@dataclass(frozen=True)
+class Derivation:
+    """What a tie proof rests on: the forward pass, the chain rules of the tied parameters, and
+    the comparison of each tied pair's chains."""
+
+    net: SymbolicMLP = field(repr=False)
+    rules: tuple[ChainRule, ...]
+    comparisons: tuple[ChainComparison, ...]
+
+    def text(self) -> str:
+        parts = ["Forward pass:", _indent(forward_text(self.net)), "", "Chain rule:"]
+        parts += [_indent(r.text()) for r in self.rules]
+        if self.comparisons:
+            parts += ["", "Why the tied gradients differ in general:"]
+            parts += [_indent(c.text()) for c in self.comparisons]
+        return "\n".join(parts)
+
+    def latex(self) -> str:
+        """A LaTeX fragment (no preamble)."""
+        out = ["Forward pass:", "\\[", forward_latex(self.net), "\\]", "Chain rule:"]
+        for rule in self.rules:
+            out += ["\\[", rule.latex(), "\\]"]
+        out += [c.latex() for c in self.comparisons]
+        return "\n".join(out) + "\n"
+
+
+def _indent(block: str) -> str:
+    return "\n".join("  " + line for line in block.splitlines())
+
+
+def derivation(net: SymbolicMLP, pairs) -> Derivation:
+    """The chain rules of every tied parameter and the comparison of every tied pair."""
+    pairs = net.layout.parse_ties(pairs)
+    names = [n for n in net.layout.names if any(n in pair for pair in pairs)]
+    rules = {n: chain_rule(net, n) for n in names}
+    comparisons = tuple(compare_chains(rules[p], rules[q]) for p, q in pairs)
+    return Derivation(net, tuple(rules.values()), comparisons)

@@ -42,7 +42,6 @@ machine; 2-8-1 takes 0.3 s.
 
 from __future__ import annotations
 
-import itertools
 import math
 from collections.abc import Callable, Iterable, Mapping
 from functools import cached_property
@@ -369,7 +368,7 @@ class SymbolicMLP:
         return self._symbol(f"a{unit}{self._suffix(sample)}")
 
     def mask(self, layer: int, unit: int, sample: int = 1) -> sp.Expr:
-        """Dropout mask on the activation of ``unit`` of hidden ``layer`` (``1`` without dropout)."""
+        """Dropout mask on the activation of ``unit`` of hidden ``layer`` (``1`` if none)."""
         if self.dropout is None or layer not in self.layout.hidden_layers:
             return sp.S.One
         if self.dropout == "shared":
@@ -520,9 +519,13 @@ class SymbolicMLP:
                 out[self.params[name]] = self.params[cls[0]]
         return out
 
+    @cached_property
+    def _symbols_by_name(self) -> dict[str, sp.Symbol]:
+        return {s.name: s for s in (*self.param_symbols, *self.data_symbols)}
+
     def symbol(self, name: str) -> sp.Symbol:
         """Any parameter or data symbol by name (``"w1"``, ``"x2_3"``, ``"r1"``)."""
-        known = {str(s): s for s in (*self.param_symbols, *self.data_symbols)}
+        known = self._symbols_by_name
         if name not in known:
             raise InputError(
                 f"unknown symbol {name!r} for {self!r}; allowed: parameters "

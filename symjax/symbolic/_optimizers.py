@@ -52,7 +52,7 @@ import sympy as sp
 from .._errors import InputError, choose
 from .._layout import Layout, format_ties
 from ._theorem import PROVEN, REFUTED, UNKNOWN, ProofStep, Theorem, combine
-from ._ties import prove_tie_invariance
+from ._ties import prove_tie_invariance, resolve_ties
 
 OPTIMIZERS = (
     "gd", "sgd", "momentum", "nesterov", "adam", "adamw", "l2", "rmsprop", "adagrad", "clip",
@@ -622,8 +622,8 @@ def prove_training_preserves_ties(
 
     Args:
       widths: the layer widths, e.g. ``(2, 2, 1)`` or ``"2,2,1"``.
-      ties: the tie set (``"w1=w3,w2=w4,b1=b2,w5=w6"`` or pairs); ``None``: the default of
-        :func:`~symjax.symbolic._ties.prove_tie_invariance`.
+      ties: the tie set (``"w1=w3,w2=w4,b1=b2,w5=w6"`` or pairs); ``None``: the swap of the
+        first two units of hidden layer 1 (:func:`~symjax.symbolic._ties.default_ties`).
       optimizer: a name from :data:`OPTIMIZERS`, optionally ``+`` a name from
         :data:`PERTURBATIONS`: ``"sgd+noise"``, ``"adam+per_unit_lr"``, ``"sgd+dropout"`` (an
         independent mask per unit) are refuted; their symmetric controls ``"sgd+shared_noise"``,
@@ -640,7 +640,7 @@ def prove_training_preserves_ties(
     """
     base, perturbation = _parse(optimizer)
     layout = Layout(widths)
-    pairs = None if ties is None else layout.parse_ties(ties)
+    pairs = resolve_ties(layout, ties)
     if perturbation in _DROPOUT:
         if network_kwargs.get("dropout") not in (None, "none"):
             raise InputError(
@@ -651,7 +651,7 @@ def prove_training_preserves_ties(
     gradient = prove_tie_invariance(layout.widths, pairs, **network_kwargs)
     update = prove_update_preserves_ties(optimizer)
     lemmas = [gradient, _batch_lemma(), _initial_state_lemma(base), update]
-    tie_text = "the default tie set" if pairs is None else format_ties(pairs)
+    tie_text = format_ties(pairs)
     claim = (
         f"Training the {layout.widths_str} network with {optimizer} from parameters tied by "
         f"{tie_text} keeps the parameters and the optimizer state tied at every step t."
@@ -667,7 +667,7 @@ def prove_training_preserves_ties(
     ]
     context = {
         "widths": list(layout.widths),
-        "ties": None if pairs is None else format_ties(pairs),
+        "ties": tie_text,
         "optimizer": optimizer,
         **network_kwargs,
     }

@@ -65,4 +65,5 @@ def partial_text(num, den) -> str:
 
 def partial_latex(num, den) -> str:
     r"""``\frac{\partial J}{\partial a_{3}}``."""
-    return rf"\frac{{\partial {latex(sp.Symbol(str(num)))}}}{{\partial {latex(sp.Symbol(str(den)))}}}"
+    top, bottom = latex(sp.Symbol(str(num))), latex(sp.Symbol(str(den)))
+    return rf"\frac{{\partial {top}}}{{\partial {bottom}}}"

@@ -1,0 +1,151 @@
+"""``symjax prove``: prove or refute that training keeps tied hidden units tied.
+
+Prints the derivation (forward pass, chain rule of every tied parameter, and why each tied pair's
+gradients differ in general) and the theorem with its verdict. Exit status: 0 proven, 1 refuted
+or unknown (time limit), 2 bad input. SymPy is imported only when the command runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from ._errors import InputError
+
+_PERMUTATION_HELP = (
+    "ties fixed by a permutation of the units of one hidden layer, written LAYER:IMAGES with "
+    "1-based units: 1:2,3,1 maps unit 1 to 2, 2 to 3 and 3 to 1 of hidden layer 1 (a 3-cycle, "
+    "which ties the whole layer); 2:2,1 swaps the first two units of hidden layer 2"
+)
+
+
+def register(subparsers) -> None:
+    """Add the ``prove`` subcommand."""
+    p = subparsers.add_parser(
+        "prove",
+        help="prove symbolically which ties gradient descent preserves",
+        description=(
+            "Prove (SymPy, exactly) or refute (with a witness) that tied parameters receive "
+            "equal gradients wherever the ties hold, so that training keeps them tied. The "
+            "defaults are undefined functions: sigma (hidden activation), phi (output "
+            "activation) and l (loss), so a proof covers every choice of them."
+        ),
+    )
+    p.add_argument("--widths", default="2,2,1", help="layer widths (default: 2,2,1)")
+    which = p.add_mutually_exclusive_group()
+    which.add_argument(
+        "--ties",
+        help=(
+            "tie set such as w1=w3,w2=w4,b1=b2,w5=w6 (chains w1=w3=w5 allowed; '' for none). "
+            "Default: the swap of the first two units of hidden layer 1, which for 2-2-1 is "
+            "w1=w3,w2=w4,b1=b2,w5=w6"
+        ),
+    )
+    which.add_argument("--permutation", metavar="LAYER:IMAGES", help=_PERMUTATION_HELP)
+    p.add_argument("--activation", default="sigma", help="hidden activation (default: sigma)")
+    p.add_argument(
+        "--output-activation", default="phi", help="output activation (default: phi)"
+    )
+    p.add_argument("--loss", default="l", help="squared_error, bce or l (default: l)")
+    p.add_argument("--samples", type=int, default=1, help="symbolic samples (default: 1)")
+    p.add_argument("--reduction", default="mean", help="mean or sum over samples")
+    p.add_argument("--dropout", default=None, help="none, shared or independent")
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument(
+        "--optimizer", help="prove that training with this optimizer preserves the ties"
+    )
+    mode.add_argument(
+        "--lattice", action="store_true",
+        help="classify every subset of the ties (the 16 subsets of the 2-2-1 swap)",
+    )
+    p.add_argument("--latex", metavar="FILE", help="write the derivation and theorem as LaTeX")
+    p.add_argument("--json", metavar="FILE", help="write the theorem as JSON")
+    p.add_argument(
+        "--timeout", type=float, default=120.0, help="seconds before 'unknown' (default: 120)"
+    )
+    p.set_defaults(func=run)
+
+
+def parse_permutation(text: str) -> tuple[int, dict[int, int]]:
+    """``"1:2,3,1"`` -> ``(1, {1: 2, 2: 3, 3: 1})``.
+
+    Raises:
+      InputError: when the text is not LAYER:IMAGES with integers.
+    """
+    layer, sep, images = text.partition(":")
+    try:
+        if sep and images:
+            return int(layer), {i: int(v) for i, v in enumerate(images.split(","), 1)}
+    except ValueError:
+        pass
+    raise InputError(
+        f"permutation {text!r} must look like LAYER:IMAGES with 1-based units, e.g. 1:2,3,1"
+    )
+
+
+def _optimizer_theorem(widths, pairs, optimizer: str, options: dict):
+    try:
+        from .symbolic._optimizers import prove_training_preserves_ties
+    except ImportError as err:
+        if err.name != "symjax.symbolic._optimizers":
+            raise
+        raise InputError(
+            f"optimizer proofs are unavailable in this installation (--optimizer {optimizer!r})"
+        ) from None
+    return prove_training_preserves_ties(widths, pairs, optimizer, **options)
+
+
+def _write(path: str, content: str, option: str) -> None:
+    try:
+        with open(path, "w", encoding="utf-8") as fh:
+            fh.write(content)
+    except OSError as err:
+        raise InputError(f"cannot write {option} {path!r}: {err.strerror}") from None
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``symjax prove``; returns the exit status."""
+    import sympy
+
+    from . import __version__
+    from .symbolic import _ties
+    from .symbolic._chain import derivation
+
+    options = {
+        "activation": args.activation,
+        "output_activation": args.output_activation,
+        "loss": args.loss,
+        "samples": args.samples,
+        "reduction": args.reduction,
+        "dropout": args.dropout,
+    }
+    net = _ties.network(args.widths, **options)
+    if args.permutation is not None:
+        layer, perm = parse_permutation(args.permutation)
+        pairs = net.layout.permutation_pairs(layer, perm)
+    else:
+        pairs = _ties.resolve_ties(net.layout, args.ties)
+
+    if args.optimizer is not None:
+        theorem = _optimizer_theorem(net.widths, pairs, args.optimizer, options)
+    elif args.lattice:
+        theorem = _ties.tie_lattice(net.widths, pairs, **options, timeout=args.timeout)
+    else:
+        theorem = _ties.prove_tie_invariance(net.widths, pairs, **options, timeout=args.timeout)
+
+    steps = derivation(net, pairs)
+    print(steps.text())
+    print()
+    if args.lattice:
+        print(_ties.lattice_table(theorem))
+        print()
+    print(theorem.render())
+    if args.latex:
+        _write(args.latex, steps.latex() + "\n" + theorem.to_latex(), "--latex")
+    if args.json:
+        record = {
+            **theorem.to_dict(),
+            "versions": {"symjax": __version__, "sympy": sympy.__version__},
+        }
+        _write(args.json, json.dumps(record, indent=2) + "\n", "--json")
+    return theorem.exit_code
