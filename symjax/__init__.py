@@ -30,6 +30,8 @@ _LAZY = {
     "register_init": "symjax._inits",
     "init_schemes": "symjax._inits",
     "pack_params": "symjax._inits",
+    "write_report": "symjax._report",
+    "reproduce": "symjax._reproduce",
 }
 
 

@@ -29,9 +29,9 @@ def register(subparsers) -> None:
         description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     for name, (default, text) in OPTIONS.items():
-        shown = "per optimizer" if default is None and name == "lr" else default
+        shown = "" if default is None else f" (default: {default})"  # else the text says it
         parser.add_argument(f"--{name.replace('_', '-')}", dest=name, default=default,
-                            metavar=name.upper(), help=f"{text} (default: {shown})")
+                            metavar=name.upper(), help=text + shown)
     parser.add_argument("--out", metavar="DIR", help="write results.json and per_seed.csv here")
     parser.add_argument("--save-params", action="store_true",
                         help="also write params.npz (initial and final parameters per run)")

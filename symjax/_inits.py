@@ -71,14 +71,12 @@ class InitScheme:
       fn: ``fn(key, layout, dtype, **options) -> (n_params,)`` array.
       defaults: option names and default values (the options the scheme accepts).
       symmetric: every draw lies in the fully tied subspace of every hidden layer.
-      description: one line for listings.
     """
 
     name: str
     fn: InitFn
     defaults: tuple[tuple[str, Value], ...]
     symmetric: bool
-    description: str
 
 
 _REGISTRY: dict[str, InitScheme] = {}
@@ -90,7 +88,6 @@ def register_init(
     *,
     defaults: Mapping[str, Value] | None = None,
     symmetric: bool = False,
-    description: str = "",
     replace: bool = False,
 ) -> None:
     """Add an init scheme to the registry.
@@ -104,7 +101,6 @@ def register_init(
         ``eps`` option defaults to the run's ``eps`` setting.
       symmetric: ``True`` if every draw lies in the fully tied subspace (the invariance theorem
         then applies and ``verify`` expects every tied pair to stay tied).
-      description: one line for listings.
       replace: allow replacing an existing scheme of the same name.
 
     Raises:
@@ -125,7 +121,7 @@ def register_init(
     if not callable(fn):
         raise InputError(f"init scheme {name!r}: fn {fn!r} is not callable")
     _REGISTRY[name] = InitScheme(
-        name, fn, tuple(sorted(dict(defaults or {}).items())), bool(symmetric), description
+        name, fn, tuple(sorted(dict(defaults or {}).items())), bool(symmetric)
     )
 
 
@@ -307,23 +303,16 @@ def _weights_only(make: Callable[[], Callable]) -> InitFn:
 
 
 _inits = jax.nn.initializers
-register_init("zeros", _zeros, symmetric=True, description="every parameter 0")
-register_init("constant", _constant, defaults={"value": 0.5}, symmetric=True,
-              description="every parameter equal to value")
-register_init("tied", _tied, defaults={"scale": 1.0}, symmetric=True,
-              description="random point of the fully tied subspace")
-register_init("tied_eps", _tied_eps, defaults={"scale": 1.0, "eps": 1e-3},
-              description="tied plus eps * N(0, 1) on every parameter")
-register_init("normal", _normal, defaults={"scale": 1.0},
-              description="N(0, scale^2), biases included")
-register_init("uniform", _uniform, defaults={"scale": 1.0},
-              description="U(-scale, scale), biases included")
+register_init("zeros", _zeros, symmetric=True)
+register_init("constant", _constant, defaults={"value": 0.5}, symmetric=True)
+register_init("tied", _tied, defaults={"scale": 1.0}, symmetric=True)
+register_init("tied_eps", _tied_eps, defaults={"scale": 1.0, "eps": 1e-3})
+register_init("normal", _normal, defaults={"scale": 1.0})
+register_init("uniform", _uniform, defaults={"scale": 1.0})
 for _name in ("glorot_normal", "glorot_uniform", "he_normal", "he_uniform", "lecun_normal",
               "lecun_uniform"):
-    register_init(_name, _weights_only(getattr(_inits, _name)),
-                  description=f"jax.nn.initializers.{_name} weights, zero biases")
+    register_init(_name, _weights_only(getattr(_inits, _name)))
 register_init("orthogonal", _weights_only(lambda scale: _inits.orthogonal(scale)),
-              defaults={"scale": 1.0},
-              description="orthogonal weights with gain scale, zero biases")
+              defaults={"scale": 1.0})
 #: The built-in schemes, in the order of ``symjax verify``'s default.
 BUILTIN_INITS = init_schemes()

@@ -8,15 +8,21 @@ data set is the ``mean`` (default) or ``sum`` of the per-sample losses.
 
 Two paths compute the same function:
 
-* ``exact``: every parameter is its own scalar leaf (a tuple of ``n_params`` scalars per seed;
-  after ``vmap``, one ``(seeds,)`` array each) and every pre-activation is written out as scalar
-  multiply-adds in a fixed order (``w_1 * a_1 + w_2 * a_2 + ... + b``). Two tied units then run
-  the same operations on bitwise equal inputs, so they stay bitwise equal: no dot-product kernel
-  picks a different code path for different rows. The samples of a small data set
-  (at most :data:`UNROLL_MAX_SAMPLES`) are unrolled as scalars too; larger data sets carry the
-  samples as a trailing axis of each unit's activation, summed by the same reduction for every
-  unit. This is also the fast path: XLA fuses the whole step into a few elementwise kernels over
-  the seed axis.
+* ``exact``: every sum has a fixed order and the two members of a tied pair go through the same
+  operations on bitwise equal inputs, so tied units stay bitwise tied (no dot-product kernel
+  picks a different code path for different rows). Two layouts implement it:
+
+  - ``scalar`` (small problems: at most :data:`SCALAR_MAX_PARAMS` parameters and at most
+    :data:`SCALAR_MAX_UNROLL` parameters x samples): every parameter is its own scalar leaf
+    and every pre-activation of every sample is written out as scalar multiply-adds
+    (``w_1 * a_1 + w_2 * a_2 + ... + b``). XLA fuses the whole step into a few elementwise
+    kernels over the seed axis; this is the fast path of the default workload. Its program
+    grows with parameters x samples, so larger problems use:
+  - ``vector``: per layer, ``z = sum_k W[:, k] a[k] + b`` as a loop over the inputs ``k`` of
+    whole-column operations on ``(units, samples)`` arrays, with a hand-written VJP of the same
+    form (:func:`fixed_dense`); sums over samples are one reduction over the trailing sample
+    axis. Tied units are elements of the same arrays and go through the same operations.
+
 * ``matmul``: ordinary ``x @ W.T + b`` with ``Precision.HIGHEST``, the way most code is written.
   Its dot kernels may round tied rows differently; that is a result to measure, not a bug.
 """
@@ -41,8 +47,15 @@ from ._choices import (
 )
 from ._layout import Layout
 
-#: Data sets with at most this many samples are unrolled sample by sample on the exact path.
-UNROLL_MAX_SAMPLES = 16
+#: The scalar layout of the exact path: at most this many parameters ...
+SCALAR_MAX_PARAMS = 64
+#: ... and at most this many parameters x samples (all unrolled). Measured on a 2-core CPU with
+#: the flags of :func:`symjax.configure_xla`: 2-2-1 on XOR compiles in about 1 s, 2-16-1 on XOR
+#: (260) and 4-3-1 on 4-bit parity (304) in 2-5 s, 4-8-1 on parity (784) in 8 s; beyond about
+#: 80 parameters compile times grow to tens of seconds and some programs exhaust memory.
+SCALAR_MAX_UNROLL = 512
+#: The vector layout unrolls loops over the units of a layer; wider layers use the matmul path.
+VECTOR_MAX_WIDTH = 512
 #: Above this many pairs x coordinates, hidden-unit distances use the Gram-matrix formula.
 _DIRECT_DISTANCE_MAX = 1 << 16
 
@@ -169,15 +182,22 @@ def _reduce(net: Net, total, n_samples: int):
 
 
 # -- exact path --------------------------------------------------------------------------------
-def exact_forward(net: Net, leaves, inputs, masks=None):
-    """Forward pass with scalar multiply-adds in a fixed order.
+def exact_layout(net: Net, n_samples: int) -> str:
+    """``"scalar"`` or ``"vector"``: the layout of the exact path for this network and data, or
+    ``""`` when a layer is too wide for the exact path (see the module docstring)."""
+    if net.n_params <= SCALAR_MAX_PARAMS and net.n_params * n_samples <= SCALAR_MAX_UNROLL:
+        return "scalar"
+    return "vector" if max(net.widths) <= VECTOR_MAX_WIDTH else ""
+
+
+def scalar_forward(net: Net, leaves, inputs, masks=None):
+    """One sample's forward pass with scalar multiply-adds in a fixed order.
 
     Args:
       net: the network.
       leaves: ``n_params`` scalars in the shared order.
-      inputs: one value per input unit: scalars (one sample) or ``(S,)`` arrays (every sample).
-      masks: dropout factors per hidden unit (in layout order), each broadcastable like inputs,
-        or ``None``.
+      inputs: one scalar per input unit.
+      masks: one dropout factor per hidden unit (in layout order), or ``None``.
 
     Returns:
       ``(z, a)``: lists of the output layer's pre-activations and activations.
@@ -202,8 +222,8 @@ def exact_forward(net: Net, leaves, inputs, masks=None):
     raise AssertionError("unreachable: a network has an output layer")
 
 
-def exact_loss(net: Net, leaves, x: jax.Array, y: jax.Array, masks=None) -> jax.Array:
-    """Loss over the data set on the exact path.
+def scalar_loss(net: Net, leaves, x: jax.Array, y: jax.Array, masks=None) -> jax.Array:
+    """Loss over the data set, sample by sample, summed in sample order.
 
     Args:
       net: the network.
@@ -211,25 +231,88 @@ def exact_loss(net: Net, leaves, x: jax.Array, y: jax.Array, masks=None) -> jax.
       x: ``(S, n_in)`` inputs; y: ``(S, n_out)`` targets.
       masks: ``(n_hidden_units, S)`` dropout factors, or ``None``.
     """
-    n = x.shape[0]
-    if n <= UNROLL_MAX_SAMPLES:
-        total = None
-        for s in range(n):
-            m = None if masks is None else [masks[j, s] for j in range(masks.shape[0])]
-            z, a = exact_forward(net, leaves, [x[s, i] for i in range(x.shape[1])], m)
-            term = _sample_loss(net, z, a, [y[s, k] for k in range(y.shape[1])])
-            total = term if total is None else total + term
-        return _reduce(net, total, n)
-    m = None if masks is None else [masks[j] for j in range(masks.shape[0])]
-    z, a = exact_forward(net, leaves, [x[:, i] for i in range(x.shape[1])], m)
-    per_sample = _sample_loss(net, z, a, [y[:, k] for k in range(y.shape[1])])
-    return _reduce(net, jnp.sum(per_sample), n)
+    total = None
+    for s in range(x.shape[0]):
+        m = None if masks is None else [masks[j, s] for j in range(masks.shape[0])]
+        z, a = scalar_forward(net, leaves, [x[s, i] for i in range(x.shape[1])], m)
+        term = _sample_loss(net, z, a, [y[s, k] for k in range(y.shape[1])])
+        total = term if total is None else total + term
+    return _reduce(net, total, x.shape[0])
 
 
-def exact_predict(net: Net, leaves, x: jax.Array) -> jax.Array:
-    """Outputs ``(S, n_out)`` on the exact path."""
-    _, a = exact_forward(net, leaves, [x[:, i] for i in range(x.shape[1])])
-    return jnp.stack(a, axis=-1)
+def scalar_predict(net: Net, leaves, x: jax.Array) -> jax.Array:
+    """Outputs ``(S, n_out)`` of the scalar layout."""
+    rows = [scalar_forward(net, leaves, [x[s, i] for i in range(x.shape[1])])[1]
+            for s in range(x.shape[0])]
+    return jnp.stack([jnp.stack(r) for r in rows])
+
+
+@jax.custom_vjp
+def fixed_dense(w: jax.Array, b: jax.Array, a: jax.Array) -> jax.Array:
+    """``z[h, s] = w[h, 0] a[0, s] + w[h, 1] a[1, s] + ... + b[h]``, summed in that order.
+
+    Args:
+      w: ``(H, K)`` weights; b: ``(H,)`` biases; a: ``(K, S)`` inputs, one row per input unit.
+
+    Returns:
+      ``(H, S)``. Every element goes through the same elementwise operations, so equal rows of
+      ``w`` (tied units) give bitwise equal rows of ``z``. The VJP is written the same way:
+      ``da[k] = w[0, k] dz[0] + w[1, k] dz[1] + ...`` (equal columns give equal ``da`` rows) and
+      the sums over samples of ``dw`` and ``db`` are one reduction over the trailing axis.
+    """
+    z = w[:, 0:1] * a[0:1, :]
+    for k in range(1, w.shape[1]):
+        z = z + w[:, k : k + 1] * a[k : k + 1, :]
+    return z + b[:, None]
+
+
+def _fixed_dense_fwd(w, b, a):
+    return fixed_dense(w, b, a), (w, a)
+
+
+def _fixed_dense_bwd(residuals, dz):
+    w, a = residuals
+    da = w[0, :, None] * dz[0:1, :]
+    for h in range(1, w.shape[0]):
+        da = da + w[h, :, None] * dz[h : h + 1, :]
+    dw = jnp.sum(dz[:, None, :] * a[None, :, :], axis=-1)
+    return dw, jnp.sum(dz, axis=-1), da
+
+
+fixed_dense.defvjp(_fixed_dense_fwd, _fixed_dense_bwd)
+
+
+def vector_forward(net: Net, mats, x: jax.Array, masks=None):
+    """Forward pass of the vector layout; returns output ``(z, a)``, each ``(n_out, S)``.
+
+    ``mats``: per layer ``(W, b)``; ``x``: ``(S, n_in)``; ``masks``: ``(n_hidden_units, S)`` or
+    ``None``.
+    """
+    hidden = activation(net.activation)
+    a, unit = x.T, 0
+    for layer, (w, b) in enumerate(mats, start=1):
+        z = fixed_dense(w, b, a)
+        if layer == len(mats):
+            return z, activation(net.output_activation)(z)
+        a = hidden(z)
+        if masks is not None:
+            a = a * masks[unit : unit + w.shape[0]]
+        unit += w.shape[0]
+    raise AssertionError("unreachable: a network has an output layer")
+
+
+def vector_loss(net: Net, mats, x: jax.Array, y: jax.Array, masks=None) -> jax.Array:
+    """Loss over the data set in the vector layout (same function as :func:`scalar_loss`)."""
+    z, a = vector_forward(net, mats, x, masks)
+    k = y.shape[1]
+    per_sample = _sample_loss(net, [z[j] for j in range(k)], [a[j] for j in range(k)],
+                              [y[:, j] for j in range(k)])
+    return _reduce(net, jnp.sum(per_sample), x.shape[0])
+
+
+def vector_predict(net: Net, mats, x: jax.Array) -> jax.Array:
+    """Outputs ``(S, n_out)`` of the vector layout."""
+    return vector_forward(net, mats, x)[1].T
 
 
 # -- matmul path -------------------------------------------------------------------------------

@@ -234,9 +234,11 @@ class _Painter:
                            rasterized=broken.size > 2000)
                 ax.plot([np.median(broken)] * 2, [row - 0.38, row + 0.38], color="black",
                         lw=1.2)
-            ax.annotate(f"{broken.size}/{n}", (1.0, row), xycoords=("axes fraction", "data"),
-                        xytext=(4, 0), textcoords="offset points", va="center", fontsize=7,
-                        color="0.2" if broken.size else "0.55")
+            count = ax.annotate(f"{broken.size}/{n}", (1.0, row),
+                                xycoords=("axes fraction", "data"), xytext=(4, 0),
+                                textcoords="offset points", va="center", fontsize=7,
+                                color="0.2" if broken.size else "0.55")
+            count.set_in_layout(True)  # constrained layout keeps room for the counts
         ax.set_yticks(range(len(runs)), [f"{i} / {o}" for i, o in runs])
         for label, (init, _) in zip(ax.get_yticklabels(), runs):
             label.set_color(self.colors[init])
@@ -245,8 +247,9 @@ class _Painter:
         self._step_axis(ax)
         ax.set_xlim(-0.5, max(self.steps, 1))  # room for the seeds that broke at step 0
         ax.set_xlabel("first step at which a tied pair differs")
-        ax.set_title("First-break step of each seed that broke symmetry "
-                     "(black: median; right: broken/seeds)")
+        ax.set_title("First-break step of each broken seed (black bar: median)")
+        ax.annotate("broken", (1.0, 1.0), xycoords="axes fraction", xytext=(4, 2),
+                    textcoords="offset points", va="bottom", fontsize=7).set_in_layout(True)
         return fig
 
     def min_unit_distance(self, stats: TrajectoryStats) -> Figure:

@@ -24,10 +24,11 @@ figures as PDF and PNG (:mod:`symjax._plots`, needs the ``plots`` extra) and
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
 import zipfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -55,8 +56,8 @@ FLOAT_COLUMNS = ("final_loss", "min_unit_distance", "min_unit_distance_init")
 _FIXED_COLUMNS = ("seed", "first_break_step", "max_ulp", "solved", "nonfinite", "nonfinite_step")
 
 _PRETTY = {
-    "xor": "XOR", "and": "AND", "or": "OR", "relu": "ReLU", "gelu": "GELU", "elu": "ELU",
-    "selu": "SELU", "silu": "SiLU", "squared_error": "squared-error", "bce": "binary cross-entropy",
+    "xor": "XOR", "and": "AND", "or": "OR", "identity": "linear", "relu": "ReLU",
+    "leaky_relu": "leaky ReLU", "squared_error": "squared-error", "bce": "binary cross-entropy",
     "sgd": "SGD", "adam": "Adam", "adamw": "AdamW", "nadam": "NAdam", "nadamw": "NAdamW",
     "amsgrad": "AMSGrad", "adamax": "Adamax", "adamaxw": "AdamaxW", "adabelief": "AdaBelief",
     "adan": "Adan", "radam": "RAdam", "yogi": "Yogi", "rmsprop": "RMSProp", "adagrad": "Adagrad",
@@ -86,22 +87,27 @@ class RunData:
 
     @property
     def config(self) -> dict[str, Any]:
+        """What was run (``verify(**config)`` re-runs it)."""
         return self.document["config"]
 
     @property
     def layout(self) -> dict[str, Any]:
+        """How the run was batched (seeds per call, devices, path used)."""
         return self.document["layout"]
 
     @property
     def results(self) -> dict[str, Any]:
+        """What the run found."""
         return self.document["results"]
 
     @property
     def summaries(self) -> list[dict[str, Any]]:
+        """One summary per init x optimizer, in table order."""
         return self.results["summaries"]
 
     @property
     def run_id(self) -> str:
+        """``sha256:<16 hex>`` of config, layout and results."""
         return self.document["run_id"]
 
     @property
@@ -117,9 +123,11 @@ class RunData:
 
     @property
     def pair_columns(self) -> list[str]:
+        """The per-pair first-break columns of ``per_seed.csv``."""
         return [f"first_break_{a}_{b}" for a, b in self.results["tie_pairs"]]
 
     def file(self, name: str) -> Path:
+        """A file of the results directory."""
         return self.directory / name
 
 
@@ -188,9 +196,11 @@ def _read_per_seed(run: RunData) -> tuple[tuple[str, ...], dict]:
     header = tuple(rows[0])
     expected = (*LABEL_COLUMNS, *_FIXED_COLUMNS, *run.pair_columns, *FLOAT_COLUMNS)
     missing = [c for c in expected if c not in header]
-    if missing or len(set(header)) != len(header):
-        raise InputError(f"{where}: header lacks column(s) {', '.join(missing) or '(duplicates)'}"
-                         f"; not the per-seed file of this run")
+    if missing:
+        raise InputError(f"{where}: header lacks column(s) {', '.join(missing)}; not the "
+                         f"per-seed file of this run")
+    if len(set(header)) != len(header):
+        raise InputError(f"{where}: header names a column twice")
     body = rows[1:]
     n_seeds, runs = run.config["seeds"], run.runs
     if len(body) != n_seeds * len(runs):
@@ -225,25 +235,20 @@ def _read_per_seed(run: RunData) -> tuple[tuple[str, ...], dict]:
 
 
 def _parse_column(where: str, name: str, cells: list[str], dtype: np.dtype) -> np.ndarray:
+    """One column as an array: labels as str, floats in the run's dtype, ``max_ulp`` uint64,
+    other integers int64."""
     if name in LABEL_COLUMNS:
         return np.asarray(cells, dtype=str)
-    try:
-        if name in FLOAT_COLUMNS:
-            return np.asarray([float(c) for c in cells], np.float64).astype(dtype)
-        values = [int(c) for c in cells]
-        return np.asarray(values, np.uint64 if name == "max_ulp" else np.int64)
-    except (ValueError, OverflowError):
-        bad = next(c for c in cells if not _parses(c, name in FLOAT_COLUMNS))
-        raise InputError(f"{where}: column {name} holds {bad!r}, not "
-                         f"{'a number' if name in FLOAT_COLUMNS else 'an integer'}") from None
-
-
-def _parses(text: str, as_float: bool) -> bool:
-    try:
-        float(text) if as_float else int(text)
-        return True
-    except ValueError:
-        return False
+    as_float = name in FLOAT_COLUMNS
+    values = np.empty(len(cells), np.float64 if as_float else
+                      np.uint64 if name == "max_ulp" else np.int64)
+    for i, cell in enumerate(cells):
+        try:
+            values[i] = float(cell) if as_float else int(cell)
+        except (ValueError, OverflowError):
+            raise InputError(f"{where}: column {name} holds {cell!r}, not "
+                             f"{'a number' if as_float else 'an integer in range'}") from None
+    return values.astype(dtype) if as_float else values
 
 
 def _median(values: np.ndarray) -> float | None:
@@ -305,18 +310,60 @@ def _check_against_summaries(where: str, run: RunData, per_seed: dict) -> None:
                     f"to another run")
 
 
-def load_npz(path: Path, run_id: str) -> dict[str, np.ndarray]:
-    """All arrays of an ``.npz`` file, read completely (so truncation shows now).
+class NpzArrays(Mapping):
+    """The arrays of an ``.npz`` file, each read when accessed (one at a time in memory).
 
-    Raises:
-      InputError: the file cannot be read (missing, truncated, not an npz archive).
+    A context manager; every reading error (truncated or corrupted file, not an npz archive)
+    raises :class:`InputError` naming the file.
     """
-    try:  # the file is opened here, so that it is closed even when np.load fails
-        with open(path, "rb") as f, np.load(f, allow_pickle=False) as data:
-            return {k: data[k] for k in data.files}
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
-        raise InputError(f"{path} (run {run_id}): cannot read: {' '.join(str(err).split())}; "
-                         f"the file is truncated or corrupted") from None
+
+    def __init__(self, path: Path, run_id: str):
+        self._where = f"{path} (run {run_id})"
+        self._file = self._data = None
+        try:
+            self._file = open(path, "rb")
+            self._data = np.load(self._file, allow_pickle=False)
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
+            self.close()
+            raise self._error(err) from None
+        if not isinstance(self._data, np.lib.npyio.NpzFile):
+            self.close()
+            raise InputError(f"{self._where}: not an npz archive")
+
+    def _error(self, err: Exception) -> InputError:
+        return InputError(f"{self._where}: cannot read: {' '.join(str(err).split())}; the file "
+                          f"is truncated or corrupted")
+
+    def __getitem__(self, key: str) -> np.ndarray:
+        if key not in self._data.files:
+            raise KeyError(key)
+        try:
+            return self._data[key]
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
+            raise self._error(err) from None
+
+    def __iter__(self):
+        return iter(self._data.files)
+
+    def __len__(self) -> int:
+        return len(self._data.files)
+
+    def check(self) -> None:
+        """Read every array once, so that a damaged file shows now."""
+        for key in self:
+            self[key]
+
+    def close(self) -> None:
+        """Close the archive and the file."""
+        for thing in (self._data, self._file):
+            if thing is not None:
+                thing.close()
+
+    def __enter__(self) -> NpzArrays:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
 
 # -- trajectories ------------------------------------------------------------------------------
@@ -363,30 +410,27 @@ def trajectory_stats(run: RunData) -> TrajectoryStats | None:
     if every == 0:
         raise InputError(f"{where}: results.json records no trajectories (trajectory_every 0); "
                          f"the file belongs to another run")
-    data = load_npz(path, run.run_id)
     expected_steps = every * np.arange(steps // every + 1)
     names = tuple(run.results["param_names"])
     shape = (run.config["seeds"], expected_steps.size, len(names))
-    problem = None
-    if tuple(data.get("names", ())) != names:
-        problem = "parameter names differ"
-    elif not np.array_equal(data.get("steps"), expected_steps):
-        problem = f"recorded steps are not 0, {every}, ..., {expected_steps[-1]}"
-    else:
-        for init, opt in run.runs:
-            p, loss = data.get(f"{init}__{opt}__params"), data.get(f"{init}__{opt}__loss")
-            if p is None or loss is None or p.shape != shape or loss.shape != shape[:2]:
-                problem = f"arrays of run {init}/{opt} are missing or of the wrong shape"
-                break
-    if problem:
-        raise InputError(f"{where}: does not match results.json: {problem}")
     units = _unit_indices(Layout(run.config["widths"]))
     distance, loss, tied = {}, {}, {}
-    for key in run.runs:
-        d = _min_unit_distance(data[f"{key[0]}__{key[1]}__params"], units)
-        distance[key] = _band(d)
-        loss[key] = _band(data[f"{key[0]}__{key[1]}__loss"].astype(np.float64))
-        tied[key] = bool(np.all(d == 0))
+    def mismatch(problem: str) -> InputError:
+        return InputError(f"{where}: does not match results.json: {problem}")
+
+    with NpzArrays(path, run.run_id) as data:
+        if tuple(data.get("names", ())) != names:
+            raise mismatch("parameter names differ")
+        if not np.array_equal(data.get("steps"), expected_steps):
+            raise mismatch(f"recorded steps are not 0, {every}, ..., {expected_steps[-1]}")
+        for init, opt in run.runs:
+            p, lo = data.get(f"{init}__{opt}__params"), data.get(f"{init}__{opt}__loss")
+            if p is None or lo is None or p.shape != shape or lo.shape != shape[:2]:
+                raise mismatch(f"arrays of run {init}/{opt} are missing or of the wrong shape")
+            d = _min_unit_distance(p, units)
+            distance[(init, opt)] = _band(d)
+            loss[(init, opt)] = _band(lo.astype(np.float64))
+            tied[(init, opt)] = bool(np.all(d == 0))
     return TrajectoryStats(expected_steps, distance, loss, tied)
 
 
@@ -506,6 +550,8 @@ def methods_paragraph(run: RunData, markup: Markup = PLAIN) -> str:
     lrs = [num(fmt_number(float(lr))) for lr in cfg["lr"]]
     lr_words = t("learning rate " if len(lrs) == 1 else "learning rates ") + _and(lrs)
     inits = [c(i) for i in cfg["init"]]
+    eps = (t(", with eps = ") + num(fmt_number(float(cfg["eps"]))) + t(" for ") + c("tied_eps")
+           + t(",") if "tied_eps" in cfg["init"] else "")
     path_used = layout["path_used"]
     path = (t("on the exact fixed-order path (elementwise arithmetic with a fixed order of "
               "sums)") if path_used == "exact" else
@@ -528,11 +574,11 @@ def methods_paragraph(run: RunData, markup: Markup = PLAIN) -> str:
           f"of a {widths} network with {pretty(cfg['activation'])} hidden units and a "
           f"{pretty(cfg['output_activation'])} output, {pretty(cfg['loss'])} loss "
           f"({cfg['reduction']} over the {data['samples']} samples) on ") + dataset +
-        t(f", were trained for {steps} full-batch steps with ") + t(_and(opts)) +
+        t(f", were trained for {steps} full-batch steps with ") + _and(opts) +
         t(" (") + lr_words + t(")") +
-        (t(", with ") + t(_and(perturb)) if perturb else "") +
+        (t(", with ") + _and(perturb) if perturb else "") +
         t(f", from each of {len(inits)} initialization scheme{'s' if len(inits) > 1 else ''} (")
-        + t(", ").join(inits) + t(") ") + path +
+        + t(", ").join(inits) + t(")") + eps + t(" ") + path +
         t(f" in {cfg['dtype']}, on {devices}") +
         (t(f" with {per_call} seeds per compiled call") if per_call else "") + t("."),
         t("The tied parameter pairs ") + c(res["ties"].replace(",", ", ") or "none") +
@@ -549,9 +595,10 @@ def methods_paragraph(run: RunData, markup: Markup = PLAIN) -> str:
                       f"(symmetric initialization, permutation-equivariant optimizer, exact "
                       f"path: ") + c(names) +
                     t(f"), tied parameters remained bitwise equal in {kept} of {total} seeds"))
-        violated = [f"{s['init']}/{s['optimizer']}" for s in covered if s["seeds_broken"]]
+        violated = [c(f"{s['init']}/{s['optimizer']}") + t(f" ({s['seeds_broken']} seeds)")
+                    for s in covered if s["seeds_broken"]]
         if violated:
-            sentence += t("; the invariance was violated in ") + c(_and(violated))
+            sentence += t("; the invariance was violated in ") + _and(violated)
         sentences.append(sentence + t("."))
     else:
         sentences.append(t("No init × optimizer combination was covered by the invariance "
@@ -570,8 +617,8 @@ def methods_paragraph(run: RunData, markup: Markup = PLAIN) -> str:
         if broken:
             sentence += t(f", {at0} of them at step 0 (by the initialization itself)")
         if later.size:
-            sentence += t(f"; in the other {later.size} the first break came at a median step "
-                          f"of {np.median(later):g} (range {later.min()} to {later.max()})")
+            sentence += t(f"; the remaining {later.size} first broke at a median step of "
+                          f"{np.median(later):g} (range {later.min()} to {later.max()})")
         sentences.append(sentence + t("."))
     solved = sum(s["solved"] for s in run.summaries)
     runs_total = sum(s["seeds"] for s in run.summaries)
@@ -588,13 +635,13 @@ def methods_paragraph(run: RunData, markup: Markup = PLAIN) -> str:
 
 
 # -- tables ------------------------------------------------------------------------------------
-def _first_break(s: dict) -> str:
+def _first_break_cell(s: dict) -> str:
     if s["first_break_median"] is None:
         return "never"
     return f"{s['first_break_median']:g} [{s['first_break_min']}, {s['first_break_max']}]"
 
 
-def _theorem(s: dict) -> str:
+def _theorem_cell(s: dict) -> str:
     if not s["expected_preserved"]:
         return "not covered"
     return "holds" if s["invariant_holds"] else "VIOLATED"
@@ -612,7 +659,7 @@ TABLE_COLUMNS: tuple[tuple[str, str, str, Callable[[dict], str]], ...] = (
     ("seeds", "Seeds", "r", lambda s: str(s["seeds"])),
     ("broken", "Broken", "r", lambda s: str(s["seeds_broken"])),
     ("broken at step 0", "At step 0", "r", lambda s: str(s["broken_at_step_0"])),
-    ("first break: median [min, max]", "First break", "l", _first_break),
+    ("first break: median [min, max]", "First break", "l", _first_break_cell),
     ("tied pairs kept", "Pairs kept", "r", lambda s: f"{s['pairs_preserved']}/{s['pairs_total']}"),
     ("max ULP", "Max ULP", "r", lambda s: str(s["max_ulp"])),
     ("solved", "Solved", "r", lambda s: str(s["solved"])),
@@ -620,7 +667,7 @@ TABLE_COLUMNS: tuple[tuple[str, str, str, Callable[[dict], str]], ...] = (
     ("median min unit distance", "Unit dist.", "r",
      lambda s: _opt_float(s["min_unit_distance_median"])),
     ("nonfinite", "Non-finite", "r", lambda s: str(s["nonfinite"])),
-    ("theorem", "Theorem", "l", _theorem),
+    ("theorem", "Theorem", "l", _theorem_cell),
 )
 
 
@@ -674,12 +721,15 @@ def _tex_cell(value: str) -> str:
 
 
 def summary_csv(run: RunData) -> str:
-    """Every summary field of every run, at full precision (floats as Python ``repr``)."""
+    """Every summary field of every run, at full precision (floats as Python ``repr``, which
+    reads back exactly; ``None`` empty; booleans ``true``/``false``)."""
     keys = list(run.summaries[0])
-    lines = [",".join(["run_id", *keys])]
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["run_id", *keys])
     for s in run.summaries:
-        lines.append(",".join(_csv_cell(v) for v in [run.run_id, *(s.get(k) for k in keys)]))
-    return "\n".join(lines) + "\n"
+        writer.writerow([run.run_id, *(_csv_cell(s.get(k)) for k in keys)])
+    return buffer.getvalue()
 
 
 def _csv_cell(value: Any) -> str:
@@ -687,8 +737,7 @@ def _csv_cell(value: Any) -> str:
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"
-    text = repr(value) if isinstance(value, float) else str(value)
-    return f'"{text}"' if any(ch in text for ch in ',"\n') else text
+    return repr(value) if isinstance(value, float) else str(value)
 
 
 # -- re-running with trajectories --------------------------------------------------------------
@@ -734,7 +783,7 @@ def proof_appendix(path: Path) -> tuple[str | None, str]:
         raw = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, ValueError) as err:
         raise InputError(f"{path}: cannot read the proof: {' '.join(str(err).split())}") from None
-    source = f"{path.name}"
+    source = path.name
     body = raw
     if isinstance(raw, dict) and raw.get("schema") == SCHEMA:
         doc = read_results(path)
@@ -749,7 +798,8 @@ def proof_appendix(path: Path) -> tuple[str | None, str]:
         return None, (f"{path.name} holds neither a LaTeX fragment nor a theorem (claim, "
                       f"verdict); no proof appendix was written")
     header = f"% Proof appendix generated by symjax report from {source}.\n"
-    return header + latex.rstrip("\n") + "\n", f"proof appendix from {source}"
+    return (header + latex.rstrip("\n") + "\n",
+            f"Proof appendix: `appendix_proof.tex` (from {source})")
 
 
 def _find_latex(body: Any) -> str | None:
@@ -853,8 +903,7 @@ def write_report(path: str | os.PathLike, out: str | os.PathLike | None = None, 
     if appendix is not None:
         write("appendix_proof.tex", appendix)
     if proof_note is not None:
-        report.notes.append(("Appendix: `appendix_proof.tex`, " if appendix else "") +
-                            proof_note + ".")
+        report.notes.append(proof_note + ".")
     report.notes += [f"Warning recorded by the run: {w}" for w in run.results.get("warnings", ())]
     write("methods.txt", methods_paragraph(run) + "\n")
     write("methods.tex", f"% symjax report: run {run.run_id}.\n"

@@ -33,7 +33,7 @@ import os
 import platform
 import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -48,8 +48,8 @@ from ._report import (
     PARAMS_FILE,
     PER_SEED_FILE,
     TRAJECTORIES_FILE,
+    NpzArrays,
     RunData,
-    load_npz,
     load_run,
 )
 
@@ -111,6 +111,7 @@ class Outcome:
 
     Attributes:
       status: the exit status (0 all match, 1 some differ, 2 environment differs).
+      recorded_id: run ID of the recorded run.
       environment: differences between the recorded environment and this one.
       comparisons: one per compared file, and the summaries.
       rerun_id: run ID of the re-run (equal to the recorded one when everything matched in the
@@ -118,6 +119,7 @@ class Outcome:
     """
 
     status: int
+    recorded_id: str
     environment: list[str]
     comparisons: list[Comparison] = field(default_factory=list)
     rerun_id: str | None = None
@@ -152,16 +154,21 @@ def reproduce(path: str | os.PathLike, *, tolerance: float | None = None,
     if tolerance is not None and not (np.isfinite(tolerance) and tolerance >= 0):
         raise InputError(f"tolerance {tolerance!r} must be a finite number >= 0")
     recorded = load_run(path)
+    if out is not None and Path(out).resolve() == recorded.directory.resolve():
+        raise InputError(f"--out {out} is the recorded run's directory; the re-run would "
+                         f"overwrite the files it is compared with")
     options = _verify_options(recorded)
     npz_files = [n for n in (PARAMS_FILE, TRAJECTORIES_FILE) if recorded.file(n).is_file()]
-    recorded_npz = {n: load_npz(recorded.file(n), recorded.run_id) for n in npz_files}
+    for name in npz_files:  # a damaged file shows now, not after a long re-run
+        with NpzArrays(recorded.file(name), recorded.run_id) as arrays:
+            arrays.check()
     if TRAJECTORIES_FILE in npz_files and not recorded.config["trajectory_every"]:
         raise InputError(f"{recorded.file(TRAJECTORIES_FILE)}: results.json records no "
                          f"trajectories (trajectory_every 0); the file belongs to another run")
     configure_like(recorded.document)
     environment = environment_differences(recorded.document)
     if environment and tolerance is None:
-        return Outcome(EXIT_ENVIRONMENT, environment)
+        return Outcome(EXIT_ENVIRONMENT, recorded.run_id, environment)
     cfg = recorded.config
     log(f"re-running run {recorded.run_id}: {cfg['seeds']} seeds x {len(cfg['init'])} init "
         f"schemes x {len(cfg['optimizer'])} optimizers, {cfg['steps']} steps "
@@ -173,14 +180,15 @@ def reproduce(path: str | os.PathLike, *, tolerance: float | None = None,
         layout = [f"layout {k}: {recorded.layout.get(k)!r} recorded, {v!r} here"
                   for k, v in rerun.layout.items() if recorded.layout.get(k) != v]
         if layout and tolerance is None:
-            return Outcome(EXIT_ENVIRONMENT, environment + layout)
+            return Outcome(EXIT_ENVIRONMENT, recorded.run_id, environment + layout)
         comparisons = [compare_per_seed(recorded, rerun, tolerance)]
         for name in npz_files:
-            comparisons.append(compare_npz(name, recorded, recorded_npz[name],
-                                           load_npz(target / name, rerun.run_id), tolerance))
+            with (NpzArrays(recorded.file(name), recorded.run_id) as a,
+                  NpzArrays(target / name, rerun.run_id) as b):
+                comparisons.append(compare_npz(name, recorded, a, b, tolerance))
         comparisons.append(compare_summaries(recorded, rerun, tolerance))
     status = EXIT_DIFFER if any(c.n_differences for c in comparisons) else EXIT_MATCH
-    return Outcome(status, environment + layout, comparisons, rerun.run_id)
+    return Outcome(status, recorded.run_id, environment + layout, comparisons, rerun.run_id)
 
 
 def _verify_options(run: RunData) -> dict[str, Any]:
@@ -190,12 +198,11 @@ def _verify_options(run: RunData) -> dict[str, Any]:
     config = run.config
     unknown = sorted(set(config) - set(OPTIONS))
     missing = sorted(set(OPTIONS) - set(config))
-    if unknown or missing:
-        raise InputError(
-            f"{run.file('results.json')}: config does not map onto symjax.verify of symjax "
-            f"{package_version()}: " + "; ".join(
-                part for part in (f"unknown {', '.join(unknown)}" if unknown else "",
-                                  f"missing {', '.join(missing)}" if missing else "") if part))
+    problems = ([f"unknown {', '.join(unknown)}"] if unknown else []) + (
+        [f"missing {', '.join(missing)}"] if missing else [])
+    if problems:
+        raise InputError(f"{run.file('results.json')}: config does not map onto symjax.verify "
+                         f"of symjax {package_version()}: {'; '.join(problems)}")
     return dict(config)
 
 
@@ -269,13 +276,11 @@ def environment_differences(document: dict[str, Any]) -> list[str]:
     check("process count", layout.get("process_count"), jax.process_count())
     recorded = _flags((prov.get("env") or {}).get("XLA_FLAGS", ""))
     here = _flags(os.environ.get("XLA_FLAGS", ""))
-    if sorted(recorded) != sorted(here):
-        only_rec = sorted(set(recorded) - set(here))
-        only_here = sorted(set(here) - set(recorded))
-        out.append("XLA flags: " + "; ".join(
-            part for part in (f"only recorded {' '.join(only_rec)}" if only_rec else "",
-                              f"only here {' '.join(only_here)}" if only_here else "") if part)
-            + " (set XLA_FLAGS to the recorded flags to compare bit for bit)")
+    sides = [f"only {side}: {' '.join(sorted(a - b))}" for side, a, b in
+             (("recorded", set(recorded), set(here)), ("here", set(here), set(recorded))) if a - b]
+    if sides:
+        out.append(f"XLA flags ({'; '.join(sides)}): set XLA_FLAGS to the recorded flags to "
+                   f"compare bit for bit")
     return out
 
 
@@ -351,8 +356,8 @@ def compare_per_seed(recorded: RunData, rerun: RunData, tolerance: float | None)
     return result
 
 
-def compare_npz(name: str, recorded: RunData, a_arrays: dict[str, np.ndarray],
-                b_arrays: dict[str, np.ndarray], tolerance: float | None) -> Comparison:
+def compare_npz(name: str, recorded: RunData, a_arrays: Mapping[str, np.ndarray],
+                b_arrays: Mapping[str, np.ndarray], tolerance: float | None) -> Comparison:
     """Every array of ``params.npz`` or ``trajectories.npz``, element by element."""
     result = Comparison(name)
     names = [str(n) for n in a_arrays.get("names", ())]
@@ -416,7 +421,7 @@ def compare_summaries(recorded: RunData, rerun: RunData, tolerance: float | None
 
 
 # -- printing ----------------------------------------------------------------------------------
-def render(outcome: Outcome, recorded_id: str, tolerance: float | None) -> list[str]:
+def render(outcome: Outcome, tolerance: float | None) -> list[str]:
     """The lines ``symjax reproduce`` prints for an outcome."""
     lines = []
     if outcome.environment:
@@ -430,14 +435,13 @@ def render(outcome: Outcome, recorded_id: str, tolerance: float | None) -> list[
         return lines
     for comparison in outcome.comparisons:
         lines += comparison.lines(tolerance)
-    same_id = outcome.rerun_id == recorded_id
-    lines.append(f"run ID: recorded {recorded_id}, re-run {outcome.rerun_id}"
+    same_id = outcome.rerun_id == outcome.recorded_id
+    lines.append(f"run ID: recorded {outcome.recorded_id}, re-run {outcome.rerun_id}"
                  + (" (identical)" if same_id else ""))
     if outcome.status == EXIT_MATCH:
         lines.append("REPRODUCED " + ("bit for bit" if tolerance is None else
                                       f"within relative tolerance {tolerance:g}"))
     else:
-        lines.append("NOT REPRODUCED: " + "; ".join(
-            f"{c.name} ({c.n_differences} values)" for c in outcome.comparisons
-            if c.n_differences) + " differ")
+        lines.append("NOT REPRODUCED: values differ in " + "; ".join(
+            f"{c.name} ({c.n_differences})" for c in outcome.comparisons if c.n_differences))
     return lines

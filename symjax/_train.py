@@ -6,7 +6,7 @@ shards them over devices.
 
 The scan carry is a :class:`TrainState`: the flat parameter vector (shared order), the optax
 state over it, and the invariant accumulators. Each step splits the vector into the path's
-pytree (one scalar leaf per parameter on the exact path, per-layer matrices on the matmul path),
+pytree (one scalar leaf per parameter in the scalar layout, per-layer matrices otherwise),
 differentiates with respect to that pytree, and stacks the gradient back. The checks run inside
 the compiled loop at every step, on bit patterns:
 
@@ -37,15 +37,17 @@ from ._datasets import R2_SOLVED
 from ._inits import perturbation_key
 from ._net import (
     Net,
-    exact_loss,
-    exact_predict,
     from_matrices,
     matmul_forward,
     matmul_loss,
     min_unit_distance,
+    scalar_loss,
+    scalar_predict,
     solved,
     to_leaves,
     to_matrices,
+    vector_loss,
+    vector_predict,
 )
 from ._optimizers import OptimizerSpec
 
@@ -62,7 +64,8 @@ class TrainConfig:
       optimizer: the resolved optimizer (with its perturbations).
       steps: number of training steps.
       dtype: ``"float32"`` or ``"float64"``.
-      path: the computation path actually used, ``"exact"`` or ``"matmul"``.
+      form: how the step is computed: ``"scalar"`` or ``"vector"`` (the two layouts of the exact
+        path, see :mod:`symjax._net`) or ``"matmul"``.
       ties: tied pairs as index pairs into the shared parameter order.
       task: ``"classification"`` or ``"regression"`` (the "solved" criterion).
       trajectory_every: record parameters and loss every this many steps (0: off).
@@ -72,10 +75,15 @@ class TrainConfig:
     optimizer: OptimizerSpec
     steps: int
     dtype: str
-    path: str
+    form: str
     ties: tuple[tuple[int, int], ...]
     task: str
     trajectory_every: int = 0
+
+    @property
+    def path(self) -> str:
+        """``"exact"`` or ``"matmul"``."""
+        return "matmul" if self.form == "matmul" else "exact"
 
     @property
     def n_records(self) -> int:
@@ -137,24 +145,25 @@ def ulp_distance(a: jax.Array, b: jax.Array) -> tuple[jax.Array, jax.Array]:
     return ia != ib, jnp.where(oa >= ob, ua - ub, ub - ua)
 
 
-# -- the two paths behind one interface --------------------------------------------------------
+# -- the three forms behind one interface -----------------------------------------------------
 class _View(NamedTuple):
-    """How one path computes with the flat parameter vector."""
+    """How one form computes with the flat parameter vector."""
 
-    unflatten: Any  # (n_params,) -> the path's pytree (scalar leaves or matrices)
-    flatten: Any  # the path's pytree -> (n_params,)
+    unflatten: Any  # (n_params,) -> the form's pytree (scalar leaves or matrices)
+    flatten: Any  # the form's pytree -> (n_params,)
     loss: Any  # (pytree, x, y, masks) -> scalar
     predict: Any  # (pytree, x) -> (S, n_out)
 
 
 def _view(cfg: TrainConfig) -> _View:
     net = cfg.net
-    if cfg.path == "exact":
-        return _View(to_leaves, jnp.stack, functools.partial(exact_loss, net),
-                     functools.partial(exact_predict, net))
+    if cfg.form == "scalar":
+        return _View(to_leaves, jnp.stack, functools.partial(scalar_loss, net),
+                     functools.partial(scalar_predict, net))
+    loss, predict = ((vector_loss, vector_predict) if cfg.form == "vector" else
+                     (matmul_loss, lambda n, mats, x: matmul_forward(n, mats, x)[1]))
     return _View(functools.partial(to_matrices, net), from_matrices,
-                 functools.partial(matmul_loss, net),
-                 lambda mats, x: matmul_forward(net, mats, x)[1])
+                 functools.partial(loss, net), functools.partial(predict, net))
 
 
 # -- checks ---------------------------------------------------------------------------------
@@ -205,8 +214,8 @@ def _grad_noise(cfg: TrainConfig, key: jax.Array, t: jax.Array) -> jax.Array:
 def make_step(cfg: TrainConfig, keys: jax.Array, x: jax.Array, y: jax.Array):
     """The pure training step ``(state, t) -> (state, None)`` of a block of seeds, for scan.
 
-    The gradient is computed per seed (``vmap``) with respect to the path's pytree (scalar
-    leaves on the exact path: the vector is split before differentiating, never inside) and
+    The gradient is computed per seed (``vmap``) with respect to the form's pytree (scalar
+    leaves or matrices: the vector is split before differentiating, never inside) and
     stacked back into a ``(n_params, n)`` array. The optimizer then updates every parameter of
     every seed in one elementwise kernel, so both members of a tied pair go through the same
     machine code. (Updating scalar leaves one by one lets XLA fuse and round the updates of

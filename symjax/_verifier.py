@@ -54,7 +54,7 @@ from ._inits import (
     pinned_numerics,
 )
 from ._layout import Layout, format_ties
-from ._net import UNROLL_MAX_SAMPLES, Net, default_ties
+from ._net import VECTOR_MAX_WIDTH, Net, default_ties, exact_layout
 from ._optimizers import OptimizerSpec, parse_optimizers
 from ._specs import split_list
 from ._sweep import RunArrays, SweepOutput, run_sweep
@@ -62,9 +62,6 @@ from ._train import DTYPES, PATHS, TrainConfig
 from ._verify_options import DEFAULTS
 from ._xla import configured
 
-#: Above this many parameters the exact path falls back to the matmul path (with a warning):
-#: the unrolled scalar program grows with the parameter count and compiles too slowly.
-EXACT_MAX_PARAMS = 1024
 #: File names written by :meth:`VerifyResults.write`.
 CSV_FILE = "per_seed.csv"
 PARAMS_FILE = "params.npz"
@@ -181,7 +178,8 @@ class VerifyResults:
             line(head), line(["-" * w for w in widths]), *map(line, rows), "",
             f"pairs kept: seed x pair counts of bitwise equality at every step 0..steps "
             f"(ties {format_ties(self.ties) or 'none'}); broken: seeds with some pair differing "
-            f"at some step (step 0 included); path used: {self.path_used}",
+            f"at some step (step 0 included); path used: {self.path_used} "
+            f"({self.layout['form']})",
             verdict,
             *(f"warning: {w}" for w in self.warnings),
         ])
@@ -301,8 +299,9 @@ def verify(
       seeds: number of seeds (>= 1); first_seed: the first seed number.
       steps: training steps (>= 0).
       dtype: ``float32`` or ``float64``.
-      path: ``exact`` or ``matmul``; the exact path falls back to matmul above
-        :data:`EXACT_MAX_PARAMS` parameters, with a warning and ``path_used`` recorded.
+      path: ``exact`` or ``matmul``; the exact path falls back to matmul when a layer is wider
+        than :data:`symjax._net.VECTOR_MAX_WIDTH` units, with a warning and ``path_used``
+        recorded.
       chunk: seeds per compiled call.
       ties: tied pairs to check (``"w1=w3,w2=w4"``), default the fully tied subspace.
       eps: perturbation size of the ``tied_eps`` init.
@@ -348,7 +347,7 @@ def verify(
     total = time.perf_counter() - start
     res = VerifyResults(
         config=config,
-        layout=_layout_dict(sweep, plan.path_used, data, config["dtype"]),
+        layout=_layout_dict(sweep, plan, config["dtype"]),
         ties=plan.ties,
         param_names=plan.net.layout.names,
         seeds=seed_numbers,
@@ -400,15 +399,19 @@ class Plan(NamedTuple):
     inits: list[InitSpec]
     optimizers: tuple[OptimizerSpec, ...]
     ties: tuple[tuple[str, str], ...]  # checked pairs of parameter names
-    path_used: str  # "exact" or "matmul" (after a possible fallback)
+    form: str  # "scalar", "vector" (the exact path) or "matmul", after a possible fallback
     notes: list[str]  # warnings about the run
+
+    @property
+    def path_used(self) -> str:
+        return "matmul" if self.form == "matmul" else "exact"
 
     def train_configs(self) -> list[TrainConfig]:
         """One :class:`TrainConfig` per optimizer."""
         index = {n: i for i, n in enumerate(self.net.layout.names)}
         ties = tuple((index[a], index[b]) for a, b in self.ties)
         c = self.config
-        return [TrainConfig(self.net, o, c["steps"], c["dtype"], self.path_used, ties,
+        return [TrainConfig(self.net, o, c["steps"], c["dtype"], self.form, ties,
                             self.data.task, c["trajectory_every"]) for o in self.optimizers]
 
 
@@ -448,13 +451,13 @@ def resolve(**options) -> Plan:
     layout = net.layout
     tie_pairs = default_ties(layout) if kw["ties"] is None else layout.parse_ties(kw["ties"])
     notes = []
-    path_used = path
-    if path == "exact" and layout.n_params > EXACT_MAX_PARAMS:
-        path_used = "matmul"
+    form = exact_layout(net, data.n_samples) if path == "exact" else "matmul"
+    if not form:
+        form = "matmul"
         notes.append(
-            f"widths {layout.widths_str} have {layout.n_params} parameters, more than the exact "
-            f"path's limit of {EXACT_MAX_PARAMS}; the matmul path was used instead, so ties are "
-            f"measured but not expected to hold bitwise"
+            f"widths {layout.widths_str} have a layer wider than {VECTOR_MAX_WIDTH} units, the "
+            f"limit of the exact path; the matmul path was used instead, so ties are measured "
+            f"but not expected to hold bitwise"
         )
     config = {
         "widths": list(widths),
@@ -478,7 +481,7 @@ def resolve(**options) -> Plan:
         "grad_noise": grad_noise,
         "trajectory_every": every,
     }
-    return Plan(config, net, data, inits, opts, tie_pairs, path_used, notes)
+    return Plan(config, net, data, inits, opts, tie_pairs, form, notes)
 
 
 
@@ -541,7 +544,7 @@ def _summaries(sweep: SweepOutput, plan: Plan) -> list[dict[str, Any]]:
     return out
 
 
-def _layout_dict(sweep: SweepOutput, path_used: str, data: Dataset, dtype: str) -> dict:
+def _layout_dict(sweep: SweepOutput, plan: Plan, dtype: str) -> dict:
     devices = jax.devices()
     return {
         "seeds_per_call": sweep.seeds_per_call,
@@ -552,8 +555,8 @@ def _layout_dict(sweep: SweepOutput, path_used: str, data: Dataset, dtype: str) 
         "platform": devices[0].platform,
         "device_kind": devices[0].device_kind,
         "process_count": jax.process_count(),
-        "path_used": path_used,
-        "unrolled_samples": data.n_samples <= UNROLL_MAX_SAMPLES,
+        "path_used": plan.path_used,
+        "form": plan.form,
         "x64": dtype == "float64",
         "prng_impl": PRNG_IMPL,
         "threefry_partitionable": THREEFRY_PARTITIONABLE,

@@ -32,7 +32,8 @@ OPTIONS: dict[str, tuple[object, str]] = {
     "first_seed": (0, "first seed number (seeds first_seed .. first_seed+seeds-1)"),
     "steps": (1000, "training steps"),
     "dtype": ("float32", "float32 or float64"),
-    "path": ("exact", "exact (fixed-order scalar arithmetic) or matmul (x @ W.T)"),
+    "path": ("exact", "exact (fixed-order sums: tied units stay bitwise tied) or matmul "
+             "(x @ W.T)"),
     "chunk": (16384, "seeds per compiled call (bounds memory)"),
     "ties": (None, "tied pairs to check, e.g. w1=w3,w2=w4 (default: the fully tied subspace "
              "of every hidden layer)"),

@@ -10,16 +10,20 @@ import pytest
 from symjax import InputError, Layout
 from symjax._choices import ACTIVATIONS, LEAKY_RELU_SLOPE
 from symjax._net import (
-    UNROLL_MAX_SAMPLES,
+    SCALAR_MAX_PARAMS,
+    SCALAR_MAX_UNROLL,
     Net,
     activation,
     default_ties,
-    exact_loss,
+    exact_layout,
+    fixed_dense,
     from_matrices,
     matmul_loss,
     min_unit_distance,
+    scalar_loss,
     to_leaves,
     to_matrices,
+    vector_loss,
 )
 from symjax._train import ulp_distance
 
@@ -55,7 +59,7 @@ def test_default_loss_is_half_squared_error_averaged_over_samples():
     h2 = np.tanh(w3 * xs[:, 0] + w4 * xs[:, 1] + b2)
     out = 1 / (1 + np.exp(-(w5 * h1 + w6 * h2 + b3)))
     expected = np.mean((out - ys) ** 2 / 2)
-    loss = jax.jit(exact_loss, static_argnums=0)
+    loss = jax.jit(scalar_loss, static_argnums=0)
     assert float(loss(net, to_leaves(flat), x, y)) == pytest.approx(expected, rel=1e-12)
     summed = Net((2, 2, 1), reduction="sum")
     assert float(loss(summed, to_leaves(flat), x, y)) == pytest.approx(4 * expected)
@@ -66,39 +70,69 @@ def test_default_loss_is_half_squared_error_averaged_over_samples():
     [
         ((2, 2, 1), "tanh", "sigmoid", "squared_error", 4),
         ((3, 4, 2), "relu", "identity", "squared_error", 7),
-        ((2, 3, 3, 1), "leaky_relu", "sigmoid", "bce", UNROLL_MAX_SAMPLES + 9),
-        ((2, 3, 1), "softplus", "tanh", "squared_error", UNROLL_MAX_SAMPLES),
+        ((2, 3, 3, 1), "leaky_relu", "sigmoid", "bce", 8),
+        ((2, 3, 1), "softplus", "tanh", "squared_error", 9),
         ((2, 2, 1), "sigmoid", "identity", "bce", 5),  # bce of a non-sigmoid output: xlogy form
     ],
 )
-def test_exact_and_matmul_paths_compute_the_same_function(widths, act, out_act, loss, n_samples):
+def test_all_forms_compute_the_same_function(widths, act, out_act, loss, n_samples):
     net = Net(widths, act, out_act, loss)
     x, y = _data(n_samples, widths[0], widths[-1])
     if out_act == "identity" and loss == "bce":
         x = jnp.abs(x) * 0.1  # keep the identity output inside (0, 1)
     flat = jnp.asarray(0.3 * np.random.default_rng(2).standard_normal(net.n_params))
+    masks = jnp.asarray(np.random.default_rng(4).integers(0, 2, (sum(widths[1:-1]), n_samples))
+                        * 2.0)
 
     @jax.jit
-    def both(flat):
-        le, ge = jax.value_and_grad(exact_loss, argnums=1)(net, to_leaves(flat), x, y)
-        lm, gm = jax.value_and_grad(matmul_loss, argnums=1)(net, to_matrices(net, flat), x, y)
-        return le, jnp.stack(ge), lm, from_matrices(gm)
+    def forms(flat, masks):
+        ls, gs = jax.value_and_grad(scalar_loss, argnums=1)(net, to_leaves(flat), x, y, masks)
+        mats = to_matrices(net, flat)
+        lv, gv = jax.value_and_grad(vector_loss, argnums=1)(net, mats, x, y, masks)
+        lm, gm = jax.value_and_grad(matmul_loss, argnums=1)(net, mats, x, y, masks)
+        return (ls, lv, lm), (jnp.stack(gs), from_matrices(gv), from_matrices(gm))
 
-    le, ge, lm, gm = both(flat)
-    np.testing.assert_allclose(le, lm, rtol=1e-12)
-    np.testing.assert_allclose(ge, gm, rtol=1e-10, atol=1e-14)
+    for m in (None, masks):  # without and with dropout factors
+        (ls, lv, lm), (gs, gv, gm) = forms(flat, m)
+        np.testing.assert_allclose([lv, lm], [ls, ls], rtol=1e-12)
+        np.testing.assert_allclose(gv, gs, rtol=1e-10, atol=1e-14)
+        np.testing.assert_allclose(gm, gs, rtol=1e-10, atol=1e-14)
+    assert float(forms(flat, masks)[0][0]) != pytest.approx(float(forms(flat, None)[0][0]))
 
 
-def test_dropout_masks_scale_hidden_units_on_both_paths():
-    net = Net((2, 3, 1))
-    x, y = _data(5, 2, 1)
-    flat = jnp.asarray(np.random.default_rng(3).standard_normal(net.n_params))
-    masks = jnp.asarray(np.random.default_rng(4).integers(0, 2, (3, 5)) * 2.0)
-    exact = jax.jit(lambda f, m: exact_loss(net, to_leaves(f), x, y, m))
-    le = exact(flat, masks)
-    lm = jax.jit(lambda f, m: matmul_loss(net, to_matrices(net, f), x, y, m))(flat, masks)
-    np.testing.assert_allclose(le, lm, rtol=1e-12)
-    assert float(le) != pytest.approx(float(exact(flat, jnp.ones((3, 5)))))
+def test_fixed_dense_keeps_equal_rows_and_columns_bitwise_equal():
+    rng = np.random.default_rng(6)
+    w = rng.standard_normal((3, 4)).astype(np.float32)
+    w[1] = w[0]  # two tied units of this layer ...
+    w[:, 3] = w[:, 2]  # ... and two tied units of the previous layer (equal outgoing weights)
+    a = rng.standard_normal((4, 5)).astype(np.float32)
+    a[3] = a[2]
+    b = np.array([0.1, 0.1, -0.3], np.float32)
+    z, vjp = jax.vjp(fixed_dense, jnp.asarray(w), jnp.asarray(b), jnp.asarray(a))
+    dz = jnp.asarray(rng.standard_normal((3, 5)).astype(np.float32))
+    dz = dz.at[1].set(dz[0])
+    dw, db, da = vjp(dz)
+
+    def bits(v):
+        return np.asarray(v).view(np.uint32)
+
+    assert (bits(z[1]) == bits(z[0])).all()
+    assert (bits(dw[1]) == bits(dw[0])).all() and bits(db)[1] == bits(db)[0]
+    assert (bits(da[3]) == bits(da[2])).all() and (bits(dw[:, 3]) == bits(dw[:, 2])).all()
+    ref_z, ref_vjp = jax.vjp(lambda w, b, a: w @ a + b[:, None], jnp.asarray(w),
+                             jnp.asarray(b), jnp.asarray(a))
+    np.testing.assert_allclose(z, ref_z, rtol=1e-5, atol=1e-6)
+    for got, want in zip((dw, db, da), ref_vjp(dz)):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+
+
+def test_exact_layout_choice():
+    assert exact_layout(Net((2, 2, 1)), 4) == "scalar"
+    assert exact_layout(Net((2, 2, 1)), SCALAR_MAX_UNROLL // 9) == "scalar"
+    assert exact_layout(Net((2, 2, 1)), SCALAR_MAX_UNROLL // 9 + 1) == "vector"
+    big = Net((2, 20, 1))
+    assert big.n_params > SCALAR_MAX_PARAMS and exact_layout(big, 4) == "vector"
+    assert exact_layout(Net((2, 600, 1)), 4) == ""
 
 
 def test_matrices_follow_the_shared_parameter_order():

@@ -212,7 +212,7 @@ def test_trajectory_distance_agrees_with_the_engine(run_dir):
 
 
 def test_no_trajectories_says_how_to_get_them(plain_dir, tmp_path):
-    report = write_report(plain_dir, tmp_path, figures=HAS_MATPLOTLIB)
+    report = write_report(plain_dir, tmp_path)
     text = (tmp_path / "report.md").read_text()
     assert "--trajectory-every 1" in text and "--seeds 64" in text and "--steps 50" in text
     assert "--init tied,glorot_normal" in text
@@ -309,6 +309,10 @@ BAD_INPUTS = {
         "solved is"),
     "per_seed.csv of another run": (lambda d: _replace_csv_cell(
         d / PER_SEED_FILE, 3, "init", "zeros"), "names run zeros/sgd"),
+    "per_seed.csv not a number": (lambda d: _replace_csv_cell(
+        d / PER_SEED_FILE, 2, "final_loss", "0.1x"), "holds '0.1x', not a number"),
+    "negative max_ulp": (lambda d: _replace_csv_cell(
+        d / PER_SEED_FILE, 2, "max_ulp", "-1"), "not an integer in range"),
     "truncated trajectories": (lambda d: (d / TRAJECTORIES_FILE).write_bytes(
         (d / TRAJECTORIES_FILE).read_bytes()[:3000]), "truncated or corrupted"),
 }

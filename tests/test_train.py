@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from symjax._inits import init_program, pinned_numerics
-from symjax._net import exact_loss, to_leaves
+from symjax._net import scalar_loss, to_leaves
 from symjax._sweep import TRACE_COUNTS
 from symjax._train import run_block
 from symjax._verifier import resolve, verify
@@ -66,14 +66,13 @@ def test_symmetric_inits_stay_bitwise_tied_under_equivariant_optimizers(dtype):
 @pytest.mark.slow
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("case", [
-    dict(widths="2,2,1", dataset="xor"),
-    dict(widths="2,3,3,1", dataset="circles", activation="relu", loss="bce"),
-    dict(widths="3,4,2", dataset="teacher", activation="leaky_relu", output_activation="identity"),
+    dict(widths="2,2,1", dataset="xor"),  # scalar layout
+    dict(widths="2,3,3,1", dataset="circles", activation="relu", loss="bce"),  # vector layout
 ])
 def test_every_equivariant_optimizer_keeps_ties(case, dtype):
     from symjax._optimizers import OPTIMIZERS
 
-    res = verify(init="constant,tied", optimizer=",".join(OPTIMIZERS), seeds=4096, steps=1000,
+    res = verify(init="constant,tied", optimizer=",".join(OPTIMIZERS), seeds=2048, steps=500,
                  dtype=dtype, quiet=True, **case)
     assert res.ok, [s for s in res.summaries if not s["invariant_holds"]]
 
@@ -141,7 +140,7 @@ def test_trajectories_every_k_steps():
     np.testing.assert_array_equal(r.trajectory_params[:, -1], r.final_params)
     plan = resolve(dtype="float64")
     with pinned_numerics("float64"):
-        loss0 = jax.jit(jax.vmap(lambda f: exact_loss(plan.net, to_leaves(f), plan.data.x,
+        loss0 = jax.jit(jax.vmap(lambda f: scalar_loss(plan.net, to_leaves(f), plan.data.x,
                                                       plan.data.y)))(r.init_params)
     np.testing.assert_allclose(r.trajectory_loss[:, 0], loss0, rtol=1e-12)
     np.testing.assert_allclose(r.trajectory_loss[:, -1], r.final_loss, rtol=1e-12)

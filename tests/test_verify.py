@@ -12,8 +12,9 @@ import pytest
 
 import symjax
 from symjax import InputError
+from symjax._net import VECTOR_MAX_WIDTH
 from symjax._optimizers import parse_optimizers
-from symjax._verifier import EXACT_MAX_PARAMS, SymjaxWarning, resolve, verify
+from symjax._verifier import SymjaxWarning, resolve, verify
 from symjax._verify_options import DEFAULTS, OPTIONS
 
 
@@ -127,10 +128,13 @@ def test_bad_input(options, message):
         resolve(**options)
 
 
-def test_large_networks_fall_back_to_matmul_and_say_so():
-    widths = "2,40,40,1"
-    plan = resolve(widths=widths)
-    assert plan.net.n_params > EXACT_MAX_PARAMS and plan.path_used == "matmul"
+def test_forms_of_the_exact_path_and_the_matmul_fallback():
+    assert resolve().form == "scalar"
+    assert resolve(widths="2,16,16,1").form == "vector"
+    assert resolve(dataset="moons").form == "vector"
+    assert resolve(path="matmul").form == "matmul"
+    widths = f"2,{VECTOR_MAX_WIDTH + 1},1"
+    assert resolve(widths=widths).path_used == "matmul"
     with pytest.warns(SymjaxWarning, match="matmul path was used instead"):
         res = verify(widths=widths, init="tied", optimizer="sgd", seeds=4, steps=3, quiet=True)
     assert res.layout["path_used"] == "matmul" and res.config["path"] == "exact"
