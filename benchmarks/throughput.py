@@ -176,26 +176,35 @@ def engine_runner(ctx: Context, n: int, steps: int, dtype: str, widths=WIDTHS) -
 
 
 def engine_flops(ctx: Context, dtype: str, widths=WIDTHS, n: int = 256) -> tuple[float, float]:
-    """Flops per seed-step of the engine's per-block program (one device, checks included)."""
-    import jax
-    from _machine import flops_per_seed_step
+    """Flops and transcendentals per seed-step of the engine's training step (checks included).
 
-    from symjax._inits import pinned_numerics
-    from symjax._train import run_block
+    XLA's cost analysis of ``symjax._train.make_step`` compiled alone for ``n`` seeds on one
+    device. (The ``steps=1`` minus ``steps=0`` difference used for the other programs would also
+    count the engine's end-of-run metrics, which XLA shares with the step-0 metrics when
+    ``steps=0``.)
+    """
+    import jax
+
+    from symjax._inits import perturbation_key, pinned_numerics
+    from symjax._train import Checks, TrainState, make_step
 
     plan = _engine_plan(ctx, n, 1, dtype, widths)
     cfg = plan.train_configs()[0]
-    npar = cfg.net.n_params
     x, y = plan.data.x.astype(dtype), plan.data.y.astype(dtype)
-
-    def compile_steps(k):
-        c = dataclasses.replace(cfg, steps=k)
-        args = (jax.ShapeDtypeStruct((n, npar), dtype), jax.ShapeDtypeStruct((n,), np.uint32),
-                jax.ShapeDtypeStruct(x.shape, dtype), jax.ShapeDtypeStruct(y.shape, dtype))
-        return jax.jit(lambda f, s, a, b: run_block(c, f, s, a, b)).lower(*args).compile()
-
+    ulp_t = np.uint32 if dtype == "float32" else np.uint64
+    pairs = len(cfg.ties)
     with pinned_numerics(dtype):
-        return flops_per_seed_step(compile_steps, n)
+        keys = jax.vmap(perturbation_key)(np.arange(n, dtype=np.uint32))
+        step = make_step(cfg, keys, x, y)
+        params = jax.ShapeDtypeStruct((cfg.net.n_params, n), dtype)
+        state = TrainState(params, jax.eval_shape(cfg.optimizer.transformation().init, params),
+                           Checks(jax.ShapeDtypeStruct((pairs, n), np.int32),
+                                  jax.ShapeDtypeStruct((pairs, n), ulp_t),
+                                  jax.ShapeDtypeStruct((n,), np.int32)))
+        compiled = jax.jit(step).lower(state, jax.ShapeDtypeStruct((), np.int32)).compile()
+    cost = compiled.cost_analysis()
+    cost = (cost[0] if isinstance(cost, (list, tuple)) else cost) or {}
+    return cost.get("flops", 0.0) / n, cost.get("transcendentals", 0.0) / n
 
 
 def prototype_runner(ctx: Context, n: int, steps: int, dtype: str, flat0: np.ndarray,

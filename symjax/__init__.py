@@ -38,7 +38,7 @@ _LAZY = {
 def __getattr__(name):
     if name in _LAZY:
         module = importlib.import_module(_LAZY[name])
-        value = module if module.__name__.endswith(name) else getattr(module, name)
+        value = module if module.__name__ == f"symjax.{name}" else getattr(module, name)
         globals()[name] = value
         return value
     raise AttributeError(f"module 'symjax' has no attribute {name!r}")

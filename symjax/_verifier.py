@@ -165,7 +165,10 @@ class VerifyResults:
                          f"{s['seeds_broken']}/{n}", fb, f"{s['solved']}/{n}", loss,
                          str(s["nonfinite"])])
         widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
-        line = lambda r: "  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip()  # noqa: E731
+
+        def line(cells: list[str]) -> str:
+            return "  ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip()
+
         checked = [s for s in self.summaries if s["expected_preserved"]]
         verdict = (
             f"tied inits stay bitwise tied under equivariant optimizers: "
@@ -178,8 +181,8 @@ class VerifyResults:
             line(head), line(["-" * w for w in widths]), *map(line, rows), "",
             f"pairs kept: seed x pair counts of bitwise equality at every step 0..steps "
             f"(ties {format_ties(self.ties) or 'none'}); broken: seeds with some pair differing "
-            f"at some step (step 0 included); path used: {self.path_used} "
-            f"({self.layout['form']})",
+            f"at some step (step 0 included); path used: {self.path_used}"
+            + (f" ({self.layout['form']} layout)" if self.path_used == "exact" else ""),
             verdict,
             *(f"warning: {w}" for w in self.warnings),
         ])
