@@ -31,7 +31,8 @@ def numpy_backprop(params0, x, y, *, lr, steps):
             d3 = (a3 - t) * a3 * (1 - a3) * scale
             d1 = d3 * w5 * (1 - a1 * a1)
             d2 = d3 * w6 * (1 - a2 * a2)
-            for i, v in enumerate((d1 * x1, d1 * x2, d2 * x1, d2 * x2, d3 * a1, d3 * a2, d1, d2, d3)):
+            terms = (d1 * x1, d1 * x2, d2 * x1, d2 * x2, d3 * a1, d3 * a2, d1, d2, d3)
+            for i, v in enumerate(terms):
                 g[i] += v
         w1, w2, w3, w4, w5, w6, b1, b2, b3 = (
             v - lr * gv for v, gv in zip((w1, w2, w3, w4, w5, w6, b1, b2, b3), g)

@@ -146,6 +146,42 @@ def run(args: argparse.Namespace) -> int:
         record = {
             **theorem.to_dict(),
             "versions": {"symjax": __version__, "sympy": sympy.__version__},
+            "latex": steps.latex() + "\n" + theorem.to_latex(),
+            **_identity(args, theorem),
         }
         _write(args.json, json.dumps(record, indent=2) + "\n", "--json")
     return theorem.exit_code
+
+
+def _identity(args, theorem) -> dict:
+    """Run ID and provenance for ``--json``, as ``symjax verify`` records them.
+
+    The content hash covers the options that decide the claim and the theorem itself (claim,
+    verdict, steps, witness), so the same proof gives the same ``run_id`` on any machine;
+    provenance (versions, host, times) is recorded beside it and not hashed.
+    """
+    from ._provenance import (
+        SCHEMA,
+        SCHEMA_VERSION,
+        collect_provenance,
+        content_hash,
+        run_id_of,
+        to_json_value,
+    )
+
+    options = {k: v for k, v in sorted(vars(args).items()) if k not in ("func", "json", "latex")}
+    document = {
+        "schema": SCHEMA,
+        "schema_version": SCHEMA_VERSION,
+        "kind": "prove",
+        "config": to_json_value(options),
+        "layout": {},
+        "results": to_json_value(theorem.to_dict()),
+    }
+    full = content_hash(document)
+    return {
+        "run_id": run_id_of(full),
+        "content_hash": full,
+        "config": document["config"],
+        "provenance": collect_provenance(jax_info=False),
+    }

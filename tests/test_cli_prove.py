@@ -140,3 +140,19 @@ def test_help_does_not_import_sympy():
             "print('sympy' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_json_carries_run_id_provenance_and_latex(tmp_path):
+    import json
+
+    from symjax.cli import main
+
+    paths = [tmp_path / "a.json", tmp_path / "b.json", tmp_path / "c.json"]
+    assert main(["prove", "--json", str(paths[0])]) == 0
+    assert main(["prove", "--json", str(paths[1])]) == 0
+    assert main(["prove", "--ties", "w1=w3", "--json", str(paths[2])]) == 1
+    a, b, c = (json.loads(p.read_text()) for p in paths)
+    assert a["run_id"].startswith("sha256:") and a["run_id"] == b["run_id"]
+    assert c["run_id"] != a["run_id"]  # a different claim is a different run
+    assert a["provenance"]["versions"]["sympy"] == a["versions"]["sympy"]
+    assert "\\begin{description}" in a["latex"] and "dJ" in a["latex"]
