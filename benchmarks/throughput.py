@@ -207,6 +207,13 @@ def engine_flops(ctx: Context, dtype: str, widths=WIDTHS, n: int = 256) -> tuple
     return cost.get("flops", 0.0) / n, cost.get("transcendentals", 0.0) / n
 
 
+def _block_for(n: int, devices: int, target: int = PROTOTYPE_BLOCK) -> int:
+    """Seeds per block: about ``target``, a multiple of 16, little padding (as the engine)."""
+    per_device = -(-n // devices)
+    blocks = -(-per_device // target)
+    return 16 * -(-per_device // blocks // 16)
+
+
 def prototype_runner(ctx: Context, n: int, steps: int, dtype: str, flat0: np.ndarray,
                      variant=None) -> Timed:
     import jax
@@ -215,8 +222,7 @@ def prototype_runner(ctx: Context, n: int, steps: int, dtype: str, flat0: np.nda
 
     from symjax._inits import pinned_numerics
 
-    variant = variant or Variant(block=PROTOTYPE_BLOCK if n >= 2 * PROTOTYPE_BLOCK else 0,
-                                 devices=ctx.devices)
+    variant = variant or Variant(block=_block_for(n, ctx.devices), devices=ctx.devices)
     m = variant.padded(n)
     x, y = ctx.x.astype(dtype), ctx.y.astype(dtype)
     with pinned_numerics(dtype):
@@ -466,15 +472,32 @@ def cached(key: tuple, make: Callable[[], Any]):
 
 
 # -- timing and memory -------------------------------------------------------------------------
-def time_rate(timed: Timed, repeat: int) -> dict:
-    """Best and median seed-steps per second of ``repeat`` calls."""
-    from _machine import time_calls
-
-    times, cpu = time_calls(timed.run, repeat=repeat)
+def _rates(timed: Timed, times: list[float], cpu: list[float]) -> dict:
     work = timed.seeds * timed.steps
     return {"times_s": times, "cpu_s": cpu, "rate": work / min(times),
             "rate_median": work / statistics.median(times), "rate_cpu": work / min(cpu),
             "steps_timed": timed.steps}
+
+
+def time_rate(timed: Timed, repeat: int) -> dict:
+    """Best and median seed-steps per second of ``repeat`` calls."""
+    from _machine import time_calls
+
+    return _rates(timed, *time_calls(timed.run, repeat=repeat))
+
+
+def time_rates(timeds: dict[str, Timed], repeat: int) -> dict[str, dict]:
+    """:func:`time_rate` of several methods, interleaved: ``repeat`` rounds of one call of each,
+    so that a change of the machine's load during the measurement hits every method alike."""
+    from _machine import time_calls
+
+    calls: dict[str, tuple[list[float], list[float]]] = {k: ([], []) for k in timeds}
+    for _ in range(repeat):
+        for key, timed in timeds.items():
+            wall, cpu = time_calls(timed.run, repeat=1)
+            calls[key][0].extend(wall)
+            calls[key][1].extend(cpu)
+    return {k: _rates(timeds[k], *calls[k]) for k in timeds}
 
 
 def run_worker(spec: dict, *, flags: bool = True, timeout: float = 1800) -> dict:
@@ -721,11 +744,11 @@ def section_main(rep: Report, ctx: Context, sizes, steps: int, peak: float, flop
         if dtype == "float32" and torch_available():
             for kind, label in TORCH_METHODS:
                 makers[label] = lambda k=kind: torch_runner(ctx, k, n, steps, dtype, flat0)
-        engine_rate = None
-        for method, make in makers.items():
-            timed = cached((method, *key), make)
-            rate = time_rate(timed, ctx.repeat)
-            engine_rate = engine_rate or rate["rate"]
+        timeds = {method: cached((method, *key), make) for method, make in makers.items()}
+        rates = time_rates(timeds, ctx.repeat)
+        engine_rate = rates["engine"]["rate"]
+        for method, timed in timeds.items():
+            rate = rates[method]
             fl = flops.get((method, dtype)) or flops[("textbook JAX", dtype)]
             spec = {**base, "method": method, "n": n, "dtype": dtype, "steps": timed.steps}
             row = {"n": n, "method": method, "dtype": dtype, **rate,
@@ -804,13 +827,13 @@ def section_widths(rep: Report, ctx: Context, series, n: int, steps: int, peak: 
         k = min(check_seeds, n)
         diff = compare(textbook_any_final(ctx, widths, steps, "float32", flat0[:k]),
                        eng.final[:k], "float32")
-        engine_rate = None
-        for method, timed, fl in (
-            ("engine", eng, engine_flops(ctx, "float32", widths)),
-            ("textbook JAX (any widths)", tb, textbook_any_flops(ctx, widths, "float32")),
+        rates = time_rates({"engine": eng, "textbook": tb}, ctx.repeat)
+        engine_rate = rates["engine"]["rate"]
+        for method, timed, fl, rate in (
+            ("engine", eng, engine_flops(ctx, "float32", widths), rates["engine"]),
+            ("textbook JAX (any widths)", tb, textbook_any_flops(ctx, widths, "float32"),
+             rates["textbook"]),
         ):
-            rate = time_rate(timed, ctx.repeat)
-            engine_rate = engine_rate or rate["rate"]
             spec = {"method": method, "n": n, "steps": timed.steps, "dtype": "float32",
                     "widths": list(widths), "ctx": _ctx_spec(ctx)}
             row = {"widths": label, "params": str(npar), "method": method,
@@ -869,59 +892,77 @@ BREAKDOWN_COLUMNS = [
 
 
 def section_breakdown(rep: Report, ctx: Context, n: int, steps: int, peak: float) -> list[dict]:
-    """The engine's machinery added to the minimal prototype one piece at a time."""
+    """The engine's machinery added to the minimal prototype one piece at a time.
+
+    Every program is timed in the same rounds (one call each per round, best of
+    ``max(repeat, 5)`` rounds), so that load changes hit all of them alike.
+    """
     import jax
     from _machine import kernels_per_step
     from _prototype import Variant
 
     from symjax._inits import pinned_numerics
-    from symjax._sweep import compiled_program, plan_batching
+    from symjax._sweep import BLOCK_TARGET, compiled_program, plan_batching
 
     rep.heading(f"Where the engine's time goes: {n} seeds x {steps} steps, float32")
     eng = engine_runner(ctx, n, steps, "float32")
     flat0 = eng.info["init"]
-    dev, blk = ctx.devices, PROTOTYPE_BLOCK
+    dev, blk = ctx.devices, _block_for(n, ctx.devices)
     variants = [
         Variant(devices=1),
-        Variant(devices=1, block=512),
+        Variant(devices=1, block=_block_for(n, 1)),
         Variant(devices=dev, block=blk),
+        Variant(devices=dev, block=_block_for(n, dev, 512)),
         Variant(devices=dev, block=blk, grad="manual"),
         Variant(devices=dev, block=blk, constant_data=True),
-        Variant(devices=dev, block=blk, checks=True),
         Variant(carry="stacked", devices=dev, block=blk),
         Variant(carry="stacked", devices=dev, block=blk, checks=True),
     ]
-    rows = []
+    rows, timeds = [], {}
     for v in variants:
         t = prototype_runner(ctx, n, steps, "float32", flat0, v)
         same = "" if np.array_equal(t.final, eng.final) else " [not bitwise = engine]"
-        rows.append({"label": f"prototype: {v.label}{same}", **time_rate(t, ctx.repeat),
-                     "compile_s": t.compile_s, "kernels": t.info["kernels"],
+        label = f"prototype: {v.label}{same}"
+        timeds[label] = t
+        rows.append({"label": label, "compile_s": t.compile_s, "kernels": t.info["kernels"],
                      "flops": prototype_flops(ctx, "float32", v)[0]})
-    # the engine's compiled program on all seeds in one call (no chunks, no init draws)
+    # the engine's compiled program on all seeds in one call (no chunks, no init draws), as is,
+    # with smaller blocks, and with no tied pairs to check (the non-finite check stays)
     plan = _engine_plan(ctx, n, steps, "float32")
-    batching = plan_batching(n, len(jax.devices()))
+    cfg = plan.train_configs()[0]
     x, y = plan.data.x.astype(np.float32), plan.data.y.astype(np.float32)
-    with pinned_numerics("float32"):
-        program, _ = compiled_program(plan.train_configs()[0], batching, x, y)
-        args = [jax.device_put(a) for a in (_pad(flat0, batching.runs),
-                                            _pad(np.arange(n, dtype=np.uint32), batching.runs),
-                                            x, y)]
-    one = Timed(lambda: jax.block_until_ready(program(*args)), steps, n, None, None, {})
-    kernels = kernels_per_step(program, steps)
     eng_flops = engine_flops(ctx, "float32")[0]
-    rows.append({"label": f"engine program alone, one call ({batching.block} seeds x "
-                          f"{batching.blocks} blocks per device)", **time_rate(one, ctx.repeat),
-                 "kernels": kernels, "flops": eng_flops})
+    for name, c, block_target in (
+        ("engine program alone", cfg, BLOCK_TARGET),
+        ("engine program alone, block target 512", cfg, 512),
+        ("engine program alone, no tied pairs (ties=())", dataclasses.replace(cfg, ties=()),
+         BLOCK_TARGET),
+    ):
+        batching = plan_batching(n, len(jax.devices()), block_target)
+        with pinned_numerics("float32"):
+            program, _ = compiled_program(c, batching, x, y)
+            args = [jax.device_put(a) for a in (
+                _pad(flat0, batching.runs), _pad(np.arange(n, dtype=np.uint32), batching.runs),
+                x, y)]
+        label = f"{name}: one call, {batching.block} seeds x {batching.blocks} blocks per device"
+        timeds[label] = Timed(lambda p=program, a=args: jax.block_until_ready(p(*a)), steps, n,
+                              None, None, {})
+        rows.append({"label": label, "kernels": kernels_per_step(program, steps),
+                     "flops": eng_flops if c is cfg else None})
+    kernels = rows[-3]["kernels"]
     if ctx.chunk < n:
-        whole = engine_runner(dataclasses.replace(ctx, chunk=n), n, steps, "float32")
-        rows.append({"label": f"engine run_sweep, chunk {n} (one call)",
-                     **time_rate(whole, ctx.repeat), "compile_s": whole.compile_s,
-                     "kernels": kernels, "flops": eng_flops})
-    rows.append({"label": f"engine run_sweep, chunk {ctx.chunk} ({eng.info['seeds_per_call']} "
-                          f"seeds per call) = main table",
-                 **time_rate(eng, ctx.repeat), "compile_s": eng.compile_s, "kernels": kernels,
+        label = f"engine run_sweep, chunk {n} (one call)"
+        timeds[label] = engine_runner(dataclasses.replace(ctx, chunk=n), n, steps, "float32")
+        rows.append({"label": label, "compile_s": timeds[label].compile_s, "kernels": kernels,
+                     "flops": eng_flops})
+    label = (f"engine run_sweep, chunk {ctx.chunk} ({eng.info['seeds_per_call']} seeds per "
+             f"call) = main table")
+    timeds[label] = eng
+    rows.append({"label": label, "compile_s": eng.compile_s, "kernels": kernels,
                  "flops": eng_flops})
+    rates = time_rates(timeds, max(ctx.repeat, 5))
+    for r in rows:
+        r.update(rates[r["label"]])
     fastest = max(r["rate"] for r in rows)
     for r in rows:
         with_derived(r, fastest, peak)
@@ -930,7 +971,8 @@ def section_breakdown(rep: Report, ctx: Context, n: int, steps: int, peak: float
                "of a block). leaves: nine (n,) arrays in the scan carry; stacked: one (9, n) "
                "array (the engine's layout); checks: the engine's per-step bit-pattern, ULP and "
                "non-finite checks; manual grad: hand-written backprop instead of jax.grad; const "
-               "data: XOR baked into the program."])
+               "data: XOR baked into the program. All rows timed in the same rounds "
+               f"(best of {max(ctx.repeat, 5)})."])
     return rows
 
 
