@@ -26,6 +26,8 @@ _LAZY = {
     "read_results": "symjax._provenance",
     "verify": "symjax._verifier",
     "VerifyResults": "symjax._verifier",
+    "resume_verify": "symjax._verifier",
+    "RunInterrupted": "symjax._sweep",
     "configure_xla": "symjax._xla",
     "register_init": "symjax._inits",
     "init_schemes": "symjax._inits",

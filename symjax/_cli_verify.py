@@ -36,24 +36,113 @@ def register(subparsers) -> None:
     parser.add_argument("--save-params", action="store_true",
                         help="also write params.npz (initial and final parameters per run)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument(
+        "--resume", metavar="DIR",
+        help="finish the interrupted run in DIR (options are read from DIR/run.json; only "
+             "missing or damaged chunks are recomputed)")
+    group = parser.add_argument_group(
+        "multi-process runs (jax.distributed; every process gets the same command and --out "
+        "on a shared file system)")
+    group.add_argument("--distributed", action="store_true",
+                       help="call jax.distributed.initialize() with the cluster's own settings "
+                            "(SLURM, Open MPI, Kubernetes, ...)")
+    group.add_argument("--coordinator", metavar="HOST:PORT",
+                       help="address of process 0 (implies --distributed)")
+    group.add_argument("--num-processes", metavar="N", type=_positive_int,
+                       help="number of processes (with --coordinator)")
+    group.add_argument("--process-id", metavar="I", type=_natural_int,
+                       help="this process's index, 0..N-1 (with --coordinator)")
     parser.set_defaults(func=run)
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise InputError(f"{text!r} is not an integer") from None
+    if value < 1:
+        raise InputError(f"{value} must be >= 1")
+    return value
+
+
+def _natural_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise InputError(f"{text!r} is not an integer") from None
+    if value < 0:
+        raise InputError(f"{value} must be >= 0")
+    return value
+
+
+def _distributed_kwargs(args: argparse.Namespace) -> dict | None:
+    """Keyword arguments of ``jax.distributed.initialize``, ``None`` for a one-process run."""
+    explicit = {"coordinator_address": args.coordinator, "num_processes": args.num_processes,
+                "process_id": args.process_id}
+    given = {k: v for k, v in explicit.items() if v is not None}
+    if not args.distributed and not given:
+        return None
+    if given and len(given) != 3:
+        missing = [f"--{k.replace('_address', '').replace('_', '-')}" for k in explicit
+                   if k not in given]
+        raise InputError(f"--coordinator, --num-processes and --process-id go together; "
+                         f"missing {', '.join(missing)}")
+    if given and given["process_id"] >= given["num_processes"]:
+        raise InputError(f"--process-id {given['process_id']} must be below --num-processes "
+                         f"{given['num_processes']}")
+    if not args.out and not args.resume:
+        raise InputError("a multi-process run needs --out DIR on a file system every process "
+                         "can reach (each writes its chunks there; process 0 merges)")
+    return given
 
 
 def run(args: argparse.Namespace) -> int:
     """Run ``symjax verify``; returns the exit status."""
-    if args.save_params and not args.out:
+    if args.resume:
+        given = [f"--{n.replace('_', '-')}" for n in OPTIONS
+                 if getattr(args, n) != OPTIONS[n][0]]
+        given += ["--out"] if args.out else []
+        given += ["--save-params"] if args.save_params else []
+        if given:
+            raise InputError(f"--resume DIR takes the options of the run in DIR; drop "
+                             f"{', '.join(given)}")
+    elif args.save_params and not args.out:
         raise InputError("--save-params needs --out DIR (where params.npz is written)")
+    distributed = _distributed_kwargs(args)
     from ._xla import configure_xla
 
     configure_xla()
-    from ._verifier import SymjaxWarning, verify
+    if distributed is not None:
+        import jax
+
+        try:
+            jax.distributed.initialize(**distributed)
+        except (RuntimeError, ValueError) as err:
+            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            raise InputError(f"jax.distributed.initialize failed: {first}") from None
+    from ._sweep import RunInterrupted
+    from ._verifier import SymjaxWarning, resume_verify, verify
 
     options = {name: getattr(args, name) for name in OPTIONS}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", SymjaxWarning)  # the table repeats them
-        results = verify(**options, out=args.out, save_params=args.save_params,
-                         quiet=args.quiet)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", SymjaxWarning)  # the table repeats them
+            if args.resume:
+                results = resume_verify(args.resume, quiet=args.quiet)
+            else:
+                results = verify(**options, out=args.out, save_params=args.save_params,
+                                 quiet=args.quiet)
+    except RunInterrupted as stop:
+        print(f"symjax: {stop}", file=sys.stderr)
+        return stop.exit_status
+    import jax
+
+    out = args.resume or args.out
+    if jax.process_index() != 0:
+        print(f"process {jax.process_index()}: chunks written to {out}; process 0 wrote the "
+              f"merged results", file=sys.stderr)
+        return 0 if results.ok else 1
     print(results.table())
-    if args.out:
-        print(f"wrote {args.out}", file=sys.stderr)
+    if out:
+        print(f"wrote {out}", file=sys.stderr)
     return 0 if results.ok else 1

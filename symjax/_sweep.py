@@ -19,11 +19,14 @@ neither retraces nor recompiles (:data:`TRACE_COUNTS` counts traces, for tests).
 
 from __future__ import annotations
 
+import contextlib
 import math
+import signal
 import sys
+import threading
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import jax
@@ -33,7 +36,8 @@ from jax.sharding import AxisType, PartitionSpec
 
 from ._errors import InputError
 from ._inits import InitSpec, init_program
-from ._train import RunResult, TrainConfig, run_block
+from ._store import ChunkStore
+from ._train import TrainConfig, run_block
 
 #: Runs per ``lax.map`` block on one device (so that a block's carry stays in L2 cache).
 BLOCK_TARGET = 4096
@@ -79,7 +83,9 @@ def plan_batching(n_runs: int, devices: int, block_target: int = BLOCK_TARGET) -
 
 
 def _mesh() -> jax.sharding.Mesh:
-    return jax.make_mesh((len(jax.devices()),), ("seeds",), axis_types=(AxisType.Auto,))
+    # This process's devices only: in a multi-process run every process trains its own chunks.
+    return jax.sharding.Mesh(np.asarray(jax.local_devices()), ("seeds",),
+                             axis_types=(AxisType.Auto,))
 
 
 def train_program(cfg: TrainConfig, batching: Batching):
@@ -118,6 +124,14 @@ def compiled_program(cfg: TrainConfig, batching: Batching, x: np.ndarray, y: np.
     return compiled, time.perf_counter() - start
 
 
+#: Per-seed fields of every run, in :class:`RunArrays` order.
+FIELDS = ("first_break", "max_ulp", "nonfinite_step", "final_loss", "solved",
+          "min_unit_distance", "min_unit_distance_init")
+#: Fields kept with ``keep_params``; fields of trajectories (when recorded).
+PARAM_FIELDS = ("init_params", "final_params")
+TRAJECTORY_FIELDS = ("trajectory_params", "trajectory_loss")
+
+
 @dataclass
 class RunArrays:
     """Per-seed results of one init x optimizer combination (NumPy, leading seed axis)."""
@@ -134,16 +148,108 @@ class RunArrays:
     trajectory_params: np.ndarray | None = None  # (seeds, records, n_params)
     trajectory_loss: np.ndarray | None = None  # (seeds, records)
 
+    @classmethod
+    def concatenate(cls, parts: Sequence[dict[str, np.ndarray]]) -> RunArrays:
+        """One :class:`RunArrays` from per-chunk field dicts (in seed order)."""
+        names = [f for f in (*FIELDS, *PARAM_FIELDS, *TRAJECTORY_FIELDS) if f in parts[0]]
+        return cls(**{f: np.concatenate([p[f] for p in parts]) for f in names})
+
+
+@dataclass(frozen=True)
+class SweepLayout:
+    """How ``n`` seeds x ``inits`` schemes are cut into calls (chunks) on this process."""
+
+    seeds_per_call: int
+    calls: int
+    batching: Batching
+
+
+def plan_layout(n_seeds: int, n_inits: int, chunk: int) -> SweepLayout:
+    """Chunks of ``min(chunk, n_seeds)`` seeds; the runs of all schemes of a chunk in one call,
+    batched over this process's devices."""
+    per_call = min(chunk, n_seeds)
+    devices = len(jax.local_devices())
+    return SweepLayout(per_call, math.ceil(n_seeds / per_call),
+                       plan_batching(per_call * n_inits, devices))
+
+
+class StoredRuns(Mapping):
+    """``(init label, optimizer label) -> RunArrays`` read from a run's chunk files on access.
+
+    Keeps per-seed results on disk, so that memory stays bounded by one run's arrays however
+    many seeds and schemes a run has.
+    """
+
+    def __init__(self, store: ChunkStore, keys: Sequence[tuple[str, str]], calls: int,
+                 fields: Sequence[str]):
+        self._store, self._keys, self._calls, self._fields = store, list(keys), calls, fields
+        self._inits = list(dict.fromkeys(k[0] for k in self._keys))
+        self._opts = list(dict.fromkeys(k[1] for k in self._keys))
+
+    def __getitem__(self, key: tuple[str, str]) -> RunArrays:
+        if key not in self._keys:
+            raise KeyError(key)
+        i, o = self._inits.index(key[0]), self._opts.index(key[1])
+        parts = []
+        for c in range(self._calls):
+            with np.load(self._store.chunk_path(c, o), allow_pickle=False) as z:
+                parts.append({f: z[f"{i}.{f}"] for f in self._fields})
+        return RunArrays.concatenate(parts)
+
+    def __iter__(self):
+        return iter(self._keys)
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
 
 @dataclass
 class SweepOutput:
     """Everything a sweep produced."""
 
-    runs: dict[tuple[str, str], RunArrays]  # (init label, optimizer label) -> arrays
+    runs: Mapping[tuple[str, str], RunArrays]  # (init label, optimizer label) -> arrays
     batching: Batching
     seeds_per_call: int
     compile_seconds: dict[str, float] = field(default_factory=dict)  # per optimizer label
     run_seconds: dict[str, float] = field(default_factory=dict)  # per optimizer label
+    units_computed: int = 0  # (chunk, optimizer) units computed by this call
+    units_reused: int = 0  # units found complete in the store (resume)
+    seed_steps: dict[str, int] = field(default_factory=dict)  # computed here, per optimizer
+
+
+class RunInterrupted(Exception):
+    """A run stopped by SIGINT or SIGTERM. ``str(err)`` says what was kept and how to resume;
+    :attr:`exit_status` is 130 (SIGINT) or 143 (SIGTERM)."""
+
+    def __init__(self, message: str, exit_status: int):
+        super().__init__(message)
+        self.exit_status = exit_status
+
+
+class _Signal(BaseException):
+    """Raised from a signal handler (a BaseException, so ``except Exception`` lets it pass)."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
+@contextlib.contextmanager
+def _signals_raise():
+    """Inside: SIGINT and SIGTERM raise :class:`_Signal` (main thread only; else no change)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        raise _Signal(signum)
+
+    old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
 
 
 def run_sweep(
@@ -156,10 +262,20 @@ def run_sweep(
     chunk: int,
     keep_params: bool = False,
     progress: bool | None = None,
+    store: ChunkStore | None = None,
+    process_index: int = 0,
+    process_count: int = 1,
 ) -> SweepOutput:
     """Run every init scheme under every training configuration for every seed.
 
     Call under :func:`symjax._inits.pinned_numerics` for the configurations' dtype.
+
+    The work is cut into units: seed chunk ``c`` x optimizer ``o``. Process ``p`` of
+    ``process_count`` takes the chunks with ``c % process_count == p``. With a ``store``, every
+    unit is written to its chunk file as soon as it finishes, units already complete and intact
+    in the store are not recomputed (resume), and the returned runs are read from the store on
+    access (:class:`StoredRuns`); without one, everything is kept in memory. One call is
+    dispatched ahead while the previous one's results are written.
 
     Args:
       configs: one :class:`TrainConfig` per optimizer (same net, dtype, path, steps, ties).
@@ -169,69 +285,144 @@ def run_sweep(
       chunk: seeds per call.
       keep_params: keep initial and final parameters of every run.
       progress: ``True`` show a progress bar on stderr, ``False`` never, ``None`` only on a TTY.
+      store: where to write (and find) the chunk files; ``None``: keep results in memory.
+      process_index, process_count: this process's share of a multi-process run.
 
     Raises:
-      InputError: a call or the trajectories would exceed the memory bounds.
+      InputError: a call or the results would exceed the memory bounds.
+      RunInterrupted: SIGINT or SIGTERM arrived; completed units are in the store.
     """
     from tqdm.auto import tqdm
 
     cfg0 = configs[0]
     n, n_inits = len(seeds), len(inits)
-    per_call = min(chunk, n)
-    n_calls = math.ceil(n / per_call)
-    batching = plan_batching(per_call * n_inits, len(jax.devices()))
-    _check_memory(cfg0, batching, n * n_inits * len(configs), keep_params)
-    out: dict[tuple[str, str], list[RunResult]] = {}
-    inits_kept: dict[str, list[np.ndarray]] = {s.spec: [] for s in inits}
-    compile_s = dict.fromkeys((c.optimizer.label for c in configs), 0.0)
-    run_s = dict.fromkeys(compile_s, 0.0)
-    bar = tqdm(total=n_calls * len(configs), desc="verify", unit="call", file=sys.stderr,
+    lay = plan_layout(n, n_inits, chunk)
+    per_call, batching = lay.seeds_per_call, lay.batching
+    _check_memory(cfg0, batching, n * n_inits * len(configs), keep_params, store is not None)
+    fields = _fields(cfg0, keep_params)
+    labels = [c.optimizer.label for c in configs]
+    mine = [c for c in range(lay.calls) if c % process_count == process_index]
+    compile_s = dict.fromkeys(labels, 0.0)
+    run_s = dict.fromkeys(labels, 0.0)
+    work = dict.fromkeys(labels, 0)
+    memory: dict[tuple[int, int], dict[str, np.ndarray]] = {}
+    reused = computed = 0
+
+    def expect(c: int, o: int) -> dict:
+        start = c * per_call
+        return {"first_seed_index": start, "seeds": min(per_call, n - start),
+                "optimizer_label": labels[o], "inits": [s.spec for s in inits],
+                "fields": list(fields), "run": store.manifest.get("run_key") if store else None}
+
+    todo: list[tuple[int, list[int]]] = []
+    for c in mine:
+        missing = list(range(len(configs)))
+        if store is not None:
+            found = {o: store.read_chunk(c, o, expect(c, o))[1] for o in missing}
+            for o, why in found.items():
+                if why and why != "missing":  # damaged: say so, recompute, never merge
+                    print(f"symjax: {store.chunk_path(c, o)} is {why}; recomputing it",
+                          file=sys.stderr)
+            missing = [o for o, why in found.items() if why]
+            reused += len(configs) - len(missing)
+        if missing:
+            todo.append((c, missing))
+    total_units = sum(len(m) for _, m in todo)
+    bar = tqdm(total=total_units, desc="verify", unit="call", file=sys.stderr,
                disable=(None if progress is None else not progress), leave=False)
-    try:
-        for start in range(0, n, per_call):
-            valid = min(per_call, n - start)
-            chunk_seeds = seeds[start : start + per_call]
-            chunk_seeds = np.concatenate(
-                [chunk_seeds, np.full(per_call - valid, chunk_seeds[-1], np.uint32)])
-            draw = init_program(inits, cfg0.net.widths, cfg0.dtype, per_call)
-            flat0 = [np.asarray(f) for f in draw(chunk_seeds)]
+
+    def finish(item) -> None:
+        nonlocal computed
+        c, o, valid, kept_init, pending, t_dispatch = item
+        result = jax.device_get(pending)
+        t_done = time.perf_counter()
+        run_s[labels[o]] += t_done - max(t_dispatch, finish.last_done)
+        work[labels[o]] += valid * n_inits * cfg0.steps
+        finish.last_done = t_done
+        arrays = {}
+        for i in range(n_inits):
+            part = {f: getattr(result, f)[i * per_call : i * per_call + valid]
+                    for f in fields if f != "init_params"}
             if keep_params:
-                for s, f in zip(inits, flat0):
-                    inits_kept[s.spec].append(f[:valid])
-            all_flat = _pad(np.concatenate(flat0), batching.runs)
-            all_seeds = _pad(np.tile(chunk_seeds, n_inits), batching.runs)
-            for cfg in configs:
-                label = cfg.optimizer.label
-                bar.set_postfix_str(label)
-                program, seconds = compiled_program(cfg, batching, x, y)
-                compile_s[label] += seconds
-                t0 = time.perf_counter()
-                result = jax.device_get(program(all_flat, all_seeds, x, y))
-                run_s[label] += time.perf_counter() - t0
-                for i, s in enumerate(inits):
-                    part = jax.tree.map(lambda v, i=i: v[i * per_call : i * per_call + valid],
-                                        result)
-                    out.setdefault((s.spec, label), []).append(part)
-                bar.update(1)
+                part["init_params"] = kept_init[i]
+            arrays.update({f"{i}.{f}": v for f, v in part.items()})
+        if store is not None:
+            store.write_chunk(c, o, expect(c, o), arrays)
+        else:
+            memory[(c, o)] = arrays
+        computed += 1
+        bar.update(1)
+
+    finish.last_done = 0.0
+    in_flight: list = []
+    programs = {}
+    try:
+        with _signals_raise():
+            for o in sorted({o for _, m in todo for o in m}):  # compile before timing calls
+                programs[o], compile_s[labels[o]] = compiled_program(configs[o], batching, x, y)
+            for c, missing in todo:
+                start = c * per_call
+                valid = min(per_call, n - start)
+                chunk_seeds = seeds[start : start + per_call]
+                chunk_seeds = np.concatenate(
+                    [chunk_seeds, np.full(per_call - valid, chunk_seeds[-1], np.uint32)])
+                draw = init_program(inits, cfg0.net.widths, cfg0.dtype, per_call)
+                flat0 = [np.asarray(f) for f in draw(chunk_seeds)]
+                kept_init = [f[:valid] for f in flat0] if keep_params else None
+                all_flat = _pad(np.concatenate(flat0), batching.runs)
+                all_seeds = _pad(np.tile(chunk_seeds, n_inits), batching.runs)
+                for o in missing:
+                    bar.set_postfix_str(labels[o])
+                    t0 = time.perf_counter()
+                    in_flight.append((c, o, valid, kept_init,
+                                      programs[o](all_flat, all_seeds, x, y), t0))
+                    if len(in_flight) > 1:
+                        finish(in_flight.pop(0))
+            while in_flight:
+                finish(in_flight.pop(0))
+    except _Signal as sig:
+        name = signal.Signals(sig.signum).name
+        done = reused + computed
+        total = len(mine) * len(configs)
+        where = (f"{done} of {total} units (seed chunk x optimizer) are saved in "
+                 f"{store.chunk_dir}; resume with: symjax verify --resume {store.directory}"
+                 if store is not None else
+                 "nothing was saved (run with --out DIR to keep finished chunks and resume)")
+        raise RunInterrupted(f"interrupted by {name}; {where}",
+                             128 + sig.signum) from None
     finally:
         bar.close()
-    runs = {}
-    for (init_label, opt_label), parts in out.items():
-        res = jax.tree.map(lambda *vs: np.concatenate(vs), *parts)
-        runs[(init_label, opt_label)] = RunArrays(
-            first_break=res.first_break,
-            max_ulp=res.max_ulp,
-            nonfinite_step=res.nonfinite_step,
-            final_loss=res.final_loss,
-            solved=res.solved,
-            min_unit_distance=res.min_unit_distance,
-            min_unit_distance_init=res.min_unit_distance_init,
-            init_params=np.concatenate(inits_kept[init_label]) if keep_params else None,
-            final_params=res.final_params if keep_params else None,
-            trajectory_params=res.trajectory_params,
-            trajectory_loss=res.trajectory_loss,
-        )
-    return SweepOutput(runs, batching, per_call, compile_s, run_s)
+    keys = [(s.spec, label) for s in inits for label in labels]
+    if store is not None:
+        runs: Mapping = StoredRuns(store, keys, lay.calls, fields)
+    else:
+        runs = {(s.spec, labels[o]): RunArrays.concatenate(
+                    [{f: memory[(c, o)][f"{i}.{f}"] for f in fields} for c in range(lay.calls)])
+                for i, s in enumerate(inits) for o in range(len(configs))}
+    return SweepOutput(runs, batching, per_call, compile_s, run_s, computed, reused, work)
+
+
+def _fields(cfg: TrainConfig, keep_params: bool) -> tuple[str, ...]:
+    return (FIELDS + (PARAM_FIELDS if keep_params else ())
+            + (TRAJECTORY_FIELDS if cfg.trajectory_every else ()))
+
+
+def missing_units(store: ChunkStore, configs: Sequence[TrainConfig], inits: Sequence[InitSpec],
+                  n_seeds: int, chunk: int, keep_params: bool) -> list[tuple[int, int, str]]:
+    """``(chunk, optimizer, why)`` of every unit not complete and intact in ``store``."""
+    lay = plan_layout(n_seeds, len(inits), chunk)
+    fields = _fields(configs[0], keep_params)
+    out = []
+    for c in range(lay.calls):
+        start = c * lay.seeds_per_call
+        for o, cfg in enumerate(configs):
+            meta = {"first_seed_index": start, "seeds": min(lay.seeds_per_call, n_seeds - start),
+                    "optimizer_label": cfg.optimizer.label, "inits": [s.spec for s in inits],
+                    "fields": list(fields), "run": store.manifest.get("run_key")}
+            arrays, why = store.read_chunk(c, o, meta)
+            if arrays is None:
+                out.append((c, o, why))
+    return out
 
 
 def _pad(a: np.ndarray, size: int) -> np.ndarray:
@@ -240,21 +431,59 @@ def _pad(a: np.ndarray, size: int) -> np.ndarray:
     return a if extra == 0 else np.concatenate([a, np.repeat(a[:1], extra, axis=0)])
 
 
-def _check_memory(cfg: TrainConfig, batching: Batching, total_runs: int,
-                  keep_params: bool) -> None:
+def available_memory() -> int | None:
+    """Bytes of memory available to a new allocation (``MemAvailable``), ``None`` if unknown."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def estimate_memory(cfg: TrainConfig, batching: Batching, total_runs: int, keep_params: bool,
+                    on_disk: bool) -> dict[str, int]:
+    """Bytes a sweep needs: ``per_call`` (outputs of the calls in flight: two) and ``kept``
+    (per-seed results held in memory to the end: everything without a store; with one, only
+    one init x optimizer at a time is loaded, and the trajectories and saved parameters)."""
     item = np.dtype(cfg.dtype).itemsize
-    per_run = (cfg.net.n_params * (2 + cfg.n_records) + cfg.n_records) * item
-    if batching.runs * per_run > MAX_CALL_BYTES:
+    pairs = len(cfg.ties)
+    summary = pairs * (4 + item) + 4 + item + 1 + 2 * item
+    heavy = (cfg.net.n_params + 1) * cfg.n_records + (2 * cfg.net.n_params if keep_params else 0)
+    per_run_out = summary + (cfg.net.n_params * (1 + cfg.n_records) + cfg.n_records) * item
+    kept = total_runs * (heavy * item + (0 if on_disk else summary))
+    return {"per_call": 2 * batching.runs * per_run_out, "kept": kept}
+
+
+def _check_memory(cfg: TrainConfig, batching: Batching, total_runs: int,
+                  keep_params: bool, on_disk: bool = False) -> None:
+    """Refuse, with the estimate, a run that would not fit (see :func:`estimate_memory`)."""
+    est = estimate_memory(cfg, batching, total_runs, keep_params, on_disk)
+    if est["per_call"] > MAX_CALL_BYTES:
         raise InputError(
-            f"one call would return {batching.runs * per_run / 2**20:.0f} MiB "
+            f"one call would return {est['per_call'] / 2**20:.0f} MiB "
             f"(limit {MAX_CALL_BYTES >> 20} MiB); use a smaller --chunk"
             + (" or a larger --trajectory-every" if cfg.n_records else "")
         )
-    kept = total_runs * ((cfg.net.n_params + 1) * cfg.n_records
-                         + (2 * cfg.net.n_params if keep_params else 0)) * item
-    if kept > MAX_TRAJECTORY_BYTES:
+    if cfg.n_records or keep_params:
+        item = np.dtype(cfg.dtype).itemsize
+        traj = total_runs * ((cfg.net.n_params + 1) * cfg.n_records
+                             + (2 * cfg.net.n_params if keep_params else 0)) * item
+        if traj > MAX_TRAJECTORY_BYTES:
+            raise InputError(
+                f"trajectories and saved parameters would take {traj / 2**30:.1f} GiB "
+                f"(limit {MAX_TRAJECTORY_BYTES >> 30} GiB); use fewer seeds, a larger "
+                f"--trajectory-every or no --save-params"
+            )
+    avail = available_memory()
+    need = est["kept"] + est["per_call"]
+    if avail is not None and need > avail // 2:
         raise InputError(
-            f"trajectories and saved parameters would take {kept / 2**30:.1f} GiB "
-            f"(limit {MAX_TRAJECTORY_BYTES >> 30} GiB); use fewer seeds, a larger "
-            f"--trajectory-every or no --save-params"
+            f"this run would hold about {need / 2**30:.1f} GiB of results in memory, more than "
+            f"half of the {avail / 2**30:.1f} GiB available; "
+            + ("use fewer seeds or a smaller --chunk" if on_disk else
+               "write results to disk with --out DIR (memory then stays bounded by one init x "
+               "optimizer) or use fewer seeds")
         )

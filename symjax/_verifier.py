@@ -32,10 +32,14 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import json
 import math
 import numbers
+import os
+import sys
 import time
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -58,7 +62,15 @@ from ._layout import Layout, format_ties
 from ._net import VECTOR_MAX_WIDTH, Net, default_ties, exact_layout
 from ._optimizers import OptimizerSpec, parse_optimizers
 from ._specs import split_list
-from ._sweep import RunArrays, SweepOutput, run_sweep
+from ._store import ChunkStore, DirectoryLock, atomic_open, atomic_savez, read_manifest
+from ._sweep import (
+    RunArrays,
+    SweepLayout,
+    SweepOutput,
+    missing_units,
+    plan_layout,
+    run_sweep,
+)
 from ._train import DTYPES, PATHS, TrainConfig
 from ._verify_options import DEFAULTS
 from ._xla import configured
@@ -67,6 +79,8 @@ from ._xla import configured
 CSV_FILE = "per_seed.csv"
 PARAMS_FILE = "params.npz"
 TRAJECTORIES_FILE = "trajectories.npz"
+#: Rows formatted at a time when writing the per-seed CSV.
+_CSV_SLICE = 1 << 16
 
 class SymjaxWarning(UserWarning):
     """A note about a run that did not go exactly as asked (e.g. a fallback to matmul)."""
@@ -115,7 +129,7 @@ class VerifyResults:
     ties: tuple[tuple[str, str], ...]
     param_names: tuple[str, ...]
     seeds: np.ndarray
-    runs: dict[tuple[str, str], RunArrays]
+    runs: Mapping[tuple[str, str], RunArrays]
     summaries: list[dict[str, Any]]
     dataset: dict[str, Any]
     warnings: list[str] = field(default_factory=list)
@@ -194,47 +208,65 @@ class VerifyResults:
     # -- files ---------------------------------------------------------------------------------
     def write(self, out, *, save_params: bool = False) -> Path:
         """Write ``results.json``, the per-seed CSV, and optionally ``params.npz`` and
-        trajectories into directory ``out``; returns the path of ``results.json``."""
+        trajectories into directory ``out``; returns the path of ``results.json``.
+
+        Every file is written atomically (temporary file, fsync, rename), ``results.json``
+        last: a directory with a ``results.json`` holds the complete files it names."""
         from ._provenance import write_results
 
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
-        self.write_csv(out / CSV_FILE)
+        digest = self.write_csv(out / CSV_FILE)
         if save_params:
             self.save_params(out / PARAMS_FILE)
-        if any(r.trajectory_params is not None for r in self.runs.values()):
+        if self.config["trajectory_every"]:
             self.save_trajectories(out / TRAJECTORIES_FILE)
         provenance = {**self.provenance, "timing": self.timing, "xla": configured()}
         # The digest puts every per-seed number under the run ID: the same run ID means the
         # same summaries *and* the same per-seed CSV, byte for byte.
-        digest = hashlib.sha256((out / CSV_FILE).read_bytes()).hexdigest()
         results = {**self.results_dict(), "files": {CSV_FILE: f"sha256:{digest}"}}
         write_results(out, kind="verify", config=self.config, layout=self.layout,
                       results=results, provenance=provenance)
         return out / "results.json"
 
-    def write_csv(self, path) -> None:
-        """One row per init x optimizer x seed (columns in the module docstring)."""
+    def write_csv(self, path) -> str:
+        """One row per init x optimizer x seed (columns in the module docstring), written
+        atomically and in slices (memory stays bounded); returns the file's SHA-256 (hex)."""
         pair_cols = [f"first_break_{a}_{b}" for a, b in self.ties]
         fmt = "{:.9g}" if self.config["dtype"] == "float32" else "{:.17g}"
-        with open(path, "w", newline="", encoding="utf-8") as f:
-            writer = csv.writer(f)
+        sha = hashlib.sha256()
+
+        class _Hashing:
+            def __init__(self, f):
+                self.f = f
+
+            def write(self, text: str) -> None:
+                sha.update(text.encode("utf-8"))
+                self.f.write(text)
+
+        with atomic_open(path, "w", newline="", encoding="utf-8") as f:
+            writer = csv.writer(_Hashing(f))
             writer.writerow(["init", "optimizer", "seed", "first_break_step", "max_ulp",
                              *pair_cols, "final_loss", "solved", "min_unit_distance",
                              "min_unit_distance_init", "nonfinite", "nonfinite_step"])
             for (init, opt), r in self.runs.items():
-                first = _seed_first_break(r.first_break)
-                worst = (r.max_ulp.max(axis=1) if r.max_ulp.shape[1]
-                         else np.zeros(len(first), np.uint64))
-                cols = zip(self.seeds.tolist(), first.tolist(), worst.tolist(),
-                           r.first_break.tolist(), r.final_loss.tolist(), r.solved.tolist(),
-                           r.min_unit_distance.tolist(), r.min_unit_distance_init.tolist(),
-                           r.nonfinite_step.tolist())
-                writer.writerows(
-                    [init, opt, seed, fb, mu, *per_pair, fmt.format(loss), int(ok),
-                     fmt.format(dist), fmt.format(dist0), int(nf >= 0), nf]
-                    for seed, fb, mu, per_pair, loss, ok, dist, dist0, nf in cols
-                )
+                for lo in range(0, len(self.seeds), _CSV_SLICE):
+                    sl = slice(lo, lo + _CSV_SLICE)
+                    fbk = r.first_break[sl]
+                    first = _seed_first_break(fbk)
+                    worst = (r.max_ulp[sl].max(axis=1) if r.max_ulp.shape[1]
+                             else np.zeros(len(first), np.uint64))
+                    cols = zip(self.seeds[sl].tolist(), first.tolist(), worst.tolist(),
+                               fbk.tolist(), r.final_loss[sl].tolist(), r.solved[sl].tolist(),
+                               r.min_unit_distance[sl].tolist(),
+                               r.min_unit_distance_init[sl].tolist(),
+                               r.nonfinite_step[sl].tolist())
+                    writer.writerows(
+                        [init, opt, seed, fb, mu, *per_pair, fmt.format(loss), int(ok),
+                         fmt.format(dist), fmt.format(dist0), int(nf >= 0), nf]
+                        for seed, fb, mu, per_pair, loss, ok, dist, dist0, nf in cols
+                    )
+        return sha.hexdigest()
 
     def save_params(self, path) -> None:
         """``params.npz``: ``names`` and ``<init>__<optimizer>__init`` / ``__final`` arrays of
@@ -245,7 +277,7 @@ class VerifyResults:
                 raise InputError("parameters were not kept; run verify(..., save_params=True)")
             arrays[f"{init}__{opt}__init"] = r.init_params
             arrays[f"{init}__{opt}__final"] = r.final_params
-        np.savez(path, **arrays)
+        atomic_savez(path, arrays)
 
     def save_trajectories(self, path) -> None:
         """``trajectories.npz``: ``names``, ``steps`` and per run ``<init>__<optimizer>__params``
@@ -259,7 +291,7 @@ class VerifyResults:
         for (init, opt), r in self.runs.items():
             arrays[f"{init}__{opt}__params"] = r.trajectory_params
             arrays[f"{init}__{opt}__loss"] = r.trajectory_loss
-        np.savez(path, **arrays)
+        atomic_savez(path, arrays)
 
 
 def verify(
@@ -287,6 +319,7 @@ def verify(
     out=None,
     save_params: bool = False,
     quiet: bool = False,
+    resume: bool = False,
 ) -> VerifyResults:
     """Train ``seeds`` seeds under every init x optimizer and check every tied pair bitwise at
     every step.
@@ -318,12 +351,21 @@ def verify(
       out: directory to write ``results.json``, ``per_seed.csv`` (and ``params.npz``) into.
       save_params: keep initial and final parameters (and write ``params.npz`` into ``out``).
       quiet: no progress bar (it is shown only on a terminal anyway).
+      resume: continue the unfinished run in ``out`` (its options must equal these; see
+        :func:`resume_verify`, which reads them from ``out/run.json``).
+
+    With ``out``, every finished call (seed chunk x optimizer) is written to ``out/chunks/``
+    at once, a second run into ``out`` is refused while this one holds its lock, and an
+    interrupted run can be resumed. In a multi-process run (``jax.distributed.initialize``
+    called first), process ``p`` trains chunks ``c`` with ``c % process_count == p`` and
+    process 0 writes the merged files.
 
     Returns:
       A :class:`VerifyResults`.
 
     Raises:
       InputError: any bad option, with the bad value and the allowed choices.
+      RunInterrupted: SIGINT or SIGTERM stopped the run (the message says how to resume).
 
     Examples:
       >>> import symjax
@@ -341,43 +383,173 @@ def verify(
         trajectory_every=trajectory_every,
     )
     config, data = plan.config, plan.data
+    pid, nproc = jax.process_index(), jax.process_count()
+    if out is None and (resume or nproc > 1):
+        raise InputError("resume and multi-process runs need out=DIR (--out DIR): the chunk "
+                         "files live there")
+    lay = plan_layout(config["seeds"], len(plan.inits), config["chunk"])
+    layout = _layout_dict(lay, plan, config["dtype"])
     provenance = collect_provenance()
     for note in plan.notes:
         warnings.warn(note, SymjaxWarning, stacklevel=2)
     seed_numbers = np.arange(config["first_seed"], config["first_seed"] + config["seeds"],
                              dtype=np.uint64).astype(np.uint32)
-    start = time.perf_counter()
-    with pinned_numerics(config["dtype"]):
-        sweep = run_sweep(plan.train_configs(), plan.inits, seed_numbers,
-                          data.x.astype(config["dtype"]), data.y.astype(config["dtype"]),
-                          chunk=config["chunk"], keep_params=save_params,
-                          progress=False if quiet else None)
-    total = time.perf_counter() - start
-    res = VerifyResults(
-        config=config,
-        layout=_layout_dict(sweep, plan, config["dtype"]),
-        ties=plan.ties,
-        param_names=plan.net.layout.names,
-        seeds=seed_numbers,
-        runs=sweep.runs,
-        summaries=_summaries(sweep, plan),
-        dataset={"spec": data.spec, "task": data.task, "samples": data.n_samples},
-        warnings=plan.notes,
-        timing=_timing(sweep, config, len(plan.inits), total),
-        provenance=provenance,
-    )
+    store = lock = None
     if out is not None:
-        res.write(out, save_params=save_params)
+        store, lock = _open_store(Path(out), config, layout, save_params, resume, pid, nproc)
+    try:
+        start = time.perf_counter()
+        with pinned_numerics(config["dtype"]):
+            sweep = run_sweep(plan.train_configs(), plan.inits, seed_numbers,
+                              data.x.astype(config["dtype"]), data.y.astype(config["dtype"]),
+                              chunk=config["chunk"], keep_params=save_params,
+                              progress=False if quiet else None, store=store,
+                              process_index=pid, process_count=nproc)
+        if nproc > 1:
+            _barrier("symjax-verify-trained")
+            missing = missing_units(store, plan.train_configs(), plan.inits, config["seeds"],
+                                    config["chunk"], save_params)
+            if missing:
+                c, o, why = missing[0]
+                raise InputError(f"{len(missing)} units are missing from {store.chunk_dir} "
+                                 f"after every process finished (first: chunk {c}, optimizer "
+                                 f"{o}: {why}); resume with --resume {out}")
+        total = time.perf_counter() - start
+        res = VerifyResults(
+            config=config,
+            layout=layout,
+            ties=plan.ties,
+            param_names=plan.net.layout.names,
+            seeds=seed_numbers,
+            runs=sweep.runs,
+            summaries=_summaries(sweep, plan),
+            dataset={"spec": data.spec, "task": data.task, "samples": data.n_samples},
+            warnings=plan.notes,
+            timing=_timing(sweep, total),
+            provenance=provenance,
+        )
+        if out is not None and pid == 0:
+            res.write(out, save_params=save_params)
+        if nproc > 1:
+            _barrier("symjax-verify-written")
+    finally:
+        if lock is not None:
+            lock.release()
     return res
+
+
+def resume_verify(out, *, quiet: bool = False) -> VerifyResults:
+    """Finish the interrupted ``verify`` run in directory ``out`` (``symjax verify --resume``).
+
+    The options come from ``out/run.json``; chunk files already complete and intact are kept,
+    missing, truncated or corrupted ones are recomputed. The results are bitwise identical to
+    an uninterrupted run with the same layout (device count, chunk); a different layout is
+    refused.
+
+    Raises:
+      InputError: ``out`` holds no run, or its layout differs from this machine's.
+    """
+    manifest = read_manifest(out)
+    return verify(**manifest["config"], out=out, save_params=bool(manifest.get("save_params")),
+                  quiet=quiet, resume=True)
+
+
+#: Files of a finished run that a new run into the same directory replaces.
+_RESULT_FILES = ("results.json", CSV_FILE, PARAMS_FILE, TRAJECTORIES_FILE)
+
+
+def _open_store(out: Path, config: dict, layout: dict, save_params: bool, resume: bool,
+                pid: int, nproc: int) -> tuple[ChunkStore, DirectoryLock]:
+    """Lock ``out`` and set up its chunk store: a new run, or the resumed one.
+
+    A new run refuses a directory holding an unfinished run (resume it, or remove it) and
+    replaces the files of a finished one. Resuming needs the same options and layout.
+    """
+    if out.exists() and not out.is_dir():
+        raise InputError(f"--out {out} exists and is not a directory")
+    out.mkdir(parents=True, exist_ok=True)
+    key_src = json.dumps({"config": config, "layout": layout, "save_params": save_params},
+                         sort_keys=True, default=str)
+    run_key = hashlib.sha256(key_src.encode()).hexdigest()
+    store = ChunkStore(out, {"config": config, "layout": layout, "save_params": save_params,
+                             "run_key": run_key})
+    lock = DirectoryLock(out, pid).acquire()
+    try:
+        if pid == 0:
+            existing = store.read_manifest()
+            if resume:
+                if existing is None:
+                    read_manifest(out)  # raises: nothing to resume
+                _same_run(out, existing, store.manifest)
+            elif existing is not None and not (out / "results.json").exists():
+                raise InputError(
+                    f"{out} holds an unfinished run; continue it with symjax verify "
+                    f"--resume {out}, or remove the directory, or choose another --out")
+            else:
+                store.clear_chunks()  # a new run replaces a finished one
+            for name in _RESULT_FILES:  # until this run writes its own
+                (out / name).unlink(missing_ok=True)
+            store.remove_temporaries()
+            store.write_manifest()
+        if nproc > 1:
+            _barrier("symjax-verify-manifest")
+            if pid != 0:
+                _same_run(out, store.read_manifest(), store.manifest)
+    except BaseException:
+        lock.release()
+        raise
+    return store, lock
+
+
+def _same_run(out: Path, existing: dict | None, ours: dict) -> None:
+    """Refuse to resume (or join) a run whose recorded options or layout differ from ours."""
+    if existing is None:
+        raise InputError(f"{out} has no run manifest ({out}/run.json)")
+    for part in ("config", "layout"):
+        theirs, mine = existing.get(part, {}), ours[part]
+        first = ("process_count", "devices", "platform", "device_kind")  # the usual causes
+        diff = sorted((k for k in set(theirs) | set(mine) if theirs.get(k) != mine.get(k)),
+                      key=lambda k: (k not in first, first.index(k) if k in first else 0, k))
+        if diff:
+            k = diff[0]
+            hint = (" (set the same device count, e.g. JAX_NUM_CPU_DEVICES)"
+                    if k in ("devices", "runs_per_call", "block", "blocks_per_device") else "")
+            raise InputError(
+                f"{out} holds a run with {part} {k}={theirs.get(k)!r}, this run has "
+                f"{mine.get(k)!r}{hint}; resuming needs the same options and layout")
+    if bool(existing.get("save_params")) != bool(ours["save_params"]):
+        raise InputError(f"{out} holds a run with save_params={existing.get('save_params')}; "
+                         f"resume it with the same --save-params")
+
+
+def _barrier(name: str) -> None:
+    """Wait until every process of a multi-process run gets here."""
+    from jax.experimental import multihost_utils
+
+    # The CPU collectives (Gloo) print connection notes on stdout, where the table goes: send
+    # the file descriptor to stderr while they run.
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        os.dup2(2, 1)
+        multihost_utils.sync_global_devices(name)
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
 
 
 # -- resolution of options -----------------------------------------------------------------
 def _int(name: str, value, minimum: int, maximum: int | None = None) -> int:
+    import re
+
     if isinstance(value, str):
+        text = value.strip()
+        if not re.fullmatch(r"[+-]?[0-9]+", text):  # ASCII digits: no "1e3", "1_000", "١"
+            raise InputError(f"{name} {value!r} is not an integer")
         try:
-            value = int(value.strip())
-        except ValueError:
-            raise InputError(f"{name} {value!r} is not an integer") from None
+            value = int(text)
+        except ValueError:  # more digits than int() converts
+            raise InputError(f"{name} {value!r} is too large") from None
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise InputError(f"{name} {value!r} is not an integer")
     value = int(value)
@@ -388,11 +560,13 @@ def _int(name: str, value, minimum: int, maximum: int | None = None) -> int:
 
 
 def _float(name: str, value, minimum: float | None = None) -> float:
+    if isinstance(value, bool) or not isinstance(value, (str, numbers.Real)):
+        raise InputError(f"{name} {value!r} is not a number")
     try:
         out = float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise InputError(f"{name} {value!r} is not a number") from None
-    if isinstance(value, bool) or not math.isfinite(out) or (minimum is not None and out < minimum):
+    if not math.isfinite(out) or (minimum is not None and out < minimum):
         bound = "finite" if minimum is None else f"finite and >= {minimum:g}"
         raise InputError(f"{name} {value!r} must be {bound}")
     return out
@@ -436,14 +610,15 @@ def resolve(**options) -> Plan:
     widths = Layout(kw["widths"]).widths
     net = Net(widths, kw["activation"], kw["output_activation"], kw["loss"], kw["reduction"])
     data: Dataset = make_dataset(kw["dataset"], widths)
-    seeds = _int("seeds", kw["seeds"], 1)
-    first_seed = _int("first_seed", kw["first_seed"], 0, 2**32 - seeds)
-    steps = _int("steps", kw["steps"], 0)
+    max_seeds, max_steps = 2**32, 2**31 - 2  # seed numbers are uint32, step counters int32
+    seeds = _int("seeds", kw["seeds"], 1, max_seeds)
+    first_seed = _int("first_seed", kw["first_seed"], 0, max_seeds - seeds)
+    steps = _int("steps", kw["steps"], 0, max_steps)
     chunk = _int("chunk", kw["chunk"], 1)
-    every = _int("trajectory_every", kw["trajectory_every"], 0)
+    every = _int("trajectory_every", kw["trajectory_every"], 0, max_steps)
     dtype = choose("dtype", kw["dtype"], DTYPES)
     path = choose("path", kw["path"], PATHS)
-    eps = _float("eps", kw["eps"])
+    eps = _float("eps", kw["eps"], 0.0)
     dropout = _float("dropout", kw["dropout"], 0.0)
     grad_noise = _float("grad_noise", kw["grad_noise"], 0.0)
     init_texts = split_list(kw["init"])
@@ -552,14 +727,15 @@ def _summaries(sweep: SweepOutput, plan: Plan) -> list[dict[str, Any]]:
     return out
 
 
-def _layout_dict(sweep: SweepOutput, plan: Plan, dtype: str) -> dict:
-    devices = jax.devices()
+def _layout_dict(lay: SweepLayout, plan: Plan, dtype: str) -> dict:
+    devices = jax.local_devices()
     return {
-        "seeds_per_call": sweep.seeds_per_call,
-        "runs_per_call": sweep.batching.runs,
-        "block": sweep.batching.block,
-        "blocks_per_device": sweep.batching.blocks,
+        "seeds_per_call": lay.seeds_per_call,
+        "runs_per_call": lay.batching.runs,
+        "block": lay.batching.block,
+        "blocks_per_device": lay.batching.blocks,
         "devices": len(devices),
+        "global_devices": jax.device_count(),
         "platform": devices[0].platform,
         "device_kind": devices[0].device_kind,
         "process_count": jax.process_count(),
@@ -572,13 +748,15 @@ def _layout_dict(sweep: SweepOutput, plan: Plan, dtype: str) -> dict:
     }
 
 
-def _timing(sweep: SweepOutput, config: dict, n_inits: int, total: float) -> dict:
-    work = config["seeds"] * n_inits * config["steps"]
+def _timing(sweep: SweepOutput, total: float) -> dict:
+    """Times of this process's share of the run (not part of what the run ID hashes)."""
     return {
         "total_seconds": total,
         "compile_seconds": sweep.compile_seconds,
         "run_seconds": sweep.run_seconds,
+        "units_computed": sweep.units_computed,
+        "units_reused": sweep.units_reused,
         "seed_steps_per_second": {
-            k: (work / v if v > 0 else None) for k, v in sweep.run_seconds.items()
+            k: (sweep.seed_steps[k] / v if v > 0 else None) for k, v in sweep.run_seconds.items()
         },
     }

@@ -102,9 +102,9 @@ def test_learning_rate_forms():
     (dict(init="foo"), "unknown init scheme 'foo'; allowed: zeros"),
     (dict(optimizer="adamx"), "unknown optimizer 'adamx'; allowed: sgd"),
     (dict(dataset="xorr"), "unknown dataset 'xorr'"),
-    (dict(seeds=0), "seeds 0 must be >= 1"),
+    (dict(seeds=0), "seeds 0 must be between 1 and"),
     (dict(seeds=2.5), "seeds 2.5 is not an integer"),
-    (dict(steps=-1), "steps -1 must be >= 0"),
+    (dict(steps=-1), "steps -1 must be between 0 and"),
     (dict(widths="3,2,1"), "widths 3,2,1"),
     (dict(lr=float("nan")), "learning rate nan"),
     (dict(lr="inf"), "learning rate inf"),
@@ -163,7 +163,7 @@ def test_cli_runs_and_writes(cli, tmp_path):
 
 @pytest.mark.parametrize("args, message", [
     (["--init", "foo"], "unknown init scheme 'foo'; allowed: zeros, constant, tied"),
-    (["--seeds", "0"], "seeds 0 must be >= 1"),
+    (["--seeds", "0"], "seeds 0 must be between 1 and"),
     (["--lr", "nan"], "learning rate nan"),
     (["--widths", "2,3,2"], "dataset 'xor' has 2 inputs and 1 output(s)"),
     (["--save-params"], "--save-params needs --out"),
