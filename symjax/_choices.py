@@ -32,21 +32,22 @@ LEAKY_RELU_SLOPE = 0.01  # the symbolic half uses the exact rational 1/100
 
 def activation_name(name, *, symbolic: bool = False) -> str:
     allowed = ACTIVATIONS + ((UNDEFINED_ACTIVATION,) if symbolic else ())
-    if name not in allowed:
+    if not isinstance(name, str) or name not in allowed:
         raise InputError(f"unknown activation {name!r}; allowed: {', '.join(allowed)}")
     return name
 
 
 def loss_name(name, *, symbolic: bool = False) -> str:
-    name = LOSS_ALIASES.get(name, name)
+    if isinstance(name, str):
+        name = LOSS_ALIASES.get(name, name)
     allowed = LOSSES + ((UNDEFINED_LOSS,) if symbolic else ())
-    if name not in allowed:
+    if not isinstance(name, str) or name not in allowed:
         shown = allowed + tuple(LOSS_ALIASES)
         raise InputError(f"unknown loss {name!r}; allowed: {', '.join(shown)}")
     return name
 
 
 def reduction_name(name) -> str:
-    if name not in REDUCTIONS:
+    if not isinstance(name, str) or name not in REDUCTIONS:
         raise InputError(f"unknown reduction {name!r}; allowed: {', '.join(REDUCTIONS)}")
     return name

@@ -67,6 +67,8 @@ def parse_point(text: str) -> dict[str, str]:
         name, sep, value = (s.strip() for s in chunk.partition("="))
         if not sep or not name or not value:
             raise InputError(f"point entry {chunk!r} must look like w1=1/2")
+        if name in out:
+            raise InputError(f"point entry {chunk!r} gives {name} a second value")
         out[name] = value
     return out
 

@@ -29,7 +29,7 @@ import numpy as np
 
 from ._errors import InputError
 from ._layout import parse_widths
-from ._specs import format_spec, parse_spec
+from ._specs import format_spec, format_value, parse_spec
 
 #: Coefficient of determination a regression run must reach to count as solved.
 R2_SOLVED = 0.99
@@ -37,6 +37,8 @@ R2_SOLVED = 0.99
 MAX_PARITY_BITS = 16
 #: Largest number of samples of the generated data sets.
 MAX_SAMPLES = 1 << 16
+#: Largest hidden width of the teacher network.
+MAX_TEACHER_HIDDEN = 1 << 12
 
 DATASETS = ("xor", "and", "or", "parity", "teacher", "moons", "circles")
 _OPTIONS = {
@@ -77,6 +79,9 @@ def make_dataset(spec: str, widths) -> Dataset:
     """
     widths = parse_widths(widths)
     name, opts = parse_spec("dataset", spec, DATASETS, {k: tuple(v) for k, v in _OPTIONS.items()})
+    for key, value in opts.items():
+        if isinstance(value, bool):
+            raise InputError(f"dataset {name} option {key}={format_value(value)} must be a number")
     merged = {**_OPTIONS.get(name, {}), **opts}
     n_in, n_out = widths[0], widths[-1]
     if name in ("xor", "and", "or"):
@@ -108,9 +113,16 @@ def make_dataset(spec: str, widths) -> Dataset:
 
 
 def _int_option(name: str, key: str, value) -> int:
-    if isinstance(value, bool) or not float(value).is_integer():
+    if isinstance(value, bool) or not (isinstance(value, int) or float(value).is_integer()):
         raise InputError(f"dataset {name} option {key}={value!r} must be an integer")
     return int(value)
+
+
+def _seed(name: str, opts) -> int:
+    seed = _int_option(name, "seed", opts["seed"])
+    if seed < 0:
+        raise InputError(f"dataset {name} seed={seed} must be >= 0")
+    return seed
 
 
 def _samples(name: str, opts) -> int:
@@ -132,7 +144,9 @@ def _teacher(opts, n_in: int, n_out: int) -> tuple[np.ndarray, np.ndarray]:
     hidden = _int_option("teacher", "hidden", opts["hidden"])
     if hidden < 1:
         raise InputError(f"dataset teacher hidden={hidden} must be >= 1")
-    rng = np.random.default_rng(_int_option("teacher", "seed", opts["seed"]))
+    if hidden > MAX_TEACHER_HIDDEN:
+        raise InputError(f"dataset teacher hidden={hidden} must be at most {MAX_TEACHER_HIDDEN}")
+    rng = np.random.default_rng(_seed("teacher", opts))
     x = rng.standard_normal((n, n_in))
     w1 = rng.standard_normal((hidden, n_in)) / np.sqrt(n_in)
     b1 = 0.1 * rng.standard_normal(hidden)
@@ -144,7 +158,7 @@ def _teacher(opts, n_in: int, n_out: int) -> tuple[np.ndarray, np.ndarray]:
 
 def _moons(opts) -> tuple[np.ndarray, np.ndarray]:
     n = _samples("moons", opts)
-    rng = np.random.default_rng(_int_option("moons", "seed", opts["seed"]))
+    rng = np.random.default_rng(_seed("moons", opts))
     n_out = n // 2
     t_out = np.linspace(0, np.pi, n_out)
     t_in = np.linspace(0, np.pi, n - n_out)
@@ -161,7 +175,7 @@ def _circles(opts) -> tuple[np.ndarray, np.ndarray]:
     factor = float(opts["factor"])
     if not 0 < factor < 1:
         raise InputError(f"dataset circles factor={factor} must be between 0 and 1")
-    rng = np.random.default_rng(_int_option("circles", "seed", opts["seed"]))
+    rng = np.random.default_rng(_seed("circles", opts))
     n_out = n // 2
     t_out = np.linspace(0, 2 * np.pi, n_out, endpoint=False)
     t_in = np.linspace(0, 2 * np.pi, n - n_out, endpoint=False)

@@ -19,6 +19,10 @@ def choose(kind: str, value, allowed) -> str:
     'tanh'
     """
     allowed = list(allowed)
-    if value not in allowed:
+    if all(isinstance(a, str) for a in allowed) and not isinstance(value, str):
+        found = False  # also keeps arrays (elementwise ==) and unhashable values out of `in`
+    else:
+        found = value in allowed
+    if not found:
         raise InputError(f"unknown {kind} {value!r}; allowed: {', '.join(map(str, allowed))}")
     return value

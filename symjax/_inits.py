@@ -50,7 +50,7 @@ import numpy as np
 
 from ._errors import InputError, choose
 from ._layout import Layout
-from ._specs import Value, format_spec, parse_spec
+from ._specs import Value, format_spec, format_value, parse_spec
 
 #: PRNG implementation of every key symjax makes.
 PRNG_IMPL = "threefry2x32"
@@ -60,6 +60,8 @@ THREEFRY_PARTITIONABLE = True
 BASE_SEED = 0
 
 InitFn = Callable[..., jax.Array]
+#: Options of the built-in schemes that must not be negative (sizes of draws).
+_NONNEGATIVE = ("scale", "eps")
 
 
 @dataclass(frozen=True)
@@ -159,6 +161,14 @@ def parse_init(text: str, *, eps: float) -> InitSpec:
     keys = {n: tuple(k for k, _ in s.defaults) for n, s in _REGISTRY.items()}
     name, opts = parse_spec("init scheme", text, _REGISTRY, keys)
     defaults = dict(_REGISTRY[name].defaults)
+    for key, value in opts.items():
+        if isinstance(defaults[key], bool) != isinstance(value, bool):
+            kind = "true or false" if isinstance(defaults[key], bool) else "a number"
+            raise InputError(f"init scheme {name} option {key}={format_value(value)} must be "
+                             f"{kind}")
+        if key in _NONNEGATIVE and name in BUILTIN_INITS and value < 0:
+            raise InputError(f"init scheme {name} option {key}={format_value(value)} must be "
+                             f">= 0")
     if "eps" in defaults:
         defaults["eps"] = eps
     return InitSpec(format_spec(name, opts), name, tuple(sorted({**defaults, **opts}.items())))

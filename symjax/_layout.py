@@ -18,6 +18,7 @@ from __future__ import annotations
 import itertools
 import numbers
 import re
+from collections.abc import Mapping, Set
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -27,6 +28,7 @@ from ._errors import InputError
 MAX_PARAMETERS = 1_000_000
 
 _NAME = re.compile(r"^([wb])([1-9][0-9]*)$")
+_DIGITS = re.compile(r"^[+-]?[0-9]+$")
 
 
 @dataclass(frozen=True)
@@ -56,17 +58,22 @@ def parse_widths(widths) -> tuple[int, ...]:
     """Accepts ``"2,2,1"``, ``[2, 2, 1]`` or ``(2, 2, 1)``; returns a tuple of ints.
 
     Raises:
-      InputError: on fewer than two layers, non-integers or non-positive widths.
+      InputError: on fewer than two layers, empty items (``"2,,1"``), non-integers or
+        non-positive widths; the message names the widths as given.
     """
     if isinstance(widths, str):
-        parts = [p.strip() for p in widths.split(",") if p.strip()]
-        try:
-            values = [int(p) for p in parts]
-        except ValueError:
+        parts = [p.strip() for p in widths.split(",")]
+        if not all(_DIGITS.match(p) for p in parts):
             raise InputError(
                 f"widths {widths!r} must be comma-separated positive integers, e.g. 2,2,1"
-            ) from None
+            )
+        try:
+            values = [int(p) for p in parts]
+        except ValueError:  # more digits than int() converts
+            raise InputError(f"widths {widths!r} are too large") from None
     else:
+        if isinstance(widths, (bytes, bytearray, Mapping, Set)):
+            raise InputError(f"widths {widths!r} must be a sequence of positive integers")
         try:
             values = list(widths)
         except TypeError:
@@ -81,7 +88,7 @@ def parse_widths(widths) -> tuple[int, ...]:
         )
     bad = [v for v in values if v < 1]
     if bad:
-        raise InputError(f"widths must be positive integers, got {bad[0]} in {values}")
+        raise InputError(f"widths must be positive integers, got {bad[0]} in {widths!r}")
     return tuple(values)
 
 
@@ -273,10 +280,17 @@ class Layout:
                     )
                 pairs.extend(zip(sides[:-1], sides[1:]))
         else:
-            pairs = [tuple(p) for p in text]
+            if isinstance(text, (bytes, bytearray, Mapping)):
+                raise InputError(f"ties {text!r} must be a string such as 'w1=w3,w2=w4' or a "
+                                 f"list of pairs of parameter names")
+            try:
+                pairs = [p if isinstance(p, str) else tuple(p) for p in text]
+            except TypeError:
+                raise InputError(f"ties {text!r} must be a string such as 'w1=w3,w2=w4' or a "
+                                 f"list of pairs of parameter names") from None
         out = []
         for pair in pairs:
-            if len(pair) != 2:
+            if isinstance(pair, str) or len(pair) != 2:
                 raise InputError(f"tie {pair!r} must be a pair of parameter names")
             a, b = (str(s) for s in pair)
             ia, ib = self.info(a), self.info(b)

@@ -37,7 +37,7 @@ from dataclasses import dataclass
 import optax
 
 from ._errors import InputError
-from ._specs import Value, format_spec, parse_spec, split_list
+from ._specs import Value, format_spec, format_value, parse_spec, split_list
 
 #: name -> (optax factory, preset options, default learning rate).
 #: Default learning rates are tuned for the default workload (2-2-1 XOR, tanh, sigmoid,
@@ -70,6 +70,29 @@ OPTIMIZERS = tuple(_OPTIMIZERS)
 PERTURBATIONS = ("dropout", "grad_noise")
 #: Options whose optax default is ``None`` but that take a number.
 _NUMERIC_NONE_DEFAULTS = ("momentum",)
+#: Allowed ranges of numeric options, ``(low, high, high included)``: decay rates of moving
+#: averages in [0, 1), sizes and rates >= 0. Options not listed take any finite number.
+_RANGES: dict[str, tuple[float, float, bool]] = {
+    **{k: (0.0, 1.0, False) for k in ("b1", "b2", "b3", "decay", "rho", "momentum")},
+    **{k: (0.0, math.inf, True) for k in (
+        "eps", "eps_root", "weight_decay", "initial_scale", "initial_accumulator_value",
+        "threshold", "min_step_size", "max_step_size", "alpha")},
+    "eta_minus": (0.0, 1.0, True),
+    "eta_plus": (1.0, math.inf, True),
+}
+#: ``beta`` is a decay rate for signum and a step size for optimistic gradient descent.
+_BETA_RANGE = {"signum": (0.0, 1.0, False), "optimistic_gradient_descent": (0.0, math.inf, True)}
+
+
+def _check_range(name: str, key: str, value: Value) -> None:
+    bounds = _BETA_RANGE.get(name) if key == "beta" else _RANGES.get(key)
+    if bounds is None or isinstance(value, bool):
+        return
+    low, high, closed = bounds
+    if value < low or value > high or (value == high and not closed):
+        shown = (f">= {low:g}" if math.isinf(high) else
+                 f"in [{low:g}, {high:g}{']' if closed else ')'}")
+        raise InputError(f"optimizer {name} option {key}={format_value(value)} must be {shown}")
 
 
 def _option_defaults(name: str) -> dict[str, Value | None]:
@@ -156,7 +179,9 @@ def parse_optimizers(optimizer, lr=None, *, dropout: float = 0.0,
                 continue
             if isinstance(defaults[key], bool) != isinstance(value, bool):
                 kind = "true or false" if isinstance(defaults[key], bool) else "a number"
-                raise InputError(f"optimizer {name} option {key}={value!r} must be {kind}")
+                raise InputError(f"optimizer {name} option {key}={format_value(value)} must be "
+                                 f"{kind}")
+            _check_range(name, key, value)
         spec = format_spec(name, opts)
         drop = _check_dropout(opts.get("dropout", dropout))
         noise = _check_noise(opts.get("grad_noise", grad_noise))
@@ -203,8 +228,12 @@ def _resolve_lrs(lr, specs: list[str], names: list[str]) -> list[float]:
         ]
     values = split_list(lr)
     if values and all(isinstance(v, str) and "=" in v for v in values):  # "sgd=0.5,adam=0.05"
-        pairs = (v.rpartition("=") for v in values)
-        return _resolve_lrs({k.strip(): r.strip() for k, _, r in pairs}, specs, names)
+        pairs = [(k.strip(), r.strip()) for k, _, r in (v.rpartition("=") for v in values)]
+        keys = [k for k, _ in pairs]
+        twice = [k for i, k in enumerate(keys) if k in keys[:i]]
+        if twice:
+            raise InputError(f"lr {lr!r} gives {twice[0]!r} twice")
+        return _resolve_lrs(dict(pairs), specs, names)
     if len(values) == 1:
         return [_check_lr(values[0], "(--lr)")] * len(specs)
     if len(values) != len(specs):

@@ -414,6 +414,8 @@ def read_results(path: str | os.PathLike) -> dict[str, Any]:
         ) from None
     except ValueError as err:
         raise InputError(f"{target}: not valid JSON: {err}") from None
+    except RecursionError:
+        raise InputError(f"{target}: not a symjax results file (JSON nested too deeply)") from None
     if not isinstance(document, dict) or document.get("schema") != SCHEMA:
         found = document.get("schema") if isinstance(document, dict) else type(document).__name__
         raise InputError(

@@ -147,6 +147,97 @@ _SUMMARY_KEYS = ("init", "optimizer", "lr", "seeds", "pairs", "pairs_preserved",
                  "invariant_holds")
 
 
+_INT = {"type": "integer", "minimum": 0}
+_NUMBER_OR_NONE = {"type": ["number", "string", "null"], "pattern": "^(nan|inf|-inf)$"}
+_SUMMARY_TYPES = {
+    "init": {"type": "string"}, "optimizer": {"type": "string"},
+    "lr": {"type": "number", "exclusiveMinimum": 0},
+    **{k: _INT for k in ("seeds", "pairs", "pairs_preserved", "pairs_total",
+                         "seeds_all_pairs_preserved", "seeds_broken", "broken_at_step_0",
+                         "max_ulp", "solved", "nonfinite")},
+    "first_break_median": _NUMBER_OR_NONE,
+    "first_break_min": {"type": ["integer", "null"], "minimum": 0},
+    "first_break_max": {"type": ["integer", "null"], "minimum": 0},
+    "final_loss_median": _NUMBER_OR_NONE, "min_unit_distance_median": _NUMBER_OR_NONE,
+    "min_unit_distance_init_median": _NUMBER_OR_NONE,
+    "expected_preserved": {"type": "boolean"}, "invariant_holds": {"type": ["boolean", "null"]},
+}
+_STRINGS = {"type": "array", "items": {"type": "string"}}
+#: What this module reads from a ``verify`` document, with types and ranges (the results schema
+#: leaves config, layout and results to each command). A document edited and re-hashed by hand
+#: fails here with the path of the bad value, not with a traceback further on.
+_VERIFY_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "config": {"type": "object", "required": list(_REQUIRED["config"]), "properties": {
+            "widths": {"type": "array", "minItems": 2,
+                       "items": {"type": "integer", "minimum": 1}},
+            **{k: {"type": "string"} for k in ("activation", "output_activation", "loss",
+                                                "reduction", "dataset", "path", "ties")},
+            "dtype": {"enum": ["float32", "float64"]},
+            "init": {**_STRINGS, "minItems": 1}, "optimizer": {**_STRINGS, "minItems": 1},
+            "lr": {"type": "array", "minItems": 1,
+                   "items": {"type": "number", "exclusiveMinimum": 0}},
+            "seeds": {"type": "integer", "minimum": 1}, "first_seed": _INT, "steps": _INT,
+            "chunk": {"type": "integer", "minimum": 1}, "trajectory_every": _INT,
+            **{k: {"type": "number", "minimum": 0} for k in ("eps", "dropout", "grad_noise")},
+        }},
+        "layout": {"type": "object", "required": list(_REQUIRED["layout"]), "properties": {
+            "devices": {"type": "integer", "minimum": 1}, "platform": {"type": "string"},
+            "device_kind": {"type": "string"}, "path_used": {"enum": ["exact", "matmul"]},
+            "process_count": {"type": "integer", "minimum": 1},
+            "seeds_per_call": {"type": "integer", "minimum": 1},
+        }},
+        "results": {"type": "object", "required": [*_REQUIRED["results"], "ties"], "properties": {
+            "ok": {"type": "boolean"}, "path_used": {"enum": ["exact", "matmul"]},
+            "ties": {"type": "string"},
+            "tie_pairs": {"type": "array", "items": {**_STRINGS, "minItems": 2, "maxItems": 2}},
+            "param_names": _STRINGS, "warnings": _STRINGS,
+            "dataset": {"type": "object", "required": ["spec", "task", "samples"], "properties": {
+                "spec": {"type": "string"}, "task": {"enum": ["classification", "regression"]},
+                "samples": {"type": "integer", "minimum": 1}}},
+            "summaries": {"type": "array", "minItems": 1, "items": {
+                "type": "object", "required": list(_SUMMARY_KEYS),
+                "properties": _SUMMARY_TYPES}},
+        }},
+    },
+}
+
+
+def _check_verify_document(target: Path, document: dict[str, Any]) -> None:
+    """Types, ranges and cross-references of the parts of a verify document read here."""
+    import jsonschema
+
+    validator = jsonschema.Draft202012Validator(_VERIFY_SCHEMA)
+    error = jsonschema.exceptions.best_match(validator.iter_errors(document))
+    if error is not None:
+        message = " ".join(error.message.split())
+        message = message if len(message) <= 160 else message[:157] + "..."
+        raise InputError(f"{target}: not a valid symjax verify results file at "
+                         f"{error.json_path}: {message}")
+    config, results = document["config"], document["results"]
+
+    def bad(problem: str) -> InputError:
+        return InputError(f"{target}: inconsistent verify results: {problem}")
+
+    if len(config["lr"]) != len(config["optimizer"]):
+        raise bad(f"config has {len(config['lr'])} learning rates for "
+                  f"{len(config['optimizer'])} optimizers")
+    try:
+        names = Layout(config["widths"]).names
+    except InputError as err:
+        raise bad(f"config.widths: {err}") from None
+    if results["param_names"] != list(names):
+        raise bad(f"results.param_names do not name the parameters of widths "
+                  f"{config['widths']}")
+    unknown = sorted({n for pair in results["tie_pairs"] for n in pair} - set(names))
+    if unknown:
+        raise bad(f"results.tie_pairs name {unknown[0]!r}, which is not a parameter")
+    runs = [(s["init"], s["optimizer"]) for s in results["summaries"]]
+    if len(set(runs)) != len(runs) or {i for i, _ in runs} != set(config["init"]):
+        raise bad("results.summaries do not list each init x optimizer run once")
+
+
 def load_run(path: str | os.PathLike) -> RunData:
     """Read ``results.json`` of a ``symjax verify`` run and its ``per_seed.csv``, cross-checked.
 
@@ -175,6 +266,7 @@ def load_run(path: str | os.PathLike) -> RunData:
     if not summaries or not all(isinstance(s, dict) and set(_SUMMARY_KEYS) <= set(s)
                                 for s in summaries):
         raise InputError(f"{target}: results.summaries is empty or lacks summary fields")
+    _check_verify_document(target, document)
     run = RunData(target.parent, document, (), {})
     run.columns, run.per_seed = _read_per_seed(run)
     return run
@@ -781,7 +873,7 @@ def proof_appendix(path: Path) -> tuple[str | None, str]:
     """
     try:
         raw = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError) as err:
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as err:
         raise InputError(f"{path}: cannot read the proof: {' '.join(str(err).split())}") from None
     source = path.name
     body = raw

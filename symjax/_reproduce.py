@@ -166,6 +166,7 @@ def reproduce(path: str | os.PathLike, *, tolerance: float | None = None,
         raise InputError(f"{recorded.file(TRAJECTORIES_FILE)}: results.json records no "
                          f"trajectories (trajectory_every 0); the file belongs to another run")
     configure_like(recorded.document)
+    _check_options(recorded, options)  # after configure_like: this imports JAX
     environment = environment_differences(recorded.document)
     if environment and tolerance is None:
         return Outcome(EXIT_ENVIRONMENT, recorded.run_id, environment)
@@ -204,6 +205,18 @@ def _verify_options(run: RunData) -> dict[str, Any]:
         raise InputError(f"{run.file('results.json')}: config does not map onto symjax.verify "
                          f"of symjax {package_version()}: {'; '.join(problems)}")
     return dict(config)
+
+
+def _check_options(run: RunData, options: dict[str, Any]) -> None:
+    """Refuse a recorded config that :func:`symjax.verify` would refuse, before the re-run
+    starts (one line naming the file, nothing printed before it)."""
+    from ._verifier import resolve
+
+    try:
+        resolve(**options)
+    except InputError as err:
+        raise InputError(f"{run.file('results.json')}: the recorded config is not valid: "
+                         f"{err}") from None
 
 
 def _rerun(options: dict[str, Any], out: Path, *, save_params: bool, quiet: bool) -> None:

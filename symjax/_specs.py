@@ -26,10 +26,8 @@ def parse_value(kind: str, key: str, text: str) -> Value:
     low = text.strip().lower()
     if low in ("true", "false"):
         return low == "true"
-    if _INT.match(low):
-        return int(low)
     try:
-        return float(low)
+        return int(low) if _INT.match(low) else float(low)
     except ValueError:
         raise InputError(f"{kind} option {key}={text!r} is not a number or true/false") from None
 
@@ -71,6 +69,8 @@ def parse_spec(
         if key not in allowed:
             shown = ", ".join(allowed) if allowed else "none"
             raise InputError(f"unknown option {key!r} for {kind} {name!r}; allowed: {shown}")
+        if key in options:
+            raise InputError(f"{kind} option {key!r} is given twice in {text!r}")
         value = parse_value(kind, key, raw)
         if isinstance(value, float) and not math.isfinite(value):
             raise InputError(f"{kind} option {key}={raw!r} must be finite")

@@ -16,6 +16,17 @@ import pytest
 
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
+try:  # property-based tests: the same examples on every run, no per-example time limit
+    from hypothesis import HealthCheck, settings
+except ImportError:  # hypothesis comes with the test extra; without it those tests are skipped
+    pass
+else:
+    settings.register_profile(
+        "symjax", derandomize=True, deadline=None, print_blob=True,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+    )
+    settings.load_profile("symjax")
+
 
 def pytest_configure(config):
     try:

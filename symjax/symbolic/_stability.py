@@ -86,7 +86,7 @@ def _rational(value: Any, what: str) -> sp.Rational:
     """An exact rational from an int, a Fraction, a Rational or a string (``"1/3"``, ``"0.5"``)."""
     try:
         out = sp.Rational(str(value).strip())
-    except (TypeError, ValueError, sp.SympifyError):
+    except (TypeError, ValueError, ZeroDivisionError, sp.SympifyError):
         out = None
     if not isinstance(out, sp.Rational):
         raise InputError(f"{what} must be an exact rational such as 1/3 or 0.5, got {value!r}")

@@ -71,12 +71,18 @@ class _TimeLimit(Exception):
     """The time limit of a proof was reached."""
 
 
+#: Longest time limit accepted, in seconds (a year; also keeps the deadline a valid time).
+_MAX_TIMEOUT = 365 * 24 * 3600
+
+
 class _Budget:
     """A deadline shared by the steps of one proof (or one lattice)."""
 
     def __init__(self, seconds: float):
-        if isinstance(seconds, bool) or not isinstance(seconds, int | float) or seconds <= 0:
-            raise InputError(f"timeout must be a positive number of seconds, got {seconds!r}")
+        if (isinstance(seconds, bool) or not isinstance(seconds, int | float)
+                or not 0 < seconds < _MAX_TIMEOUT):
+            raise InputError(f"timeout must be a positive number of seconds (at most "
+                             f"{_MAX_TIMEOUT}), got {seconds!r}")
         self.seconds = float(seconds)
         self.deadline = time.monotonic() + self.seconds
 
