@@ -56,22 +56,21 @@ def register(subparsers) -> None:
 
 
 def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise InputError(f"{text!r} is not an integer") from None
-    if value < 1:
-        raise InputError(f"{value} must be >= 1")
-    return value
+    return _int_at_least(text, 1)
 
 
 def _natural_int(text: str) -> int:
+    return _int_at_least(text, 0)
+
+
+def _int_at_least(text: str, low: int) -> int:
+    """argparse ``type=``: an integer >= ``low`` (argparse names the option in its message)."""
     try:
         value = int(text)
     except ValueError:
-        raise InputError(f"{text!r} is not an integer") from None
-    if value < 0:
-        raise InputError(f"{value} must be >= 0")
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer (>= {low})") from None
+    if value < low:
+        raise argparse.ArgumentTypeError(f"{value} must be an integer >= {low}")
     return value
 
 

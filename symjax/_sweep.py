@@ -40,7 +40,7 @@ from ._store import ChunkStore
 from ._train import TrainConfig, run_block
 
 #: Runs per ``lax.map`` block on one device (so that a block's carry stays in L2 cache).
-BLOCK_TARGET = 4096
+BLOCK_TARGET = 512
 #: Blocks are a multiple of this many runs: whole SIMD vectors (16 float32 lanes in AVX-512),
 #: so every parameter row of a block takes the same vectorized code path.
 _ALIGN = 16

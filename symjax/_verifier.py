@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import json
 import math
 import numbers
@@ -233,7 +234,7 @@ class VerifyResults:
         """One row per init x optimizer x seed (columns in the module docstring), written
         atomically and in slices (memory stays bounded); returns the file's SHA-256 (hex)."""
         pair_cols = [f"first_break_{a}_{b}" for a, b in self.ties]
-        fmt = "{:.9g}" if self.config["dtype"] == "float32" else "{:.17g}"
+        fmt = ".9g" if self.config["dtype"] == "float32" else ".17g"
         sha = hashlib.sha256()
 
         class _Hashing:
@@ -244,28 +245,30 @@ class VerifyResults:
                 sha.update(text.encode("utf-8"))
                 self.f.write(text)
 
-        with atomic_open(path, "w", newline="", encoding="utf-8") as f:
-            writer = csv.writer(_Hashing(f))
-            writer.writerow(["init", "optimizer", "seed", "first_break_step", "max_ulp",
+        with atomic_open(path, "w", newline="", encoding="utf-8") as raw:
+            f = _Hashing(raw)
+            csv.writer(f).writerow(["init", "optimizer", "seed", "first_break_step", "max_ulp",
                              *pair_cols, "final_loss", "solved", "min_unit_distance",
                              "min_unit_distance_init", "nonfinite", "nonfinite_step"])
             for (init, opt), r in self.runs.items():
+                prefix = io.StringIO()
+                csv.writer(prefix).writerow([init, opt])  # quoted as csv would
+                prefix = prefix.getvalue()[:-2] + ","
                 for lo in range(0, len(self.seeds), _CSV_SLICE):
                     sl = slice(lo, lo + _CSV_SLICE)
                     fbk = r.first_break[sl]
-                    first = _seed_first_break(fbk)
                     worst = (r.max_ulp[sl].max(axis=1) if r.max_ulp.shape[1]
-                             else np.zeros(len(first), np.uint64))
-                    cols = zip(self.seeds[sl].tolist(), first.tolist(), worst.tolist(),
-                               fbk.tolist(), r.final_loss[sl].tolist(), r.solved[sl].tolist(),
-                               r.min_unit_distance[sl].tolist(),
-                               r.min_unit_distance_init[sl].tolist(),
-                               r.nonfinite_step[sl].tolist())
-                    writer.writerows(
-                        [init, opt, seed, fb, mu, *per_pair, fmt.format(loss), int(ok),
-                         fmt.format(dist), fmt.format(dist0), int(nf >= 0), nf]
-                        for seed, fb, mu, per_pair, loss, ok, dist, dist0, nf in cols
-                    )
+                             else np.zeros(len(fbk), np.uint64))
+                    nf = r.nonfinite_step[sl]
+                    cols = [
+                        _ints(self.seeds[sl]), _ints(_seed_first_break(fbk)), _ints(worst),
+                        *(_ints(fbk[:, j]) for j in range(fbk.shape[1])),
+                        _floats(r.final_loss[sl], fmt), _ints(r.solved[sl].astype(np.int8)),
+                        _floats(r.min_unit_distance[sl], fmt),
+                        _floats(r.min_unit_distance_init[sl], fmt),
+                        _ints((nf >= 0).astype(np.int8)), _ints(nf),
+                    ]
+                    f.write("".join(prefix + ",".join(row) + "\r\n" for row in zip(*cols)))
         return sha.hexdigest()
 
     def save_params(self, path) -> None:
@@ -667,6 +670,14 @@ def resolve(**options) -> Plan:
     return Plan(config, net, data, inits, opts, tie_pairs, form, notes)
 
 
+
+
+def _ints(a: np.ndarray) -> list[str]:
+    return list(map(str, a.tolist()))
+
+
+def _floats(a: np.ndarray, fmt: str) -> list[str]:
+    return [format(v, fmt) for v in a.tolist()]
 
 
 # -- summaries ---------------------------------------------------------------------------------
