@@ -18,7 +18,9 @@ import sys
 from ._errors import InputError
 
 #: Subcommand modules, in the order ``symjax --help`` lists them.
-SUBCOMMANDS = ("prove", "verify", "report", "reproduce", "cite", "laws", "stability")
+SUBCOMMANDS = (
+    "prove", "verify", "report", "reproduce", "cite", "laws", "stability", "dynamics",
+)
 
 
 class _Parser(argparse.ArgumentParser):
