@@ -735,7 +735,8 @@ def measure_stability(
 # == rounding as a symmetry breaker ===========================================================
 def measure_rounding(
     *, seeds: int = 2000, steps: int = 1000, dtypes: Sequence[str] = DTYPES,
-    widths: Sequence[str] = ("2,2,1", "2,8,1"), exact_widths: Sequence[str] = ("2,2,1",),
+    widths: Sequence[str] = ("2,2,1", "2,8,1"),
+    exact_widths: Sequence[str] = ("2,2,1", "2,8,1"),
     optimizers: str = "sgd,adam",
     trajectory_seeds: int = 200, trajectory_steps: int = 200,
     horizons: Sequence[int] = (5, 10, 20, 40),
@@ -744,8 +745,7 @@ def measure_rounding(
     grows; the exact path, which must never break.
 
     Args:
-      exact_widths: the widths also run on the exact path (the exact path's program for 2-8-1
-        in float64 needed more than 20 GB to compile on the development machine).
+      exact_widths: the widths also run on the exact path (the control that never breaks).
 
     Returns:
       A dict: ``runs``: per widths x dtype x path x optimizer the seeds broken, the first-break

@@ -9,7 +9,7 @@ How one command runs (the layout that decides per-seed rounding is recorded in r
    schemes); the runs of all schemes are concatenated, so one compiled training program per
    optimizer serves every scheme.
 3. The training program is ``jit(shard_map(...))`` over a 1-D mesh of all devices (axis
-   ``"seeds"``, ``AxisType.Auto``). On each device, its runs are reshaped into blocks of about
+   ``"seeds"``, ``AxisType.Auto``). On each device, its runs are reshaped into blocks of
    :data:`BLOCK_TARGET` runs and ``lax.map`` runs one ``vmap``-ed block at a time, so a block's
    scan carry stays in cache. Runs are padded to a multiple of ``devices x block``.
 
@@ -39,11 +39,10 @@ from ._inits import InitSpec, init_program
 from ._store import ChunkStore
 from ._train import TrainConfig, run_block
 
-#: Runs per ``lax.map`` block on one device (so that a block's carry stays in L2 cache).
+#: Runs per ``lax.map`` block on one device (so that a block's carry stays in L1/L2 cache; 512
+#: was fastest of 256-4096 for 2-2-1 on a 2-core AMD EPYC). A multiple of 16, whole AVX-512
+#: vectors of float32, so every parameter row of a block takes the same vectorized code path.
 BLOCK_TARGET = 512
-#: Blocks are a multiple of this many runs: whole SIMD vectors (16 float32 lanes in AVX-512),
-#: so every parameter row of a block takes the same vectorized code path.
-_ALIGN = 16
 #: Largest number of bytes of per-call outputs (final parameters, trajectories).
 MAX_CALL_BYTES = 1 << 30
 #: Largest number of bytes of trajectories kept for a whole command.
@@ -74,12 +73,20 @@ class Batching:
         return self.devices * self.blocks * self.block
 
 
-def plan_batching(n_runs: int, devices: int, block_target: int = BLOCK_TARGET) -> Batching:
-    """The smallest padding of ``n_runs`` into ``devices`` x blocks of at most ~block_target."""
+def plan_batching(n_runs: int, devices: int, block_target: int = BLOCK_TARGET,
+                  itemsize: int = 4) -> Batching:
+    """``n_runs`` padded to ``devices`` x blocks of exactly ``block_target`` runs.
+
+    Every program has the same block size, whatever the number of runs: with the fast-path
+    flags (512-bit vectors, inlined small loops), XLA's CPU compiler needed 2.7 GB and more to
+    compile some smaller blocks (2-8-1: float32 blocks of 192-272 runs, float64 of 96-128,
+    jaxlib 0.10.2) against 0.3 GB for blocks of 512. Small runs pay for padding (at most
+    ``devices x block_target`` runs in all, milliseconds); ``itemsize`` is kept for callers.
+    """
+    del itemsize
     per_device = math.ceil(n_runs / devices)
     blocks = math.ceil(per_device / block_target)
-    block = _ALIGN * math.ceil(per_device / blocks / _ALIGN)
-    return Batching(devices, block, blocks)
+    return Batching(devices, block_target, blocks)
 
 
 def _mesh() -> jax.sharding.Mesh:
@@ -164,13 +171,14 @@ class SweepLayout:
     batching: Batching
 
 
-def plan_layout(n_seeds: int, n_inits: int, chunk: int) -> SweepLayout:
+def plan_layout(n_seeds: int, n_inits: int, chunk: int, dtype: str = "float32") -> SweepLayout:
     """Chunks of ``min(chunk, n_seeds)`` seeds; the runs of all schemes of a chunk in one call,
     batched over this process's devices."""
     per_call = min(chunk, n_seeds)
     devices = len(jax.local_devices())
     return SweepLayout(per_call, math.ceil(n_seeds / per_call),
-                       plan_batching(per_call * n_inits, devices))
+                       plan_batching(per_call * n_inits, devices,
+                                     itemsize=np.dtype(dtype).itemsize))
 
 
 class StoredRuns(Mapping):
@@ -296,7 +304,7 @@ def run_sweep(
 
     cfg0 = configs[0]
     n, n_inits = len(seeds), len(inits)
-    lay = plan_layout(n, n_inits, chunk)
+    lay = plan_layout(n, n_inits, chunk, cfg0.dtype)
     per_call, batching = lay.seeds_per_call, lay.batching
     _check_memory(cfg0, batching, n * n_inits * len(configs), keep_params, store is not None)
     fields = _fields(cfg0, keep_params)
@@ -410,7 +418,7 @@ def _fields(cfg: TrainConfig, keep_params: bool) -> tuple[str, ...]:
 def missing_units(store: ChunkStore, configs: Sequence[TrainConfig], inits: Sequence[InitSpec],
                   n_seeds: int, chunk: int, keep_params: bool) -> list[tuple[int, int, str]]:
     """``(chunk, optimizer, why)`` of every unit not complete and intact in ``store``."""
-    lay = plan_layout(n_seeds, len(inits), chunk)
+    lay = plan_layout(n_seeds, len(inits), chunk, configs[0].dtype)
     fields = _fields(configs[0], keep_params)
     out = []
     for c in range(lay.calls):

@@ -390,7 +390,7 @@ def verify(
     if out is None and (resume or nproc > 1):
         raise InputError("resume and multi-process runs need out=DIR (--out DIR): the chunk "
                          "files live there")
-    lay = plan_layout(config["seeds"], len(plan.inits), config["chunk"])
+    lay = plan_layout(config["seeds"], len(plan.inits), config["chunk"], config["dtype"])
     layout = _layout_dict(lay, plan, config["dtype"])
     provenance = collect_provenance()
     for note in plan.notes:
