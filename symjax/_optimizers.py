@@ -165,7 +165,7 @@ def parse_optimizers(optimizer, lr=None, *, dropout: float = 0.0,
       InputError: unknown optimizer or option, a learning rate that is not a finite positive
         number, a wrong number of learning rates, bad perturbation values, duplicate runs.
     """
-    texts = split_list(optimizer)
+    texts = split_list(optimizer, "optimizer list")
     if not texts:
         raise InputError(f"optimizer list {optimizer!r} is empty; allowed: {', '.join(OPTIMIZERS)}")
     keys = {n: (*_option_defaults(n), *PERTURBATIONS) for n in OPTIMIZERS}
@@ -226,7 +226,7 @@ def _resolve_lrs(lr, specs: list[str], names: list[str]) -> list[float]:
             _check_lr(lr[n], f"for {n}") if n in lr else default_lr(n)
             for s, n in zip(specs, names)
         ]
-    values = split_list(lr)
+    values = split_list(lr, "lr")
     if values and all(isinstance(v, str) and "=" in v for v in values):  # "sgd=0.5,adam=0.05"
         pairs = [(k.strip(), r.strip()) for k, _, r in (v.rpartition("=") for v in values)]
         keys = [k for k, _ in pairs]

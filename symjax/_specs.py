@@ -83,10 +83,22 @@ def format_spec(name: str, options: Mapping[str, Value]) -> str:
     return ":".join([name, *(f"{k}={format_value(options[k])}" for k in sorted(options))])
 
 
-def split_list(value) -> list:
-    """A comma-separated string -> list of stripped items; a list or tuple -> list; else [value]."""
+def split_list(value, what: str = "list") -> list:
+    """A comma-separated string -> list of stripped items; a list or tuple -> list; else [value].
+
+    An empty or blank string gives ``[]`` (callers say what may not be empty).
+
+    Raises:
+      InputError: an empty item between commas (``"sgd,,adam"``, ``"sgd,"``), named by ``what``.
+    """
     if isinstance(value, str):
-        return [v.strip() for v in value.split(",") if v.strip()]
+        if not value.strip():
+            return []
+        items = [v.strip() for v in value.split(",")]
+        if not all(items):
+            raise InputError(f"{what} {value!r} has an empty item (two commas in a row, or a "
+                             f"comma at an end)")
+        return items
     if isinstance(value, (list, tuple)):
         return list(value)
     return [value]

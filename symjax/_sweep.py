@@ -172,11 +172,13 @@ class SweepLayout:
 
 
 def plan_layout(n_seeds: int, n_inits: int, chunk: int, dtype: str = "float32") -> SweepLayout:
-    """Chunks of ``min(chunk, n_seeds)`` seeds; the runs of all schemes of a chunk in one call,
-    batched over this process's devices."""
-    per_call = min(chunk, n_seeds)
+    """``ceil(n_seeds / chunk)`` calls of equal size (at most ``chunk`` seeds each, so the last
+    call is not mostly padding); the runs of all schemes of a chunk in one call, batched over
+    this process's devices."""
+    calls = math.ceil(n_seeds / min(chunk, n_seeds))
+    per_call = math.ceil(n_seeds / calls)
     devices = len(jax.local_devices())
-    return SweepLayout(per_call, math.ceil(n_seeds / per_call),
+    return SweepLayout(per_call, calls,
                        plan_batching(per_call * n_inits, devices,
                                      itemsize=np.dtype(dtype).itemsize))
 
@@ -306,7 +308,7 @@ def run_sweep(
     n, n_inits = len(seeds), len(inits)
     lay = plan_layout(n, n_inits, chunk, cfg0.dtype)
     per_call, batching = lay.seeds_per_call, lay.batching
-    _check_memory(cfg0, batching, n * n_inits * len(configs), keep_params, store is not None)
+    check_memory(cfg0, batching, n * n_inits * len(configs), keep_params, store is not None)
     fields = _fields(cfg0, keep_params)
     labels = [c.optimizer.label for c in configs]
     mine = [c for c in range(lay.calls) if c % process_count == process_index]
@@ -465,7 +467,7 @@ def estimate_memory(cfg: TrainConfig, batching: Batching, total_runs: int, keep_
     return {"per_call": 2 * batching.runs * per_run_out, "kept": kept}
 
 
-def _check_memory(cfg: TrainConfig, batching: Batching, total_runs: int,
+def check_memory(cfg: TrainConfig, batching: Batching, total_runs: int,
                   keep_params: bool, on_disk: bool = False) -> None:
     """Refuse, with the estimate, a run that would not fit (see :func:`estimate_memory`)."""
     est = estimate_memory(cfg, batching, total_runs, keep_params, on_disk)

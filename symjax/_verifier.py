@@ -68,6 +68,7 @@ from ._sweep import (
     RunArrays,
     SweepLayout,
     SweepOutput,
+    check_memory,
     missing_units,
     plan_layout,
     run_sweep,
@@ -392,6 +393,9 @@ def verify(
                          "files live there")
     lay = plan_layout(config["seeds"], len(plan.inits), config["chunk"], config["dtype"])
     layout = _layout_dict(lay, plan, config["dtype"])
+    configs = plan.train_configs()
+    check_memory(configs[0], lay.batching, config["seeds"] * len(plan.inits) * len(configs),
+                 save_params, on_disk=out is not None)  # before any file is written
     provenance = collect_provenance()
     for note in plan.notes:
         warnings.warn(note, SymjaxWarning, stacklevel=2)
@@ -624,7 +628,7 @@ def resolve(**options) -> Plan:
     eps = _float("eps", kw["eps"], 0.0)
     dropout = _float("dropout", kw["dropout"], 0.0)
     grad_noise = _float("grad_noise", kw["grad_noise"], 0.0)
-    init_texts = split_list(kw["init"])
+    init_texts = split_list(kw["init"], "init list")
     if init_texts == ["all"]:
         init_texts = list(init_schemes())
     if not init_texts:

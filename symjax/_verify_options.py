@@ -34,7 +34,8 @@ OPTIONS: dict[str, tuple[object, str]] = {
     "dtype": ("float32", "float32 or float64"),
     "path": ("exact", "exact (fixed-order sums: tied units stay bitwise tied) or matmul "
              "(x @ W.T)"),
-    "chunk": (16384, "seeds per compiled call (bounds memory)"),
+    "chunk": (16384, "at most this many seeds per compiled call (bounds memory; the seeds are "
+              "split into equal calls)"),
     "ties": (None, "tied pairs to check, e.g. w1=w3,w2=w4 (default: the fully tied subspace "
              "of every hidden layer)"),
     "eps": (1e-3, "perturbation size of the tied_eps init"),

@@ -279,3 +279,33 @@ def test_multi_process_options_are_checked_before_anything_runs(tmp_path):
     assert proc.returncode == 2 and "must be below --num-processes 2" in proc.stderr
     proc = _run(*QUICK, "--distributed")
     assert proc.returncode == 2 and "needs --out DIR" in proc.stderr
+
+
+def test_same_config_twice_is_bitwise_identical_times_and_hosts_not_hashed(tmp_path, reference):
+    out = tmp_path / "again"
+    assert _run(*QUICK, "--out", out).returncode == 0
+    _same_results(out, reference["quick"])
+    a = json.loads((out / "results.json").read_text())
+    b = json.loads((reference["quick"] / "results.json").read_text())
+    assert a["provenance"]["start_time"] != b["provenance"]["start_time"]
+    assert "hostname" in a["provenance"]
+    # Negative control: the run ID does see the results (a changed number changes it).
+    from symjax._provenance import content_hash, run_id_of
+
+    a["results"]["summaries"][0]["solved"] += 1
+    assert run_id_of(content_hash(a)) != a["run_id"]
+
+
+def test_a_run_too_big_for_memory_is_refused_before_any_file(tmp_path, monkeypatch):
+    import symjax._sweep as sweep
+    from symjax import verify
+
+    monkeypatch.setattr(sweep, "available_memory", lambda: 64 << 20)  # a 64 MiB machine
+    with pytest.raises(InputError, match=r"about [0-9.]+ GiB of results in memory.*--out DIR"):
+        verify(seeds=2_000_000, quiet=True)
+    out = tmp_path / "run"
+    with pytest.raises(InputError, match=r"one call would return|GiB"):
+        verify(seeds=2_000_000, chunk=2_000_000, out=out, quiet=True)
+    assert not out.exists() or not any(out.iterdir())
+    # Negative control: the same machine takes a small run.
+    assert verify(seeds=8, steps=2, init="tied", optimizer="sgd", quiet=True).ok
