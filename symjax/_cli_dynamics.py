@@ -35,7 +35,7 @@ def register(subparsers) -> None:
     parser.add_argument("--seeds", type=int, default=1000, help="seeds per run (default 1000)")
     parser.add_argument(
         "--steps", type=int, default=None,
-        help="training steps (default per part: laws 200, stability 500, rounding 1000)")
+        help="training steps (default per part: laws 200, stability 3000, rounding 1000)")
     parser.add_argument(
         "--dtype", default=None,
         help="float32 or float64: the dtype of the laws part and the only dtype of the rounding "

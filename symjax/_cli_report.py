@@ -15,13 +15,15 @@ notes), table.tex (booktabs, ready to \\input), summary.csv, methods.txt, method
 figures as PDF and PNG (needs matplotlib: pip install symjax-proofs[plots]). With DIR/proof.json
 (symjax prove --json DIR/proof.json), also appendix_proof.tex. Every number is read from the
 run's files. Exit status 0 on success, 2 on bad input (a missing, truncated, edited or
-inconsistent results file)."""
+inconsistent results file). A directory written by symjax dynamics --out DIR gets report.md,
+summary.txt (measured next to predicted) and its figures."""
 
 
 def register(subparsers) -> None:
     """Add the ``report`` subcommand."""
     parser = subparsers.add_parser(
-        "report", help="tables, figures and a methods paragraph from a verify results directory",
+        "report",
+        help="tables, figures and a methods paragraph from a verify (or dynamics) directory",
         description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("results", metavar="DIR",

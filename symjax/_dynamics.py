@@ -530,7 +530,7 @@ def cross_check_symbolic(
 
 
 def stability_trajectories(
-    *, seeds: int = 1000, steps: int = 500, eps: Sequence[float] = DEFAULT_EPS,
+    *, seeds: int = 1000, steps: int = 3000, eps: Sequence[float] = DEFAULT_EPS,
     activation: str = "tanh", output_activation: str = "sigmoid", lr: float = 2.0,
     scale: float = 1.0, first_seed: int = 0, fd_h: float = 1e-5,
 ) -> dict[str, np.ndarray]:
@@ -626,7 +626,7 @@ def break_steps(curves: np.ndarray, threshold: float) -> np.ndarray:
 
 
 def measure_stability(
-    *, seeds: int = 1000, steps: int = 500, eps: Sequence[float] = DEFAULT_EPS,
+    *, seeds: int = 1000, steps: int = 3000, eps: Sequence[float] = DEFAULT_EPS,
     activation: str = "tanh", output_activation: str = "sigmoid", lr: float = 2.0,
     threshold: float = 0.1, linear_limit: float = 1e-3, record: int = 8,
 ) -> dict[str, Any]:

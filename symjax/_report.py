@@ -958,6 +958,9 @@ def write_report(path: str | os.PathLike, out: str | os.PathLike | None = None, 
     """
     from . import _plots
 
+    document = read_results(path)
+    if document["kind"] == "dynamics":
+        return _dynamics_report(path, document, out, figures)
     run = load_run(path)
     out_dir = Path(out) if out is not None else run.directory / REPORT_DIR
     stats = trajectory_stats(run)
@@ -1003,6 +1006,58 @@ def write_report(path: str | os.PathLike, out: str | os.PathLike | None = None, 
     write("table.tex", latex_table(run))
     write("summary.csv", summary_csv(run))
     write("report.md", _markdown(run, drawn, report.notes))
+    return report
+
+
+def _dynamics_report(path, document: dict, out, figures: bool) -> Report:
+    """Report of a ``symjax dynamics`` results document: the measured-vs-predicted summary
+    (``report.md``, ``summary.txt``) and its figures."""
+    from . import _dynamics, _plots
+
+    target = results_path(path)
+    config, stored = document["config"], document["results"]
+    parts = config.get("parts") if isinstance(config, dict) else None
+    if (not isinstance(parts, list) or not parts
+            or not all(p in _dynamics.PARTS and isinstance(config.get(p), dict)
+                       and isinstance(stored.get(p), dict) for p in parts)):
+        raise InputError(f"{target}: a dynamics results document needs config.parts (from "
+                         f"{', '.join(_dynamics.PARTS)}) with config and results for each part")
+    results = {p: {**stored[p], "config": config[p]} for p in parts}
+    try:
+        text = _dynamics.render(results)
+    except (KeyError, TypeError, ValueError, IndexError) as err:
+        raise InputError(f"{target}: the dynamics results lack what the summary needs "
+                         f"({type(err).__name__}: {err})") from None
+    out_dir = Path(out) if out is not None else target.parent / REPORT_DIR
+    out_dir.mkdir(parents=True, exist_ok=True)
+    report = Report(out_dir, [], [])
+    drawn: list[str] = []
+    if not figures:
+        report.notes.append("Figures were not drawn (--no-figures).")
+    elif _plots.available():
+        from ._dynamics_plots import write_dynamics_figures
+
+        drawn = write_dynamics_figures(results, out_dir)
+        report.files += [out_dir / f"{name}.{ext}" for name in drawn for ext in ("pdf", "png")]
+    else:
+        report.notes.append("Figures need matplotlib: `pip install symjax-proofs[plots]`, then "
+                            "run symjax report again.")
+    prov = document["provenance"]
+    lines = [f"# symjax dynamics report: run `{document['run_id']}`", "",
+             "Measured over many seeds next to the predictions of the symbolic analysis "
+             "(conservation laws, stability of the tied subspace, rounding). Every number is "
+             f"read from `{target.name}`.", "", "```text", text, "```", ""]
+    lines += [line for i, name in enumerate(drawn, 1)
+              for line in (f"![Figure {i}]({name}.png)", "", f"*Figure {i}.* `{name}` "
+                           f"([PDF]({name}.pdf))", "")]
+    if report.notes:
+        lines += ["## Notes", "", *(f"- {n}" for n in report.notes), ""]
+    lines += ["## Provenance", "", f"- run ID `{document['run_id']}`, content hash "
+              f"`{document['content_hash']}`", f"- symjax {prov.get('version')}",
+              "- " + ", ".join(f"{k} {v}" for k, v in prov.get("versions", {}).items()), ""]
+    for name, body in (("summary.txt", text + "\n"), ("report.md", "\n".join(lines))):
+        (out_dir / name).write_text(body, encoding="utf-8")
+        report.files.append(out_dir / name)
     return report
 
 

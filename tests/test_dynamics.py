@@ -180,3 +180,27 @@ def test_cli_writes_results_document(tmp_path, cli):
     assert doc["kind"] == "dynamics"
     assert doc["results"]["laws"]["optimizers"]["gd"]["check"]["holds"]
     assert doc["provenance"]["jax"]["enable_x64"] in (True, False)
+
+
+def test_report_of_a_dynamics_run(tmp_path):
+    """``symjax report`` reads a dynamics results directory: summary, report.md, figures; a
+    document without its parts is refused with one line."""
+    from symjax._provenance import read_results, write_results
+    from symjax._report import write_report
+
+    parts = ["stability"]
+    results = dyn.measure(parts, stability={"seeds": 8, "steps": 60, "eps": (1e-6, 1e-2)})
+    config = {"parts": parts, "stability": results["stability"]["config"]}
+    stored = {"stability": {k: v for k, v in results["stability"].items() if k != "config"},
+              "ok": results["stability"]["ok"]}
+    write_results(tmp_path, kind="dynamics", config=config, layout={}, results=stored)
+    report = write_report(tmp_path, figures=False)
+    summary = (report.out / "summary.txt").read_text()
+    # The summary is rendered from the file, and equals the one rendered from memory.
+    assert summary == dyn.render(results) + "\n"
+    assert "Stability of the tied subspace" in (report.out / "report.md").read_text()
+    assert read_results(tmp_path)["run_id"] in (report.out / "report.md").read_text()
+    bad = tmp_path / "bad"
+    write_results(bad, kind="dynamics", config={"parts": ["laws"]}, layout={}, results={})
+    with pytest.raises(InputError, match="needs config.parts"):
+        write_report(bad, figures=False)
