@@ -64,7 +64,7 @@ def write_dynamics_figures(results: dict[str, Any], out: Path) -> list[str]:
                 ax.semilogy(steps, e * pred[0], ls="--", lw=0.8, color=line.get_color())
             ax.axhline(r["config"]["threshold"], color="k", lw=0.6, ls=":")
             ax.set(xlabel="step", ylabel="unit difference |theta_1 - theta_2|",
-                   title="seed 0: measured (solid), linear prediction (dashed)")
+                   title="seed 0: measured (solid),\nlinear prediction (dashed)")
             ax.legend(fontsize=6)
             rows = r["breaks"]["rows"]
             common = rows[0]["break_step_median_common"] is not None
@@ -77,7 +77,7 @@ def write_dynamics_figures(results: dict[str, Any], out: Path) -> list[str]:
             who = (f"{r['breaks']['slope']['seeds_broken_at_every_eps']} seeds broken at every "
                    f"eps" if common else "seeds broken at that eps")
             bx.set(xlabel="ln(1/eps)", ylabel="break step",
-                   title=f"unit difference >= {r['config']['threshold']}; {who}")
+                   title=f"break: unit difference >= {r['config']['threshold']}\n({who})")
             bx.legend()
             names.append(_save(fig, out / "stability_growth"))
         if "rounding" in results:
@@ -92,7 +92,7 @@ def write_dynamics_figures(results: dict[str, Any], out: Path) -> list[str]:
                 ax.semilogy(t, np.maximum(ex["measured"][:len(t)], 1e-300), label="measured")
                 ax.semilogy(t, ex["predicted"], "--", label="linear prediction")
                 ax.set(xlabel="step", ylabel="unit difference",
-                       title=f"matmul path, {g['dtype']}: after the first rounding break")
+                       title=f"matmul path, {g['dtype']}:\nafter the first rounding break")
                 ax.legend()
             names.append(_save(fig, out / "rounding_growth"))
     return names
