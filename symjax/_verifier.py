@@ -579,6 +579,16 @@ def _float(name: str, value, minimum: float | None = None) -> float:
     return out
 
 
+def _representable(dtype: str, values) -> None:
+    """Refuse finite numbers that the run's dtype cannot hold (they would become infinities and
+    show up as diverged seeds instead of as the bad input they are)."""
+    largest = float(np.finfo(dtype).max)
+    for name, value in values:
+        if abs(value) > largest:
+            raise InputError(f"{name} {value!r} does not fit in {dtype} (largest "
+                             f"{largest:.4g}); use a smaller value or dtype float64")
+
+
 class Plan(NamedTuple):
     """Every option of a run, validated and resolved (no JAX computation yet)."""
 
@@ -638,6 +648,10 @@ def resolve(**options) -> Plan:
     if len({i.spec for i in inits}) != len(inits):
         raise InputError(f"init list {kw['init']!r} names a scheme twice")
     opts = parse_optimizers(kw["optimizer"], kw["lr"], dropout=dropout, grad_noise=grad_noise)
+    _representable(dtype, [("eps", eps), ("grad_noise", grad_noise)]
+                   + [(f"lr of {o.spec}", o.lr) for o in opts]
+                   + [(f"{k} of {o.spec}", v) for o in opts for k, v in o.options
+                      if isinstance(v, float)])
     layout = net.layout
     tie_pairs = default_ties(layout) if kw["ties"] is None else layout.parse_ties(kw["ties"])
     notes = []

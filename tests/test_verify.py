@@ -122,6 +122,8 @@ def test_learning_rate_forms():
     (dict(chunk=0), "chunk 0 must be >= 1"),
     (dict(first_seed=-1), "first_seed -1 must be between 0"),
     (dict(batch=3), "unknown option 'batch'"),
+    (dict(lr=1e300), r"lr of sgd 1e\+300 does not fit in float32"),
+    (dict(optimizer="adam:eps=1e40"), "does not fit in float32"),
 ])
 def test_bad_input(options, message):
     with pytest.raises(InputError, match=message):
