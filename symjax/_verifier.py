@@ -474,13 +474,19 @@ def _open_store(out: Path, config: dict, layout: dict, save_params: bool, resume
     """
     if out.exists() and not out.is_dir():
         raise InputError(f"--out {out} exists and is not a directory")
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise InputError(f"cannot create --out {out}: {err.strerror or err}") from None
     key_src = json.dumps({"config": config, "layout": layout, "save_params": save_params},
                          sort_keys=True, default=str)
     run_key = hashlib.sha256(key_src.encode()).hexdigest()
     store = ChunkStore(out, {"config": config, "layout": layout, "save_params": save_params,
                              "run_key": run_key})
-    lock = DirectoryLock(out, pid).acquire()
+    try:
+        lock = DirectoryLock(out, pid).acquire()
+    except OSError as err:
+        raise InputError(f"cannot write into --out {out}: {err.strerror or err}") from None
     try:
         if pid == 0:
             existing = store.read_manifest()

@@ -6,7 +6,8 @@ returns the exit status. Those modules import neither JAX nor SymPy at import ti
 ``symjax --help`` is instant and the numeric commands can set XLA flags before JAX loads.
 
 Exit status: 0 success (a claim proven, a check passed), 1 a claim refuted or a check failed,
-2 bad input, reported as one line on stderr, never a traceback.
+2 bad input (or a file that cannot be read or written), reported as one line on stderr, never a
+traceback.
 """
 
 from __future__ import annotations
@@ -64,6 +65,10 @@ def main(argv=None) -> int:
         return int(args.func(args) or 0)
     except InputError as err:
         print(f"symjax: error: {err}", file=sys.stderr)
+        return 2
+    except OSError as err:  # a file that cannot be read or written (disk full, permissions)
+        where = f" ({err.filename})" if getattr(err, "filename", None) else ""
+        print(f"symjax: error: {err.strerror or err}{where}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("symjax: interrupted", file=sys.stderr)

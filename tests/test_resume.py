@@ -309,3 +309,14 @@ def test_a_run_too_big_for_memory_is_refused_before_any_file(tmp_path, monkeypat
     assert not out.exists() or not any(out.iterdir())
     # Negative control: the same machine takes a small run.
     assert verify(seeds=8, steps=2, init="tied", optimizer="sgd", quiet=True).ok
+
+
+def test_out_that_cannot_be_created_is_one_line(tmp_path):
+    from symjax import verify
+
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    with pytest.raises(InputError, match="exists and is not a directory"):
+        verify(seeds=4, steps=2, out=blocker, quiet=True)
+    with pytest.raises(InputError, match=r"cannot create --out .*a-file/sub"):
+        verify(seeds=4, steps=2, out=blocker / "sub", quiet=True)
