@@ -36,6 +36,9 @@ def register(subparsers) -> None:
     parser.add_argument("--save-params", action="store_true",
                         help="also write params.npz (initial and final parameters per run)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--progress", action="store_true",
+                        help="show the progress bar and the time left even when stderr is not a "
+                             "terminal (logs of batch jobs)")
     parser.add_argument(
         "--resume", metavar="DIR",
         help="finish the interrupted run in DIR (options are read from DIR/run.json; only "
@@ -127,10 +130,11 @@ def run(args: argparse.Namespace) -> int:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", SymjaxWarning)  # the table repeats them
             if args.resume:
-                results = resume_verify(args.resume, quiet=args.quiet)
+                results = resume_verify(args.resume, quiet=args.quiet,
+                                        progress=args.progress or None)
             else:
                 results = verify(**options, out=args.out, save_params=args.save_params,
-                                 quiet=args.quiet)
+                                 quiet=args.quiet, progress=args.progress or None)
     except RunInterrupted as stop:
         print(f"symjax: {stop}", file=sys.stderr)
         return stop.exit_status

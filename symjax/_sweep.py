@@ -9,9 +9,10 @@ How one command runs (the layout that decides per-seed rounding is recorded in r
    schemes); the runs of all schemes are concatenated, so one compiled training program per
    optimizer serves every scheme.
 3. The training program is ``jit(shard_map(...))`` over a 1-D mesh of all devices (axis
-   ``"seeds"``, ``AxisType.Auto``). On each device, its runs are reshaped into blocks of
+   ``"seeds"``, ``AxisType.Auto``). On each CPU device, its runs are reshaped into blocks of
    :data:`BLOCK_TARGET` runs and ``lax.map`` runs one ``vmap``-ed block at a time, so a block's
-   scan carry stays in cache. Runs are padded to a multiple of ``devices x block``.
+   scan carry stays in cache (on GPU and TPU, one block of all the device's runs). Runs are
+   padded to a multiple of ``devices x block``.
 
 Compiled programs are cached per configuration and shapes: a second call with the same settings
 neither retraces nor recompiles (:data:`TRACE_COUNTS` counts traces, for tests).
@@ -43,6 +44,8 @@ from ._train import TrainConfig, run_block
 #: was fastest of 256-4096 for 2-2-1 on a 2-core AMD EPYC). A multiple of 16, whole AVX-512
 #: vectors of float32, so every parameter row of a block takes the same vectorized code path.
 BLOCK_TARGET = 512
+#: On GPU and TPU a device's runs form one block, padded to a multiple of this.
+_GPU_ALIGN = 128
 #: Largest number of bytes of per-call outputs (final parameters, trajectories).
 MAX_CALL_BYTES = 1 << 30
 #: Largest number of bytes of trajectories kept for a whole command.
@@ -177,9 +180,13 @@ def plan_layout(n_seeds: int, n_inits: int, chunk: int, dtype: str = "float32") 
     this process's devices."""
     calls = math.ceil(n_seeds / min(chunk, n_seeds))
     per_call = math.ceil(n_seeds / calls)
-    devices = len(jax.local_devices())
+    local = jax.local_devices()
+    devices = len(local)
+    block = BLOCK_TARGET
+    if local[0].platform != "cpu":  # accelerators want one wide block, not cache-sized ones
+        block = _GPU_ALIGN * math.ceil(per_call * n_inits / devices / _GPU_ALIGN)
     return SweepLayout(per_call, calls,
-                       plan_batching(per_call * n_inits, devices,
+                       plan_batching(per_call * n_inits, devices, block,
                                      itemsize=np.dtype(dtype).itemsize))
 
 

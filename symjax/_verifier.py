@@ -324,6 +324,7 @@ def verify(
     save_params: bool = False,
     quiet: bool = False,
     resume: bool = False,
+    progress: bool | None = None,
 ) -> VerifyResults:
     """Train ``seeds`` seeds under every init x optimizer and check every tied pair bitwise at
     every step.
@@ -355,6 +356,8 @@ def verify(
       out: directory to write ``results.json``, ``per_seed.csv`` (and ``params.npz``) into.
       save_params: keep initial and final parameters (and write ``params.npz`` into ``out``).
       quiet: no progress bar (it is shown only on a terminal anyway).
+      progress: ``True``: show the progress bar (with the time left) even when stderr is not a
+        terminal, e.g. in the log of a batch job; ``quiet`` wins.
       resume: continue the unfinished run in ``out`` (its options must equal these; see
         :func:`resume_verify`, which reads them from ``out/run.json``).
 
@@ -410,7 +413,7 @@ def verify(
             sweep = run_sweep(plan.train_configs(), plan.inits, seed_numbers,
                               data.x.astype(config["dtype"]), data.y.astype(config["dtype"]),
                               chunk=config["chunk"], keep_params=save_params,
-                              progress=False if quiet else None, store=store,
+                              progress=False if quiet else progress, store=store,
                               process_index=pid, process_count=nproc)
         if nproc > 1:
             _barrier("symjax-verify-trained")
@@ -445,7 +448,7 @@ def verify(
     return res
 
 
-def resume_verify(out, *, quiet: bool = False) -> VerifyResults:
+def resume_verify(out, *, quiet: bool = False, progress: bool | None = None) -> VerifyResults:
     """Finish the interrupted ``verify`` run in directory ``out`` (``symjax verify --resume``).
 
     The options come from ``out/run.json``; chunk files already complete and intact are kept,
@@ -458,7 +461,7 @@ def resume_verify(out, *, quiet: bool = False) -> VerifyResults:
     """
     manifest = read_manifest(out)
     return verify(**manifest["config"], out=out, save_params=bool(manifest.get("save_params")),
-                  quiet=quiet, resume=True)
+                  quiet=quiet, resume=True, progress=progress)
 
 
 #: Files of a finished run that a new run into the same directory replaces.

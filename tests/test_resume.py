@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -320,3 +321,16 @@ def test_out_that_cannot_be_created_is_one_line(tmp_path):
         verify(seeds=4, steps=2, out=blocker, quiet=True)
     with pytest.raises(InputError, match=r"cannot create --out .*a-file/sub"):
         verify(seeds=4, steps=2, out=blocker / "sub", quiet=True)
+
+
+def test_progress_bar_with_time_left_in_a_log(tmp_path):
+    """--progress shows the bar (calls done, time left) even when stderr is a pipe; without it a
+    pipe gets none."""
+    args = ["--seeds", "600", "--chunk", "128", "--init", "tied", "--optimizer", "sgd",
+            "--steps", "30"]
+    shown = _run(*args, "--progress")
+    assert shown.returncode == 0
+    # calls done of all, elapsed < time left, e.g. "verify:  60%|...| 3/5 [00:01<00:02, ..."
+    assert re.search(r"verify: +[1-9]\d*%.*[1-5]/5 \[\d\d:\d\d<\d\d:\d\d", shown.stderr)
+    plain = _run(*args)
+    assert plain.returncode == 0 and "verify:" not in plain.stderr
