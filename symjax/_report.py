@@ -238,11 +238,13 @@ def _check_verify_document(target: Path, document: dict[str, Any]) -> None:
         raise bad("results.summaries do not list each init x optimizer run once")
 
 
-def load_run(path: str | os.PathLike) -> RunData:
+def load_run(path: str | os.PathLike, document: dict | None = None) -> RunData:
     """Read ``results.json`` of a ``symjax verify`` run and its ``per_seed.csv``, cross-checked.
 
     Args:
       path: a results directory, or its ``results.json``.
+      document: its contents, when the caller has already read them with
+        :func:`symjax._provenance.read_results`.
 
     Returns:
       A :class:`RunData`.
@@ -252,7 +254,7 @@ def load_run(path: str | os.PathLike) -> RunData:
         (hash mismatch) or not from ``verify``; ``per_seed.csv`` missing, truncated, malformed
         or inconsistent with ``results.json``.
     """
-    document = read_results(path)
+    document = read_results(path) if document is None else document
     target = results_path(path)
     if document["kind"] != "verify":
         raise InputError(f"{target} holds {document['kind']} results; this command needs the "
@@ -961,7 +963,7 @@ def write_report(path: str | os.PathLike, out: str | os.PathLike | None = None, 
     document = read_results(path)
     if document["kind"] == "dynamics":
         return _dynamics_report(path, document, out, figures)
-    run = load_run(path)
+    run = load_run(path, document)
     out_dir = Path(out) if out is not None else run.directory / REPORT_DIR
     stats = trajectory_stats(run)
     proof_path = Path(proof) if proof is not None else run.file(PROOF_FILE)

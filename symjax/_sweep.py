@@ -76,17 +76,15 @@ class Batching:
         return self.devices * self.blocks * self.block
 
 
-def plan_batching(n_runs: int, devices: int, block_target: int = BLOCK_TARGET,
-                  itemsize: int = 4) -> Batching:
+def plan_batching(n_runs: int, devices: int, block_target: int = BLOCK_TARGET) -> Batching:
     """``n_runs`` padded to ``devices`` x blocks of exactly ``block_target`` runs.
 
     Every program has the same block size, whatever the number of runs: with the fast-path
     flags (512-bit vectors, inlined small loops), XLA's CPU compiler needed 2.7 GB and more to
     compile some smaller blocks (2-8-1: float32 blocks of 192-272 runs, float64 of 96-128,
     jaxlib 0.10.2) against 0.3 GB for blocks of 512. Small runs pay for padding (at most
-    ``devices x block_target`` runs in all, milliseconds); ``itemsize`` is kept for callers.
+    ``devices x block_target`` runs in all, milliseconds).
     """
-    del itemsize
     per_device = math.ceil(n_runs / devices)
     blocks = math.ceil(per_device / block_target)
     return Batching(devices, block_target, blocks)
@@ -174,7 +172,7 @@ class SweepLayout:
     batching: Batching
 
 
-def plan_layout(n_seeds: int, n_inits: int, chunk: int, dtype: str = "float32") -> SweepLayout:
+def plan_layout(n_seeds: int, n_inits: int, chunk: int) -> SweepLayout:
     """``ceil(n_seeds / chunk)`` calls of equal size (at most ``chunk`` seeds each, so the last
     call is not mostly padding); the runs of all schemes of a chunk in one call, batched over
     this process's devices."""
@@ -186,8 +184,7 @@ def plan_layout(n_seeds: int, n_inits: int, chunk: int, dtype: str = "float32") 
     if local[0].platform != "cpu":  # accelerators want one wide block, not cache-sized ones
         block = _GPU_ALIGN * math.ceil(per_call * n_inits / devices / _GPU_ALIGN)
     return SweepLayout(per_call, calls,
-                       plan_batching(per_call * n_inits, devices, block,
-                                     itemsize=np.dtype(dtype).itemsize))
+                       plan_batching(per_call * n_inits, devices, block))
 
 
 class StoredRuns(Mapping):
@@ -313,7 +310,7 @@ def run_sweep(
 
     cfg0 = configs[0]
     n, n_inits = len(seeds), len(inits)
-    lay = plan_layout(n, n_inits, chunk, cfg0.dtype)
+    lay = plan_layout(n, n_inits, chunk)
     per_call, batching = lay.seeds_per_call, lay.batching
     check_memory(cfg0, batching, n * n_inits * len(configs), keep_params, store is not None)
     fields = _fields(cfg0, keep_params)
@@ -326,10 +323,7 @@ def run_sweep(
     reused = computed = 0
 
     def expect(c: int, o: int) -> dict:
-        start = c * per_call
-        return {"first_seed_index": start, "seeds": min(per_call, n - start),
-                "optimizer_label": labels[o], "inits": [s.spec for s in inits],
-                "fields": list(fields), "run": store.manifest.get("run_key") if store else None}
+        return _unit_meta(store, lay, n, c, labels[o], inits, fields)
 
     todo: list[tuple[int, list[int]]] = []
     for c in mine:
@@ -424,18 +418,24 @@ def _fields(cfg: TrainConfig, keep_params: bool) -> tuple[str, ...]:
             + (TRAJECTORY_FIELDS if cfg.trajectory_every else ()))
 
 
+def _unit_meta(store: ChunkStore | None, lay: SweepLayout, n_seeds: int, chunk: int,
+               label: str, inits: Sequence[InitSpec], fields: Sequence[str]) -> dict:
+    """What the chunk file of unit (seed chunk ``chunk``, optimizer ``label``) must say it holds."""
+    start = chunk * lay.seeds_per_call
+    return {"first_seed_index": start, "seeds": min(lay.seeds_per_call, n_seeds - start),
+            "optimizer_label": label, "inits": [s.spec for s in inits], "fields": list(fields),
+            "run": store.manifest.get("run_key") if store else None}
+
+
 def missing_units(store: ChunkStore, configs: Sequence[TrainConfig], inits: Sequence[InitSpec],
                   n_seeds: int, chunk: int, keep_params: bool) -> list[tuple[int, int, str]]:
     """``(chunk, optimizer, why)`` of every unit not complete and intact in ``store``."""
-    lay = plan_layout(n_seeds, len(inits), chunk, configs[0].dtype)
+    lay = plan_layout(n_seeds, len(inits), chunk)
     fields = _fields(configs[0], keep_params)
     out = []
     for c in range(lay.calls):
-        start = c * lay.seeds_per_call
         for o, cfg in enumerate(configs):
-            meta = {"first_seed_index": start, "seeds": min(lay.seeds_per_call, n_seeds - start),
-                    "optimizer_label": cfg.optimizer.label, "inits": [s.spec for s in inits],
-                    "fields": list(fields), "run": store.manifest.get("run_key")}
+            meta = _unit_meta(store, lay, n_seeds, c, cfg.optimizer.label, inits, fields)
             arrays, why = store.read_chunk(c, o, meta)
             if arrays is None:
                 out.append((c, o, why))

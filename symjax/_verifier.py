@@ -394,7 +394,7 @@ def verify(
     if out is None and (resume or nproc > 1):
         raise InputError("resume and multi-process runs need out=DIR (--out DIR): the chunk "
                          "files live there")
-    lay = plan_layout(config["seeds"], len(plan.inits), config["chunk"], config["dtype"])
+    lay = plan_layout(config["seeds"], len(plan.inits), config["chunk"])
     layout = _layout_dict(lay, plan, config["dtype"])
     configs = plan.train_configs()
     check_memory(configs[0], lay.batching, config["seeds"] * len(plan.inits) * len(configs),
@@ -410,14 +410,14 @@ def verify(
     try:
         start = time.perf_counter()
         with pinned_numerics(config["dtype"]):
-            sweep = run_sweep(plan.train_configs(), plan.inits, seed_numbers,
+            sweep = run_sweep(configs, plan.inits, seed_numbers,
                               data.x.astype(config["dtype"]), data.y.astype(config["dtype"]),
                               chunk=config["chunk"], keep_params=save_params,
                               progress=False if quiet else progress, store=store,
                               process_index=pid, process_count=nproc)
         if nproc > 1:
             _barrier("symjax-verify-trained")
-            missing = missing_units(store, plan.train_configs(), plan.inits, config["seeds"],
+            missing = missing_units(store, configs, plan.inits, config["seeds"],
                                     config["chunk"], save_params)
             if missing:
                 c, o, why = missing[0]

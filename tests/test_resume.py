@@ -259,8 +259,10 @@ def test_two_processes_on_localhost_merge_to_the_single_process_results(tmp_path
     outs = [p.communicate(timeout=300) for p in procs]
     for p, (stdout, stderr) in zip(procs, outs):
         assert p.returncode == 0, stderr
-    assert "HOLDS" in outs[0][0] and outs[1][0] == ""
-    assert "process 1: chunks written" in outs[1][1]
+    # Process 0 prints the table; process 1 only says where its chunks went. (Not "stdout
+    # empty": the CPU collectives may print connection notes of their own.)
+    assert "HOLDS" in outs[0][0], outs[0]
+    assert "pairs kept" not in outs[1][0] and "process 1: chunks written" in outs[1][1], outs[1]
     results = json.loads((out / "results.json").read_text())
     assert results["layout"]["process_count"] == 2
     assert results["layout"]["global_devices"] == 4 and results["layout"]["devices"] == 2
