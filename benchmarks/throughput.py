@@ -17,14 +17,19 @@ was imported, so the JAX baselines run under the same flags as the engine:
 * ``textbook JAX``: ``X @ W.T`` + ``jax.grad`` + ``vmap(scan)`` + ``jit`` (``_baselines.py``);
 * ``NumPy``: hand-written backprop vectorized over seeds (``_baselines.py``);
 * ``Python loop``: one jitted step per Python call, one seed at a time (``_baselines.py``);
-* ``torch vmap(grad)`` and ``torch.compile``: only when ``torch`` is importable.
+* ``torch vmap(grad)`` and ``torch.compile``: only when ``torch`` is importable;
+* ``C (OpenMP)``: hand-written C, OpenMP over seeds, one seed per lane of 512-bit vectors, its
+  own vectorized tanh/exp (``benchmarks/c/xor221.c``, ``_c_baseline.py``); only when ``gcc``
+  is found and compiles it (``-O3 -march=native -fopenmp``), on all usable cores.
 
 Baselines that would take long at large N run fewer steps (``steps timed`` column) and their rate
 is extrapolated per seed-step; the Python loop is timed on 2 seeds (its cost is per seed).
 Times are ``jax.block_until_ready`` calls timed with ``timeit.repeat``; the table shows the best
 and the median rate; compile time is separate. Peak memory is ``VmHWM`` of a fresh process that
 runs one configuration once (see ``_machine.py``). Flops per seed-step come from XLA's cost
-analysis, the fp32 peak from a short measurement (``_machine.measure_peak_flops``).
+analysis, the fp32 peak from two short measurements, a jitted JAX loop
+(``_machine.measure_peak_flops``) and FMA chains in C (``benchmarks/c/peak.c``, when gcc is
+found); '% of fp32 peak' uses the larger.
 
 Usage::
 
@@ -64,10 +69,16 @@ TOLERANCE = {"float32": (1e-3, 1e-3), "float64": (1e-8, 1e-8)}
 MIN_WITHIN = 0.999
 TARGETS = {"float32": 4e8, "float32_aim": 5e8, "float64": 1.5e8, "compile_s": 2.0,
            "big_seconds": 5.0, "big_peak_gib": 1.0}
+#: The fp32 peak the issue's absolute targets were derived from: 4e8 seed-steps/s is "40% of the
+#: hardware limit" of ~460 flops per seed-step at ~470 GFLOP/s. The second block of the targets
+#: section scales the speed targets by (the peak measured here) / this, i.e. keeps them as the
+#: same fractions of the hardware limit.
+ISSUE_PEAK_FLOPS = 470e9
 #: Largest seed-steps of one timed run of a slow baseline (fewer steps are timed above it).
 BASELINE_WORK = {"textbook JAX": 5e7, "textbook JAX (any widths)": 2e7, "NumPy": 1e7,
                  "torch vmap(grad)": 1e7, "torch.compile": 1e7}
 PYLOOP_SEEDS = 2
+C_METHOD = "C (OpenMP)"
 #: Cache blocks and devices of the prototype row of the main table.
 PROTOTYPE_BLOCK = 4096
 
@@ -461,6 +472,62 @@ def torch_runner(ctx: Context, kind: str, n: int, steps: int, dtype: str,
     return Timed(lambda: train(run_steps), run_steps, n, compile_s, final, {})
 
 
+def c_unavailable() -> str | None:
+    """Why the C baseline cannot run here (no gcc, a compiler error), or None."""
+    from _c_baseline import available
+
+    return available()
+
+
+def c_runner(ctx: Context, n: int, steps: int, dtype: str, flat0: np.ndarray) -> Timed:
+    """The hand-written C baseline (``_c_baseline.c_train``), all steps, all usable cores.
+
+    compile: gcc's time for the library when this process built it, 0 when it was already
+    built (cached under ``results/c_build/``).
+    """
+    from _c_baseline import build_seconds, c_train
+
+    p0 = flat0.astype(dtype)
+
+    def run():
+        return c_train(p0, ctx.x, ctx.y, lr=ctx.lr, steps=steps)
+
+    return Timed(run, steps, n, build_seconds(), run(), {})
+
+
+def c_peak(quick: bool) -> dict:
+    """``_c_baseline.c_peak_flops`` (shorter with ``--quick``), or ``{"error": why not}``."""
+    reason = c_unavailable()
+    if reason:
+        return {"error": reason}
+    from _c_baseline import c_peak_flops
+
+    return c_peak_flops(seconds=0.05 if quick else 0.2, repeat=2 if quick else 3)
+
+
+def c_peak_line(cpeak: dict) -> str:
+    """The C peak measurement in one line of the report."""
+    if "error" in cpeak:
+        return f"fp32 peak, measured in C: not available ({cpeak['error']})"
+    w = cpeak["by_width"]
+    ghz = cpeak["fp32_gflops"] / cpeak["threads"] / 32
+    return (f"fp32 peak, measured in C (benchmarks/c/peak.c): {cpeak['fp32_gflops']:.0f} GFLOP/s "
+            f"= {cpeak['threads']} threads x the best per-CPU-second rate of "
+            f"{cpeak['chains']} independent FMA chains per thread (256-bit vectors "
+            f"{w['fp32_256']['cpu']:.0f}, 512-bit {w['fp32_512']['cpu']:.0f}; best wall rate "
+            f"{cpeak['fp32_gflops_wall']:.0f} under the current load; 32 flop/cycle per core "
+            f"would mean {ghz:.2f} GHz); fp64 {cpeak['fp64_gflops']:.0f} GFLOP/s (256-bit "
+            f"{w['fp64_256']['cpu']:.0f}, 512-bit {w['fp64_512']['cpu']:.0f}).")
+
+
+def c_status() -> str:
+    """Compiler and flags of the C baseline, or why its rows are skipped."""
+    from _c_baseline import describe
+
+    reason = c_unavailable()
+    return describe() if reason is None else f"not available ({reason}), C rows skipped"
+
+
 _RUNS: dict = {}
 
 
@@ -549,6 +616,7 @@ def worker_main(spec: dict) -> dict:
                                                                      dtype, flat0),
             "NumPy": lambda: numpy_runner(ctx, n, steps, dtype, flat0),
             "Python loop": lambda: python_loop_measure(ctx, steps, flat0),
+            C_METHOD: lambda: c_runner(ctx, n, steps, dtype, flat0),
         }
         timed = runners[method]()
         if isinstance(timed, Timed):
@@ -591,8 +659,10 @@ NOTES_MAIN = (
     "best rate at the same size and dtype. compile: XLA lower + compile of the training program "
     "(engine: as reported by run_sweep; Python loop: its one-step call). peak RSS: VmHWM of a "
     "fresh process that runs the configuration once, and its growth over the RSS after imports "
-    "and inputs. flops/seed-step: XLA cost analysis of one step (NumPy and the Python loop: the "
-    "textbook JAX count). (extrap.): fewer steps or seeds were timed; the rate is per seed-step."
+    "and inputs. flops/seed-step: XLA cost analysis of one step (NumPy, the Python loop and C: "
+    "the textbook JAX count). (extrap.): fewer steps or seeds were timed; the rate is per "
+    "seed-step. C (OpenMP): benchmarks/c/xor221.c on all usable cores; its compile is gcc's "
+    "time for the library (0: already built, cached under results/c_build/)."
 )
 
 MAIN_COLUMNS = [
@@ -703,6 +773,8 @@ def section_check(rep: Report, ctx: Context, n: int, steps: int, dtypes) -> dict
             if torch_available():
                 for kind, label in TORCH_METHODS:
                     runners[label] = lambda k=kind: torch_runner(ctx, k, n, steps, dtype, flat0)
+        if c_unavailable() is None:
+            runners[C_METHOD] = lambda: c_runner(ctx, n, steps, dtype, flat0)
         finals = {}
         for method, make in runners.items():
             run = cached((method, *key), make) if method != "Python loop" else cached(
@@ -744,6 +816,8 @@ def section_main(rep: Report, ctx: Context, sizes, steps: int, peak: float, flop
         if dtype == "float32" and torch_available():
             for kind, label in TORCH_METHODS:
                 makers[label] = lambda k=kind: torch_runner(ctx, k, n, steps, dtype, flat0)
+        if c_unavailable() is None:
+            makers[C_METHOD] = lambda: c_runner(ctx, n, steps, dtype, flat0)
         timeds = {method: cached((method, *key), make) for method, make in makers.items()}
         rates = time_rates(timeds, ctx.repeat)
         engine_rate = rates["engine"]["rate"]
@@ -976,7 +1050,10 @@ def section_breakdown(rep: Report, ctx: Context, n: int, steps: int, peak: float
     return rows
 
 
-def section_targets(rep: Report, main_rows, big, sizes, steps: int) -> list[dict]:
+def section_targets(rep: Report, main_rows, big, sizes, steps: int,
+                    peak_flops: float | None = None) -> list[dict]:
+    """The issue's targets as written, and (with ``peak_flops``) its speed targets scaled to the
+    same fractions of this machine's hardware limit (see :data:`ISSUE_PEAK_FLOPS`)."""
     rep.heading("Targets of issue #4")
 
     def engine(dtype, n_min=0):
@@ -1013,6 +1090,29 @@ def section_targets(rep: Report, main_rows, big, sizes, steps: int) -> list[dict
         target("... and under 1 GiB peak memory", big["peak_mib"],
                big["peak_mib"] < 1024 * TARGETS["big_peak_gib"] if full else None,
                f"{big['peak_mib']:.0f} MiB VmHWM")
+    if not peak_flops:
+        return out
+    scale = peak_flops / ISSUE_PEAK_FLOPS
+    rep.lines([
+        "",
+        f"The absolute targets assume a fp32 peak of {ISSUE_PEAK_FLOPS / 1e9:.0f} GFLOP/s; the "
+        f"peak measured here is {peak_flops / 1e9:.0f} GFLOP/s. The same fractions of this "
+        f"machine's hardware limit (x {scale:.2f}):",
+    ])
+    t32, aim, t64 = (TARGETS[k] * scale for k in ("float32", "float32_aim", "float64"))
+    target(f">= {t32:.3g} seed-steps/s float32 from 1e4 seeds up (40% of the limit here; "
+           f"aim {aim:.3g})", worst,
+           None if worst is None or steps < 1000 else worst >= t32,
+           "not measured" if worst is None else
+           f"worst best-of-repeats {worst:.3g} over {len(f32)} sizes")
+    target(f">= {t64:.3g} seed-steps/s float64", v,
+           None if v is None or steps < 1000 else v >= t64,
+           "not measured" if v is None else f"{v:.3g} at {f64[0]['n']} seeds")
+    if big and "warm_run_s" in big:
+        limit = TARGETS["big_seconds"] / scale
+        target(f"1e6 seeds x 1000 steps under {limit:.1f} s", big["warm_run_s"],
+               big["warm_total_s"] < limit if full else None,
+               f"{big['n']} x {big['steps']}: {big['warm_total_s']:.2f} s compiled")
     return out
 
 
@@ -1077,6 +1177,9 @@ def main(argv=None) -> int:
     rep = Report()
     machine = machine_info()
     peak = measure_peak_flops(quick=args.quick)
+    cpeak = c_peak(args.quick)
+    peak_flops, peak_source = max((peak["peak_flops"], "JAX"),
+                                  (cpeak.get("fp32_gflops", 0.0) * 1e9, "C"))
     ghz = (machine["mhz"] or 0) / 1000
     nominal = machine["cores"] * ghz * 1e9 * 32
     data = make_dataset("xor", WIDTHS)  # the engine's XOR, handed to every baseline
@@ -1092,24 +1195,28 @@ def main(argv=None) -> int:
         f"machine: {machine_line}",
         f"XLA_FLAGS (set by symjax.configure_xla before JAX was imported; every JAX method "
         f"below runs in this process under them): {machine['xla_flags']}",
-        f"fp32 peak, measured: {peak['peak_flops'] / 1e9:.0f} GFLOP/s = {machine['cores']} "
+        f"fp32 peak, measured in JAX: {peak['peak_flops'] / 1e9:.0f} GFLOP/s = {machine['cores']} "
         f"cores x the best per-CPU-second rate of a jitted FMA loop "
         f"({peak['fma_flops_per_cpu_s'] / 1e9:.0f} GFLOP/s per core; matmul "
         f"{peak['matmul_flops_per_cpu_s'] / 1e9:.0f}; best wall rate on both devices "
         f"{peak['peak_flops_wall'] / 1e9:.0f} GFLOP/s under the current load). For "
         f"reference, {machine['cores']} cores x {ghz:.2f} GHz (/proc/cpuinfo; lscpu gives no "
         f"boost clock) x 32 flop/cycle (two 256-bit FMA pipes) = {nominal / 1e9:.0f} GFLOP/s: "
-        f"the measured loop is faster, so the cores run above {ghz:.2f} GHz. '% of fp32 peak' "
-        f"uses the measured peak and XLA's flop count (transcendentals not counted).",
+        f"the measured loop is faster, so the cores run above {ghz:.2f} GHz.",
+        c_peak_line(cpeak),
+        f"'% of fp32 peak' uses the larger measured fp32 peak, {peak_flops / 1e9:.0f} GFLOP/s "
+        f"({peak_source}), and XLA's flop count (transcendentals not counted).",
         f"workload: 2-2-1 tanh/sigmoid, squared error mean over the 4 XOR samples, sgd lr "
         f"{ctx.lr:g} (the engine's default), init '{ctx.init}' drawn by the engine; torch: "
-        f"{'importable' if torch_available() else 'not importable, torch rows skipped'}",
+        f"{'importable' if torch_available() else 'not importable, torch rows skipped'}; "
+        f"C (OpenMP): {c_status()}",
     ])
     doc: dict[str, Any] = {"machine": machine, "configure_xla": xla, "peak": peak,
+                           "c_peak": cpeak, "peak_flops_used": peak_flops,
+                           "peak_flops_source": peak_source, "c_baseline": c_status(),
                            "nominal_peak_flops": nominal, "args": {
                                k: (str(v) if isinstance(v, Path) else v)
                                for k, v in vars(args).items()}}
-    peak_flops = peak["peak_flops"]
 
     doc["check"] = section_check(rep, ctx, min(args.check_seeds, max(args.sizes)), args.steps,
                                  ("float32", "float64") if args.f64_size else ("float32",))
@@ -1142,7 +1249,7 @@ def main(argv=None) -> int:
     if args.breakdown_seeds:
         doc["breakdown"] = section_breakdown(rep, ctx, args.breakdown_seeds, args.steps,
                                              peak_flops)
-    doc["targets"] = section_targets(rep, main_rows, big, args.sizes, args.steps)
+    doc["targets"] = section_targets(rep, main_rows, big, args.sizes, args.steps, peak_flops)
     machine["load_average_end"] = list(os.getloadavg())
     if args.markdown:
         args.markdown.write_text("\n".join(rep.md).lstrip() + "\n", encoding="utf-8")
