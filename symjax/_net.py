@@ -190,7 +190,7 @@ def exact_layout(net: Net, n_samples: int) -> str:
     return "vector" if max(net.widths) <= VECTOR_MAX_WIDTH else ""
 
 
-def scalar_forward(net: Net, leaves, inputs, masks=None):
+def scalar_forward(net: Net, leaves, inputs, masks=None, one=None):
     """One sample's forward pass with scalar multiply-adds in a fixed order.
 
     Args:
@@ -198,6 +198,7 @@ def scalar_forward(net: Net, leaves, inputs, masks=None):
       leaves: ``n_params`` scalars in the shared order.
       inputs: one scalar per input unit.
       masks: one dropout factor per hidden unit (in layout order), or ``None``.
+      one: a runtime ``1.0``: pass the output pre-activations through :func:`delta_barrier`.
 
     Returns:
       ``(z, a)``: lists of the output layer's pre-activations and activations.
@@ -214,6 +215,8 @@ def scalar_forward(net: Net, leaves, inputs, masks=None):
                 acc = acc + leaves[i] * src
             z.append(acc + leaves[b_idx])
         if layer == n_layers:
+            if one is not None:
+                z = [delta_barrier(v, one) for v in z]
             return z, [activation(net.output_activation)(v) for v in z]
         a = [hidden(v) for v in z]
         if masks is not None:
@@ -222,7 +225,47 @@ def scalar_forward(net: Net, leaves, inputs, masks=None):
     raise AssertionError("unreachable: a network has an output layer")
 
 
-def scalar_loss(net: Net, leaves, x: jax.Array, y: jax.Array, masks=None) -> jax.Array:
+@jax.custom_vjp
+def delta_barrier(z: jax.Array, one: jax.Array) -> jax.Array:
+    """The identity on ``z``, whose VJP divides the cotangent by ``one`` (a runtime ``1.0``).
+
+    A performance device, not arithmetic: ``ct / 1.0`` is ``ct`` bit for bit. XLA's CPU fusion
+    copies cheap elementwise producers into every consumer but keeps a division in a kernel of
+    its own. Applied to the output pre-activations of the scalar layout, it makes XLA compute
+    each sample's output delta ``dL/dz`` once per step instead of once in each parameter
+    gradient that uses it (all 9 in 2-2-1): float32 training of the default workload is
+    10-17% faster on a 2-core CPU. The gradient is the same function; its last bits may
+    differ from the plain ``jax.grad`` program's, because XLA contracts multiply-adds into
+    FMAs within a kernel, and the kernels are cut differently. Ties stay exact: both members
+    of a tied pair still go through the same operations. ``one`` must be a value XLA cannot
+    see at compile time, or the division is folded away (harmless, just no faster); see
+    :func:`runtime_one`.
+    """
+    del one
+    return z
+
+
+def _delta_barrier_fwd(z, one):
+    return z, one
+
+
+def _delta_barrier_bwd(one, ct):
+    return ct / one, jnp.zeros_like(one)
+
+
+delta_barrier.defvjp(_delta_barrier_fwd, _delta_barrier_bwd)
+
+
+def runtime_one(x: jax.Array) -> jax.Array:
+    """``1.0`` in the dtype of ``x``, computed from the runtime value ``x[0, 0]`` so that XLA
+    cannot fold it into a constant (``v * 0 + 1`` is not simplified for floats). Exactly 1 for
+    every ``x``: a non-finite ``x[0, 0]`` selects the constant branch."""
+    v = x[0, 0]
+    return jnp.where(jnp.isfinite(v), v * 0 + 1, jnp.ones_like(v))
+
+
+def scalar_loss(net: Net, leaves, x: jax.Array, y: jax.Array, masks=None,
+                one: jax.Array | None = None) -> jax.Array:
     """Loss over the data set, sample by sample, summed in sample order.
 
     Args:
@@ -230,11 +273,13 @@ def scalar_loss(net: Net, leaves, x: jax.Array, y: jax.Array, masks=None) -> jax
       leaves: ``n_params`` scalars.
       x: ``(S, n_in)`` inputs; y: ``(S, n_out)`` targets.
       masks: ``(n_hidden_units, S)`` dropout factors, or ``None``.
+      one: a runtime ``1.0`` (:func:`runtime_one`): pass the output pre-activations through
+        :func:`delta_barrier` (same loss and gradient, faster on CPU), or ``None``.
     """
     total = None
     for s in range(x.shape[0]):
         m = None if masks is None else [masks[j, s] for j in range(masks.shape[0])]
-        z, a = scalar_forward(net, leaves, [x[s, i] for i in range(x.shape[1])], m)
+        z, a = scalar_forward(net, leaves, [x[s, i] for i in range(x.shape[1])], m, one)
         term = _sample_loss(net, z, a, [y[s, k] for k in range(y.shape[1])])
         total = term if total is None else total + term
     return _reduce(net, total, x.shape[0])

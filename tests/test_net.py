@@ -15,11 +15,13 @@ from symjax._net import (
     Net,
     activation,
     default_ties,
+    delta_barrier,
     exact_layout,
     fixed_dense,
     from_matrices,
     matmul_loss,
     min_unit_distance,
+    runtime_one,
     scalar_loss,
     to_leaves,
     to_matrices,
@@ -196,3 +198,35 @@ def test_ulp_distance_on_bit_patterns(dtype, itype):
     # negative control: a one-bit difference is seen, equal bits are not
     v = jnp.asarray(np.array([0.1], dtype))
     assert not bool(ulp_distance(v, v)[0][0])
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_runtime_one_is_exactly_one_for_any_data(dtype):
+    for v in (0.0, -3.5, 1e30, np.inf, -np.inf, np.nan):
+        x = jnp.full((2, 2), v, dtype)
+        one = jax.jit(runtime_one)(x)
+        assert one.dtype == jnp.dtype(dtype) and float(one) == 1.0
+
+
+@pytest.mark.parametrize("widths, loss, out_act", [((2, 2, 1), "squared_error", "sigmoid"),
+                                                   ((2, 3, 2), "bce", "sigmoid"),
+                                                   ((3, 2, 2, 1), "squared_error", "identity")])
+def test_delta_barrier_keeps_loss_and_gradient(widths, loss, out_act):
+    """The barrier is the identity forward and backward: same loss bit for bit, same gradient
+    (to rounding: fusion boundaries may change which products XLA contracts into FMAs)."""
+    net = Net(widths, loss=loss, output_activation=out_act)
+    x, y = _data(5, widths[0], widths[-1], seed=3)
+    flat = jnp.asarray(np.random.default_rng(4).standard_normal(net.n_params))
+    plain = jax.jit(jax.value_and_grad(lambda f: scalar_loss(net, to_leaves(f), x, y)))
+    barred = jax.jit(jax.value_and_grad(
+        lambda f: scalar_loss(net, to_leaves(f), x, y, one=runtime_one(x))))
+    (l0, g0), (l1, g1) = plain(flat), barred(flat)
+    assert l0 == l1
+    np.testing.assert_allclose(g1, g0, rtol=1e-13, atol=1e-15)
+    # negative control: a barrier that is not the identity backward is caught
+    off = jax.jit(jax.grad(lambda f: scalar_loss(net, to_leaves(f), x, y, one=jnp.asarray(2.0))))
+    assert not np.allclose(off(flat), g0, rtol=1e-6)
+    # the barrier alone: identity forward, ct / one backward
+    z = jnp.asarray(0.75)
+    assert delta_barrier(z, jnp.asarray(1.0)) == z
+    assert jax.grad(lambda v: 3 * delta_barrier(v, jnp.asarray(1.0)))(z) == 3.0
