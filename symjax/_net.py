@@ -16,8 +16,9 @@ Two paths compute the same function:
     :data:`SCALAR_MAX_UNROLL` parameters x samples): every parameter is its own scalar leaf
     and every pre-activation of every sample is written out as scalar multiply-adds
     (``w_1 * a_1 + w_2 * a_2 + ... + b``). XLA fuses the whole step into a few elementwise
-    kernels over the seed axis; this is the fast path of the default workload. Its program
-    grows with parameters x samples, so larger problems use:
+    kernels over the seed axis; this is the fast path of the default workload. Training passes
+    every pre-activation through :func:`delta_barrier` so that each delta is computed once per
+    step. Its program grows with parameters x samples, so larger problems use:
   - ``vector``: per layer, ``z = sum_k W[:, k] a[k] + b`` as a loop over the inputs ``k`` of
     whole-column operations on ``(units, samples)`` arrays, with a hand-written VJP of the same
     form (:func:`fixed_dense`); sums over samples are one reduction over the trailing sample
@@ -190,7 +191,7 @@ def exact_layout(net: Net, n_samples: int) -> str:
     return "vector" if max(net.widths) <= VECTOR_MAX_WIDTH else ""
 
 
-def scalar_forward(net: Net, leaves, inputs, masks=None, one=None):
+def scalar_forward(net: Net, leaves, inputs, masks=None, barrier: bool = False):
     """One sample's forward pass with scalar multiply-adds in a fixed order.
 
     Args:
@@ -198,7 +199,7 @@ def scalar_forward(net: Net, leaves, inputs, masks=None, one=None):
       leaves: ``n_params`` scalars in the shared order.
       inputs: one scalar per input unit.
       masks: one dropout factor per hidden unit (in layout order), or ``None``.
-      one: a runtime ``1.0``: pass the output pre-activations through :func:`delta_barrier`.
+      barrier: pass every pre-activation through :func:`delta_barrier`.
 
     Returns:
       ``(z, a)``: lists of the output layer's pre-activations and activations.
@@ -214,9 +215,9 @@ def scalar_forward(net: Net, leaves, inputs, masks=None, one=None):
             for i, src in zip(w_idx[1:], a[1:]):
                 acc = acc + leaves[i] * src
             z.append(acc + leaves[b_idx])
+        if barrier:
+            z = [delta_barrier(v) for v in z]
         if layer == n_layers:
-            if one is not None:
-                z = [delta_barrier(v, one) for v in z]
             return z, [activation(net.output_activation)(v) for v in z]
         a = [hidden(v) for v in z]
         if masks is not None:
@@ -225,47 +226,49 @@ def scalar_forward(net: Net, leaves, inputs, masks=None, one=None):
     raise AssertionError("unreachable: a network has an output layer")
 
 
-@jax.custom_vjp
-def delta_barrier(z: jax.Array, one: jax.Array) -> jax.Array:
-    """The identity on ``z``, whose VJP divides the cotangent by ``one`` (a runtime ``1.0``).
+def _kernel_boundary(v: jax.Array) -> jax.Array:
+    """``v``, bit for bit, computed as a reduction: ``-0.0 + v + -0.0`` over a stacked axis.
 
-    A performance device, not arithmetic: ``ct / 1.0`` is ``ct`` bit for bit. XLA's CPU fusion
-    copies cheap elementwise producers into every consumer but keeps a division in a kernel of
-    its own. Applied to the output pre-activations of the scalar layout, it makes XLA compute
-    each sample's output delta ``dL/dz`` once per step instead of once in each parameter
-    gradient that uses it (all 9 in 2-2-1): float32 training of the default workload is
-    10-17% faster on a 2-core CPU. The gradient is the same function; its last bits may
-    differ from the plain ``jax.grad`` program's, because XLA contracts multiply-adds into
-    FMAs within a kernel, and the kernels are cut differently. Ties stay exact: both members
-    of a tied pair still go through the same operations. ``one`` must be a value XLA cannot
-    see at compile time, or the division is folded away (harmless, just no faster); see
-    :func:`runtime_one`.
+    Adding ``-0.0`` is exact for every value (``+0`` stays ``+0``, ``-0`` stays ``-0``, NaN
+    stays NaN). XLA's CPU fusion copies cheap elementwise producers into every consumer, but
+    it does not copy a reduction: its result is computed once, in a kernel of its own.
     """
-    del one
+    zero = jnp.full_like(v, -0.0)
+    return lax.reduce(jnp.stack([v, zero]), jnp.array(-0.0, v.dtype), lax.add, (0,))
+
+
+@jax.custom_vjp
+def delta_barrier(z: jax.Array) -> jax.Array:
+    """The identity on a pre-activation ``z``; its VJP passes the cotangent ``dL/dz`` (the
+    unit's delta) through :func:`_kernel_boundary`.
+
+    A performance device, not arithmetic. In the scalar layout every unit's delta of every
+    sample is used by several gradients (its incoming weights and bias) and by the deltas of
+    the layer below; XLA would otherwise recompute the delta, and the chain of products behind
+    it, inside each of those kernels (the nine gradient kernels of 2-2-1 each recomputed the
+    output deltas of all four samples). With the barrier each delta is computed once per step:
+    the default workload trains about 20% faster on a 2-core CPU, float32 and float64
+    (``benchmarks/throughput.py``). The gradient is the same function; its last bits may differ
+    from the plain ``jax.grad`` program's, because XLA contracts multiply-adds into FMAs within
+    a kernel and the kernels are cut differently. Ties stay exact: both members of a tied pair
+    still go through the same operations.
+    """
     return z
 
 
-def _delta_barrier_fwd(z, one):
-    return z, one
+def _delta_barrier_fwd(z):
+    return z, None
 
 
-def _delta_barrier_bwd(one, ct):
-    return ct / one, jnp.zeros_like(one)
+def _delta_barrier_bwd(_, ct):
+    return (_kernel_boundary(ct),)
 
 
 delta_barrier.defvjp(_delta_barrier_fwd, _delta_barrier_bwd)
 
 
-def runtime_one(x: jax.Array) -> jax.Array:
-    """``1.0`` in the dtype of ``x``, computed from the runtime value ``x[0, 0]`` so that XLA
-    cannot fold it into a constant (``v * 0 + 1`` is not simplified for floats). Exactly 1 for
-    every ``x``: a non-finite ``x[0, 0]`` selects the constant branch."""
-    v = x[0, 0]
-    return jnp.where(jnp.isfinite(v), v * 0 + 1, jnp.ones_like(v))
-
-
 def scalar_loss(net: Net, leaves, x: jax.Array, y: jax.Array, masks=None,
-                one: jax.Array | None = None) -> jax.Array:
+                barrier: bool = False) -> jax.Array:
     """Loss over the data set, sample by sample, summed in sample order.
 
     Args:
@@ -273,13 +276,13 @@ def scalar_loss(net: Net, leaves, x: jax.Array, y: jax.Array, masks=None,
       leaves: ``n_params`` scalars.
       x: ``(S, n_in)`` inputs; y: ``(S, n_out)`` targets.
       masks: ``(n_hidden_units, S)`` dropout factors, or ``None``.
-      one: a runtime ``1.0`` (:func:`runtime_one`): pass the output pre-activations through
-        :func:`delta_barrier` (same loss and gradient, faster on CPU), or ``None``.
+      barrier: pass every pre-activation through :func:`delta_barrier` (same loss, same
+        gradient up to rounding, faster under XLA on CPU).
     """
     total = None
     for s in range(x.shape[0]):
         m = None if masks is None else [masks[j, s] for j in range(masks.shape[0])]
-        z, a = scalar_forward(net, leaves, [x[s, i] for i in range(x.shape[1])], m, one)
+        z, a = scalar_forward(net, leaves, [x[s, i] for i in range(x.shape[1])], m, barrier)
         term = _sample_loss(net, z, a, [y[s, k] for k in range(y.shape[1])])
         total = term if total is None else total + term
     return _reduce(net, total, x.shape[0])

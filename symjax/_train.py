@@ -41,7 +41,6 @@ from ._net import (
     matmul_forward,
     matmul_loss,
     min_unit_distance,
-    runtime_one,
     scalar_loss,
     scalar_predict,
     solved,
@@ -53,10 +52,6 @@ from ._net import (
 from ._optimizers import OptimizerSpec
 
 PATHS = ("exact", "matmul")
-#: dtypes whose scalar layout passes the output pre-activations through
-#: :func:`symjax._net.delta_barrier` (same loss and gradient up to rounding). Measured with
-#: ``benchmarks/throughput.py`` on a 2-core Zen 4: float32 10-17% faster, float64 no change.
-_DELTA_BARRIER_DTYPES = ("float32",)
 DTYPES = ("float32", "float64")
 
 
@@ -235,9 +230,8 @@ def make_step(cfg: TrainConfig, keys: jax.Array, x: jax.Array, y: jax.Array):
     tx = cfg.optimizer.transformation()
     dropout = cfg.optimizer.dropout > 0 and cfg.net.n_hidden_units > 0
     loss = view.loss
-    if cfg.form == "scalar" and cfg.dtype in _DELTA_BARRIER_DTYPES:
-        # XLA computes each sample's output delta once per step, not once per gradient
-        loss = functools.partial(scalar_loss, cfg.net, one=runtime_one(x))
+    if cfg.form == "scalar":  # XLA computes each delta once per step, not once per use
+        loss = functools.partial(scalar_loss, cfg.net, barrier=True)
 
     def seed_grad(flat, masks):
         return view.flatten(jax.grad(loss)(view.unflatten(flat), x, y, masks))
