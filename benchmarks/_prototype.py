@@ -15,6 +15,7 @@ weights then biases) and return the final parameters in the same order.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import jax
@@ -23,6 +24,7 @@ import numpy as np
 from jax import lax
 from jax.sharding import AxisType, PartitionSpec
 
+from symjax._net import delta_barrier
 from symjax._train import ulp_distance
 
 #: Tied pairs of 2-2-1 as indices into [w1..w6, b1..b3]: w1=w3, w2=w4, w5=w6, b1=b2.
@@ -45,6 +47,8 @@ class Variant:
       grad: ``"autodiff"`` (``jax.grad`` of :func:`scalar_loss`, as the engine) or ``"manual"``
         (hand-written backprop, :func:`manual_grad`: the same function, fewer operations, not
         bitwise equal to ``jax.grad``).
+      barrier: pass the pre-activations through ``symjax._net.delta_barrier`` (as the engine
+        does), so that XLA computes each delta once per step.
     """
 
     carry: str = "leaves"
@@ -53,6 +57,7 @@ class Variant:
     devices: int = 1
     constant_data: bool = False
     grad: str = "autodiff"
+    barrier: bool = False
 
     def __post_init__(self):
         if self.carry not in ("leaves", "stacked"):
@@ -63,6 +68,7 @@ class Variant:
     @property
     def label(self) -> str:
         parts = [self.carry] + (["manual grad"] if self.grad == "manual" else [])
+        parts += ["delta barrier"] if self.barrier else []
         parts += ["checks"] if self.checks else []
         parts += [f"block={self.block}"] if self.block else []
         parts += [f"devices={self.devices}"]
@@ -75,19 +81,21 @@ class Variant:
         return -(-n // unit) * unit
 
 
-def scalar_loss(leaves, x, y):
+def scalar_loss(leaves, x, y, barrier: bool = False):
     """Loss of 2-2-1 over the data set, written like the engine's scalar layout.
 
     Pre-activations are ``w_1 a_1 + w_2 a_2 + b`` summed left to right, sample losses
     ``(yhat - y)**2 / 2`` are summed in sample order and divided by the number of samples.
+    ``barrier``: pre-activations go through ``delta_barrier`` (identity; see the engine).
     """
     w1, w2, w3, w4, w5, w6, b1, b2, b3 = leaves
+    bar = delta_barrier if barrier else (lambda z: z)
     total = None
     for s in range(x.shape[0]):
         x1, x2 = x[s, 0], x[s, 1]
-        a1 = jnp.tanh(w1 * x1 + w2 * x2 + b1)
-        a2 = jnp.tanh(w3 * x1 + w4 * x2 + b2)
-        out = jax.nn.sigmoid(w5 * a1 + w6 * a2 + b3)
+        a1 = jnp.tanh(bar(w1 * x1 + w2 * x2 + b1))
+        a2 = jnp.tanh(bar(w3 * x1 + w4 * x2 + b2))
+        out = jax.nn.sigmoid(bar(w5 * a1 + w6 * a2 + b3))
         term = (out - y[s, 0]) ** 2 / 2
         total = term if total is None else total + term
     return total / x.shape[0]
@@ -135,7 +143,8 @@ def _checks_update(checks, rows, t):
 
 def _train_block(variant: Variant, steps: int, lr: float, flat0, x, y):
     """``(n, 9)`` initial parameters -> final parameters (and checks) after ``steps`` steps."""
-    grad_fn = jax.grad(scalar_loss) if variant.grad == "autodiff" else manual_grad
+    grad_fn = (jax.grad(functools.partial(scalar_loss, barrier=variant.barrier))
+               if variant.grad == "autodiff" else manual_grad)
     grad = jax.vmap(grad_fn, in_axes=(0, None, None))
     lr = jnp.asarray(lr, flat0.dtype)
 

@@ -989,8 +989,9 @@ def section_breakdown(rep: Report, ctx: Context, n: int, steps: int, peak: float
         Variant(devices=dev, block=_block_for(n, dev, 512)),
         Variant(devices=dev, block=blk, grad="manual"),
         Variant(devices=dev, block=blk, constant_data=True),
-        Variant(carry="stacked", devices=dev, block=blk),
-        Variant(carry="stacked", devices=dev, block=blk, checks=True),
+        Variant(devices=dev, block=blk, barrier=True),
+        Variant(carry="stacked", devices=dev, block=blk, barrier=True),
+        Variant(carry="stacked", devices=dev, block=blk, checks=True, barrier=True),
     ]
     rows, timeds = [], {}
     for v in variants:
@@ -1008,7 +1009,7 @@ def section_breakdown(rep: Report, ctx: Context, n: int, steps: int, peak: float
     eng_flops = engine_flops(ctx, "float32")[0]
     for name, c, block_target in (
         ("engine program alone", cfg, BLOCK_TARGET),
-        ("engine program alone, block target 512", cfg, 512),
+        ("engine program alone, block target 128", cfg, 128),
         ("engine program alone, no tied pairs (ties=())", dataclasses.replace(cfg, ties=()),
          BLOCK_TARGET),
     ):
@@ -1044,8 +1045,9 @@ def section_breakdown(rep: Report, ctx: Context, n: int, steps: int, peak: float
     rep.lines(["kernels/step: operations in the compiled step loop (each a pass over the seeds "
                "of a block). leaves: nine (n,) arrays in the scan carry; stacked: one (9, n) "
                "array (the engine's layout); checks: the engine's per-step bit-pattern, ULP and "
-               "non-finite checks; manual grad: hand-written backprop instead of jax.grad; const "
-               "data: XOR baked into the program. All rows timed in the same rounds "
+               "non-finite checks; manual grad: hand-written backprop instead of jax.grad; delta "
+               "barrier: each delta computed once per step (symjax._net.delta_barrier, as the "
+               "engine); const data: XOR baked into the program. All rows timed in the same rounds "
                f"(best of {max(ctx.repeat, 5)})."])
     return rows
 
