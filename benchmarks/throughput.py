@@ -989,8 +989,7 @@ def section_breakdown(rep: Report, ctx: Context, n: int, steps: int, peak: float
         Variant(devices=dev, block=_block_for(n, dev, 512)),
         Variant(devices=dev, block=blk, grad="manual"),
         Variant(devices=dev, block=blk, constant_data=True),
-        # blocks of 512 as the engine: with the barrier, blocks of 4096 ran 7x slower (and a
-        # program compiled after one with smaller blocks slowed that one down too; not isolated)
+        # blocks of 512 as the engine: with the barrier, blocks of 4096 ran 7x slower
         Variant(devices=dev, block=_block_for(n, dev, 512), barrier=True),
         Variant(carry="stacked", devices=dev, block=_block_for(n, dev, 512), barrier=True),
         Variant(carry="stacked", devices=dev, block=_block_for(n, dev, 512), checks=True,

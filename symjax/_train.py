@@ -230,7 +230,8 @@ def make_step(cfg: TrainConfig, keys: jax.Array, x: jax.Array, y: jax.Array):
     tx = cfg.optimizer.transformation()
     dropout = cfg.optimizer.dropout > 0 and cfg.net.n_hidden_units > 0
     loss = view.loss
-    if cfg.form == "scalar":  # XLA computes each delta once per step, not once per use
+    if cfg.form == "scalar" and jax.default_backend() == "cpu":
+        # XLA's CPU fusion then computes each delta once per step, not once per use
         loss = functools.partial(scalar_loss, cfg.net, barrier=True)
 
     def seed_grad(flat, masks):

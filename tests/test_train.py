@@ -179,3 +179,27 @@ def test_a_second_call_does_not_retrace():
     for key, r in first.runs.items():  # same layout: bitwise reproducible
         np.testing.assert_array_equal(r.final_loss.view(np.uint32),
                                       second.runs[key].final_loss.view(np.uint32))
+
+
+@pytest.mark.parametrize("backend, expected", [("cpu", True), ("gpu", False), ("tpu", False)])
+def test_delta_barrier_is_used_on_cpu_only(backend, expected, monkeypatch):
+    """The scalar layout's delta barrier is a CPU fusion device (in large blocks it is slow):
+    the step contains it on CPU and not elsewhere."""
+    plan = resolve(steps=3, init="normal", optimizer="sgd")
+    (cfg,) = plan.train_configs()
+    assert cfg.form == "scalar"
+    monkeypatch.setattr(jax, "default_backend", lambda: backend)
+    from symjax._train import Checks, TrainState, make_step
+
+    n = 4
+    x, y = plan.data.x.astype("float32"), plan.data.y.astype("float32")
+    with pinned_numerics("float32"):
+        keys = jax.random.split(jax.random.key(0), n)
+        step = make_step(cfg, keys, x, y)
+        params = np.zeros((cfg.net.n_params, n), np.float32)
+        pairs = len(cfg.ties)
+        state = TrainState(params, cfg.optimizer.transformation().init(params),
+                           Checks(np.zeros((pairs, n), np.int32), np.zeros((pairs, n), np.uint32),
+                                  np.zeros((n,), np.int32)))
+        jaxpr = str(jax.make_jaxpr(step)(state, np.int32(1)))
+    assert (" -0.0:f32[]" in jaxpr) is expected  # the init value of the barrier's reduction
