@@ -325,6 +325,7 @@ def verify(
     quiet: bool = False,
     resume: bool = False,
     progress: bool | None = None,
+    **unknown,
 ) -> VerifyResults:
     """Train ``seeds`` seeds under every init x optimizer and check every tied pair bitwise at
     every step.
@@ -382,6 +383,9 @@ def verify(
     """
     from ._provenance import collect_provenance
 
+    if unknown:
+        allowed = [*DEFAULTS, "out", "save_params", "quiet", "resume", "progress"]
+        raise InputError(f"unknown option {sorted(unknown)[0]!r}; allowed: {', '.join(allowed)}")
     plan = resolve(
         widths=widths, activation=activation, output_activation=output_activation, loss=loss,
         reduction=reduction, dataset=dataset, init=init, optimizer=optimizer, lr=lr,

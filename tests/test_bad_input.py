@@ -531,15 +531,17 @@ def test_api_verify_named_cases(no_training, bad, fragment):
 
 
 def test_api_unknown_keyword():
-    """An unknown keyword is Python's TypeError at the call, naming it; ``resolve`` (which
-    ``symjax reproduce`` uses on recorded configs) says InputError with the allowed names."""
+    """An unknown keyword is an InputError naming it and the allowed names, in ``verify`` and in
+    ``resolve`` (which ``symjax reproduce`` uses on recorded configs)."""
     import symjax
     from symjax._verifier import resolve
 
-    with pytest.raises(TypeError, match="bogus"):
-        symjax.verify(bogus=1)
+    with pytest.raises(InputError, match=r"unknown option 'bogus'; allowed: widths, .*, progress$"):
+        symjax.verify(bogus=1, seeds=1, steps=0)
     with pytest.raises(InputError, match="'bogus'; allowed: widths, activation"):
         resolve(bogus=1)
+    # control: the same call without the unknown name runs
+    assert symjax.verify(seeds=1, steps=0, init="tied", optimizer="sgd", quiet=True).ok
 
 
 def test_api_numpy_values_are_refused_cleanly(no_training):
