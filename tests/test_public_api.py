@@ -34,4 +34,3 @@ def test_cli_help_lists_commands():
     cli = importlib.import_module("symjax.cli")
     text = cli.build_parser().format_help()
     assert "prove" in text and "verify" in text
-
