@@ -27,6 +27,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from _machine import cpu_flags, usable_cores
 
 HERE = Path(__file__).resolve().parent
 SOURCE_DIR = HERE / "c"
@@ -42,24 +43,9 @@ class BuildError(RuntimeError):
     """The C baseline cannot be built or loaded here (the message says why, in one line)."""
 
 
-def usable_cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:
-        return os.cpu_count() or 1
-
-
 def _compiler_version(cc: str) -> str:
     proc = subprocess.run([cc, "--version"], capture_output=True, text=True, timeout=30)
     return (proc.stdout.splitlines() or ["unknown"])[0]
-
-
-def _cpu_flags() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            return next((line for line in f if line.startswith("flags")), "")
-    except OSError:
-        return platform.processor()
 
 
 def _first_error(stderr: str) -> str:
@@ -79,7 +65,8 @@ def build(name: str) -> tuple[Path, float]:
     if cc is None:
         raise BuildError(f"{COMPILER} not found")
     digest = hashlib.sha256()
-    for part in (_compiler_version(cc), " ".join(CFLAGS), _cpu_flags(), platform.machine()):
+    for part in (_compiler_version(cc), " ".join(CFLAGS), " ".join(sorted(cpu_flags())),
+                 platform.machine()):
         digest.update(part.encode() + b"\0")
     for source in LIBRARIES[name]:
         digest.update((SOURCE_DIR / source).read_bytes() + b"\0")

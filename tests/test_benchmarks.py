@@ -26,6 +26,8 @@ needs_gcc = pytest.mark.skipif(shutil.which("gcc") is None or not SCRIPT.exists(
 
 
 def _bench_module(name: str):
+    if str(BENCHMARKS) not in sys.path:  # as when the scripts run: their siblings import
+        sys.path.insert(0, str(BENCHMARKS))
     spec = importlib.util.spec_from_file_location(f"_bench_{name}", BENCHMARKS / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
