@@ -1,9 +1,10 @@
 """Hand-written C baseline of the default workload, and the machine's FMA peak measured in C.
 
 Sources in ``benchmarks/c/``: ``xor221.c`` (+ ``xor221_kernel.h``) trains the 2-2-1 XOR network
-exactly as :func:`_baselines.numpy_backprop` (OpenMP over seeds, one seed per lane of 512-bit
-vectors, all steps of a chunk of seeds in registers; its own vectorized tanh and exp, see the
-file's header); ``peak.c`` runs 16 independent FMA chains per thread on 256- and 512-bit vectors.
+exactly as :func:`_baselines.numpy_backprop` (OpenMP over seeds, one seed per lane of the
+widest native vectors: 512-bit with AVX-512, else 256-bit; all steps of a chunk of seeds in
+registers; its own vectorized tanh and exp, see the file's header); ``peak.c`` runs 16
+independent FMA chains per thread on 256- and 512-bit vectors.
 
 Both are compiled once with ``gcc`` and :data:`CFLAGS` into ``benchmarks/results/c_build/``
 (git ignores ``results/``), one shared library per hash of the sources, the flags, the

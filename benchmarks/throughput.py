@@ -18,9 +18,9 @@ was imported, so the JAX baselines run under the same flags as the engine:
 * ``NumPy``: hand-written backprop vectorized over seeds (``_baselines.py``);
 * ``Python loop``: one jitted step per Python call, one seed at a time (``_baselines.py``);
 * ``torch vmap(grad)`` and ``torch.compile``: only when ``torch`` is importable;
-* ``C (OpenMP)``: hand-written C, OpenMP over seeds, one seed per lane of 512-bit vectors, its
-  own vectorized tanh/exp (``benchmarks/c/xor221.c``, ``_c_baseline.py``); only when ``gcc``
-  is found and compiles it (``-O3 -march=native -fopenmp``), on all usable cores.
+* ``C (OpenMP)``: hand-written C, OpenMP over seeds, one seed per lane of the widest native
+  vectors, its own vectorized tanh/exp (``benchmarks/c/xor221.c``, ``_c_baseline.py``); only
+  when ``gcc`` is found and compiles it (``-O3 -march=native -fopenmp``), on all usable cores.
 
 Baselines that would take long at large N run fewer steps (``steps timed`` column) and their rate
 is extrapolated per seed-step; the Python loop is timed on 2 seeds (its cost is per seed).

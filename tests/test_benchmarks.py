@@ -66,15 +66,30 @@ def _close(a, b, dtype) -> bool:
     return bool(np.allclose(a, b, rtol=rtol, atol=atol))
 
 
+def _c_module(vector_bytes: int | None = None):
+    """The C baseline's module; with ``vector_bytes``, built for that SIMD width instead of the
+    widest native one (GCC splits vectors wider than the CPU's)."""
+    c_baseline = _bench_module("_c_baseline")
+    if vector_bytes is not None:
+        c_baseline.CFLAGS = (*c_baseline.CFLAGS, f"-DVBYTES={vector_bytes}")
+        # its own folder: a build replaces the other builds of the same name in its folder
+        c_baseline.BUILD_DIR = c_baseline.BUILD_DIR / f"vbytes{vector_bytes}"
+    assert c_baseline.available() is None, c_baseline.available()
+    return c_baseline
+
+
 @needs_gcc
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("samples", [4, 3])  # 4: the unrolled path of the kernel; 3: the loop
-def test_c_train_matches_numpy_backprop(dtype, samples):
-    c_baseline, baselines = _bench_module("_c_baseline"), _bench_module("_baselines")
-    assert c_baseline.available() is None, c_baseline.available()
+@pytest.mark.parametrize("width", ["native", "other"])  # both the 256- and 512-bit code
+def test_c_train_matches_numpy_backprop(dtype, samples, width):
+    c_baseline = _c_module()
+    if width == "other":  # the width this CPU does not pick (AVX-512: 32 bytes, else 64)
+        c_baseline = _c_module(32 if "avx512f" in c_baseline.cpu_flags() else 64)
+    baselines = _bench_module("_baselines")
     rng = np.random.default_rng(7)
-    # 37 seeds: a full chunk of 32 (float32) / 16 (float64) seeds and a padded one. Random data,
-    # not XOR: XOR is symmetric in x1, x2, which would hide a swapped parameter.
+    # 37 seeds: full chunks (16 or 32 seeds in float32, 8 or 16 in float64) and a padded one.
+    # Random data, not XOR: XOR is symmetric in x1, x2, which would hide a swapped parameter.
     x, y = rng.standard_normal((samples, 2)), rng.uniform(size=(samples, 1))
     p0 = rng.standard_normal((37, 9)).astype(dtype)
     keep = p0.copy()

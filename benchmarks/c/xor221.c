@@ -12,8 +12,8 @@
  * w2: x2->h1, w3: x1->h2, w4: x2->h2, w5: h1->out, w6: h2->out); x: (S, 2); y: (S).
  *
  * Parallel over seeds with OpenMP (schedule(static) over chunks of CHUNK_VECS vectors of seeds),
- * vectorized over seeds with GCC vector extensions (one seed per SIMD lane, 512-bit vectors: 16
- * floats / 8 doubles). A chunk is transposed to registers (9 x CHUNK_VECS vectors), trained for
+ * vectorized over seeds with GCC vector extensions (one seed per SIMD lane, vectors of the widest
+ * native width: 512 bits with AVX-512, 16 floats / 8 doubles, else 256 bits). A chunk is transposed to registers (9 x CHUNK_VECS vectors), trained for
  * all `steps` steps there, and stored back, so the step loop never leaves L1.
  *
  * Transcendentals, written here so that they vectorize (no libm calls, no -ffast-math):
@@ -32,8 +32,8 @@
  * benchmarks/throughput.py and tests/test_benchmarks.py).
  *
  * Build: gcc -O3 -march=native -fopenmp -shared -fPIC (no -ffast-math: the code does not need
- * it; GCC's default -ffp-contract=fast fuses a*b+c into FMAs). Without AVX-512 the 512-bit
- * vectors are split by GCC into narrower ones; the code stays correct. */
+ * it; GCC's default -ffp-contract=fast fuses a*b+c into FMAs). -DVBYTES=64 or 32 overrides
+ * the vector width in bytes. */
 
 #include <omp.h>
 #include <stdint.h>
@@ -45,10 +45,21 @@
 #define GROUP 4 /* vectors per call of an elementwise function */
 #endif
 
-typedef float f32v __attribute__((vector_size(64)));
-typedef int32_t i32v __attribute__((vector_size(64)));
-typedef double f64v __attribute__((vector_size(64)));
-typedef int64_t i64v __attribute__((vector_size(64)));
+/* Bytes per vector: the widest the CPU has natively (-march=native). GCC splits wider vector
+ * types into several registers, which doubles register pressure and spills (on AVX2, 512-bit
+ * vectors ran 3x slower than 256-bit ones). */
+#ifndef VBYTES
+#ifdef __AVX512F__
+#define VBYTES 64
+#else
+#define VBYTES 32
+#endif
+#endif
+
+typedef float f32v __attribute__((vector_size(VBYTES)));
+typedef int32_t i32v __attribute__((vector_size(VBYTES)));
+typedef double f64v __attribute__((vector_size(VBYTES)));
+typedef int64_t i64v __attribute__((vector_size(VBYTES)));
 
 static int n_threads = 0;
 
@@ -67,7 +78,7 @@ int xor221_max_threads(void) { return n_threads > 0 ? n_threads : omp_get_max_th
 
 /* min and max with a constant, and select(a < b, x, y): single AVX-512 instructions where
  * available, bit masks otherwise. */
-#ifdef __AVX512F__
+#if defined(__AVX512F__) && VBYTES == 64
 #include <immintrin.h>
 INLINE f32v min_f32(f32v a, float b) { return (f32v)_mm512_min_ps((__m512)a, _mm512_set1_ps(b)); }
 INLINE f32v max_f32(f32v a, float b) { return (f32v)_mm512_max_ps((__m512)a, _mm512_set1_ps(b)); }
@@ -183,7 +194,7 @@ INLINE void sigmoid_f64(f64v *v, int m) {
 /* -- the training kernel, once per precision ----------------------------------------------- */
 #define REAL float
 #define VEC f32v
-#define LANES 16
+#define LANES (VBYTES / 4)
 #define TANH tanh_f32
 #define SIGMOID sigmoid_f32
 #define SUFFIX f32
@@ -191,7 +202,7 @@ INLINE void sigmoid_f64(f64v *v, int m) {
 
 #define REAL double
 #define VEC f64v
-#define LANES 8
+#define LANES (VBYTES / 8)
 #define TANH tanh_f64
 #define SIGMOID sigmoid_f64
 #define SUFFIX f64

@@ -1,5 +1,5 @@
 /* Training kernel of xor221.c for one precision; included once per precision with REAL (the
- * scalar type), VEC (its 512-bit vector), LANES (its width), TANH and SIGMOID (in place on an
+ * scalar type), VEC (its SIMD vector), LANES (its width), TANH and SIGMOID (in place on an
  * array of vectors) and SUFFIX defined. */
 
 #define CAT_(a, b) a##_##b
