@@ -123,22 +123,38 @@ def manual_grad(leaves, x, y):
     return grads
 
 
+# The checks as the engine carries them (symjax._train.Checks): first_break (stored unsigned,
+# "never" = the largest value) and max_ulp of every tied pair in one (2, pairs, n) array, and the
+# non-finite step.
+def _uint(rows):
+    return jnp.uint32 if rows[0].dtype == jnp.float32 else jnp.uint64
+
+
 def _checks_init(rows):
-    n = rows[0].shape[0]
-    return (jnp.full((len(TIED_PAIRS), n), -1, jnp.int32),
-            jnp.zeros((len(TIED_PAIRS), n), jnp.uint32 if rows[0].dtype == jnp.float32
-                      else jnp.uint64),
+    n, uint = rows[0].shape[0], _uint(rows)
+    return (jnp.stack([jnp.full((len(TIED_PAIRS), n), jnp.iinfo(uint).max, uint),
+                       jnp.zeros((len(TIED_PAIRS), n), uint)]),
             jnp.full((n,), -1, jnp.int32))
 
 
 def _checks_update(checks, rows, t):
-    first_break, max_ulp, nonfinite = checks
+    pairs, nonfinite = checks
     differ, dist = ulp_distance(jnp.stack([rows[i] for i, _ in TIED_PAIRS]),
                                 jnp.stack([rows[j] for _, j in TIED_PAIRS]))
+    never = jnp.full((), jnp.iinfo(dist.dtype).max, dist.dtype)
+    first_break = jnp.where((pairs[0] == never) & differ, t.astype(dist.dtype), pairs[0])
     finite = jnp.all(jnp.stack([jnp.isfinite(r) for r in rows]), axis=0)
-    return (jnp.where((first_break < 0) & differ, t, first_break),
-            jnp.maximum(max_ulp, dist),
+    return (jnp.stack([first_break, jnp.maximum(pairs[1], dist)]),
             jnp.where((nonfinite < 0) & ~finite, t, nonfinite))
+
+
+def _checks_result(checks):
+    """``(first_break int32 (-1: never), max_ulp, nonfinite_step)``."""
+    if not checks:
+        return ()
+    pairs, nonfinite = checks
+    never = jnp.full((), jnp.iinfo(pairs.dtype).max, pairs.dtype)
+    return (jnp.where(pairs[0] == never, -1, pairs[0].astype(jnp.int32)), pairs[1], nonfinite)
 
 
 def _train_block(variant: Variant, steps: int, lr: float, flat0, x, y):
@@ -169,7 +185,7 @@ def _train_block(variant: Variant, steps: int, lr: float, flat0, x, y):
     ts = jnp.arange(1, steps + 1, dtype=jnp.int32)
     (params, checks), _ = lax.scan(step, (params, checks), ts)
     final = jnp.stack(params, axis=1) if variant.carry == "leaves" else params.T
-    return final, checks
+    return final, _checks_result(checks)
 
 
 def prototype_program(variant: Variant, *, steps: int, lr: float, x: np.ndarray,

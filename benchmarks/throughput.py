@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import importlib.util
 import json
 import os
@@ -197,21 +198,17 @@ def engine_flops(ctx: Context, dtype: str, widths=WIDTHS, n: int = 256) -> tuple
     import jax
 
     from symjax._inits import perturbation_key, pinned_numerics
-    from symjax._train import Checks, TrainState, make_step
+    from symjax._train import TrainState, _init_checks, make_step
 
     plan = _engine_plan(ctx, n, 1, dtype, widths)
     cfg = plan.train_configs()[0]
     x, y = plan.data.x.astype(dtype), plan.data.y.astype(dtype)
-    ulp_t = np.uint32 if dtype == "float32" else np.uint64
-    pairs = len(cfg.ties)
     with pinned_numerics(dtype):
         keys = jax.vmap(perturbation_key)(np.arange(n, dtype=np.uint32))
         step = make_step(cfg, keys, x, y)
         params = jax.ShapeDtypeStruct((cfg.net.n_params, n), dtype)
         state = TrainState(params, jax.eval_shape(cfg.optimizer.transformation().init, params),
-                           Checks(jax.ShapeDtypeStruct((pairs, n), np.int32),
-                                  jax.ShapeDtypeStruct((pairs, n), ulp_t),
-                                  jax.ShapeDtypeStruct((n,), np.int32)))
+                           jax.eval_shape(functools.partial(_init_checks, cfg), params))
         compiled = jax.jit(step).lower(state, jax.ShapeDtypeStruct((), np.int32)).compile()
     cost = compiled.cost_analysis()
     cost = (cost[0] if isinstance(cost, (list, tuple)) else cost) or {}

@@ -199,7 +199,6 @@ def test_delta_barrier_is_used_on_cpu_only(backend, expected, monkeypatch):
         params = np.zeros((cfg.net.n_params, n), np.float32)
         pairs = len(cfg.ties)
         state = TrainState(params, cfg.optimizer.transformation().init(params),
-                           Checks(np.zeros((pairs, n), np.int32), np.zeros((pairs, n), np.uint32),
-                                  np.zeros((n,), np.int32)))
+                           Checks(np.zeros((2, pairs, n), np.uint32), np.zeros((n,), np.int32)))
         jaxpr = str(jax.make_jaxpr(step)(state, np.int32(1)))
     assert (" -0.0:f32[]" in jaxpr) is expected  # the init value of the barrier's reduction
