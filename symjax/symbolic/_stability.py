@@ -388,14 +388,15 @@ def _all_zero(
 ) -> Theorem:
     """Proven when every expression simplifies to zero exactly; refuted at a non-zero witness.
 
-    Per expression, cheapest first: ``expand`` gives 0 (proven); a rational point where the value
-    is not zero (refuted, see :func:`~symjax.symbolic._laws.nonzero_witness`; no slow
-    simplification of a non-zero expression); the expanded
-    numerator over a common denominator is 0, or :func:`exactly_zero` (proven). Otherwise the
-    verdict is ``unknown``.
+    Per expression, cheapest first: ``expand``, or the expanded numerator over a common
+    denominator, gives 0 (proven; the witness search below evaluates a zero expression at every
+    point it tries, to 30 digits, which took most of ``proofs/stability.py``'s time); a rational
+    point where the value is not zero (refuted, see :func:`~symjax.symbolic._laws.nonzero_witness`;
+    no slow simplification of a non-zero expression); :func:`exactly_zero` (proven). Otherwise
+    the verdict is ``unknown``.
     """
     for label, expr in exprs.items():
-        if sp.expand(expr) == 0:
+        if sp.expand(expr) == 0 or _numerator_vanishes(expr):
             continue
         witness = nonzero_witness(expr, sorted(expr.free_symbols, key=str))
         if witness is not None:
@@ -404,7 +405,7 @@ def _all_zero(
                 claim, hypotheses, REFUTED, witness=witness,
                 steps=[ProofStep(f"The {what} {label} is not 0 at the witness.")],
             )
-        if not _vanishes(expr):
+        if not exactly_zero(expr):
             return Theorem(
                 claim, hypotheses, UNKNOWN,
                 steps=[ProofStep(f"The {what} {label} did not simplify to 0.")],
@@ -416,14 +417,14 @@ def _all_zero(
     )
 
 
-def _vanishes(expr: sp.Expr) -> bool:
-    """Exact zero test: over a common denominator the expanded numerator is 0, else simplify.
+def _numerator_vanishes(expr: sp.Expr) -> bool:
+    """Exact zero test: over a common denominator the expanded numerator is 0.
 
-    The common-denominator step settles in a fraction of a second what ``simplify`` takes
-    seconds for (terms like ``a/(2 D) - 2 a/(4 D)``); both are exact rewritings.
+    Settles in a fraction of a second what ``simplify`` takes seconds for (terms like
+    ``a/(2 D) - 2 a/(4 D)``); an exact rewriting.
     """
     numerator, _ = sp.fraction(sp.together(sp.expand(expr)))
-    return sp.expand(numerator) == 0 or exactly_zero(expr)
+    return sp.expand(numerator) == 0
 
 
 def prove_duplication(model: StabilityModel) -> Theorem:
