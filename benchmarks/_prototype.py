@@ -25,7 +25,7 @@ from jax import lax
 from jax.sharding import AxisType, PartitionSpec
 
 from symjax._net import delta_barrier
-from symjax._train import ulp_distance
+from symjax._train import Checks, _never, ulp_distance
 
 #: Tied pairs of 2-2-1 as indices into [w1..w6, b1..b3]: w1=w3, w2=w4, w5=w6, b1=b2.
 TIED_PAIRS = ((0, 2), (1, 3), (4, 5), (6, 7))
@@ -123,26 +123,22 @@ def manual_grad(leaves, x, y):
     return grads
 
 
-# The checks as the engine carries them (symjax._train.Checks): first_break (stored unsigned,
-# "never" = the largest value) and max_ulp of every tied pair in one (2, pairs, n) array, and the
-# non-finite step.
-def _uint(rows):
-    return jnp.uint32 if rows[0].dtype == jnp.float32 else jnp.uint64
-
-
+# The checks carried as the engine carries them (symjax._train.Checks): first_break (stored
+# unsigned, "never" = the largest value) and max_ulp of every tied pair in one (2, pairs, n)
+# array, and the non-finite step.
 def _checks_init(rows):
-    n, uint = rows[0].shape[0], _uint(rows)
-    return (jnp.stack([jnp.full((len(TIED_PAIRS), n), jnp.iinfo(uint).max, uint),
-                       jnp.zeros((len(TIED_PAIRS), n), uint)]),
-            jnp.full((n,), -1, jnp.int32))
+    n = rows[0].shape[0]
+    uint = jnp.uint32 if rows[0].dtype == jnp.float32 else jnp.uint64
+    pairs = jnp.zeros((2, len(TIED_PAIRS), n), uint).at[0].set(_never(uint))
+    return pairs, jnp.full((n,), -1, jnp.int32)
 
 
 def _checks_update(checks, rows, t):
     pairs, nonfinite = checks
     differ, dist = ulp_distance(jnp.stack([rows[i] for i, _ in TIED_PAIRS]),
                                 jnp.stack([rows[j] for _, j in TIED_PAIRS]))
-    never = jnp.full((), jnp.iinfo(dist.dtype).max, dist.dtype)
-    first_break = jnp.where((pairs[0] == never) & differ, t.astype(dist.dtype), pairs[0])
+    first_break = jnp.where((pairs[0] == _never(dist.dtype)) & differ, t.astype(dist.dtype),
+                            pairs[0])
     finite = jnp.all(jnp.stack([jnp.isfinite(r) for r in rows]), axis=0)
     return (jnp.stack([first_break, jnp.maximum(pairs[1], dist)]),
             jnp.where((nonfinite < 0) & ~finite, t, nonfinite))
@@ -152,9 +148,8 @@ def _checks_result(checks):
     """``(first_break int32 (-1: never), max_ulp, nonfinite_step)``."""
     if not checks:
         return ()
-    pairs, nonfinite = checks
-    never = jnp.full((), jnp.iinfo(pairs.dtype).max, pairs.dtype)
-    return (jnp.where(pairs[0] == never, -1, pairs[0].astype(jnp.int32)), pairs[1], nonfinite)
+    result = Checks(*checks)
+    return result.first_break, result.max_ulp, result.nonfinite_step
 
 
 def _train_block(variant: Variant, steps: int, lr: float, flat0, x, y):

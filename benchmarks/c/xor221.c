@@ -13,8 +13,9 @@
  *
  * Parallel over seeds with OpenMP (schedule(static) over chunks of CHUNK_VECS vectors of seeds),
  * vectorized over seeds with GCC vector extensions (one seed per SIMD lane, vectors of the widest
- * native width: 512 bits with AVX-512, 16 floats / 8 doubles, else 256 bits). A chunk is transposed to registers (9 x CHUNK_VECS vectors), trained for
- * all `steps` steps there, and stored back, so the step loop never leaves L1.
+ * native width: 512 bits with AVX-512, 16 floats / 8 doubles, else 256 bits). A chunk is
+ * transposed to registers (9 x CHUNK_VECS vectors), trained for all `steps` steps there, and
+ * stored back, so the step loop never leaves L1.
  *
  * Transcendentals, written here so that they vectorize (no libm calls, no -ffast-math):
  *  - float tanh: XLA CPU's / Eigen's fast rational approximation (odd degree-13 numerator over
@@ -47,7 +48,7 @@
 
 /* Bytes per vector: the widest the CPU has natively (-march=native). GCC splits wider vector
  * types into several registers, which doubles register pressure and spills (on AVX2, 512-bit
- * vectors ran 3x slower than 256-bit ones). */
+ * vectors ran 5x slower than 256-bit ones). */
 #ifndef VBYTES
 #ifdef __AVX512F__
 #define VBYTES 64

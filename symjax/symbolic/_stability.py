@@ -388,15 +388,15 @@ def _all_zero(
 ) -> Theorem:
     """Proven when every expression simplifies to zero exactly; refuted at a non-zero witness.
 
-    Per expression, cheapest first: ``expand``, or the expanded numerator over a common
-    denominator, gives 0 (proven; the witness search below evaluates a zero expression at every
+    Per expression, cheapest first: the expanded numerator over a common denominator is 0
+    (proven; the witness search below evaluates a zero expression at every
     point it tries, to 30 digits, which took most of ``proofs/stability.py``'s time); a rational
     point where the value is not zero (refuted, see :func:`~symjax.symbolic._laws.nonzero_witness`;
     no slow simplification of a non-zero expression); :func:`exactly_zero` (proven). Otherwise
     the verdict is ``unknown``.
     """
     for label, expr in exprs.items():
-        if sp.expand(expr) == 0 or _numerator_vanishes(expr):
+        if _numerator_vanishes(expr):
             continue
         witness = nonzero_witness(expr, sorted(expr.free_symbols, key=str))
         if witness is not None:
