@@ -28,6 +28,15 @@ LOSS_ALIASES = {"mse": "squared_error", "se": "squared_error", "cross_entropy": 
 UNDEFINED_LOSS = "l"
 REDUCTIONS = ("mean", "sum")
 LEAKY_RELU_SLOPE = 0.01  # the symbolic half uses the exact rational 1/100
+#: Optimizers whose update the symbolic half models (``symjax prove --optimizer``).
+PROVABLE_OPTIMIZERS = (
+    "gd", "sgd", "momentum", "nesterov", "adam", "adamw", "l2", "rmsprop", "adagrad", "clip",
+    "lars",
+)
+#: Perturbations the symbolic half models, as ``OPTIMIZER+PERTURBATION``.
+PERTURBATIONS = (
+    "noise", "shared_noise", "per_unit_lr", "shared_lr", "dropout", "shared_dropout",
+)
 
 
 def activation_name(name, *, symbolic: bool = False) -> str:

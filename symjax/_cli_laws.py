@@ -61,7 +61,14 @@ def run(args: argparse.Namespace) -> int:
 
     result = conservation_laws(args.widths, args.activation, bias=args.bias, seed=args.seed)
     print(result.render())
-    print(f"\nVerdict: {result.theorem.verdict.upper()} (count = {result.count})")
+    print(f"\nCount: {result.count}, the rank at one generic point ({result.lie.method}); "
+          "a computation, not a symbolic proof.")
+    if result.laws:
+        proven = "PROVEN" if all(result.verified) else "NOT PROVEN"
+        print(f"Verdict: {proven}: each of the {len(result.laws)} listed laws is conserved "
+              "(exact simplification to 0, checked independently).")
+    else:
+        print("Verdict: no law is listed, so nothing is proven.")
     if args.json:
         write_json(args.json, "laws", result.to_dict())
     return 0 if result.ok else 1

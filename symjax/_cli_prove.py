@@ -1,16 +1,32 @@
 """``symjax prove``: prove or refute that training keeps tied hidden units tied.
 
 Prints the derivation (forward pass, chain rule of every tied parameter, and why each tied pair's
-gradients differ in general) and the theorem with its verdict. Exit status: 0 proven, 1 refuted
-or unknown (time limit), 2 bad input. SymPy is imported only when the command runs.
+gradients differ in general) and the theorem with its verdict. Exit status: 0 proven, 1 refuted,
+2 bad input, 3 unknown (time limit), 4 a proof contradicted by its independent check (a bug;
+nothing is reported as proven). SymPy is imported only when the command runs.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 
+from ._choices import (
+    ACTIVATIONS,
+    LOSS_ALIASES,
+    LOSSES,
+    PERTURBATIONS,
+    PROVABLE_OPTIMIZERS,
+    REDUCTIONS,
+)
 from ._errors import InputError
+
+_EXIT_HELP = (
+    "exit status: 0 proven, 1 refuted (with a witness), 2 bad input, 3 unknown (time limit), "
+    "4 the proof was contradicted by its own independent check (a bug in symjax; nothing is "
+    "reported as proven)"
+)
 
 _PERMUTATION_HELP = (
     "ties fixed by a permutation of the units of one hidden layer, written LAYER:IMAGES with "
@@ -28,8 +44,11 @@ def register(subparsers) -> None:
             "Prove (SymPy, exactly) or refute (with a witness) that tied parameters receive "
             "equal gradients wherever the ties hold, so that training keeps them tied. The "
             "defaults are undefined functions: sigma (hidden activation), phi (output "
-            "activation) and l (loss), so a proof covers every choice of them."
+            "activation) and l (loss), so a proof covers every choice of them. Every proven "
+            "claim is also checked by independent code (random generic functions at random "
+            "exact points) before it is printed."
         ),
+        epilog=_EXIT_HELP,
     )
     p.add_argument("--widths", default="2,2,1", help="layer widths (default: 2,2,1)")
     which = p.add_mutually_exclusive_group()
@@ -42,21 +61,44 @@ def register(subparsers) -> None:
         ),
     )
     which.add_argument("--permutation", metavar="LAYER:IMAGES", help=_PERMUTATION_HELP)
-    p.add_argument("--activation", default="sigma", help="hidden activation (default: sigma)")
     p.add_argument(
-        "--output-activation", default="phi", help="output activation (default: phi)"
+        "--activation", default="sigma",
+        help=f"hidden activation: sigma (any function), {', '.join(ACTIVATIONS)} "
+             "(default: sigma)",
     )
-    p.add_argument("--loss", default="l", help="squared_error, bce or l (default: l)")
+    p.add_argument(
+        "--output-activation", default="phi",
+        help=f"output activation: phi (any function), {', '.join(ACTIVATIONS)} (default: phi)",
+    )
+    p.add_argument(
+        "--loss", default="l",
+        help=f"per-sample loss: l (any function of all outputs and targets), "
+             f"{', '.join(LOSSES + tuple(LOSS_ALIASES))} (default: l)",
+    )
     p.add_argument("--samples", type=int, default=1, help="symbolic samples (default: 1)")
-    p.add_argument("--reduction", default="mean", help="mean or sum over samples")
-    p.add_argument("--dropout", default=None, help="none, shared or independent")
+    p.add_argument(
+        "--reduction", default="mean",
+        help=f"over samples: {', '.join(REDUCTIONS)} (default: mean)",
+    )
+    p.add_argument(
+        "--dropout", default=None,
+        help="none, shared (one mask per layer) or independent (one mask per unit)",
+    )
     mode = p.add_mutually_exclusive_group()
     mode.add_argument(
-        "--optimizer", help="prove that training with this optimizer preserves the ties"
+        "--optimizer",
+        help="prove that training with this optimizer preserves the ties: "
+             + ", ".join(PROVABLE_OPTIMIZERS)
+             + "; OPTIMIZER+PERTURBATION adds one of " + ", ".join(PERTURBATIONS),
     )
     mode.add_argument(
         "--lattice", action="store_true",
-        help="classify every subset of the ties (the 16 subsets of the 2-2-1 swap)",
+        help="classify every subset of the ties (the 16 subsets of the 2-2-1 swap) and print "
+             "them as a table",
+    )
+    p.add_argument(
+        "--verbose", action="store_true",
+        help="with --lattice, also print the proof or refutation of every subset",
     )
     p.add_argument("--latex", metavar="FILE", help="write the derivation and theorem as LaTeX")
     p.add_argument("--json", metavar="FILE", help="write the theorem as JSON")
@@ -134,12 +176,17 @@ def run(args: argparse.Namespace) -> int:
         theorem = _ties.prove_tie_invariance(net.widths, pairs, **options, timeout=args.timeout)
 
     steps = derivation(net, pairs)
-    print(steps.text())
-    print()
-    if args.lattice:
+    if args.lattice and not args.verbose:
         print(_ties.lattice_table(theorem))
         print()
-    print(theorem.render())
+        print(dataclasses.replace(theorem, lemmas=[]).render())
+    else:
+        print(steps.text())
+        print()
+        if args.lattice:
+            print(_ties.lattice_table(theorem))
+            print()
+        print(theorem.render())
     if args.latex:
         _write(args.latex, steps.latex() + "\n" + theorem.to_latex(), "--latex")
     if args.json:

@@ -5,7 +5,8 @@ block, and its value at the tied point), the per-step growth factor ``rho(I - et
 point, the block-diagonality theorem and the Fukumizu-Amari duplication theorem with their
 verdicts. ``--json FILE`` writes the same as JSON.
 
-Exit status as for ``symjax prove``: 0 both theorems proven, 1 refuted, 2 bad input.
+Exit status as for ``symjax prove``: 0 both theorems proven, 1 refuted, 2 bad input, 3 unknown,
+4 a proof contradicted by its independent check.
 """
 
 from __future__ import annotations
@@ -84,6 +85,7 @@ def run(args: argparse.Namespace) -> int:
         prove_duplication,
         stability_model,
     )
+    from .symbolic._theorem import EXIT_STATUS
 
     model = stability_model(args.activation, args.output_activation)
     growth = growth_factor(model, parse_point(args.point), args.lr)
@@ -121,4 +123,5 @@ def run(args: argparse.Namespace) -> int:
             ],
             "theorems": [block.to_dict(), duplication.to_dict()],
         })
-    return 0 if block.proven and duplication.proven else 1
+    verdicts = {block.verdict, duplication.verdict}
+    return max(EXIT_STATUS[v] for v in verdicts) if "refuted" not in verdicts else 1

@@ -26,3 +26,15 @@ def choose(kind: str, value, allowed) -> str:
     if not found:
         raise InputError(f"unknown {kind} {value!r}; allowed: {', '.join(map(str, allowed))}")
     return value
+
+
+class GuardContradiction(RuntimeError):
+    """A proof contradicted by its independent falsification check: a bug, never a verdict.
+
+    Raised before any theorem that says "proven" exists; the command line reports it in one
+    line with its own exit status (:data:`EXIT_CONTRADICTED`).
+    """
+
+
+#: Exit status of a command whose proof was contradicted by its independent check.
+EXIT_CONTRADICTED = 4

@@ -7,7 +7,8 @@ returns the exit status. Those modules import neither JAX nor SymPy at import ti
 
 Exit status: 0 success (a claim proven, a check passed), 1 a claim refuted or a check failed,
 2 bad input (or a file that cannot be read or written), reported as one line on stderr, never a
-traceback.
+traceback; 3 unknown (a proof hit its time limit); 4 a proof was contradicted by its own
+independent check (a bug in symjax: nothing that says "proven" is printed or written).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import argparse
 import importlib
 import sys
 
-from ._errors import InputError
+from ._errors import EXIT_CONTRADICTED, GuardContradiction, InputError
 
 #: Subcommand modules, in the order ``symjax --help`` lists them.
 SUBCOMMANDS = (
@@ -54,6 +55,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _where_to_report() -> str:
+    """`` at URL`` for the project's issue tracker or repository, from the package metadata."""
+    try:
+        from importlib.metadata import metadata
+
+        urls = dict(
+            u.split(", ", 1) for u in metadata("symjax-proofs").get_all("Project-URL") or []
+        )
+    except Exception:  # noqa: BLE001 - metadata is optional here; the message stands without it
+        return ""
+    for key in ("Issues", "Repository", "Homepage"):
+        if key in urls:
+            return f" at {urls[key]}"
+    return ""
+
+
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
@@ -70,6 +87,14 @@ def main(argv=None) -> int:
         where = f" ({err.filename})" if getattr(err, "filename", None) else ""
         print(f"symjax: error: {err.strerror or err}{where}", file=sys.stderr)
         return 2
+    except GuardContradiction as err:
+        print(
+            f"symjax: a proof was contradicted by its own independent check, so nothing was "
+            f"reported as proven; this is a bug in symjax, please report it with the command "
+            f"you ran{_where_to_report()} ({err})",
+            file=sys.stderr,
+        )
+        return EXIT_CONTRADICTED
     except KeyboardInterrupt:
         print("symjax: interrupted", file=sys.stderr)
         return 130

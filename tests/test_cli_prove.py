@@ -78,9 +78,9 @@ def test_lattice_classifies_sixteen_subsets(capsys, tmp_path):
     assert data["context"]["invariant"] == ["", "w1=w3,w2=w4,w5=w6,b1=b2"]
 
 
-def test_time_limit_gives_unknown_and_exit_1(capsys):
+def test_time_limit_gives_unknown_and_exit_3(capsys):
     code, out, _ = run(capsys, "--ties", "w1=w3", "--timeout", "1e-9")
-    assert code == 1 and "Verdict: UNKNOWN" in out and "time limit" in out
+    assert code == 3 and "Verdict: UNKNOWN" in out and "time limit" in out
 
 
 @pytest.mark.parametrize(

@@ -64,6 +64,7 @@ from sympy.polys.rings import ring
 from .._choices import ACTIVATIONS, activation_name
 from .._errors import InputError
 from .._layout import Layout
+from . import _guard
 from ._network import CONCRETE_ACTIVATIONS, exactly_zero
 from ._theorem import PROVEN, REFUTED, UNKNOWN, ProofStep, Theorem, combine
 
@@ -622,6 +623,7 @@ def check_conserved(
         )
     ]
     context = {"widths": list(net.widths), "bias": net.bias, "activation": activation}
+    checked = {}
     for k, f in enumerate(outputs, 1):
         inner = sp.Add(*[g * sp.diff(f, p) for g, p in zip(grad_h, net.params) if g != 0])
         # A witness refutes at once (simplifying a non-zero expression can take minutes);
@@ -629,6 +631,7 @@ def check_conserved(
         witness = nonzero_witness(inner, net.params + net.inputs, seed=seed)
         if witness is None and exactly_zero(inner):
             steps.append(ProofStep(f"Output {k}: grad h . grad f_{k} simplifies to 0 exactly."))
+            checked[f"grad h . grad f_{k}"] = inner
             continue
         if witness is None:
             steps.append(ProofStep(f"Output {k}: grad h . grad f_{k} = {sp.sstr(inner)}"))
@@ -648,7 +651,8 @@ def check_conserved(
         witness["output"] = str(k)
         witness["activation"] = activation
         return Theorem(claim, hypotheses, REFUTED, steps=steps, witness=witness, context=context)
-    return Theorem(claim, hypotheses, PROVEN, steps=steps, context=context)
+    guard = _guard.check_identities(checked, claim, seed=str(seed))
+    return Theorem(claim, hypotheses, PROVEN, steps=steps, context=context, guard=guard)
 
 
 def nonzero_witness(

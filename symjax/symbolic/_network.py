@@ -115,26 +115,41 @@ CONCRETE_LOSSES: dict[str, Callable[[tuple, tuple], sp.Expr]] = {
 }
 
 
+#: Every named derivative function made so far: name -> (base function, positions, nargs).
+_DERIVATIVES: dict[str, tuple[str, tuple[int, ...], int]] = {}
+
+
 def derivative_function(name: str, positions: Iterable[int], nargs: int) -> UndefinedFunction:
     """The named function that stands for a derivative of the undefined function ``name``.
 
     Args:
-      name: the undefined function, e.g. ``"sigma"``.
+      name: the undefined function, e.g. ``"sigma"``, or a named derivative of one (``"l_1"``):
+        the derivative of a derivative is named after the base function with all positions.
       positions: 1-based argument positions differentiated, one entry per order.
       nargs: how many arguments the function takes.
 
     Returns:
-      ``sigma'``, ``sigma''``, .. for a function of one argument; ``l_1``, ``l_2``, ``l_1,1``
-      (sorted positions) for a function of several arguments.
+      ``sigma'``, ``sigma''``, .. for a function of one argument; ``l_1``, ``l_2``, ``l_1,2``
+      (sorted positions, so that mixed partials in either order are the same function) for a
+      function of several arguments.
     """
-    positions = sorted(positions)
+    base, earlier, _ = _DERIVATIVES.get(name, (name, (), nargs))
+    order = tuple(sorted((*earlier, *positions)))
     if nargs == 1:
-        return undefined_function(name + "'" * len(positions))
-    return undefined_function(f"{name}_{','.join(map(str, positions))}")
+        full = base + "'" * len(order)
+    else:
+        full = f"{base}_{','.join(map(str, order))}"
+    _DERIVATIVES[full] = (base, order, nargs)
+    return undefined_function(full)
 
 
 def _rewrite_derivative(expr: sp.Derivative) -> sp.Expr:
-    """``Derivative(f(args), v, ..)`` of an undefined ``f`` -> the named derivative function."""
+    """``Derivative(f(args), v, ..)`` of an undefined ``f`` -> the named derivative function.
+
+    Only a derivative with respect to one argument *position* is rewritten: ``v`` must be
+    exactly one of the arguments and occur in no other. Anything else is left as it is (and
+    :meth:`SymbolicMLP.grad` refuses to return it).
+    """
     inner = expr.expr
     if not isinstance(inner, AppliedUndef):
         return expr
@@ -498,9 +513,26 @@ class SymbolicMLP:
 
     # -- gradients and substitutions -------------------------------------------------------
     def grad(self, name: str) -> sp.Expr:
-        """``sympy.diff(J, p)`` for the parameter called ``name`` (cached; raw SymPy form)."""
+        """``dJ/dp`` for the parameter called ``name``, in argument-position form (cached).
+
+        ``sympy.diff`` writes the derivative of ``l(phi(z3), phi(z4), y1, y2)`` with respect to
+        its first argument as ``Derivative(l(..), phi(z3))``: a derivative with respect to an
+        *expression*. Substituting ties into that form is unsound: where ``z4`` becomes ``z3``
+        the derivatives with respect to the first and the second argument turn into the same
+        object. So every derivative of an undefined function is rewritten here, before anyone
+        can substitute into it, as a named function of argument positions (``l_1(..)``,
+        ``sigma'(z1)``, see :func:`canonical`), and a gradient that still holds a
+        ``Derivative`` or ``Subs`` is an internal error, never returned.
+        """
         if name not in self._grads:
-            self._grads[name] = sp.diff(self.loss_expr, self.params[self.layout.info(name).name])
+            raw = sp.diff(self.loss_expr, self.params[self.layout.info(name).name])
+            out = canonical(raw)
+            if out.has(sp.Derivative, sp.Subs):
+                raise RuntimeError(
+                    f"internal error: dJ/d{name} of {self!r} keeps a derivative that is not in "
+                    f"argument-position form: {out}"
+                )
+            self._grads[name] = out
         return self._grads[name]
 
     def gradient(self) -> dict[str, sp.Expr]:

@@ -49,18 +49,14 @@ from numbers import Real
 
 import sympy as sp
 
+from .._choices import PERTURBATIONS, PROVABLE_OPTIMIZERS
 from .._errors import InputError, choose
 from .._layout import Layout, format_ties
+from . import _guard
 from ._theorem import PROVEN, REFUTED, UNKNOWN, ProofStep, Theorem, combine
 from ._ties import prove_tie_invariance, resolve_ties
 
-OPTIMIZERS = (
-    "gd", "sgd", "momentum", "nesterov", "adam", "adamw", "l2", "rmsprop", "adagrad", "clip",
-    "lars",
-)
-PERTURBATIONS = (
-    "noise", "shared_noise", "per_unit_lr", "shared_lr", "dropout", "shared_dropout",
-)
+OPTIMIZERS = PROVABLE_OPTIMIZERS
 #: The symmetric control of each symmetry-breaking perturbation.
 SYMMETRIC_CONTROLS = {
     "noise": "shared_noise", "per_unit_lr": "shared_lr", "dropout": "shared_dropout",
@@ -310,7 +306,12 @@ def _parse(optimizer) -> tuple[str, str | None]:
             f"optimizer {optimizer!r} must be a name; allowed: {', '.join(OPTIMIZERS)}"
         )
     base, plus, perturbation = optimizer.partition("+")
-    choose("optimizer", base, OPTIMIZERS)
+    if base not in OPTIMIZERS:
+        raise InputError(
+            f"optimizer {base!r} is not modelled by the prover; it models "
+            f"{', '.join(OPTIMIZERS)} (symjax verify trains with more optimizers and checks "
+            "their ties numerically, bit for bit)"
+        )
     if not plus:
         return base, None
     if perturbation not in PERTURBATIONS:
@@ -564,7 +565,12 @@ def prove_update_preserves_ties(optimizer: str, **hyper) -> Theorem:
             f"{label} = 0 ({how}); {_output_name(name, 'p')} = {p_expr}",
             rf"{sp.latex(p_expr)} - \left({sp.latex(q_expr)}\right) = 0",
         ))
-    return Theorem(claim, hypotheses, PROVEN, steps=steps, context=context)
+    differences = {
+        f"{_output_name(name, 'p')} - {_output_name(name, 'q')}": p_expr - out["q"][name]
+        for name, p_expr in out["p"].items()
+    }
+    guard = _guard.check_identities(differences, claim, equal=tie, seed=optimizer)
+    return Theorem(claim, hypotheses, PROVEN, steps=steps, context=context, guard=guard)
 
 
 # -- the induction ---------------------------------------------------------------------------
@@ -573,19 +579,24 @@ def _batch_lemma() -> Theorem:
     i = sp.Symbol("i", integer=True, positive=True)
     size = sp.Symbol("B", integer=True, positive=True)
     g_p, g_q = sp.IndexedBase("G_p", real=True), sp.IndexedBase("G_q", real=True)
-    steps = []
+    steps, differences = [], {}
     for reduction, scale in (("sum", sp.Integer(1)), ("mean", 1 / size)):
         p_expr, q_expr = (scale * sp.Sum(g[i], (i, 1, size)) for g in (g_p, g_q))
         steps.append(_identity_step(f"Batch {reduction}", p_expr, q_expr, {g_q: g_p}))
-    return Theorem(
+        differences[f"batch {reduction}"] = p_expr - q_expr
+    claim = (
         "For any batch size B and any batch, tied per-sample gradients (G_q[i] = G_p[i] for "
-        "every sample i) give a tied batch sum and batch mean.",
+        "every sample i) give a tied batch sum and batch mean."
+    )
+    return Theorem(
+        claim,
         [
             "G_p[i], G_q[i]: the gradients of the tied pair for sample i of the batch.",
             "The gradient lemma holds for one symbolic sample with arbitrary values, so it ties "
             "G_p[i] and G_q[i] for every sample of every batch, also one re-drawn each step.",
         ],
         PROVEN, steps=steps,
+        guard=_guard.check_identities(differences, claim, equal={g_q: g_p}),
     )
 
 
@@ -601,10 +612,13 @@ def _initial_state_lemma(base: str) -> Theorem:
         steps.append(ProofStep("The step count starts at t = 0, one scalar for all coordinates."))
     if not steps:
         steps.append(ProofStep(f"{base} keeps no per-coordinate state."))
+    claim = f"The initial state of {base} is tied."
+    differences = {f"{s}_p(0) - {s}_q(0)": init_p[s] - init_q[s] for s in rule.slots}
+    guard = (_guard.check_identities(differences, claim) if differences
+             else _guard.vacuous(f"{base} keeps no per-coordinate state"))
     return Theorem(
-        f"The initial state of {base} is tied.",
-        [f"The optimizer is {rule.models}, initialised as optax does."],
-        PROVEN, steps=steps,
+        claim, [f"The optimizer is {rule.models}, initialised as optax does."],
+        PROVEN, steps=steps, guard=guard,
     )
 
 

@@ -54,6 +54,7 @@ import sympy as sp
 
 from .._choices import activation_name
 from .._errors import InputError, choose
+from . import _guard
 from ._laws import nonzero_witness
 from ._network import CONCRETE_ACTIVATIONS, exactly_zero
 from ._theorem import PROVEN, REFUTED, UNKNOWN, ProofStep, Theorem, combine
@@ -77,6 +78,9 @@ MAX_SAMPLES = 16
 DEFAULT_POINT = {"w1": "1/2", "w2": "-1/3", "b1": "1/4", "w5": "1", "b3": "0"}
 #: Learning rate used when none is given.
 DEFAULT_LR = "1/2"
+
+#: Random points at which the independent check evaluates each proven identity.
+_GUARD_POINTS = 2
 
 _INDEX = {name: i for i, name in enumerate(NAMES)}
 _T = sp.Dummy("t", real=True)
@@ -414,6 +418,7 @@ def _all_zero(
     return Theorem(
         claim, hypotheses, PROVEN,
         steps=[ProofStep(f"Each {what} ({len(exprs)} of them) simplifies to 0 exactly.")],
+        guard=_guard.check_identities(exprs, claim, points=_GUARD_POINTS),
     )
 
 

@@ -10,6 +10,14 @@ Verdicts:
   point (and, if the claim was about an undefined function, the concrete choice made) at which it
   evaluates to a non-zero number, recorded in ``witness["value"]``.
 * ``"unknown"``: only when a time limit was hit; ``reason`` says so.
+
+A ``"proven"`` theorem cannot be made without ``guard``: the record of the independent
+falsification check (:mod:`symjax.symbolic._guard`) that evaluated the claim again, by code that
+shares nothing with the prover's simplification. A contradiction there raises
+:class:`~symjax.symbolic._guard.GuardContradiction` before any theorem exists.
+
+Exit statuses of the commands that print theorems (:data:`EXIT_STATUS`): 0 proven, 1 refuted,
+2 bad input, 3 unknown (a time limit), 4 the independent check contradicted a proof.
 """
 
 from __future__ import annotations
@@ -22,6 +30,8 @@ PROVEN = "proven"
 REFUTED = "refuted"
 UNKNOWN = "unknown"
 VERDICTS = (PROVEN, REFUTED, UNKNOWN)
+#: Exit status of a command by verdict (2 is bad input; 4 a contradicted proof, see ``cli``).
+EXIT_STATUS = {PROVEN: 0, REFUTED: 1, UNKNOWN: 3}
 
 
 @dataclass
@@ -53,6 +63,8 @@ class Theorem:
       reason: why the verdict is ``"unknown"`` (a time limit), else ``None``.
       context: machine-readable hypotheses (widths, ties, activation, ...).
       lemmas: sub-theorems this one rests on (e.g. one per tie set of a lattice).
+      guard: for a proven theorem, the record of its independent falsification check
+        (method, instantiations, points, evaluations, largest residual); required.
     """
 
     claim: str
@@ -63,6 +75,7 @@ class Theorem:
     reason: str | None = None
     context: dict[str, Any] = field(default_factory=dict)
     lemmas: list[Theorem] = field(default_factory=list)
+    guard: dict[str, Any] | None = None
 
     def __post_init__(self):
         if self.verdict not in VERDICTS:
@@ -71,6 +84,10 @@ class Theorem:
             raise ValueError("an 'unknown' verdict needs a reason (a time limit was hit)")
         if self.verdict == REFUTED and not self.witness:
             raise ValueError("a 'refuted' verdict needs a witness")
+        if self.verdict == PROVEN and not self.guard:
+            raise ValueError(
+                "internal error: a 'proven' verdict needs the record of its independent check"
+            )
 
     # -- convenience -----------------------------------------------------------------------
     @property
@@ -83,8 +100,8 @@ class Theorem:
 
     @property
     def exit_code(self) -> int:
-        """CLI convention: 0 proven, 1 refuted (or unknown)."""
-        return 0 if self.proven else 1
+        """CLI convention: 0 proven, 1 refuted, 3 unknown (a time limit)."""
+        return EXIT_STATUS[self.verdict]
 
     # -- rendering -------------------------------------------------------------------------
     def __str__(self) -> str:
@@ -104,6 +121,8 @@ class Theorem:
             lines += [f"{indent}  {k} = {v}" for k, v in self.witness.items()]
         if self.reason:
             lines.append(f"{indent}Reason: {self.reason}")
+        if self.guard and self.guard.get("evaluations"):
+            lines.append(f"{indent}Independent check: {guard_summary(self.guard)}")
         for lemma in self.lemmas:
             lines.append(lemma.render(indent + "    "))
         lines.append(f"{indent}Verdict: {self.verdict.upper()}")
@@ -138,6 +157,8 @@ class Theorem:
             out.append(r"\end{itemize}")
         if self.reason:
             out.append(rf"\item[Reason] {_tex_escape(self.reason)}")
+        if self.guard and self.guard.get("evaluations"):
+            out.append(rf"\item[Independent check] {_tex_escape(guard_summary(self.guard))}")
         out.append(rf"\item[Verdict] \textbf{{{self.verdict}}}")
         out.append(r"\end{description}")
         for lemma in self.lemmas:
@@ -154,6 +175,7 @@ class Theorem:
             "reason": self.reason,
             "context": self.context,
             "lemmas": [lemma.to_dict() for lemma in self.lemmas],
+            "guard": self.guard,
         }
 
     def to_json(self, **kw) -> str:
@@ -167,7 +189,10 @@ def combine(claim: str, hypotheses: list[str], lemmas: list[Theorem], **kw) -> T
     becomes the conjunction's), else ``unknown``.
     """
     if all(t.proven for t in lemmas):
-        return Theorem(claim, hypotheses, PROVEN, lemmas=lemmas, **kw)
+        from ._guard import conjunction
+
+        guard = conjunction([t.guard for t in lemmas])
+        return Theorem(claim, hypotheses, PROVEN, lemmas=lemmas, guard=guard, **kw)
     bad = next((t for t in lemmas if t.refuted), None)
     if bad is not None:
         return Theorem(
@@ -176,6 +201,15 @@ def combine(claim: str, hypotheses: list[str], lemmas: list[Theorem], **kw) -> T
         )
     reason = next(t.reason for t in lemmas if t.verdict == UNKNOWN)
     return Theorem(claim, hypotheses, UNKNOWN, reason=reason, lemmas=lemmas, **kw)
+
+
+def guard_summary(guard: dict[str, Any]) -> str:
+    """One line: what the independent check evaluated and the largest residual."""
+    parts = [f"{guard['evaluations']} evaluations"]
+    if guard.get("instantiations"):
+        parts.append(f"{len(guard['instantiations'])} instantiations of the functions")
+    parts.append(f"largest residual {guard.get('largest_residual', 0.0):.3g}")
+    return ", ".join(parts) + f" ({guard['method']})"
 
 
 _TEX = {

@@ -37,6 +37,7 @@ from sympy.core.evalf import PrecisionExhausted
 from .._choices import UNDEFINED_ACTIVATION, UNDEFINED_LOSS
 from .._errors import InputError
 from .._layout import Layout, format_ties, parse_widths
+from . import _guard
 from ._network import (
     CONCRETE_ACTIVATIONS,
     CONCRETE_LOSSES,
@@ -60,6 +61,8 @@ _FUNCTION_KEYS = ("activation", "output_activation", "loss")
 _TRANSCENDENTAL = ("tanh", "sigmoid", "softplus")
 #: Points tried per concrete choice before falling back on ``simplify``.
 QUICK_POINTS = 6
+#: Dropout rate of the masks in witnesses (each mask is 0 or 1/(1 - rate) = 2).
+DROPOUT_RATE = "1/2"
 #: Symbolic differences longer than this (in operations) are not printed in the proof steps.
 MAX_SHOWN_OPS = 120
 
@@ -247,7 +250,8 @@ def _point(net: SymbolicMLP, pairs: Pairs, rng: random.Random) -> dict[sp.Symbol
         if sym.name.startswith("y"):
             values[sym] = _rational(rng, 0, 1, positive=True)
         elif sym.name.startswith(("r", "R")):
-            values[sym] = _rational(rng, 0, 2, positive=True)
+            # inverted dropout with rate 1/2 keeps a unit with mask 1/(1 - 1/2) = 2 or drops it
+            values[sym] = sp.Integer(rng.choice((0, 2)))
         else:
             values[sym] = _rational(rng, -2, 2)
     return values
@@ -285,9 +289,11 @@ def _witness(
                     concrete.grad(p).xreplace(point) - concrete.grad(q).xreplace(point)
                 )
                 if value is not None:
+                    rate = {"dropout_rate": DROPOUT_RATE} if net.dropout else {}
                     return {
                         "difference": f"dJ/d{p} - dJ/d{q}",
                         **choice,
+                        **rate,
                         **{str(k): str(v) for k, v in point.items()},
                         "value": str(value),
                     }
@@ -352,7 +358,8 @@ def _prove(net: SymbolicMLP, pairs: Pairs, budget: _Budget) -> Theorem:
     claim, hyps, context = _claim(net, pairs), hypotheses(net, pairs), _context(net, pairs)
     if not pairs:
         step = ProofStep("The tie set is empty: there is nothing to preserve (vacuously true).")
-        return Theorem(claim, hyps, PROVEN, steps=[step], context=context)
+        guard = _guard.vacuous("the tie set is empty")
+        return Theorem(claim, hyps, PROVEN, steps=[step], context=context, guard=guard)
     sub = net.tie_substitution(pairs)
     steps = [_substitution_step(net, pairs)]
     current = "substituting the ties"
@@ -369,6 +376,7 @@ def _prove(net: SymbolicMLP, pairs: Pairs, budget: _Budget) -> Theorem:
                     steps.append(_equal_step(p, q, "the difference simplifies to 0"))
                     continue
                 witness = witness or _witness(net, (p, q), pairs, budget, None)
+                _guard.confirm_tie_witness(net.widths, pairs, net.options, witness)
                 return _refutation(net, pairs, (p, q), diff, witness, steps)
     except _TimeLimit:
         reason = f"time limit of {budget.seconds:g} s reached while {current}"
@@ -380,7 +388,8 @@ def _prove(net: SymbolicMLP, pairs: Pairs, budget: _Budget) -> Theorem:
             "for every learning rate."
         )
     )
-    return Theorem(claim, hyps, PROVEN, steps=steps, context=context)
+    guard = _guard.check_tie_gradients(net.widths, pairs, net.options, claim)
+    return Theorem(claim, hyps, PROVEN, steps=steps, context=context, guard=guard)
 
 
 def prove_tie_invariance(
@@ -525,7 +534,11 @@ def tie_lattice(
     }
     hyps = hypotheses(net, generators)
     if all(t.verdict != UNKNOWN for t in lemmas):
-        return Theorem(claim, hyps, PROVEN, steps=steps, lemmas=lemmas, context=context)
+        guard = _guard.conjunction([t.guard for t in lemmas if t.proven])
+        guard["method"] += "; every refuting witness re-checked independently"
+        return Theorem(
+            claim, hyps, PROVEN, steps=steps, lemmas=lemmas, context=context, guard=guard
+        )
     reason = next(t.reason for t in lemmas if t.verdict == UNKNOWN)
     return Theorem(claim, hyps, UNKNOWN, steps=steps, reason=reason, lemmas=lemmas, context=context)
 

@@ -1,0 +1,570 @@
+"""The falsification guard: every "proven" is checked by code that shares nothing with the prover.
+
+A prover bug must never reach a user as a theorem. So before any :class:`Theorem` with the
+verdict ``"proven"`` can exist, the claim is evaluated again here, by independent means:
+
+* Tie theorems (``prove``, permutations, lattices, the gradient lemma of every optimizer proof):
+  this module runs its own forward pass of the network (plain Python, no SymPy) and its own
+  forward-mode derivatives (:class:`Dual`), with every undefined function (``sigma``, ``phi``,
+  ``l``) replaced by several random *generic* concrete functions: polynomials and transcendental
+  functions with random rational coefficients, no symmetry, and a loss that treats every output
+  differently. At random exact rational points of the tied subspace (inputs, targets and dropout
+  masks random too) it computes ``dJ/dp - dJ/dq`` for every tied pair: exactly (fractions) when
+  every function is rational, else with mpmath at :data:`DIGITS` digits.
+* Identities proven by simplification (optimizer updates, conservation laws, stability): the
+  *un-simplified* expressions are evaluated at random exact rational points that satisfy the
+  hypotheses (symbol assumptions, tied symbols equal), never simplified.
+
+A non-zero value is a contradiction: :class:`GuardContradiction` is raised, no "proven" is
+returned, and the command line reports it with its own exit status. A refutation's witness is
+re-checked the same way (:func:`confirm_tie_witness`): it must satisfy the hypotheses it
+refutes, and the difference it names must be non-zero there.
+
+The record each check returns (``Theorem.guard``) states what was evaluated: the
+instantiations, the number of points, and the largest residual.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Mapping, Sequence
+from fractions import Fraction
+from typing import Any
+
+import mpmath
+
+from .._choices import LEAKY_RELU_SLOPE
+from .._errors import GuardContradiction
+from .._layout import Layout
+
+#: Digits of the mpmath evaluations.
+DIGITS = 60
+#: A residual counts as zero when it is at most this times the size of the compared values.
+RELATIVE_TOLERANCE = mpmath.mpf(10) ** -(DIGITS * 2 // 3)
+#: Random points per instantiation.
+POINTS = 3
+#: Random points for an identity check of expressions.
+EXPRESSION_POINTS = 5
+
+UNDEFINED = ("sigma", "phi", "l")
+
+
+# -- numbers with a derivative ---------------------------------------------------------------
+class Dual:
+    """``v + d eps`` with ``eps**2 = 0``: forward-mode derivative of arithmetic."""
+
+    __slots__ = ("v", "d")
+
+    def __init__(self, v, d=0):
+        self.v, self.d = v, d
+
+    @staticmethod
+    def lift(x) -> Dual:
+        return x if isinstance(x, Dual) else Dual(x, 0)
+
+    def __add__(self, o):
+        o = Dual.lift(o)
+        return Dual(self.v + o.v, self.d + o.d)
+
+    __radd__ = __add__
+
+    def __neg__(self):
+        return Dual(-self.v, -self.d)
+
+    def __sub__(self, o):
+        return self + (-Dual.lift(o))
+
+    def __rsub__(self, o):
+        return Dual.lift(o) - self
+
+    def __mul__(self, o):
+        o = Dual.lift(o)
+        return Dual(self.v * o.v, self.v * o.d + self.d * o.v)
+
+    __rmul__ = __mul__
+
+    def __truediv__(self, o):
+        o = Dual.lift(o)
+        return Dual(self.v / o.v, (self.d * o.v - self.v * o.d) / (o.v * o.v))
+
+    def __rtruediv__(self, o):
+        return Dual.lift(o) / self
+
+    def __pow__(self, n: int):
+        out = Dual(1, 0)
+        for _ in range(n):
+            out = out * self
+        return out
+
+
+def _apply(f: Callable, fprime: Callable, x):
+    """``f(x)`` for a number or a :class:`Dual` (chain rule with ``fprime``)."""
+    if isinstance(x, Dual):
+        return Dual(f(x.v), fprime(x.v) * x.d)
+    return f(x)
+
+
+def _mp(x):
+    if isinstance(x, Fraction):
+        return mpmath.mpf(x.numerator) / x.denominator
+    return x if isinstance(x, mpmath.mpf | mpmath.mpc) else mpmath.mpf(x)
+
+
+# -- concrete functions, written here again on purpose --------------------------------------
+def _sigmoid(v):
+    return 1 / (1 + mpmath.exp(-_mp(v)))
+
+
+_SLOPE = Fraction(str(LEAKY_RELU_SLOPE))
+#: name -> (value, derivative), on plain numbers; relu'(0) = 0 and leaky_relu'(0) = 1 as in
+#: the numeric engine.
+CONCRETE: dict[str, tuple[Callable, Callable]] = {
+    "identity": (lambda v: v, lambda v: 1),
+    "tanh": (lambda v: mpmath.tanh(_mp(v)), lambda v: 1 - mpmath.tanh(_mp(v)) ** 2),
+    "sigmoid": (_sigmoid, lambda v: _sigmoid(v) * (1 - _sigmoid(v))),
+    "relu": (lambda v: v if v > 0 else 0 * v, lambda v: 1 if v > 0 else 0),
+    "leaky_relu": (lambda v: v if v >= 0 else _SLOPE * v, lambda v: 1 if v >= 0 else _SLOPE),
+    "softplus": (lambda v: mpmath.log(1 + mpmath.exp(_mp(v))), _sigmoid),
+}
+EXACT = ("identity", "relu", "leaky_relu")
+
+
+def _concrete(name: str) -> Callable:
+    f, fprime = CONCRETE[name]
+    return lambda x: _apply(f, fprime, x)
+
+
+def _generic_polynomial(rng: random.Random) -> tuple[Callable, str]:
+    """A cubic with random non-zero rational coefficients (neither odd nor even)."""
+    c = [_nonzero(rng) for _ in range(4)]
+
+    def f(x):
+        return c[0] + x * (c[1] + x * (c[2] + x * c[3]))
+
+    return f, "cubic " + ", ".join(map(str, c))
+
+
+def _generic_transcendental(rng: random.Random, squash: bool) -> tuple[Callable, str]:
+    """``tanh(a x + b) + c x`` (or a shifted sigmoid when values must lie in (0, 1))."""
+    exact = (_nonzero(rng), _nonzero(rng), _nonzero(rng) / 7)
+    a, b, c = (_mp(v) for v in exact)
+    if squash:
+        def f(x):
+            return _apply(lambda v: _sigmoid(a * _mp(v) + _mp(b)),
+                          lambda v: a * _sigmoid(a * _mp(v) + _mp(b))
+                          * (1 - _sigmoid(a * _mp(v) + _mp(b))), x)
+
+        return f, f"sigmoid({exact[0]} x + {exact[1]})"
+
+    def g(x):
+        return _apply(
+            lambda v: mpmath.tanh(a * _mp(v) + _mp(b)) + c * _mp(v),
+            lambda v: a * (1 - mpmath.tanh(a * _mp(v) + _mp(b)) ** 2) + c, x,
+        )
+
+    return g, f"tanh({exact[0]} x + {exact[1]}) + {exact[2]} x"
+
+
+def _generic_loss(rng: random.Random, k: int, exact: bool) -> tuple[Callable, str]:
+    """A loss of ``k`` outputs and ``k`` targets that treats every output differently."""
+    c = [[_nonzero(rng) for _ in range(4)] for _ in range(k)]
+    mix = _nonzero(rng)
+
+    def loss(u: Sequence, y: Sequence):
+        total = 0
+        for j in range(k):
+            e = u[j] - y[j]
+            total = total + c[j][0] * e * e + c[j][1] * u[j] * u[j] * u[j] + c[j][2] * u[j] * y[j]
+            total = total + c[j][3] * u[j] * y[(j + 1) % k]
+        for j in range(k - 1):
+            total = total + mix * (j + 1) * u[j] * u[j + 1] * u[j + 1]
+        if not exact:
+            total = total + _apply(mpmath.exp, mpmath.exp, u[0] / 3) * (1 + y[-1])
+        return total
+
+    return loss, "polynomial" + ("" if exact else " + exp") + f", {k} outputs, asymmetric"
+
+
+def _squared_error(u, y):
+    total = 0
+    for a, t in zip(u, y):
+        total = total + (a - t) * (a - t) / 2
+    return total
+
+
+def _log(x):
+    return _apply(lambda v: mpmath.log(_mp(v)), lambda v: 1 / _mp(v), x)
+
+
+def _bce(u, y):
+    total = 0
+    for a, t in zip(u, y):
+        total = total - (t * _log(a) + (1 - t) * _log(1 - a))
+    return total
+
+
+_LOSSES = {"squared_error": _squared_error, "bce": _bce}
+
+
+def _nonzero(rng: random.Random) -> Fraction:
+    while True:
+        f = Fraction(rng.randint(-9, 9), rng.randint(1, 7))
+        if f:
+            return f
+
+
+def _rational(rng: random.Random, low: Fraction, high: Fraction) -> Fraction:
+    den = rng.randint(2, 13)
+    return Fraction(rng.randint(int(low * den) + 1, int(high * den) - 1), den)
+
+
+# -- the network, written here again on purpose ---------------------------------------------
+class _Instance:
+    """Concrete functions for one instantiation of a network's activations and loss."""
+
+    def __init__(self, options: Mapping[str, Any], rng: random.Random, number: int):
+        act, out, loss = options["activation"], options["output_activation"], options["loss"]
+        exact = all(
+            name in EXACT or name in UNDEFINED for name in (act, out)
+        ) and loss in ("squared_error", "l") and number < 2
+        self.exact = exact
+        self.words = []
+        self.hidden = self._function(act, rng, exact, squash=False)
+        self.output = self._function(out, rng, exact, squash=loss == "bce")
+        k = options["outputs"]
+        if loss in _LOSSES:
+            self.loss, words = _LOSSES[loss], loss
+        else:
+            self.loss, words = _generic_loss(rng, k, exact)
+        self.words.append(f"l: {words}")
+
+    def _function(self, name: str, rng, exact: bool, squash: bool) -> Callable:
+        if name in CONCRETE:
+            return _concrete(name)
+        f, words = _generic_polynomial(rng) if exact else _generic_transcendental(rng, squash)
+        self.words.append(f"{name}: {words}")
+        return f
+
+
+def _loss(layout: Layout, inst: _Instance, options, params: Mapping[str, Any], data) -> Any:
+    """``J`` of the network at ``params`` on ``data`` (list of (inputs, targets, masks))."""
+    total = 0
+    for inputs, targets, masks in data:
+        values = list(inputs)
+        for layer in range(1, layout.n_layers + 1):
+            act = inst.output if layer == layout.n_layers else inst.hidden
+            new = []
+            for unit in range(1, layout.widths[layer] + 1):
+                z = params[layout.bias(layer, unit)]
+                for src in range(1, layout.widths[layer - 1] + 1):
+                    z = z + params[layout.weight(layer, unit, src)] * values[src - 1]
+                a = act(z)
+                if layer < layout.n_layers:
+                    a = a * masks[(layer, unit)]
+                new.append(a)
+            values = new
+        total = total + inst.loss(values, targets)
+    if options["reduction"] == "mean":
+        total = total / len(data)
+    return total
+
+
+def _classes(names: Sequence[str], pairs) -> dict[str, str]:
+    """Each name -> the first name of its tie class (union of the pairs)."""
+    parent = {n: n for n in names}
+
+    def find(x):
+        while parent[x] != x:
+            x = parent[x]
+        return x
+
+    for p, q in pairs:
+        a, b = find(p), find(q)
+        if a != b:
+            first, second = sorted((a, b), key=list(names).index)
+            parent[second] = first
+    return {n: find(n) for n in names}
+
+
+def _data(layout: Layout, options, rng: random.Random) -> list:
+    data = []
+    hidden = layout.hidden_layers
+    for _ in range(options["samples"]):
+        inputs = [_rational(rng, Fraction(-2), Fraction(2)) for _ in range(layout.widths[0])]
+        targets = [_rational(rng, Fraction(0), Fraction(1)) for _ in range(layout.widths[-1])]
+        masks = {}
+        for layer in hidden:
+            shared = _rational(rng, Fraction(0), Fraction(2))
+            for unit in range(1, layout.widths[layer] + 1):
+                if options["dropout"] == "shared":
+                    masks[(layer, unit)] = shared
+                elif options["dropout"] == "independent":
+                    masks[(layer, unit)] = _rational(rng, Fraction(0), Fraction(2))
+                else:
+                    masks[(layer, unit)] = 1
+        data.append((inputs, targets, masks))
+    return data
+
+
+def _as_mp(values: Mapping, data: list) -> tuple[dict, list]:
+    """Point and data as mpmath numbers (for instantiations that are not rational)."""
+    return {k: _mp(v) for k, v in values.items()}, [
+        ([_mp(x) for x in inputs], [_mp(t) for t in targets],
+         {k: _mp(m) for k, m in masks.items()})
+        for inputs, targets, masks in data
+    ]
+
+
+def _gradient(layout, inst, options, point, data, name):
+    params = {n: Dual(v, 1 if n == name else 0) for n, v in point.items()}
+    return Dual.lift(_loss(layout, inst, options, params, data)).d
+
+
+def _residual(a, b) -> tuple[Any, bool]:
+    """``|a - b|`` and whether it is zero (exactly, or to the relative tolerance)."""
+    if isinstance(a, Fraction | int) and isinstance(b, Fraction | int):
+        return abs(Fraction(a) - Fraction(b)), a == b
+    a, b = _mp(a), _mp(b)
+    r = abs(a - b)
+    return r, r <= RELATIVE_TOLERANCE * (1 + abs(a) + abs(b))
+
+
+def check_tie_gradients(widths, pairs, options: Mapping[str, Any], claim: str) -> dict:
+    """Check "tied parameters receive equal gradients" independently, or raise.
+
+    Args:
+      widths: layer widths.
+      pairs: the ties, ``(("w1", "w3"), ..)``.
+      options: ``activation``, ``output_activation``, ``loss``, ``samples``, ``reduction``,
+        ``dropout`` as the prover had them.
+      claim: the claim in words, for the error message.
+
+    Returns:
+      The guard record: method, instantiations (their functions in words), points, evaluations
+      and the largest residual.
+
+    Raises:
+      GuardContradiction: some tied pair's gradients differ at some point.
+    """
+    layout = Layout(widths)
+    options = {**options, "outputs": layout.widths[-1]}
+    names = layout.names
+    rep = _classes(names, pairs)
+    rng = random.Random(f"guard {layout.widths_str} {sorted(pairs)} {sorted(options.items())}")
+    instances, largest, evaluations = [], 0.0, 0
+    with mpmath.workdps(DIGITS):
+        for number in range(3):
+            inst = _Instance(options, rng, number)
+            instances.append("; ".join(inst.words) or "the concrete functions as given")
+            for _ in range(POINTS):
+                values = {}
+                for n in names:
+                    values[n] = values[rep[n]] if rep[n] != n else _rational(
+                        rng, Fraction(-2), Fraction(2))
+                data = _data(layout, options, rng)
+                if not inst.exact:
+                    values, data = _as_mp(values, data)
+                grads: dict[str, Any] = {}
+                for p, q in pairs:
+                    for n in (p, q):
+                        if n not in grads:
+                            grads[n] = _gradient(layout, inst, options, values, data, n)
+                    r, zero = _residual(grads[p], grads[q])
+                    evaluations += 1
+                    largest = max(largest, float(r))
+                    if not zero:
+                        raise GuardContradiction(
+                            f"the independent check contradicts the proof of: {claim} "
+                            f"(dJ/d{p} - dJ/d{q} = {mpmath.nstr(_mp(grads[p]) - _mp(grads[q]), 8)}"
+                            f" with {'; '.join(inst.words) or 'the given functions'} at "
+                            + ", ".join(f"{k}={v}" for k, v in values.items()) + ")"
+                        )
+    return {
+        "method": "independent forward pass and forward-mode derivatives (no SymPy), random "
+                  "generic functions, random exact points on the tied subspace",
+        "instantiations": instances,
+        "points": POINTS * len(instances),
+        "evaluations": evaluations,
+        "largest_residual": float(largest),
+        "digits": DIGITS,
+    }
+
+
+def confirm_tie_witness(widths, pairs, options: Mapping[str, Any], witness: Mapping) -> None:
+    """Re-check a refutation's witness independently, or raise :class:`GuardContradiction`.
+
+    The witness must lie on the tied subspace (tied parameters equal, exactly), give every
+    dropout mask a value inverted dropout can produce (``0`` or ``1/(1 - rate)``), and the
+    difference it names must be non-zero there, evaluated by this module's own network.
+    """
+    layout = Layout(widths)
+    rep = _classes(layout.names, pairs)
+    point = {n: Fraction(witness[n]) for n in layout.names}
+    for n in layout.names:
+        if point[n] != point[rep[n]]:
+            raise GuardContradiction(
+                f"the witness is not on the tied subspace: {n}={point[n]} but "
+                f"{rep[n]}={point[rep[n]]}"
+            )
+    opts = {**options, "outputs": layout.widths[-1]}
+    for key in ("activation", "output_activation", "loss"):
+        if key in witness:
+            opts[key] = witness[key]
+    if any(opts[k] in UNDEFINED for k in ("activation", "output_activation", "loss")):
+        raise GuardContradiction("the witness leaves a function undefined")
+    samples = opts["samples"]
+
+    def sym(stem: str, sample: int) -> Fraction:
+        return Fraction(witness[stem + (f"_{sample}" if samples > 1 else "")])
+
+    data = []
+    keep = Fraction(witness.get("dropout_rate", "0"))
+    for s in range(1, samples + 1):
+        inputs = [sym(f"x{i}", s) for i in range(1, layout.widths[0] + 1)]
+        k_out = layout.widths[-1]
+        targets = [sym("y" if k_out == 1 else f"y{k}", s) for k in range(1, k_out + 1)]
+        masks = {}
+        for layer in layout.hidden_layers:
+            for unit in range(1, layout.widths[layer] + 1):
+                if opts["dropout"] == "shared":
+                    m = sym(f"R{layer}", s)
+                elif opts["dropout"] == "independent":
+                    m = sym(f"r{layout.unit_number(layer, unit)}", s)
+                else:
+                    m = Fraction(1)
+                if opts["dropout"] and m not in (0, 1 / (1 - keep)):
+                    raise GuardContradiction(
+                        f"the witness gives a dropout mask the value {m}; inverted dropout "
+                        f"with rate {keep} gives only 0 or {1 / (1 - keep)}"
+                    )
+                masks[(layer, unit)] = m
+        data.append((inputs, targets, masks))
+    p, q = witness["difference"].replace("dJ/d", "").split(" - ")
+    inst = _Instance({**opts}, random.Random(0), 0)
+    with mpmath.workdps(DIGITS):
+        gp = _gradient(layout, inst, opts, point, data, p)
+        gq = _gradient(layout, inst, opts, point, data, q)
+        _, zero = _residual(gp, gq)
+    if zero:
+        raise GuardContradiction(
+            f"the witness does not refute the tie {p}={q}: the independent check finds "
+            f"dJ/d{p} = dJ/d{q} there"
+        )
+
+
+# -- identities proven by simplification ----------------------------------------------------
+def check_identities(
+    exprs: Mapping[str, Any], claim: str, *, equal: Mapping | None = None,
+    points: int = EXPRESSION_POINTS, seed: str = "",
+) -> dict:
+    """Evaluate un-simplified SymPy expressions at random exact points; all must vanish.
+
+    Values respect each symbol's assumptions (integer, positive, nonnegative, real);
+    ``equal`` maps a symbol (or an ``IndexedBase``) to another whose value it takes (the tie
+    hypotheses). Sums over a symbolic range are expanded at a random small size first. No
+    expression is simplified: each is evaluated to :data:`DIGITS` digits.
+
+    Raises:
+      GuardContradiction: some expression is not zero at some point.
+    """
+    import sympy as sp  # the expressions are SymPy's; only evaluation is used
+
+    equal = dict(equal or {})
+    rng = random.Random(f"identities {claim} {seed}")
+    largest = mpmath.mpf(0)
+    evaluations = 0
+    with mpmath.workdps(DIGITS):
+        for label, expr in exprs.items():
+            expr = sp.sympify(expr)
+            done = tries = 0
+            while done < points:
+                tries += 1
+                if tries > 20 * points:
+                    raise GuardContradiction(
+                        f"the independent check could not evaluate {label} of: {claim}"
+                    )
+                value = _evaluate(sp, expr, equal, rng)
+                if value is None:
+                    continue
+                done += 1
+                evaluations += 1
+                largest = max(largest, abs(value))
+                if abs(value) > RELATIVE_TOLERANCE * 10**6:
+                    raise GuardContradiction(
+                        f"the independent check contradicts the proof of: {claim} "
+                        f"({label} = {mpmath.nstr(value, 8)} at a random point where the "
+                        f"hypotheses hold)"
+                    )
+    return {
+        "method": "un-simplified expressions evaluated at random exact points satisfying the "
+                  "hypotheses",
+        "expressions": len(exprs),
+        "points": points,
+        "evaluations": evaluations,
+        "largest_residual": float(largest),
+        "digits": DIGITS,
+    }
+
+
+def _value_for(sp, sym, rng: random.Random):
+    a = sym.assumptions0
+    if a.get("integer"):
+        return sp.Integer(rng.randint(0 if a.get("nonnegative") else 1, 5))
+    if a.get("positive"):
+        f = _rational(rng, Fraction(0), Fraction(2))
+        return sp.Rational(f.numerator, f.denominator)
+    if a.get("nonnegative"):
+        f = _rational(rng, Fraction(0), Fraction(2))
+        return sp.Rational(f.numerator, f.denominator) if rng.random() < 0.8 else sp.Integer(0)
+    f = _rational(rng, Fraction(-2), Fraction(2))
+    return sp.Rational(f.numerator, f.denominator)
+
+
+def _evaluate(sp, expr, equal: Mapping, rng: random.Random):
+    """One evaluation at a random point, or ``None`` where the expression is undefined."""
+    point = {}
+    labels = {base.label for base in expr.atoms(sp.IndexedBase)}
+    symbols = sorted(expr.free_symbols - labels, key=str)
+    for sym in symbols:
+        if isinstance(sym, sp.Symbol) and sym not in equal:
+            point[sym] = _value_for(sp, sym, rng)
+    for sym, other in equal.items():
+        if isinstance(sym, sp.Symbol) and other in point:
+            point[sym] = point[other]
+    value = expr.xreplace(point)
+    if value.has(sp.Sum):
+        value = value.doit()
+    indexed = sorted(value.atoms(sp.Indexed), key=str)
+    values: dict = {}
+    for item in indexed:
+        base = equal.get(item.base, item.base)
+        key = (base, item.indices)
+        if key not in values:
+            values[key] = _value_for(sp, sp.Symbol("v", real=True), rng)
+    value = value.xreplace({
+        item: values[(equal.get(item.base, item.base), item.indices)] for item in indexed
+    })
+    if value.free_symbols:
+        raise GuardContradiction(f"internal error: symbols left after evaluation: {value}")
+    if value.has(sp.zoo, sp.nan, sp.oo, -sp.oo):
+        return None
+    number = value.evalf(DIGITS)
+    if not number.is_number or number.has(sp.zoo, sp.nan) or not number.is_extended_real:
+        return None
+    return mpmath.mpf(str(number))
+
+
+def vacuous(reason: str) -> dict:
+    """The record of a claim with nothing to evaluate (an empty tie set, no state)."""
+    return {"method": "nothing to evaluate: " + reason, "evaluations": 0,
+            "largest_residual": 0.0}
+
+
+def conjunction(records: Sequence[Mapping]) -> dict:
+    """The record of a conjunction: its lemmas' checks together."""
+    return {
+        "method": f"conjunction of {len(records)} checked lemmas",
+        "evaluations": sum(int(r.get("evaluations", 0)) for r in records),
+        "largest_residual": max([float(r.get("largest_residual", 0.0)) for r in records],
+                                default=0.0),
+    }
