@@ -240,3 +240,75 @@ def test_laws_say_a_count_is_a_rank_not_a_proof(capsys):
     assert code == 0
     assert "Verdict: PROVEN" not in out
     assert "rank at one generic point" in out and "50 significant digits" in out
+
+
+# -- sign-flip ties: the fixed set of flipping a unit's sign -----------------------------------
+SIGN_FLIP = "w1=-w3,w2=-w4,b1=-b2,w5=-w6"
+
+
+@pytest.mark.parametrize("activation, code", [
+    ("tanh", 0), ("identity", 0), ("sigmoid", 1), ("relu", 1), ("softplus", 1),
+    ("leaky_relu", 1), ("sigma", 1),
+])
+def test_sign_flip_ties_hold_exactly_for_odd_activations(capsys, tmp_path, activation, code):
+    path = tmp_path / "t.json"
+    got, out, _ = run(capsys, "--ties", SIGN_FLIP, "--activation", activation, "--json", path)
+    assert got == code, out
+    record = json.loads(path.read_text())
+    if code == 1:
+        witness = record["witness"]
+        # the witness lies on the sign-flipped subspace
+        for p, q in (("w1", "w3"), ("w2", "w4"), ("b1", "b2"), ("w5", "w6")):
+            assert Fraction(witness[q]) == -Fraction(witness[p])
+        assert "+" in witness["difference"] and Fraction(witness["value"]) != 0
+    else:
+        assert record["guard"]["evaluations"] > 0
+
+
+@pytest.mark.parametrize("widths, ties, proven", [
+    ((2, 3, 1), "w1=-w5,w2=-w6,b1=-b3,w7=-w9", True),
+    ((2, 2, 2, 1), "w5=-w7,w6=-w8,b3=-b4,w9=-w10", True),
+    ((2, 2, 2, 1), "w5=-w7,w6=-w8,b3=-b4", False),
+    ((2, 2, 2), "w1=-w3,w2=-w4,b1=-b2,w5=-w6,w7=-w8", True),
+])
+def test_sign_flip_ties_on_wider_and_deeper_nets(widths, ties, proven):
+    for activation in ("tanh", "sigmoid"):
+        thm = prove_tie_invariance(widths, ties, activation=activation)
+        assert thm.verdict == ("proven" if proven and activation == "tanh" else "refuted")
+
+
+def test_sign_flip_ties_survive_every_modelled_optimizer():
+    from symjax.symbolic import OPTIMIZERS
+
+    for optimizer in OPTIMIZERS:
+        thm = prove_training_preserves_ties((2, 2, 1), SIGN_FLIP, optimizer, activation="tanh")
+        assert thm.proven, optimizer
+        update = thm.lemmas[-1]
+        assert "sign-flipped" in update.claim and update.guard["evaluations"] > 0
+    assert prove_training_preserves_ties((2, 2, 1), SIGN_FLIP, "adam").refuted  # sigma
+
+
+def test_sign_flip_ties_with_a_perturbation_are_refused():
+    from symjax import InputError
+
+    with pytest.raises(InputError, match="sign-flip ties with a perturbation"):
+        prove_training_preserves_ties((2, 2, 1), SIGN_FLIP, "sgd+noise", activation="tanh")
+
+
+def test_guard_catches_a_false_sign_flip_proof(monkeypatch):
+    monkeypatch.setattr(_ties, "_witness", lambda *a, **k: None)
+    monkeypatch.setattr(_ties, "exactly_zero", lambda expr: True)
+    with pytest.raises(GuardContradiction, match=r"dJ/d\w+ \+ dJ/d\w+"):
+        prove_tie_invariance((2, 2, 1), SIGN_FLIP, activation="sigmoid")
+
+
+def test_sign_ties_are_parsed_strictly():
+    from symjax import InputError, Layout
+
+    layout = Layout((2, 2, 1))
+    assert layout.parse_ties("-w3=w1", signed=True) == (("w1", "-w3"),)
+    assert layout.parse_ties("-w3=-w1", signed=True) == (("w1", "w3"),)
+    with pytest.raises(InputError, match="sign-flip ties are accepted by symjax prove"):
+        layout.parse_ties("w1=-w3")
+    with pytest.raises(InputError, match="two opposite values"):
+        layout.parse_ties("w1=w3,w3=-w1", signed=True)

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 import sympy as sp
 
+from .._layout import split_signed
 from . import _render as render
 from ._network import SymbolicMLP, canonical, exactly_zero
 
@@ -311,7 +312,7 @@ def _indent(block: str) -> str:
 
 def derivation(net: SymbolicMLP, pairs) -> Derivation:
     """The chain rules of every tied parameter and the comparison of every tied pair."""
-    pairs = net.layout.parse_ties(pairs)
+    pairs = [(p, split_signed(q)[1]) for p, q in net.layout.parse_ties(pairs, signed=True)]
     names = [n for n in net.layout.names if any(n in pair for pair in pairs)]
     rules = {n: chain_rule(net, n) for n in names}
     comparisons = tuple(compare_chains(rules[p], rules[q]) for p, q in pairs)

@@ -269,20 +269,27 @@ def _loss(layout: Layout, inst: _Instance, options, params: Mapping[str, Any], d
     return total
 
 
-def _classes(names: Sequence[str], pairs) -> dict[str, str]:
-    """Each name -> the first name of its tie class (union of the pairs)."""
-    parent = {n: n for n in names}
+def _signed(name: str) -> tuple[str, int]:
+    return (name[1:], -1) if name.startswith("-") else (name, 1)
+
+
+def _classes(names: Sequence[str], pairs) -> dict[str, tuple[str, int]]:
+    """Each name -> (the first name of its tie class, the sign: value = sign * value(first))."""
+    parent: dict[str, tuple[str, int]] = {n: (n, 1) for n in names}
 
     def find(x):
-        while parent[x] != x:
-            x = parent[x]
-        return x
+        sign = 1
+        while parent[x][0] != x:
+            x, s = parent[x]
+            sign *= s
+        return x, sign
 
-    for p, q in pairs:
-        a, b = find(p), find(q)
+    for p, signed_q in pairs:
+        q, sign = _signed(signed_q)
+        (a, sa), (b, sb) = find(p), find(q)
         if a != b:
             first, second = sorted((a, b), key=list(names).index)
-            parent[second] = first
+            parent[second] = (first, sign * sa * sb)
     return {n: find(n) for n in names}
 
 
@@ -359,23 +366,27 @@ def check_tie_gradients(widths, pairs, options: Mapping[str, Any], claim: str) -
             for _ in range(POINTS):
                 values = {}
                 for n in names:
-                    values[n] = values[rep[n]] if rep[n] != n else _rational(
+                    first, sign = rep[n]
+                    values[n] = sign * values[first] if first != n else _rational(
                         rng, Fraction(-2), Fraction(2))
                 data = _data(layout, options, rng)
                 if not inst.exact:
                     values, data = _as_mp(values, data)
                 grads: dict[str, Any] = {}
-                for p, q in pairs:
+                for p, signed_q in pairs:
+                    q, sign = _signed(signed_q)
                     for n in (p, q):
                         if n not in grads:
                             grads[n] = _gradient(layout, inst, options, values, data, n)
-                    r, zero = _residual(grads[p], grads[q])
+                    r, zero = _residual(grads[p], sign * grads[q])
                     evaluations += 1
                     largest = max(largest, float(r))
                     if not zero:
+                        words = f"dJ/d{p} {'-' if sign > 0 else '+'} dJ/d{q}"
+                        value = _mp(grads[p]) - sign * _mp(grads[q])
                         raise GuardContradiction(
                             f"the independent check contradicts the proof of: {claim} "
-                            f"(dJ/d{p} - dJ/d{q} = {mpmath.nstr(_mp(grads[p]) - _mp(grads[q]), 8)}"
+                            f"({words} = {mpmath.nstr(value, 8)}"
                             f" with {'; '.join(inst.words) or 'the given functions'} at "
                             + ", ".join(f"{k}={v}" for k, v in values.items()) + ")"
                         )
@@ -401,10 +412,11 @@ def confirm_tie_witness(widths, pairs, options: Mapping[str, Any], witness: Mapp
     rep = _classes(layout.names, pairs)
     point = {n: Fraction(witness[n]) for n in layout.names}
     for n in layout.names:
-        if point[n] != point[rep[n]]:
+        first, sign = rep[n]
+        if point[n] != sign * point[first]:
             raise GuardContradiction(
                 f"the witness is not on the tied subspace: {n}={point[n]} but "
-                f"{rep[n]}={point[rep[n]]}"
+                f"{first}={point[first]}"
             )
     opts = {**options, "outputs": layout.widths[-1]}
     for key in ("activation", "output_activation", "loss"):
@@ -439,16 +451,17 @@ def confirm_tie_witness(widths, pairs, options: Mapping[str, Any], witness: Mapp
                     )
                 masks[(layer, unit)] = m
         data.append((inputs, targets, masks))
-    p, q = witness["difference"].replace("dJ/d", "").split(" - ")
+    p, op, q = witness["difference"].replace("dJ/d", "").split(" ")
+    sign = 1 if op == "-" else -1
     inst = _Instance({**opts}, random.Random(0), 0)
     with mpmath.workdps(DIGITS):
         gp = _gradient(layout, inst, opts, point, data, p)
         gq = _gradient(layout, inst, opts, point, data, q)
-        _, zero = _residual(gp, gq)
+        _, zero = _residual(gp, sign * gq)
     if zero:
         raise GuardContradiction(
-            f"the witness does not refute the tie {p}={q}: the independent check finds "
-            f"dJ/d{p} = dJ/d{q} there"
+            f"the witness does not refute the tie of {p} and {q}: the independent check finds "
+            f"{witness['difference']} = 0 there"
         )
 
 
@@ -529,21 +542,30 @@ def _evaluate(sp, expr, equal: Mapping, rng: random.Random):
         if isinstance(sym, sp.Symbol) and sym not in equal:
             point[sym] = _value_for(sp, sym, rng)
     for sym, other in equal.items():
-        if isinstance(sym, sp.Symbol) and other in point:
-            point[sym] = point[other]
+        if isinstance(sym, sp.Symbol):
+            point[sym] = sp.sympify(other).xreplace(point)
     value = expr.xreplace(point)
     if value.has(sp.Sum):
         value = value.doit()
     indexed = sorted(value.atoms(sp.Indexed), key=str)
+
+    def source(base):
+        """(the base whose values this base takes, the sign)."""
+        if base not in equal:
+            return base, 1
+        coeff, target = sp.sympify(equal[base]).as_coeff_Mul()
+        return target, int(coeff)
+
     values: dict = {}
     for item in indexed:
-        base = equal.get(item.base, item.base)
-        key = (base, item.indices)
-        if key not in values:
-            values[key] = _value_for(sp, sp.Symbol("v", real=True), rng)
-    value = value.xreplace({
-        item: values[(equal.get(item.base, item.base), item.indices)] for item in indexed
-    })
+        base, _ = source(item.base)
+        if (base, item.indices) not in values:
+            values[(base, item.indices)] = _value_for(sp, sp.Symbol("v", real=True), rng)
+    replace = {}
+    for item in indexed:
+        base, sign = source(item.base)
+        replace[item] = sign * values[(base, item.indices)]
+    value = value.xreplace(replace)
     if value.free_symbols:
         raise GuardContradiction(f"internal error: symbols left after evaluation: {value}")
     if value.has(sp.zoo, sp.nan, sp.oo, -sp.oo):

@@ -539,17 +539,18 @@ class SymbolicMLP:
         """Every ``dJ/dp`` by parameter name, in the shared order."""
         return {name: self.grad(name) for name in self.layout.names}
 
-    def tie_substitution(self, pairs) -> dict[sp.Symbol, sp.Symbol]:
-        """Each tied parameter -> the representative (first in the shared order) of its class.
+    def tie_substitution(self, pairs) -> dict[sp.Symbol, sp.Expr]:
+        """Each tied parameter -> the representative (first in the shared order) of its class,
+        negated for a sign-flip tie (``w1=-w3`` gives ``w3 -> -w1``).
 
         Args:
-          pairs: ties as accepted by :meth:`symjax.Layout.parse_ties`.
+          pairs: ties as accepted by :meth:`symjax.Layout.parse_ties` (signs allowed).
         """
-        out = {}
-        for cls in self.layout.tie_classes(self.layout.parse_ties(pairs)):
-            for name in cls[1:]:
-                out[self.params[name]] = self.params[cls[0]]
-        return out
+        signs = self.layout.tie_signs(self.layout.parse_ties(pairs, signed=True))
+        return {
+            self.params[name]: sign * self.params[rep]
+            for name, (rep, sign) in signs.items() if rep != name
+        }
 
     @cached_property
     def _symbols_by_name(self) -> dict[str, sp.Symbol]:

@@ -51,7 +51,7 @@ import sympy as sp
 
 from .._choices import PERTURBATIONS, PROVABLE_OPTIMIZERS
 from .._errors import InputError, choose
-from .._layout import Layout, format_ties
+from .._layout import Layout, format_ties, split_signed
 from . import _guard
 from ._theorem import PROVEN, REFUTED, UNKNOWN, ProofStep, Theorem, combine
 from ._ties import prove_tie_invariance, resolve_ties
@@ -384,12 +384,23 @@ def _output_name(name: str, tag: str) -> str:
     return f"u_{tag}" if name == "u" else f"{name}_{tag}'"
 
 
-def _tie_map(base: str, perturbation: str | None) -> dict[sp.Symbol, sp.Symbol]:
-    """q's symbols -> p's: parameter, gradient, state, and the perturbation when symmetric."""
+#: Per-coordinate quantities that change sign with the parameter under a sign flip; the others
+#: (second moments, accumulators, learning rates) are even and stay equal.
+_ODD = ("theta", "g", "m", "n", "u")
+
+
+def _parity(name: str, sign: int) -> int:
+    """The sign relating ``name``'s values on a pair tied with ``sign`` (+1 or -1)."""
+    return sign if name in _ODD else 1
+
+
+def _tie_map(base: str, perturbation: str | None, sign: int = 1) -> dict[sp.Symbol, sp.Expr]:
+    """q's symbols -> p's (negated where odd under a sign flip): parameter, gradient, state,
+    and the perturbation when symmetric."""
     bases = ["theta", "g", *_RULES[base].slots]
     if perturbation in ("shared_noise", "shared_lr"):
         bases.append(_PERTURBATION_SYMBOL[perturbation])
-    return {_coord_symbol(b, "q"): _coord_symbol(b, "p") for b in bases}
+    return {_coord_symbol(b, "q"): _parity(b, sign) * _coord_symbol(b, "p") for b in bases}
 
 
 def update_formulas(optimizer: str, **hyper) -> dict[str, sp.Expr]:
@@ -453,9 +464,11 @@ _PERTURBATION_TEXT = {
 }
 
 
-def _witness(base: str, perturbation: str | None, h: Hyper, overrides: Mapping) -> dict:
-    """A concrete rational point: both coordinates' symbols (tied ones equal), shared symbols."""
-    tie = _tie_map(base, perturbation)
+def _witness(
+    base: str, perturbation: str | None, h: Hyper, overrides: Mapping, sign: int = 1
+) -> dict:
+    """A concrete rational point: both coordinates' symbols (tied ones tied), shared symbols."""
+    tie = _tie_map(base, perturbation, sign)
     bases = ["theta", "g", *_RULES[base].slots]
     if perturbation in _PERTURBATION_SYMBOL:
         bases.append(_PERTURBATION_SYMBOL[perturbation])
@@ -464,7 +477,7 @@ def _witness(base: str, perturbation: str | None, h: Hyper, overrides: Mapping) 
         p_value, q_value = (sp.Rational(x) for x in _COORD[b][1])
         q = _coord_symbol(b, "q")
         point[_coord_symbol(b, "p")] = p_value
-        point[q] = p_value if q in tie else q_value
+        point[q] = tie[q].xreplace(point) if q in tie else q_value
     for name, value in h.items():
         if name not in overrides:
             point[value] = sp.Rational(_HYPER[name][1] if name in _HYPER else _SHARED[name][1])
@@ -472,18 +485,22 @@ def _witness(base: str, perturbation: str | None, h: Hyper, overrides: Mapping) 
 
 
 def _lemma_header(
-    optimizer: str, base: str, perturbation: str | None, h: Hyper
+    optimizer: str, base: str, perturbation: str | None, h: Hyper, sign: int = 1
 ) -> tuple[str, list[str]]:
     """Claim and hypotheses of the per-coordinate lemma."""
     rule = _RULES[base]
+    how = "tied" if sign > 0 else "sign-flipped"
     claim = (
-        f"One {optimizer} step maps tied parameter, gradient and state of a pair (p, q) to a "
-        "tied next state, update and parameter."
+        f"One {optimizer} step maps {how} parameter, gradient and state of a pair (p, q) to a "
+        f"{how} next state, update and parameter."
     )
-    tied = "".join(f", {s}_q = {s}_p" for s in rule.slots)
+
+    def tie(name: str) -> str:
+        return f"{name}_q = {'-' if _parity(name, sign) < 0 else ''}{name}_p"
+
     hypotheses = [
         f"The update is the per-coordinate map of {rule.models}; theta' = theta + u.",
-        f"Tied before the step: theta_q = theta_p, g_q = g_p{tied}.",
+        "Before the step: " + ", ".join(tie(n) for n in ("theta", "g", *rule.slots)) + ".",
     ]
     if perturbation:
         hypotheses.append(_PERTURBATION_TEXT[perturbation])
@@ -502,7 +519,7 @@ def _lemma_header(
     return claim, hypotheses
 
 
-def prove_update_preserves_ties(optimizer: str, **hyper) -> Theorem:
+def prove_update_preserves_ties(optimizer: str, *, sign: int = 1, **hyper) -> Theorem:
     """One optimizer step maps a tied pair to a tied pair (the per-coordinate lemma).
 
     For a pair ``(p, q)`` with ``theta_q = theta_p``, ``g_q = g_p`` and every state slot tied,
@@ -513,6 +530,9 @@ def prove_update_preserves_ties(optimizer: str, **hyper) -> Theorem:
     Args:
       optimizer: a name from :data:`OPTIMIZERS`, optionally ``+`` a perturbation
         (``"sgd+noise"``: refuted with a witness; ``"sgd+shared_noise"``: proven).
+      sign: ``1`` for ties ``q = p``; ``-1`` for sign-flip ties ``q = -p`` (the update must
+        then be odd: parameter, gradient, first moments and the update change sign, second
+        moments and accumulators stay equal).
       **hyper: exact values for hyperparameters (e.g. ``b1=0.9``); the others stay symbols, so
         the lemma holds for all of their values.
 
@@ -531,20 +551,22 @@ def prove_update_preserves_ties(optimizer: str, **hyper) -> Theorem:
       '-1/10'
     """
     base, perturbation = _parse(optimizer)
+    _check_sign(sign, perturbation, optimizer)
     h = _hyper_values(base, perturbation, hyper)
-    claim, hypotheses = _lemma_header(optimizer, base, perturbation, h)
+    claim, hypotheses = _lemma_header(optimizer, base, perturbation, h, sign)
     out = _outputs(base, perturbation, h)
-    tie = _tie_map(base, perturbation)
+    tie = _tie_map(base, perturbation, sign)
     context = {"optimizer": optimizer, "models": _RULES[base].models,
                "hyper": {k: str(v) for k, v in h.items()}}
     steps = []
     for name, p_expr in out["p"].items():
-        q_expr = out["q"][name]
-        label = f"{_output_name(name, 'p')} - {_output_name(name, 'q')}"
+        q_expr = _parity(name, sign) * out["q"][name]
+        op = "-" if _parity(name, sign) > 0 else "+"
+        label = f"{_output_name(name, 'p')} {op} {_output_name(name, 'q')}"
         diff = (p_expr - q_expr).xreplace(tie)
         how = "identical after substitution" if diff == 0 else None
         if how is None:
-            point = _witness(base, perturbation, h, hyper)
+            point = _witness(base, perturbation, h, hyper, sign)
             value = sp.simplify((p_expr - q_expr).xreplace(point))
             if value.is_zero is False:
                 witness = {str(k): str(v) for k, v in point.items()}
@@ -566,15 +588,26 @@ def prove_update_preserves_ties(optimizer: str, **hyper) -> Theorem:
             rf"{sp.latex(p_expr)} - \left({sp.latex(q_expr)}\right) = 0",
         ))
     differences = {
-        f"{_output_name(name, 'p')} - {_output_name(name, 'q')}": p_expr - out["q"][name]
+        f"{_output_name(name, 'p')} {'-' if _parity(name, sign) > 0 else '+'} "
+        f"{_output_name(name, 'q')}": p_expr - _parity(name, sign) * out["q"][name]
         for name, p_expr in out["p"].items()
     }
     guard = _guard.check_identities(differences, claim, equal=tie, seed=optimizer)
     return Theorem(claim, hypotheses, PROVEN, steps=steps, context=context, guard=guard)
 
 
+def _check_sign(sign, perturbation: str | None, optimizer: str) -> None:
+    if sign not in (1, -1):
+        raise InputError(f"sign must be 1 or -1, got {sign!r}")
+    if sign < 0 and perturbation is not None:
+        raise InputError(
+            f"sign-flip ties with a perturbation ({optimizer!r}) are not modelled; use the "
+            "optimizer alone, or ties without signs"
+        )
+
+
 # -- the induction ---------------------------------------------------------------------------
-def _batch_lemma() -> Theorem:
+def _batch_lemma(sign: int = 1) -> Theorem:
     """Tied per-sample gradients give a tied batch sum and mean, for any batch."""
     i = sp.Symbol("i", integer=True, positive=True)
     size = sp.Symbol("B", integer=True, positive=True)
@@ -582,11 +615,17 @@ def _batch_lemma() -> Theorem:
     steps, differences = [], {}
     for reduction, scale in (("sum", sp.Integer(1)), ("mean", 1 / size)):
         p_expr, q_expr = (scale * sp.Sum(g[i], (i, 1, size)) for g in (g_p, g_q))
-        steps.append(_identity_step(f"Batch {reduction}", p_expr, q_expr, {g_q: g_p}))
-        differences[f"batch {reduction}"] = p_expr - q_expr
+        tied = q_expr.replace(
+            lambda e: isinstance(e, sp.Indexed) and e.base == g_q,
+            lambda e: sign * g_p[e.indices],
+        )
+        steps.append(_identity_step(f"Batch {reduction}", p_expr, sign * tied, {}))
+        differences[f"batch {reduction}"] = p_expr - sign * q_expr
+    relation = "G_q[i] = G_p[i]" if sign > 0 else "G_q[i] = -G_p[i]"
+    result = "a tied batch sum and batch mean" if sign > 0 else "opposite batch sums and means"
     claim = (
-        "For any batch size B and any batch, tied per-sample gradients (G_q[i] = G_p[i] for "
-        "every sample i) give a tied batch sum and batch mean."
+        f"For any batch size B and any batch, per-sample gradients with {relation} for "
+        f"every sample i give {result}."
     )
     return Theorem(
         claim,
@@ -596,24 +635,33 @@ def _batch_lemma() -> Theorem:
             "G_p[i] and G_q[i] for every sample of every batch, also one re-drawn each step.",
         ],
         PROVEN, steps=steps,
-        guard=_guard.check_identities(differences, claim, equal={g_q: g_p}),
+        guard=_guard.check_identities(differences, claim, equal={g_q: sign * g_p}),
     )
 
 
-def _initial_state_lemma(base: str) -> Theorem:
-    """The optimizer's initial state is the same constant for every coordinate."""
+def _initial_state_lemma(base: str, sign: int = 1) -> Theorem:
+    """The optimizer's initial state is the same constant for every coordinate (and zero in
+    the slots that are odd under a sign flip)."""
     rule = _RULES[base]
     h = _hyper_values(base, None, {})
     init_p, init_q = rule.init(h), rule.init(h)
+
+    def op(s: str) -> str:
+        return "-" if _parity(s, sign) > 0 else "+"
+
     steps = [
-        _identity_step(f"{s}_p(0) - {s}_q(0)", init_p[s], init_q[s], {}) for s in rule.slots
+        _identity_step(f"{s}_p(0) {op(s)} {s}_q(0)", init_p[s], _parity(s, sign) * init_q[s], {})
+        for s in rule.slots
     ]
     if "t" in rule.shared:
         steps.append(ProofStep("The step count starts at t = 0, one scalar for all coordinates."))
     if not steps:
         steps.append(ProofStep(f"{base} keeps no per-coordinate state."))
-    claim = f"The initial state of {base} is tied."
-    differences = {f"{s}_p(0) - {s}_q(0)": init_p[s] - init_q[s] for s in rule.slots}
+    claim = f"The initial state of {base} is {'tied' if sign > 0 else 'sign-flip tied'}."
+    differences = {
+        f"{s}_p(0) {op(s)} {s}_q(0)": init_p[s] - _parity(s, sign) * init_q[s]
+        for s in rule.slots
+    }
     guard = (_guard.check_identities(differences, claim) if differences
              else _guard.vacuous(f"{base} keeps no per-coordinate state"))
     return Theorem(
@@ -663,8 +711,13 @@ def prove_training_preserves_ties(
             )
         network_kwargs = {**network_kwargs, "dropout": _DROPOUT[perturbation]}
     gradient = prove_tie_invariance(layout.widths, pairs, **network_kwargs)
-    update = prove_update_preserves_ties(optimizer)
-    lemmas = [gradient, _batch_lemma(), _initial_state_lemma(base), update]
+    signs = sorted({split_signed(q)[0] for _, q in pairs} or {1}, reverse=True)
+    for sign in signs:
+        _check_sign(sign, perturbation, optimizer)
+    lemmas = [gradient]
+    for sign in signs:
+        lemmas += [_batch_lemma(sign), _initial_state_lemma(base, sign)]
+        lemmas.append(prove_update_preserves_ties(optimizer, sign=sign))
     tie_text = format_ties(pairs)
     claim = (
         f"Training the {layout.widths_str} network with {optimizer} from parameters tied by "

@@ -36,7 +36,7 @@ from sympy.core.evalf import PrecisionExhausted
 
 from .._choices import UNDEFINED_ACTIVATION, UNDEFINED_LOSS
 from .._errors import InputError
-from .._layout import Layout, format_ties, parse_widths
+from .._layout import Layout, format_ties, parse_widths, split_signed
 from . import _guard
 from ._network import (
     CONCRETE_ACTIVATIONS,
@@ -149,7 +149,7 @@ def default_ties(layout: Layout) -> Pairs:
 
 def resolve_ties(layout: Layout, ties) -> Pairs:
     """``None`` -> :func:`default_ties`; a string or pairs -> :meth:`Layout.parse_ties`."""
-    return default_ties(layout) if ties is None else layout.parse_ties(ties)
+    return default_ties(layout) if ties is None else layout.parse_ties(ties, signed=True)
 
 
 @functools.lru_cache(maxsize=32)
@@ -201,10 +201,14 @@ def hypotheses(net: SymbolicMLP, pairs: Pairs | None = None) -> list[str]:
 
 
 def _claim(net: SymbolicMLP, pairs: Pairs) -> str:
+    if all(split_signed(b)[0] > 0 for _, b in pairs):
+        how = "tied parameters receive equal gradients"
+    else:
+        how = ("tied parameters receive equal gradients, and parameters tied with a sign "
+               "(p=-q) opposite ones")
     return (
         f"Gradient descent preserves the ties {format_ties(pairs) or '(none)'} of the "
-        f"{net.layout.widths_str} network: wherever they hold, tied parameters receive equal "
-        f"gradients."
+        f"{net.layout.widths_str} network: wherever they hold, {how}."
     )
 
 
@@ -245,7 +249,7 @@ def _point(net: SymbolicMLP, pairs: Pairs, rng: random.Random) -> dict[sp.Symbol
     sub = net.tie_substitution(pairs)
     values: dict[sp.Symbol, sp.Rational] = {}
     for sym in net.param_symbols:
-        values[sym] = values[sub[sym]] if sym in sub else _rational(rng, -2, 2)
+        values[sym] = sub[sym].xreplace(values) if sym in sub else _rational(rng, -2, 2)
     for sym in net.data_symbols:
         if sym.name.startswith("y"):
             values[sym] = _rational(rng, 0, 1, positive=True)
@@ -278,6 +282,7 @@ def _witness(
     ``points=None`` keeps searching (more points per choice each round) until the deadline.
     """
     p, q = pair
+    q, sign, words = sides(p, q)
     rng = random.Random(f"{net!r} {format_ties(pairs)} {p} {q}")
     for round_ in itertools.count() if points is None else range(1):
         for choice in _choices(net):
@@ -286,12 +291,12 @@ def _witness(
                 budget.check()
                 point = _point(net, pairs, rng)
                 value = _nonzero_value(
-                    concrete.grad(p).xreplace(point) - concrete.grad(q).xreplace(point)
+                    concrete.grad(p).xreplace(point) - sign * concrete.grad(q).xreplace(point)
                 )
                 if value is not None:
                     rate = {"dropout_rate": DROPOUT_RATE} if net.dropout else {}
                     return {
-                        "difference": f"dJ/d{p} - dJ/d{q}",
+                        "difference": words,
                         **choice,
                         **rate,
                         **{str(k): str(v) for k, v in point.items()},
@@ -312,11 +317,25 @@ def _substitution_step(net: SymbolicMLP, pairs: Pairs) -> ProofStep:
     )
 
 
+def sides(p: str, q: str) -> tuple[str, int, str]:
+    """The second member of a tie ``p=q`` or ``p=-q``: its name, the sign, and the difference
+    that vanishes when tied gradients keep the tie (``"dJ/dw1 - dJ/dw3"``; for a sign-flip tie
+    ``"dJ/dw1 + dJ/dw3"``: ``q = -p`` is kept when ``dJ/dq = -dJ/dp``)."""
+    sign, name = split_signed(q)
+    return name, sign, f"dJ/d{p} {'-' if sign > 0 else '+'} dJ/d{name}"
+
+
+def _difference_latex(p: str, q: str, sign: int) -> str:
+    return (
+        rf"\frac{{\partial J}}{{\partial {latex(sp.Symbol(p))}}} {'-' if sign > 0 else '+'} "
+        rf"\frac{{\partial J}}{{\partial {latex(sp.Symbol(q))}}}"
+    )
+
+
 def _equal_step(p: str, q: str, how: str) -> ProofStep:
+    q, sign, words = sides(p, q)
     return ProofStep(
-        f"dJ/d{p} - dJ/d{q} = 0 after the substitution ({how}).",
-        rf"\frac{{\partial J}}{{\partial {latex(sp.Symbol(p))}}} - "
-        rf"\frac{{\partial J}}{{\partial {latex(sp.Symbol(q))}}} = 0",
+        f"{words} = 0 after the substitution ({how}).", _difference_latex(p, q, sign) + " = 0"
     )
 
 
@@ -324,26 +343,25 @@ def _refutation(
     net: SymbolicMLP, pairs: Pairs, pair: tuple[str, str], diff: sp.Expr, witness: dict,
     steps: list[ProofStep],
 ) -> Theorem:
-    p, q = pair
+    p, signed_q = pair
+    q, sign, words = sides(p, signed_q)
     diff = canonical(diff)
     shown = sp.count_ops(diff) <= MAX_SHOWN_OPS
     steps.append(
         ProofStep(
-            f"After the substitution dJ/d{p} - dJ/d{q} = "
+            f"After the substitution {words} = "
             + (text(diff) if shown else f"an expression of {sp.count_ops(diff)} operations")
             + ", which is not identically zero:",
-            rf"\frac{{\partial J}}{{\partial {latex(sp.Symbol(p))}}} - "
-            rf"\frac{{\partial J}}{{\partial {latex(sp.Symbol(q))}}} = {latex(diff)}"
-            if shown
-            else None,
+            _difference_latex(p, q, sign) + f" = {latex(diff)}" if shown else None,
         )
     )
     chosen = [f"{k} = {witness[k]}" for k in _FUNCTION_KEYS if k in witness]
+    relation = "equal" if all(split_signed(b)[0] > 0 for _, b in pairs) else "tied"
     steps.append(
         ProofStep(
-            f"at the witness point (tied parameters equal{'; ' if chosen else ''}"
+            f"at the witness point (tied parameters {relation}{'; ' if chosen else ''}"
             f"{', '.join(chosen)}) it equals {witness['value']} != 0, so one gradient step moves "
-            f"{p} and {q} apart: the tie {p}={q} is not preserved."
+            f"{p} and {q} off the tie {p}={signed_q}: it is not preserved."
         )
     )
     context = {**_context(net, pairs), "pair": [p, q], "difference": text(diff)}
@@ -365,27 +383,30 @@ def _prove(net: SymbolicMLP, pairs: Pairs, budget: _Budget) -> Theorem:
     current = "substituting the ties"
     try:
         with budget.guard():
-            for p, q in pairs:
+            for p, signed_q in pairs:
+                q, sign, _ = sides(p, signed_q)
                 current = f"comparing dJ/d{p} and dJ/d{q}"
-                diff = net.grad(p).xreplace(sub) - net.grad(q).xreplace(sub)
+                diff = net.grad(p).xreplace(sub) - sign * net.grad(q).xreplace(sub)
                 if diff == 0:
-                    steps.append(_equal_step(p, q, "the two gradients become the same expression"))
+                    how = "the two gradients become the same expression" if sign > 0 else (
+                        "the two gradients become opposite expressions")
+                    steps.append(_equal_step(p, signed_q, how))
                     continue
-                witness = _witness(net, (p, q), pairs, budget, QUICK_POINTS)
+                witness = _witness(net, (p, signed_q), pairs, budget, QUICK_POINTS)
                 if witness is None and exactly_zero(diff):
-                    steps.append(_equal_step(p, q, "the difference simplifies to 0"))
+                    steps.append(_equal_step(p, signed_q, "the difference simplifies to 0"))
                     continue
-                witness = witness or _witness(net, (p, q), pairs, budget, None)
+                witness = witness or _witness(net, (p, signed_q), pairs, budget, None)
                 _guard.confirm_tie_witness(net.widths, pairs, net.options, witness)
-                return _refutation(net, pairs, (p, q), diff, witness, steps)
+                return _refutation(net, pairs, (p, signed_q), diff, witness, steps)
     except _TimeLimit:
         reason = f"time limit of {budget.seconds:g} s reached while {current}"
         return Theorem(claim, hyps, UNKNOWN, steps=steps, reason=reason, context=context)
     steps.append(
         ProofStep(
-            "So wherever the ties hold, tied parameters have equal gradients and a step "
-            "p <- p - lr * dJ/dp keeps every tie; by induction the ties hold at every step, "
-            "for every learning rate."
+            "So wherever the ties hold, the gradients are tied like the parameters (equal, or "
+            "opposite for p=-q) and a step p <- p - lr * dJ/dp keeps every tie; by induction "
+            "the ties hold at every step, for every learning rate."
         )
     )
     guard = _guard.check_tie_gradients(net.widths, pairs, net.options, claim)
