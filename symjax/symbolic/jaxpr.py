@@ -1,0 +1,555 @@
+"""Your own model, proven: a JAX loss translated into SymPy through its jaxpr.
+
+The second door between the halves (with :mod:`symjax.symbolic.bridge`): JAX is imported only
+when a function here is called. :func:`to_sympy` traces a function of parameter and data pytrees
+with :func:`jax.make_jaxpr` and interprets every equation on NumPy object arrays of SymPy
+expressions, so a plain-JAX loss (an MLP, a small CNN, an attention block, an RNN unrolled over
+a few steps) becomes the exact SymPy expression it computes. :func:`prove_model_ties` then proves
+or refutes that gradient descent keeps a (signed) tie set of its parameters, exactly as the MLP
+prover does, and every "proven" passes the independent check (the un-simplified differences at
+random tied points, and ``jax.grad`` in float64 at random tied points).
+
+Supported primitives (:data:`PRIMITIVES`): arithmetic, ``integer_pow``, ``pow``, ``sqrt``,
+``rsqrt``, ``exp``, ``log``, ``tanh``, ``logistic``, ``sin``, ``cos``, ``abs``, ``sign``,
+``max``/``min`` and comparisons with ``select_n`` (ReLU and friends), ``dot_general``,
+``conv_general_dilated`` (strides and padding, no dilation or groups), ``reduce_sum``,
+``reduce_max``, ``broadcast_in_dim``, ``reshape``, ``transpose``, ``squeeze``,
+``expand_dims``, ``slice``, ``concatenate``, ``convert_element_type``, ``copy``, nested
+``jit`` and ``custom_jvp_call``/``custom_vjp_call`` (their primal computation). ``stop_gradient``
+is read as the identity: a proof is about the gradient of the function the model computes (as
+in softmax, where the stopped shift changes no value). Anything else is refused with
+``unsupported primitive NAME``.
+
+Names: every array element of a parameter or data leaf is one real symbol named by its pytree
+path and index, e.g. ``['W1'][0,1]`` -> ``W1[0,1]`` (a tuple leaf ``[0]`` -> ``a0[...]``).
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import sympy as sp
+
+from .._errors import InputError
+from . import _guard
+from ._network import exactly_zero
+from ._theorem import PROVEN, REFUTED, UNKNOWN, ProofStep, Theorem
+
+#: Largest number of scalar symbols a traced model may have.
+MAX_SYMBOLS = 400
+
+
+# -- names -----------------------------------------------------------------------------------
+def _leaf_name(path, position: int) -> str:
+    parts = []
+    for key in path:
+        for attr in ("key", "name", "idx"):
+            if hasattr(key, attr):
+                parts.append(str(getattr(key, attr)))
+                break
+    stem = "_".join(parts) or f"a{position}"
+    stem = re.sub(r"[^0-9A-Za-z_]", "_", stem)
+    return stem if not stem[0].isdigit() else "a" + stem
+
+
+def _symbols(name: str, shape: tuple[int, ...]) -> np.ndarray:
+    out = np.empty(shape, dtype=object)
+    for index in itertools.product(*(range(n) for n in shape)):
+        label = f"{name}[{','.join(map(str, index))}]" if shape else name
+        out[index] = sp.Symbol(label, real=True)
+    return out
+
+
+# -- the interpreter -------------------------------------------------------------------------
+def _relu_max(a, b):
+    return sp.Piecewise((a, sp.GreaterThan(a, b)), (b, True))
+
+
+def _elementwise(f: Callable) -> Callable:
+    vf = np.frompyfunc(f, 1, 1)
+
+    def apply(x, **params):
+        del params
+        return np.asarray(vf(x), dtype=object)
+
+    return apply
+
+
+def _binary(f: Callable) -> Callable:
+    vf = np.frompyfunc(f, 2, 1)
+
+    def apply(a, b, **params):
+        del params
+        return np.asarray(vf(a, b), dtype=object)
+
+    return apply
+
+
+def _dot_general(lhs, rhs, dimension_numbers, **params):
+    del params
+    (lc, rc), (lb, rb) = dimension_numbers
+    lf = [d for d in range(lhs.ndim) if d not in lc and d not in lb]
+    rf = [d for d in range(rhs.ndim) if d not in rc and d not in rb]
+    a = np.transpose(lhs, [*lb, *lf, *lc])
+    b = np.transpose(rhs, [*rb, *rc, *rf])
+    batch = [lhs.shape[d] for d in lb]
+    m = int(np.prod([lhs.shape[d] for d in lf], dtype=int))
+    k = int(np.prod([lhs.shape[d] for d in lc], dtype=int))
+    n = int(np.prod([rhs.shape[d] for d in rf], dtype=int))
+    nb = int(np.prod(batch, dtype=int))
+    a = a.reshape(nb, m, k)
+    b = b.reshape(nb, k, n)
+    out = np.empty((nb, m, n), dtype=object)
+    for i in range(nb):
+        for r in range(m):
+            for c in range(n):
+                out[i, r, c] = sp.Add(*[a[i, r, t] * b[i, t, c] for t in range(k)])
+    return out.reshape([*batch, *[lhs.shape[d] for d in lf], *[rhs.shape[d] for d in rf]])
+
+
+def _broadcast_in_dim(x, shape, broadcast_dimensions, **params):
+    del params
+    x = np.asarray(x, dtype=object)
+    expanded = [1] * len(shape)
+    for src, dst in enumerate(broadcast_dimensions):
+        expanded[dst] = x.shape[src]
+    return np.broadcast_to(x.reshape(expanded), shape).copy()
+
+
+def _reduce(f: Callable) -> Callable:
+    def apply(x, axes, **params):
+        del params
+        x = np.asarray(x, dtype=object)
+        moved = np.moveaxis(x, list(axes), list(range(len(axes))))
+        flat = moved.reshape(-1, *moved.shape[len(axes):]) if axes else moved[None]
+        out = np.empty(flat.shape[1:], dtype=object)
+        for index in itertools.product(*(range(n) for n in out.shape)):
+            out[index] = f([flat[(j, *index)] for j in range(flat.shape[0])])
+        return out
+
+    return apply
+
+
+def _select_n(pred, *cases, **params):
+    del params
+    pred = np.asarray(pred, dtype=object)
+    out = np.empty(pred.shape, dtype=object)
+    cases = [np.broadcast_to(np.asarray(c, dtype=object), pred.shape) for c in cases]
+    for index in itertools.product(*(range(n) for n in pred.shape)):
+        p = pred[index]
+        if len(cases) != 2:
+            raise InputError("unsupported primitive select_n with more than two cases")
+        out[index] = sp.Piecewise((cases[1][index], p), (cases[0][index], True))
+    return out
+
+
+def _conv(lhs, rhs, window_strides, padding, lhs_dilation, rhs_dilation, dimension_numbers,
+          feature_group_count, batch_group_count, **params):
+    del params
+    if any(d != 1 for d in (*lhs_dilation, *rhs_dilation)) or feature_group_count != 1 or \
+            batch_group_count != 1:
+        raise InputError("unsupported primitive conv_general_dilated with dilation or groups")
+    ls, rs, os_ = dimension_numbers.lhs_spec, dimension_numbers.rhs_spec, dimension_numbers.out_spec
+    x = np.transpose(lhs, ls)          # N, C, spatial...
+    w = np.transpose(rhs, rs)          # O, I, spatial...
+    pads = [(0, 0), (0, 0), *[tuple(p) for p in padding]]
+    padded = np.full([s + lo + hi for s, (lo, hi) in zip(x.shape, pads)], sp.S.Zero, dtype=object)
+    padded[tuple(slice(lo, lo + s) for s, (lo, _) in zip(x.shape, pads))] = x
+    spatial = padded.shape[2:]
+    kernel = w.shape[2:]
+    out_spatial = [(s - k) // st + 1 for s, k, st in zip(spatial, kernel, window_strides)]
+    out = np.empty((x.shape[0], w.shape[0], *out_spatial), dtype=object)
+    for n in range(x.shape[0]):
+        for o in range(w.shape[0]):
+            for pos in itertools.product(*(range(m) for m in out_spatial)):
+                terms = []
+                for c in range(w.shape[1]):
+                    for k in itertools.product(*(range(m) for m in kernel)):
+                        src = tuple(p * st + kk for p, st, kk in zip(pos, window_strides, k))
+                        terms.append(padded[(n, c, *src)] * w[(o, c, *k)])
+                out[(n, o, *pos)] = sp.Add(*terms)
+    return np.transpose(out, np.argsort(os_))
+
+
+def _slice(x, start_indices, limit_indices, strides, **params):
+    del params
+    strides = strides or (1,) * len(start_indices)
+    return x[tuple(slice(a, b, s) for a, b, s in zip(start_indices, limit_indices, strides))]
+
+
+def _compare(op):
+    return _binary(lambda a, b: op(a, b))
+
+
+#: primitive name -> handler(*inputs, **params) on object arrays.
+PRIMITIVES: dict[str, Callable] = {
+    "add": _binary(lambda a, b: a + b),
+    "add_any": _binary(lambda a, b: a + b),
+    "sub": _binary(lambda a, b: a - b),
+    "mul": _binary(lambda a, b: a * b),
+    "div": _binary(lambda a, b: a / b),
+    "max": _binary(_relu_max),
+    "min": _binary(lambda a, b: sp.Piecewise((a, sp.LessThan(a, b)), (b, True))),
+    "pow": _binary(lambda a, b: a ** b),
+    "neg": _elementwise(lambda a: -a),
+    "exp": _elementwise(sp.exp),
+    "log": _elementwise(sp.log),
+    "tanh": _elementwise(sp.tanh),
+    "logistic": _elementwise(lambda a: 1 / (1 + sp.exp(-a))),
+    "sin": _elementwise(sp.sin),
+    "cos": _elementwise(sp.cos),
+    "abs": _elementwise(sp.Abs),
+    "sign": _elementwise(sp.sign),
+    "sqrt": _elementwise(sp.sqrt),
+    "rsqrt": _elementwise(lambda a: 1 / sp.sqrt(a)),
+    "square": _elementwise(lambda a: a * a),
+    "gt": _compare(sp.StrictGreaterThan),
+    "ge": _compare(sp.GreaterThan),
+    "lt": _compare(sp.StrictLessThan),
+    "le": _compare(sp.LessThan),
+    "select_n": _select_n,
+    "dot_general": _dot_general,
+    "conv_general_dilated": _conv,
+    "reduce_sum": _reduce(lambda xs: sp.Add(*xs)),
+    "reduce_max": _reduce(lambda xs: sp.Max(*xs)),
+    "broadcast_in_dim": _broadcast_in_dim,
+    "reshape": lambda x, new_sizes, **p: np.asarray(x, dtype=object).reshape(new_sizes),
+    "transpose": lambda x, permutation, **p: np.transpose(x, permutation),
+    "squeeze": lambda x, dimensions, **p: np.squeeze(x, axis=tuple(dimensions)),
+    "expand_dims": lambda x, dimensions, **p: np.expand_dims(x, tuple(dimensions)),
+    "slice": _slice,
+    "concatenate": lambda *xs, dimension, **p: np.concatenate(xs, axis=dimension),
+    "convert_element_type": lambda x, **p: x,
+    "copy": lambda x, **p: x,
+    "copy_p": lambda x, **p: x,
+    "stop_gradient": lambda x, **p: x,
+}
+_INTEGER_POW = "integer_pow"
+_NESTED = ("jit", "pjit", "closed_call", "core_call", "custom_jvp_call", "custom_vjp_call",
+           "custom_vjp_call_jaxpr", "remat", "checkpoint")
+
+
+def _literal(value) -> np.ndarray:
+    arr = np.asarray(value)
+    out = np.empty(arr.shape, dtype=object)
+    for index in itertools.product(*(range(n) for n in arr.shape)):
+        v = arr[index].item()
+        out[index] = sp.nsimplify(v, rational=True) if isinstance(v, float) and np.isfinite(v) \
+            else (sp.oo if v == float("inf") else -sp.oo if v == float("-inf") else sp.sympify(v))
+    return out
+
+
+def _eval_jaxpr(jaxpr, consts, args) -> list:
+    from jax.extend import core as jcore
+
+    env: dict = {}
+
+    def read(v):
+        if isinstance(v, jcore.Literal):
+            return _literal(v.val)
+        return env[v]
+
+    for var, val in zip(jaxpr.constvars, consts):
+        env[var] = _literal(val)
+    for var, val in zip(jaxpr.invars, args):
+        env[var] = val
+    for eqn in jaxpr.eqns:
+        name = eqn.primitive.name
+        inputs = [read(v) for v in eqn.invars]
+        params = dict(eqn.params)
+        if name == _INTEGER_POW:
+            outs = [_elementwise(lambda a, y=params["y"]: a ** y)(inputs[0])]
+        elif name in _NESTED:
+            inner = next((params[k] for k in ("jaxpr", "call_jaxpr", "fun_jaxpr")
+                          if k in params), None)
+            if inner is None:
+                raise InputError(f"unsupported primitive {name} (no inner jaxpr found)")
+            closed = getattr(inner, "jaxpr", inner)
+            consts_inner = getattr(inner, "consts", ())
+            n = len(closed.invars)
+            outs = _eval_jaxpr(closed, consts_inner, inputs[len(inputs) - n:])
+        elif name in PRIMITIVES:
+            out = PRIMITIVES[name](*inputs, **params)
+            outs = [np.asarray(out, dtype=object)]
+        else:
+            raise InputError(
+                f"unsupported primitive {name} in the model's jaxpr; supported: "
+                f"{', '.join(sorted([*PRIMITIVES, _INTEGER_POW, *_NESTED]))}"
+            )
+        for var, val in zip(eqn.outvars, outs):
+            env[var] = val
+    return [read(v) for v in jaxpr.outvars]
+
+
+def to_sympy(fn: Callable, *args) -> tuple[list[np.ndarray], list[dict[str, np.ndarray]]]:
+    """Trace ``fn(*args)`` and return its outputs as SymPy expressions of symbolic inputs.
+
+    Args:
+      fn: a JAX function of pytrees of arrays (e.g. ``loss(params, x, y)``).
+      *args: example pytrees: only shapes are used; every element becomes a symbol.
+
+    Returns:
+      ``(outputs, symbols)``: each output as a NumPy object array of SymPy expressions, and for
+      each argument a dict ``{leaf name: object array of its symbols}``.
+
+    Raises:
+      InputError: an unsupported primitive, or more than :data:`MAX_SYMBOLS` symbols.
+    """
+    import jax
+
+    symbols, flat_args = [], []
+    count = 0
+    for position, arg in enumerate(args):
+        leaves, _ = jax.tree_util.tree_flatten_with_path(arg)
+        names: dict[str, np.ndarray] = {}
+        for path, leaf in leaves:
+            name = _leaf_name(path, position)
+            if len(args) > 1 and not path:
+                name = f"a{position}"
+            shape = tuple(np.shape(leaf))
+            names[name] = _symbols(name, shape)
+            count += int(np.prod(shape, dtype=int))
+        if count > MAX_SYMBOLS:
+            raise InputError(
+                f"the model has {count} scalar inputs; symbolic translation handles at most "
+                f"{MAX_SYMBOLS}"
+            )
+        symbols.append(names)
+        flat_args += list(names.values())
+    closed = jax.make_jaxpr(fn)(*args)
+    outs = _eval_jaxpr(closed.jaxpr, closed.consts, flat_args)
+    return outs, symbols
+
+
+# -- proofs ----------------------------------------------------------------------------------
+def _split(name: str) -> tuple[int, str]:
+    return (-1, name[1:]) if name.startswith("-") else (1, name)
+
+
+def _tie_map(pairs, by_name: Mapping[str, sp.Symbol]) -> dict[sp.Symbol, sp.Expr]:
+    """q -> sign * representative, for a signed tie set (union of the pairs)."""
+    parent: dict[str, tuple[str, int]] = {}
+
+    def find(x):
+        sign = 1
+        while x in parent:
+            x, s = parent[x]
+            sign *= s
+        return x, sign
+
+    for p, signed_q in pairs:
+        sign, q = _split(signed_q)
+        for name in (p, q):
+            if name not in by_name:
+                raise InputError(
+                    f"unknown parameter {name!r} in the tie {p}={signed_q}; parameters: "
+                    + ", ".join(list(by_name)[:12]) + (", ..." if len(by_name) > 12 else "")
+                )
+        (a, sa), (b, sb) = find(p), find(q)
+        if a == b:
+            if sa != sign * sb:
+                raise InputError(f"the tie {p}={signed_q} contradicts the others")
+            continue
+        parent[b] = (a, sign * sa * sb)
+    return {by_name[n]: find(n)[1] * by_name[find(n)[0]] for n in by_name if find(n)[0] != n}
+
+
+def prove_model_ties(
+    loss: Callable, params, pairs: Sequence[tuple[str, str]], *data, timeout: float = 120.0,
+    numeric_check: bool = True,
+) -> Theorem:
+    """Prove or refute that gradient descent keeps a tie set of a JAX model's parameters.
+
+    Args:
+      loss: ``loss(params, *data) -> scalar``, plain JAX (an Equinox or Flax model through its
+        pure-function form).
+      params: an example parameter pytree (shapes only).
+      pairs: ties ``[("W1[0,0]", "W1[1,0]"), ("b1[0]", "-b1[1]"), ..]`` between parameter
+        elements named as :func:`to_sympy` names them (a leading ``-`` for a sign flip); the
+        helpers :func:`dense_units` etc. build the common ones.
+      *data: example data pytrees (inputs, targets); their elements are symbols too, so a proof
+        holds for all data of these shapes.
+      timeout: seconds (checked between pairs).
+      numeric_check: also compare with ``jax.grad`` in float64 at random tied points.
+
+    Returns:
+      A :class:`Theorem`: proven (each tied pair's gradients are tied after substituting the
+      ties, by exact simplification), or refuted with a rational witness.
+    """
+    import time
+
+    deadline = time.monotonic() + timeout
+    (out,), symbols = to_sympy(loss, params, *data)
+    expr = sp.sympify(np.asarray(out).reshape(()).item())
+    by_name = {s.name: s for arr in symbols[0].values() for s in arr.reshape(-1)}
+    data_syms = [s for names in symbols[1:] for arr in names.values() for s in arr.reshape(-1)]
+    tie = _tie_map(pairs, by_name)
+    words = ",".join(f"{p}={q}" for p, q in pairs)
+    claim = (f"Gradient descent keeps the ties {words} of the model {getattr(loss, '__name__', '')}"
+             ": wherever they hold, tied parameters receive tied gradients.")
+    hyps = [f"the loss is the SymPy translation of the JAX function's jaxpr "
+            f"({len(by_name)} parameter elements, {len(data_syms)} data elements, all symbols)",
+            f"ties: {words}"]
+    steps, differences = [], {}
+    for p, signed_q in pairs:
+        if time.monotonic() > deadline:
+            return Theorem(claim, hyps, UNKNOWN, steps=steps,
+                           reason=f"time limit of {timeout:g} s reached")
+        sign, q = _split(signed_q)
+        gp, gq = sp.diff(expr, by_name[p]), sp.diff(expr, by_name[q])
+        label = f"dL/d{p} {'-' if sign > 0 else '+'} dL/d{q}"
+        diff = gp.xreplace(tie) - sign * gq.xreplace(tie)
+        differences[label] = gp - sign * gq
+        if diff == 0:
+            steps.append(ProofStep(f"{label} = 0 after the substitution (identical expressions)."))
+            continue
+        witness = _witness(diff, [*by_name.values(), *data_syms], tie)
+        if witness is None and exactly_zero(diff):
+            steps.append(ProofStep(f"{label} = 0 after the substitution (simplifies to 0)."))
+            continue
+        if witness is None:
+            return Theorem(claim, hyps, UNKNOWN, steps=steps,
+                           reason=f"{label} did not simplify to 0 and no witness was found")
+        for sym, value in tie.items():  # the tied parameters, so the point is on the subspace
+            witness[sym.name] = str(value.xreplace(
+                {s: sp.Rational(witness[s.name]) for s in value.free_symbols}))
+        witness["difference"] = label
+        steps.append(ProofStep(f"{label} = {witness['value']} != 0 at the witness point."))
+        return Theorem(claim, hyps, REFUTED, steps=steps, witness=witness)
+    equal = {k: v for k, v in tie.items()}
+    guard = _guard.check_identities(differences, claim, equal=equal, points=2)
+    if numeric_check:
+        guard["jax_float64"] = _jax_check(loss, params, data, pairs, symbols)
+    steps.append(ProofStep("So a gradient step keeps every tie; by induction, at every step."))
+    return Theorem(claim, hyps, PROVEN, steps=steps, guard=guard,
+                   context={"ties": words, "parameters": len(by_name)})
+
+
+def _witness(diff, syms, tie, tries: int = 6) -> dict[str, str] | None:
+    rng = random.Random(str(diff)[:200])
+    free = [s for s in syms if s not in tie]
+    for _ in range(tries):
+        point = {s: sp.Rational(rng.randint(-9, 9), rng.randint(1, 7)) for s in free}
+        value = diff.xreplace(point)
+        if value.has(sp.zoo, sp.nan):
+            continue
+        number = value.evalf(30)
+        if number.is_number and number.is_real and abs(number) > 1e-20:
+            return {**{s.name: str(v) for s, v in point.items()}, "value": str(number)}
+    return None
+
+
+def _jax_check(loss, params, data, pairs, symbols) -> float:
+    """Largest relative |dL/dp - s dL/dq| over random tied points, with ``jax.grad`` in float64.
+
+    Raises the guard's contradiction when a pair differs by more than rounding.
+    """
+    import jax
+    import jax.numpy as jnp
+
+    from .._errors import GuardContradiction
+
+    leaves, treedef = jax.tree_util.tree_flatten(params)
+    names = list(symbols[0])
+    index = {}
+    for k, (name, arr) in enumerate(symbols[0].items()):
+        for pos in itertools.product(*(range(n) for n in arr.shape)):
+            index[arr[pos].name] = (k, pos)
+    rng = np.random.default_rng(0)
+    worst = 0.0
+    with jax.enable_x64(True):
+        for _ in range(3):
+            values = [rng.uniform(-1, 1, np.shape(leaf)) for leaf in leaves]
+            for p, signed_q in pairs:  # impose the ties (in order; chains follow)
+                sign, q = _split(signed_q)
+                kp, pp = index[p]
+                kq, pq = index[q]
+                values[kq][pq] = sign * values[kp][pp]
+            tree = jax.tree_util.tree_unflatten(treedef, [jnp.asarray(v) for v in values])
+            args = [jax.tree_util.tree_map(
+                lambda a: jnp.asarray(rng.uniform(-1, 1, np.shape(a))), d) for d in data]
+            grads = jax.tree_util.tree_leaves(jax.grad(loss)(tree, *args))
+            # gradients that vanish (a bias before a norm layer) differ by rounding only:
+            # measure against the largest gradient of the model too
+            scale = max(float(jnp.max(jnp.abs(g))) for g in grads) * 1e-6
+            for p, signed_q in pairs:
+                sign, q = _split(signed_q)
+                (kp, pp), (kq, pq) = index[p], index[q]
+                gp, gq = float(grads[kp][pp]), float(grads[kq][pq])
+                rel = abs(gp - sign * gq) / (abs(gp) + abs(gq) + scale + 1e-300)
+                worst = max(worst, rel)
+    if worst > 1e-9:
+        raise GuardContradiction(
+            f"jax.grad in float64 contradicts the proof: tied gradients differ by {worst:.3g} "
+            f"(relative) at a random tied point of {', '.join(names)}"
+        )
+    return worst
+
+
+# -- symmetries of common layers --------------------------------------------------------------
+def _name(leaf: str, *index: int) -> str:
+    return f"{leaf}[{','.join(map(str, index))}]"
+
+
+def dense_units(w_in: str, b_in: str | None, w_out: str, shape_in: tuple[int, int],
+                shape_out: tuple[int, int], i: int, j: int, *, sign: int = 1
+                ) -> list[tuple[str, str]]:
+    """Ties of swapping (``sign=-1``: sign-flipping) hidden units ``i`` and ``j`` (0-based).
+
+    ``w_in`` has shape ``(units, inputs)`` (rows are units, as ``x @ W.T``), ``b_in`` shape
+    ``(units,)``, ``w_out`` shape ``(outputs, units)``.
+    """
+    s = "" if sign > 0 else "-"
+    pairs = [(_name(w_in, i, k), s + _name(w_in, j, k)) for k in range(shape_in[1])]
+    if b_in is not None:
+        pairs.append((_name(b_in, i), s + _name(b_in, j)))
+    pairs += [(_name(w_out, k, i), s + _name(w_out, k, j)) for k in range(shape_out[0])]
+    return pairs
+
+
+def blocks(leaf: str, shape: tuple[int, ...], axis: int, a: Iterable[int], b: Iterable[int]
+           ) -> list[tuple[str, str]]:
+    """Ties between the slices ``a`` and ``b`` (equal-length index lists) along ``axis``."""
+    pairs = []
+    for ia, ib in zip(a, b):
+        for rest in itertools.product(*(range(n) for d, n in enumerate(shape) if d != axis)):
+            ra, rb = list(rest), list(rest)
+            ra.insert(axis, ia)
+            rb.insert(axis, ib)
+            pairs.append((_name(leaf, *ra), _name(leaf, *rb)))
+    return pairs
+
+
+def parameter_names(params: Any) -> dict[str, tuple[int, ...]]:
+    """The leaf names :func:`to_sympy` gives a parameter pytree, with their shapes."""
+    import jax
+
+    leaves, _ = jax.tree_util.tree_flatten_with_path(params)
+    return {_leaf_name(path, 0): tuple(np.shape(leaf)) for path, leaf in leaves}
+
+
+def check_cases(cases: Iterable[tuple[str, Callable, Any, Sequence, tuple, str]]) -> int:
+    """Prove each case, print one line per case, and return how many verdicts were not as stated.
+
+    Args:
+      cases: ``(description, loss, params, ties, data, expected verdict)``.
+    """
+    failures = 0
+    for description, loss, params, ties, data, expected in cases:
+        theorem = prove_model_ties(loss, params, ties, *data)
+        ok = theorem.verdict == expected
+        failures += not ok
+        evidence = ""
+        if theorem.witness:
+            evidence = f"  {theorem.witness['difference']} = {theorem.witness['value'][:12]}"
+        elif theorem.guard:
+            evidence = (f"  (checked: {theorem.guard['evaluations']} exact evaluations, "
+                        f"jax.grad float64 rel. diff {theorem.guard.get('jax_float64', 0):.1g})")
+        print(f"{description:<60} {theorem.verdict.upper()}"
+              f"{'' if ok else '  (expected ' + expected.upper() + ')'}{evidence}")
+    return failures
