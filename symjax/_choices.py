@@ -31,7 +31,7 @@ LEAKY_RELU_SLOPE = 0.01  # the symbolic half uses the exact rational 1/100
 #: Optimizers whose update the symbolic half models (``symjax prove --optimizer``).
 PROVABLE_OPTIMIZERS = (
     "gd", "sgd", "momentum", "nesterov", "adam", "adamw", "l2", "rmsprop", "adagrad", "clip",
-    "lars",
+    "lars", "amsgrad", "adamax", "lion", "sign_sgd", "signum",
 )
 #: Perturbations the symbolic half models, as ``OPTIMIZER+PERTURBATION``.
 PERTURBATIONS = (

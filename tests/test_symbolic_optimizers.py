@@ -144,7 +144,7 @@ def test_perturbation_names_cover_their_controls():
 @pytest.mark.parametrize(
     ("call", "words"),
     [
-        (lambda: prove_update_preserves_ties("adamax"), ["'adamax'", "adam", "lars"]),
+        (lambda: prove_update_preserves_ties("adabelief"), ["'adabelief'", "adam", "lars"]),
         (lambda: prove_update_preserves_ties(3), ["3", "gd"]),
         (lambda: prove_update_preserves_ties("sgd+jitter"), ["'jitter'", "sgd+noise"]),
         (lambda: prove_update_preserves_ties("adam", b3=0.5), ["'b3'", "b1", "eps_root"]),
@@ -182,9 +182,14 @@ HYPER = {
     "clip": {"lr": 0.1, "max_norm": 1.2},
     "lars": {"lr": 0.1, "weight_decay": 0.3, "trust_coefficient": 0.5, "eps": 1e-3,
              "momentum": 0.9},
+    "amsgrad": {"lr": 0.1, "b1": 0.9, "b2": 0.99, "eps": 1e-3, "eps_root": 1e-6},
+    "adamax": {"lr": 0.1, "b1": 0.8, "b2": 0.9, "eps": 1e-3},
+    "lion": {"lr": 0.1, "b1": 0.9, "b2": 0.99, "weight_decay": 0.3},
+    "sign_sgd": {"lr": 0.1},
+    "signum": {"lr": 0.1, "beta": 0.9},
 }
 INITIAL_STATE = {"m": 0.0, "v": 0.0, "nu": HYPER["rmsprop"]["initial_scale"],
-                 "s": HYPER["adagrad"]["initial_accumulator_value"]}
+                 "s": HYPER["adagrad"]["initial_accumulator_value"], "vmax": 0.0, "inf": 0.0}
 
 
 def _optax(name):
@@ -212,6 +217,11 @@ def _optax(name):
             h["lr"], weight_decay=h["weight_decay"], trust_coefficient=h["trust_coefficient"],
             eps=h["eps"], momentum=h["momentum"],
         ),
+        "amsgrad": lambda: optax.amsgrad(h["lr"], h["b1"], h["b2"], h["eps"], h["eps_root"]),
+        "adamax": lambda: optax.adamax(h["lr"], h["b1"], h["b2"], h["eps"]),
+        "lion": lambda: optax.lion(h["lr"], h["b1"], h["b2"], weight_decay=h["weight_decay"]),
+        "sign_sgd": lambda: optax.sign_sgd(h["lr"]),
+        "signum": lambda: optax.signum(h["lr"], beta=h["beta"]),
     }[name]()
 
 

@@ -496,7 +496,10 @@ def check_identities(
                     raise GuardContradiction(
                         f"the independent check could not evaluate {label} of: {claim}"
                     )
-                value = _evaluate(sp, expr, equal, rng)
+                try:
+                    value = _evaluate(sp, expr, equal, rng)
+                except (ValueError, TypeError, ZeroDivisionError):
+                    value = None  # SymPy refused the point (a comparison with nan, 1/0)
                 if value is None:
                     continue
                 done += 1

@@ -26,6 +26,14 @@ returns (``theta' = theta + u``), ``t`` the shared step count before the step:
   trust ratio uses the norms of the leaf that holds ``p`` and ``q`` (``rest_theta``, ``rest_d``
   the squares of its other coordinates). Tied parameters share a role (kind and layer), so they
   lie in the same leaf when leaves are layers.
+* ``amsgrad``: ``optax.amsgrad(lr, b1, b2, eps, eps_root)``: Adam with the running maximum
+  ``vmax`` of the bias-corrected second moment.
+* ``adamax``: ``optax.adamax(lr, b1, b2, eps)``: ``inf' = max(b2 inf, |g| + eps)``,
+  ``u = -lr m_hat / inf'``.
+* ``lion``: ``optax.lion(lr, b1, b2, weight_decay)``:
+  ``u = -lr (sign((1 - b1) g + b1 m) + weight_decay theta)``, ``m' = b2 m + (1 - b2) g``.
+* ``sign_sgd``: ``optax.sign_sgd(lr)``: ``u = -lr sign(g)``.
+* ``signum``: ``optax.signum(lr, beta)``: ``m' = beta m + (1 - beta) g``, ``u = -lr sign(m')``.
 
 Perturbations (:data:`PERTURBATIONS`) are named as ``"OPTIMIZER+PERTURBATION"``, e.g.
 ``"sgd+noise"``; each symmetry-breaking one has a symmetric control that must stay tied:
@@ -89,6 +97,7 @@ _HYPER = {
     "initial_accumulator_value": ("nonnegative", Fraction(1, 10)),
     "max_norm": ("positive", Fraction(1)),
     "trust_coefficient": ("positive", Fraction(1, 1000)),
+    "beta": ("unit", Fraction(1, 2)),
 }
 #: Per-coordinate symbols: base name -> (SymPy assumptions, value of p and of q in witnesses).
 _COORD = {
@@ -98,6 +107,8 @@ _COORD = {
     "v": ({"nonnegative": True}, (Fraction(1, 4),) * 2),
     "nu": ({"nonnegative": True}, (Fraction(1, 4),) * 2),
     "s": ({"nonnegative": True}, (Fraction(1, 4),) * 2),
+    "vmax": ({"nonnegative": True}, (Fraction(1, 4),) * 2),
+    "inf": ({"nonnegative": True}, (Fraction(1, 4),) * 2),
     "n": ({"real": True}, (Fraction(1), Fraction(0))),
     "lr": ({"positive": True}, (Fraction(1, 10), Fraction(1, 5))),
 }
@@ -249,6 +260,41 @@ def _lars(c: Coord, pair: tuple[Coord, Coord], h: Hyper) -> tuple[sp.Expr, Coord
     return m, {"m": m}
 
 
+def _amsgrad(c: Coord, h: Hyper) -> tuple[sp.Expr, Coord]:
+    """optax.scale_by_amsgrad: the running maximum of the bias-corrected second moment."""
+    b1, b2, count = h["b1"], h["b2"], h["t"] + 1
+    m = (1 - b1) * c["g"] + b1 * c["m"]
+    v = (1 - b2) * c["g"] ** 2 + b2 * c["v"]
+    vmax = sp.Max(c["vmax"], v / (1 - b2**count))
+    m_hat = m / (1 - b1**count)
+    return -c["lr"] * m_hat / (sp.sqrt(vmax + h["eps_root"]) + h["eps"]), {
+        "m": m, "v": v, "vmax": vmax}
+
+
+def _adamax(c: Coord, h: Hyper) -> tuple[sp.Expr, Coord]:
+    """optax.scale_by_adamax: the infinity norm ``max(b2 inf, |g| + eps)``."""
+    b1, count = h["b1"], h["t"] + 1
+    m = (1 - b1) * c["g"] + b1 * c["m"]
+    inf = sp.Max(sp.Abs(c["g"]) + h["eps"], h["b2"] * c["inf"])
+    return -c["lr"] * m / (1 - b1**count) / inf, {"m": m, "inf": inf}
+
+
+def _lion(c: Coord, h: Hyper) -> tuple[sp.Expr, Coord]:
+    direction = sp.sign((1 - h["b1"]) * c["g"] + h["b1"] * c["m"])
+    m = h["b2"] * c["m"] + (1 - h["b2"]) * c["g"]
+    return -c["lr"] * (direction + h["weight_decay"] * c["theta"]), {"m": m}
+
+
+def _sign_sgd(c: Coord, h: Hyper) -> tuple[sp.Expr, Coord]:
+    del h
+    return -c["lr"] * sp.sign(c["g"]), {}
+
+
+def _signum(c: Coord, h: Hyper) -> tuple[sp.Expr, Coord]:
+    m = h["beta"] * c["m"] + (1 - h["beta"]) * c["g"]
+    return -c["lr"] * sp.sign(m), {"m": m}
+
+
 _ADAM = ("lr", "b1", "b2", "eps", "eps_root")
 _RULES: dict[str, _Rule] = {
     "gd": _Rule("optax.sgd(lr)", ("lr",), (), _no_state, _coordinatewise(_gd)),
@@ -294,6 +340,26 @@ _RULES: dict[str, _Rule] = {
         "(optax.scale_by_trust_ratio, optax.trace)",
         ("lr", "weight_decay", "trust_coefficient", "eps", "momentum"), ("m",), _zeros("m"),
         _lars, ("rest_theta", "rest_d"),
+    ),
+    "amsgrad": _Rule(
+        "optax.amsgrad(lr, b1, b2, eps, eps_root) (optax.scale_by_amsgrad)", _ADAM,
+        ("m", "v", "vmax"), _zeros("m", "v", "vmax"), _coordinatewise(_amsgrad), ("t",),
+    ),
+    "adamax": _Rule(
+        "optax.adamax(lr, b1, b2, eps) (optax.scale_by_adamax)", ("lr", "b1", "b2", "eps"),
+        ("m", "inf"), _zeros("m", "inf"), _coordinatewise(_adamax), ("t",),
+    ),
+    "lion": _Rule(
+        "optax.lion(lr, b1, b2, weight_decay) (optax.scale_by_lion, add_decayed_weights)",
+        ("lr", "b1", "b2", "weight_decay"), ("m",), _zeros("m"), _coordinatewise(_lion),
+    ),
+    "sign_sgd": _Rule(
+        "optax.sign_sgd(lr) (optax.scale_by_sign)", ("lr",), (), _no_state,
+        _coordinatewise(_sign_sgd),
+    ),
+    "signum": _Rule(
+        "optax.signum(lr, beta) (optax.ema without debiasing, optax.scale_by_sign)",
+        ("lr", "beta"), ("m",), _zeros("m"), _coordinatewise(_signum),
     ),
 }
 
@@ -464,8 +530,19 @@ _PERTURBATION_TEXT = {
 }
 
 
+#: Second values of q's untied symbols, for maps a first witness misses (a sign: sign(2) = sign(1)).
+_SECOND_Q = {"n": Fraction(-3), "lr": Fraction(1, 5)}
+
+
+def _witnesses(base: str, perturbation: str | None, h: Hyper, overrides: Mapping, sign: int):
+    """The witness point, then the same with q's untied symbols moved further away."""
+    yield _witness(base, perturbation, h, overrides, sign)
+    yield _witness(base, perturbation, h, overrides, sign, second=True)
+
+
 def _witness(
-    base: str, perturbation: str | None, h: Hyper, overrides: Mapping, sign: int = 1
+    base: str, perturbation: str | None, h: Hyper, overrides: Mapping, sign: int = 1,
+    second: bool = False,
 ) -> dict:
     """A concrete rational point: both coordinates' symbols (tied ones tied), shared symbols."""
     tie = _tie_map(base, perturbation, sign)
@@ -477,6 +554,8 @@ def _witness(
         p_value, q_value = (sp.Rational(x) for x in _COORD[b][1])
         q = _coord_symbol(b, "q")
         point[_coord_symbol(b, "p")] = p_value
+        if second and b in _SECOND_Q:
+            q_value = sp.Rational(_SECOND_Q[b])
         point[q] = tie[q].xreplace(point) if q in tie else q_value
     for name, value in h.items():
         if name not in overrides:
@@ -566,8 +645,10 @@ def prove_update_preserves_ties(optimizer: str, *, sign: int = 1, **hyper) -> Th
         diff = (p_expr - q_expr).xreplace(tie)
         how = "identical after substitution" if diff == 0 else None
         if how is None:
-            point = _witness(base, perturbation, h, hyper, sign)
-            value = sp.simplify((p_expr - q_expr).xreplace(point))
+            for point in _witnesses(base, perturbation, h, hyper, sign):
+                value = sp.simplify((p_expr - q_expr).xreplace(point))
+                if value.is_zero is False:
+                    break
             if value.is_zero is False:
                 witness = {str(k): str(v) for k, v in point.items()}
                 witness.update({k: str(v) for k, v in h.items() if k in hyper})
