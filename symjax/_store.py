@@ -415,17 +415,20 @@ class ChunkStore:
 
 
 def _members_problem(members: Mapping[str, np.ndarray], meta: dict[str, Any]) -> str:
-    """What is wrong with the arrays of a chunk whose metadata is right ("" if nothing)."""
+    """What is wrong with the arrays of a chunk whose metadata is right ("" if nothing): the
+    members its metadata names (``inits`` x ``fields``), numeric, ``seeds`` rows each."""
     try:
-        want = {f"{i}.{f}" for i in range(len(meta["inits"])) for f in meta["fields"]}
-        seeds = int(meta["seeds"])
-    except (KeyError, TypeError, ValueError):
+        if "inits" in meta and "fields" in meta:
+            want = {f"{i}.{f}" for i in range(len(meta["inits"])) for f in meta["fields"]}
+            if set(members) != want:
+                return "incomplete (its members differ from its metadata)"
+        seeds = int(meta["seeds"]) if "seeds" in meta else None
+    except (TypeError, ValueError):
         return "written by a different run"
-    if set(members) != want:
-        return "incomplete (members differ from its metadata)"
-    if any(a.ndim == 0 or a.shape[0] != seeds or a.dtype.kind not in "biuf"
+    if any(a.dtype.kind not in "biuf" or (seeds is not None and (a.ndim == 0
+                                                                 or a.shape[0] != seeds))
            for a in members.values()):
-        return "malformed (array shapes differ from its metadata)"
+        return "malformed (its arrays differ from its metadata)"
     return ""
 
 
