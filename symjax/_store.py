@@ -462,8 +462,11 @@ def check_manifest(data: Any, path) -> dict[str, Any]:
         if not (_scalar(value) or (isinstance(value, list) and all(map(_scalar, value)))):
             raise bad(f"config {key} is {type(value).__name__} {_short(value)}; a value or a "
                       f"list of values expected")
-    if not isinstance(layout, dict) or not all(map(_scalar, layout.values())):
+    if not isinstance(layout, dict):
         raise bad(f"layout is {_short(layout)}; an object of values expected")
+    for key, value in layout.items():
+        if not _scalar(value):
+            raise bad(f"layout {key!r} is {_short(value)}; a value expected")
     for key in ("save_params", "finished"):
         if key in data and not isinstance(data[key], bool):
             raise bad(f"{key} is {_short(data[key])}; true or false expected")

@@ -296,20 +296,51 @@ def crafted_manifest(draw, manifest: dict) -> dict:
     return m
 
 
-@settings(max_examples=25)
+@st.composite
+def crafted_results(draw, document: dict) -> dict:
+    """``document`` with a part replaced, removed or added, re-hashed or not."""
+    from symjax._provenance import content_hash, run_id_of
+
+    d = json.loads(json.dumps(document))
+    part = draw(st.sampled_from(["config", "layout", "results", "provenance", "top"]))
+    where = d if part == "top" or not isinstance(d.get(part), dict) else d[part]
+    key = draw(st.sampled_from(sorted(where) + ["extra"]))
+    if draw(st.booleans()) and key in where:
+        del where[key]
+    else:
+        where[key] = draw(_VALUES)
+    if draw(st.booleans()):
+        try:
+            d["content_hash"] = content_hash(d)
+            d["run_id"] = run_id_of(d["content_hash"])
+        except Exception:  # noqa: BLE001 - a document too broken to hash stays as it is
+            pass
+    return d
+
+
+@settings(max_examples=30)
 @given(data=st.data())
-def test_fuzzed_manifests_refused_in_one_line_or_run_inside_the_directory(finished, tmp_path_factory,
-                                                                          data):
-    """Whatever run.json says: exit 2 and one line, or a run that wrote only inside its
-    directory (and the files outside it are as they were)."""
+def test_fuzzed_run_files_refused_in_one_line_or_run_inside_the_directory(finished,
+                                                                         tmp_path_factory, data):
+    """Whatever run.json (resumed) or results.json (a directory a new run goes into) says:
+    exit 2 and one line, or a run that wrote only inside its directory (the files outside it
+    are as they were)."""
     base = tmp_path_factory.mktemp("fuzz")
     out = _copy(finished, base)
-    (out / "results.json").unlink()
     (base / "outside.txt").write_text(SECRET)
-    manifest = data.draw(crafted_manifest(json.loads((out / "run.json").read_text())))
-    (out / "run.json").write_text(json.dumps(manifest))
+    if data.draw(st.booleans(), label="crafted run.json"):
+        (out / "results.json").unlink()
+        manifest = data.draw(crafted_manifest(json.loads((out / "run.json").read_text())))
+        (out / "run.json").write_text(json.dumps(manifest))
+        argv = ["verify", "--resume", out, "--quiet"]
+    else:  # symjax 0.1 left results.json without run.json
+        (out / "run.json").unlink()
+        shutil.rmtree(out / "chunks")
+        document = data.draw(crafted_results(json.loads((out / "results.json").read_text())))
+        (out / "results.json").write_text(json.dumps(document))
+        argv = ["verify", *TINY, "--out", out]
     outside = {k: v for k, v in _snapshot(base).items() if not k.startswith("D")}
-    code, _, err = call(["verify", "--resume", out, "--quiet"])
+    code, _, err = call(argv)
     if code == 2:
         error_line(code, err)
     else:
