@@ -158,8 +158,12 @@ def reproduce(path: str | os.PathLike, *, tolerance: float | None = None,
     """
     if tolerance is not None and not (np.isfinite(tolerance) and tolerance >= 0):
         raise InputError(f"tolerance {tolerance!r} must be a finite number >= 0")
-    if out is not None and not os.fspath(out).strip():  # the rest is checked by verify
-        raise InputError(f"--out {os.fspath(out)!r} is empty; name a directory")
+    if out is not None and (not os.fspath(out).strip() or Path(out).exists()):
+        from ._store import claim_directory, holds_verify_run
+
+        # now, not after the first lines are printed (verify creates a new one, as ever)
+        claim_directory(out, option="--out", ours=holds_verify_run, what="verify run",
+                        force_option=None)
     recorded = load_run(path)
     check_file_digests(recorded)
     if out is not None and Path(out).resolve() == recorded.directory.resolve():

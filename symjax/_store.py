@@ -97,7 +97,7 @@ def existing_directory(path, option: str) -> Path:
 
 
 def claim_directory(path, *, option: str, ours: Callable[[Path], bool], what: str,
-                    force: bool = False) -> Path:
+                    force: bool = False, force_option: str | None = "--force") -> Path:
     """Make sure symjax may write into directory ``path``, before anything is written.
 
     Allowed: a path that does not exist (created), an empty directory, a directory that holds
@@ -113,6 +113,7 @@ def claim_directory(path, *, option: str, ours: Callable[[Path], bool], what: st
       what: what symjax writes there (``"verify run"``), for messages.
       force: allow writing into a non-empty directory of other files (files with symjax's names
         are replaced; others are left alone).
+      force_option: the option that sets ``force``, named in the message (``None``: none).
 
     Returns:
       ``path`` as a :class:`~pathlib.Path`.
@@ -127,7 +128,8 @@ def claim_directory(path, *, option: str, ours: Callable[[Path], bool], what: st
         try:
             p.mkdir(parents=True)
         except FileExistsError:  # created meanwhile: check it like any existing directory
-            return claim_directory(p, option=option, ours=ours, what=what, force=force)
+            return claim_directory(p, option=option, ours=ours, what=what, force=force,
+                                   force_option=force_option)
         except OSError as err:
             raise InputError(f"cannot create {option} {p}: {err.strerror or err}") from None
         return p
@@ -137,9 +139,10 @@ def claim_directory(path, *, option: str, ours: Callable[[Path], bool], what: st
         raise InputError(f"cannot read {option} {p}: {err.strerror or err}") from None
     if entries and not force and not ours(p):
         shown = ", ".join(entries[:3]) + (", ..." if len(entries) > 3 else "")
+        hint = (f", or add {force_option} to write into it (files with symjax's names are "
+                f"replaced)" if force_option else "")
         raise InputError(f"{option} {p} is a non-empty directory that holds no symjax {what} "
-                         f"({shown}); choose a new or empty directory, or add --force to write "
-                         f"into it (files with symjax's names are replaced)")
+                         f"({shown}); choose a new or empty directory{hint}")
     return p
 
 
@@ -302,6 +305,7 @@ class ChunkStore:
         self.chunk_dir = self.directory / CHUNK_DIR
         self.manifest = {"format": MANIFEST_FORMAT, "version": MANIFEST_VERSION, **manifest}
         self._expect: dict[tuple[int, int], dict[str, Any]] = {}  # unit -> what it must hold
+        self._checked: dict[tuple[int, int], tuple] = {}  # unit -> identity of its file, checked
 
     # manifest
     @property
@@ -379,39 +383,75 @@ class ChunkStore:
         if not path.exists():
             return None, "missing"
         try:
-            with os.fdopen(open_nofollow(path), "rb") as fh, \
-                    np.load(fh, allow_pickle=False) as z:
-                members = {k: z[k] for k in z.files}
-            digest = str(members.pop("__digest__"))
-            if arrays_digest(members) != digest:
-                return None, "corrupted (checksum mismatch)"
-            meta = json.loads(str(members.pop("__meta__")))
-        except Exception as err:  # noqa: BLE001 - any unreadable file is recomputed
-            return None, f"truncated or unreadable ({type(err).__name__})"
-        if meta != expect:
-            return None, "written by a different run"
-        why = _members_problem(members, meta)
-        if why:
-            return None, why
-        return members, ""
+            with os.fdopen(open_nofollow(path), "rb") as fh:
+                return _checked_members(fh, expect)
+        except InputError:  # replaced by a link or a FIFO meanwhile
+            return None, "not a regular file"
 
-    def load_chunk(self, chunk: int, optimizer: int) -> dict[str, np.ndarray]:
-        """The arrays of a unit for the merge, checked again (digest, metadata, members)
+    def load_chunk(self, chunk: int, optimizer: int,
+                   names: list[str] | None = None) -> dict[str, np.ndarray]:
+        """The arrays of a unit for the merge (only ``names``, if given), checked again
         against what :meth:`read_chunk` or :meth:`write_chunk` expected of it.
+
+        The first load of a file checks all of it (digest, metadata, members) and remembers the
+        file's identity (device, inode, size, modification and change times); a later load of
+        the same unchanged file reads only ``names`` (the change time moves with any write or
+        rename, and no one but the kernel sets it).
 
         Raises:
           InputError: the file changed or was damaged since (one line; a resume recomputes it).
         """
         expect = self._expect.get((chunk, optimizer))
         path = self.chunk_path(chunk, optimizer)
-        arrays, why = (None, "not checked by this run") if expect is None else \
-            self.read_chunk(chunk, optimizer, {k: v for k, v in expect.items()
-                                               if k not in ("chunk", "optimizer")})
-        if arrays is None:
-            raise InputError(f"{path} is {why} at the merge, after it was checked; nothing "
-                             f"was merged: recompute it with symjax verify --resume "
-                             f"{self.directory}")
-        return arrays
+        why = "not checked by this run"
+        if expect is not None:
+            refuse_symlink(self.chunk_dir)
+            try:
+                fh = os.fdopen(open_nofollow(path), "rb")
+            except (OSError, InputError) as err:
+                fh, why = None, ("missing" if isinstance(err, FileNotFoundError) else
+                                 "a symbolic link or not a regular file")
+            if fh is not None:
+                with fh:
+                    st = os.fstat(fh.fileno())
+                    ident = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+                    if names is not None and self._checked.get((chunk, optimizer)) == ident:
+                        arrays, why = _lazy_members(fh, names)
+                    else:
+                        arrays, why = _checked_members(fh, expect)
+                    if arrays is not None:
+                        self._checked[(chunk, optimizer)] = ident
+                        return arrays if names is None else {n: arrays[n] for n in names}
+        raise InputError(f"{path} is {why} at the merge, after it was checked; nothing "
+                         f"was merged: recompute it with symjax verify --resume "
+                         f"{self.directory}")
+
+
+def _checked_members(fh, expect: dict[str, Any]) -> tuple[dict[str, np.ndarray] | None, str]:
+    """``(arrays, "")`` of the chunk file open in ``fh`` if its digest, metadata (equal to
+    ``expect``) and members are right, else ``(None, why)``."""
+    try:
+        with np.load(fh, allow_pickle=False) as z:
+            members = {k: z[k] for k in z.files}
+        digest = str(members.pop("__digest__"))
+        if arrays_digest(members) != digest:
+            return None, "corrupted (checksum mismatch)"
+        meta = json.loads(str(members.pop("__meta__")))
+    except Exception as err:  # noqa: BLE001 - any unreadable file is recomputed
+        return None, f"truncated or unreadable ({type(err).__name__})"
+    if meta != expect:
+        return None, "written by a different run"
+    why = _members_problem(members, meta)
+    return (None, why) if why else (members, "")
+
+
+def _lazy_members(fh, names: list[str]) -> tuple[dict[str, np.ndarray] | None, str]:
+    """Only ``names`` of an npz file already checked whole (the zip CRC checks each read)."""
+    try:
+        with np.load(fh, allow_pickle=False) as z:
+            return {n: z[n] for n in names}, ""
+    except Exception as err:  # noqa: BLE001 - changed despite its identity: say so
+        return None, f"truncated or unreadable ({type(err).__name__})"
 
 
 def _members_problem(members: Mapping[str, np.ndarray], meta: dict[str, Any]) -> str:

@@ -84,13 +84,16 @@ def test_empty_paths_are_refused_and_nothing_is_deleted(tmp_path, monkeypatch):
         verifier.verify(seeds=4, steps=2, out="", quiet=True)
 
 
-def test_foreign_directories_and_files_are_refused_force_writes_beside_them(tmp_path):
+def test_foreign_directories_and_files_are_refused_force_writes_beside_them(finished, tmp_path):
     foreign = tmp_path / "mine"
     _user_files(foreign)
     (foreign / "notes.txt").write_text(SECRET)
     before = _snapshot(foreign)
     line = error_line(*call(["verify", *TINY, "--out", foreign])[::2])
     assert "holds no symjax verify run" in line and "--force" in line
+    line = error_line(*call(["reproduce", finished, "--quiet", "--out", foreign])[::2])
+    assert "holds no symjax verify run" in line
+    assert "'' is empty" in error_line(*call(["reproduce", finished, "--out", ""])[::2])
     line = error_line(*call(["dynamics", "--seeds", 2, "--out", foreign])[::2])
     assert "holds no symjax dynamics results" in line
     assert _snapshot(foreign) == before
@@ -194,26 +197,32 @@ def test_a_linked_chunk_file_is_recomputed_not_followed(finished, tmp_path):
 
 
 # -- chunks checked at the merge ---------------------------------------------------------------
-@pytest.mark.parametrize("damage", ["foreign chunk", "flipped byte", "none"])
+@pytest.mark.parametrize("damage", ["foreign chunk", "flipped byte", "between two reads",
+                                    "none"])
 def test_chunks_are_checked_again_at_the_merge(finished, tmp_path, monkeypatch, damage):
     other = tmp_path / "other"
     assert call(["verify", *TINY[:-1], "--first-seed", 9, "--quiet", "--out", other])[0] == 0
     out = _copy(finished, tmp_path)
     (out / "results.json").unlink()
-    real = verifier.run_sweep
+    chunk = out / "chunks" / "c000000-o00.npz"
 
-    def sweep_then_damage(*args, **kwargs):
-        result = real(*args, **kwargs)  # every chunk checked (and reused) here
-        chunk = out / "chunks" / "c000000-o00.npz"
-        if damage == "foreign chunk":
-            shutil.copyfile(other / "chunks" / chunk.name, chunk)
-        elif damage == "flipped byte":
-            raw = bytearray(chunk.read_bytes())
-            raw[len(raw) // 2] ^= 0x10
-            chunk.write_bytes(bytes(raw))
-        return result
+    def damaged(real, flip: bool):
+        def call_then_damage(*args, **kwargs):
+            result = real(*args, **kwargs)
+            if damage == "foreign chunk":
+                shutil.copyfile(other / "chunks" / chunk.name, chunk)
+            elif flip:  # in place, same size
+                raw = bytearray(chunk.read_bytes())
+                raw[len(raw) // 2] ^= 0x10
+                chunk.write_bytes(bytes(raw))
+            return result
+        return call_then_damage
 
-    monkeypatch.setattr(verifier, "run_sweep", sweep_then_damage)
+    # after the check at the start of the resume; or after the summaries read every chunk
+    monkeypatch.setattr(verifier, "run_sweep",
+                        damaged(verifier.run_sweep, damage == "flipped byte"))
+    monkeypatch.setattr(verifier, "_summaries",
+                        damaged(verifier._summaries, damage == "between two reads"))
     code, _, err = call(["verify", "--resume", out, "--quiet"])
     if damage == "none":  # negative control
         assert code == 0, err
