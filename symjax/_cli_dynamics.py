@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from ._errors import InputError
 
@@ -47,9 +48,15 @@ def register(subparsers) -> None:
                              "(default 1e-12,1e-10,1e-8,1e-6,1e-4,1e-2)")
     parser.add_argument("--activation", default="tanh",
                         help="stability: hidden activation, tanh or sigmoid (default tanh)")
-    parser.add_argument("--json", metavar="FILE", help="write the results document to FILE")
+    parser.add_argument("--json", metavar="FILE",
+                        help="write the results document to FILE (new, or replacing a symjax "
+                             "dynamics results file)")
     parser.add_argument("--out", metavar="DIR",
-                        help="write results.json and figures (needs matplotlib) into DIR")
+                        help="write results.json and figures (needs matplotlib) into DIR: a "
+                             "new or empty directory, or one holding symjax dynamics results")
+    parser.add_argument("--force", action="store_true",
+                        help="write even when --json FILE is another file or --out DIR a "
+                             "non-empty directory of other files (same-named files replaced)")
     parser.set_defaults(func=run)
 
 
@@ -94,6 +101,7 @@ def run(args: argparse.Namespace) -> int:
     """Measure, print, optionally write; the exit status as documented above."""
     parts = _parts(args.part)
     opts = options(args)
+    targets = _claim_targets(args)  # before anything runs or is written
     from ._xla import configure_xla
 
     configure_xla()
@@ -108,7 +116,6 @@ def run(args: argparse.Namespace) -> int:
     config = {"parts": parts, **{p: results[p]["config"] for p in parts}}
     stored = {p: {k: v for k, v in results[p].items() if k != "config"} for p in parts}
     stored["ok"] = ok
-    targets = [t for t in (args.json, args.out) if t]
     for target in targets:
         write_results(target, kind="dynamics", config=config, layout={}, results=stored,
                       provenance=provenance)
@@ -117,12 +124,34 @@ def run(args: argparse.Namespace) -> int:
         from . import _plots
 
         if _plots.available():
-            from pathlib import Path
-
             from ._dynamics_plots import write_dynamics_figures
 
-            names = write_dynamics_figures(results, Path(args.out))
+            names = write_dynamics_figures(results, targets[-1])
             print(f"figures: {', '.join(names)} in {args.out}", file=sys.stderr)
         else:
             print("figures skipped: matplotlib is not installed", file=sys.stderr)
     return 0 if ok else 1
+
+
+def _claim_targets(args: argparse.Namespace) -> list:
+    """The paths ``--json`` and ``--out`` write, checked before the measurement starts: never
+    someone else's file or non-empty directory (unless ``--force``), never through a link."""
+    from ._provenance import results_path
+    from ._store import claim_directory, claim_file, holds_dynamics_results, refuse_symlink
+
+    what = "dynamics results"
+    targets = []
+    for option, value in (("--json", args.json), ("--out", args.out)):
+        if value is None:
+            continue
+        if option == "--json" and results_path(value) == Path(value):
+            target = claim_file(value, option=option, ours=holds_dynamics_results,
+                                what=f"{what} file", force=args.force)
+        else:  # a directory: DIR/results.json (and the figures of --out)
+            target = claim_directory(value, option=option, ours=holds_dynamics_results,
+                                     what=what, force=args.force)
+            refuse_symlink(target / "results.json")
+        targets.append(target)
+    if len(targets) == 2 and results_path(targets[0]) == results_path(targets[1]):
+        targets.pop(0)  # one file, written once
+    return targets

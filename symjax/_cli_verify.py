@@ -32,7 +32,13 @@ def register(subparsers) -> None:
         shown = "" if default is None else f" (default: {default})"  # else the text says it
         parser.add_argument(f"--{name.replace('_', '-')}", dest=name, default=default,
                             metavar=name.upper(), help=text + shown)
-    parser.add_argument("--out", metavar="DIR", help="write results.json and per_seed.csv here")
+    parser.add_argument("--out", metavar="DIR",
+                        help="write results.json and per_seed.csv here: a new or empty "
+                             "directory, or one holding a symjax verify run (a finished one "
+                             "is replaced once the new run is complete)")
+    parser.add_argument("--force", action="store_true",
+                        help="write into --out even when it is a non-empty directory of other "
+                             "files (files with symjax's names are replaced)")
     parser.add_argument("--save-params", action="store_true",
                         help="also write params.npz (initial and final parameters per run)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -100,11 +106,15 @@ def _distributed_kwargs(args: argparse.Namespace) -> dict | None:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``symjax verify``; returns the exit status."""
+    for option, value in (("--out", args.out), ("--resume", args.resume)):
+        if value is not None and not value.strip():  # before anything else: never "here"
+            raise InputError(f"{option} {value!r} is empty; name a directory")
     if args.resume:
         given = [f"--{n.replace('_', '-')}" for n in OPTIONS
                  if getattr(args, n) != OPTIONS[n][0]]
         given += ["--out"] if args.out else []
         given += ["--save-params"] if args.save_params else []
+        given += ["--force"] if args.force else []
         if given:
             raise InputError(f"--resume DIR takes the options of the run in DIR; drop "
                              f"{', '.join(given)}")
@@ -134,7 +144,8 @@ def run(args: argparse.Namespace) -> int:
                                         progress=args.progress or None)
             else:
                 results = verify(**options, out=args.out, save_params=args.save_params,
-                                 quiet=args.quiet, progress=args.progress or None)
+                                 quiet=args.quiet, progress=args.progress or None,
+                                 force=args.force)
     except RunInterrupted as stop:
         print(f"symjax: {stop}", file=sys.stderr)
         return stop.exit_status

@@ -101,10 +101,15 @@ def write_dynamics_figures(results: dict[str, Any], out: Path) -> list[str]:
 def _save(fig, stem: Path) -> str:
     from . import __version__
 
-    fig.savefig(stem.with_suffix(".png"), dpi=DPI,
-                metadata={"Title": f"symjax dynamics: {stem.name}",
-                          "Software": f"symjax {__version__}"})
-    fig.savefig(stem.with_suffix(".pdf"),
-                metadata={"Title": f"symjax dynamics: {stem.name}",
-                          "Creator": f"symjax {__version__}", "CreationDate": None})
+    from ._store import atomic_open
+
+    # atomically, into a new file: a link in the directory is replaced, never followed
+    with atomic_open(stem.with_suffix(".png")) as f:
+        fig.savefig(f, format="png", dpi=DPI,
+                    metadata={"Title": f"symjax dynamics: {stem.name}",
+                              "Software": f"symjax {__version__}"})
+    with atomic_open(stem.with_suffix(".pdf")) as f:
+        fig.savefig(f, format="pdf",
+                    metadata={"Title": f"symjax dynamics: {stem.name}",
+                              "Creator": f"symjax {__version__}", "CreationDate": None})
     return stem.name

@@ -6,15 +6,18 @@ Steps:
    ``per_seed.csv`` cross-checked against it), check that its config maps onto the keyword
    arguments of :func:`symjax.verify`, and read ``params.npz`` and ``trajectories.npz`` if they
    are there. Any problem is bad input (exit 2) before anything runs.
-2. Set the XLA flags as the recorded run had them, before JAX is imported: per-seed floats
+   The per-seed CSV must have the SHA-256 that ``results.json`` records for it (an edited
+   file is bad input, exit 2, not a difference).
+2. Set the XLA flags from the recorded device layout, before JAX is imported: per-seed floats
    depend on the batch layout, so the re-run must have the same devices. On CPU the recorded
    device count is forced with :func:`symjax.configure_xla` (the helper ``symjax verify``
-   uses), whatever the number of cores here; when the user has not set ``XLA_FLAGS``, the
-   recorded flags are used.
+   uses), whatever the number of cores here. Nothing else of the record is applied: the
+   environment it lists (``provenance.env``, not covered by the run ID) is only compared.
 3. Compare the environment with the record: symjax, jax, jaxlib and optax versions, machine
-   architecture, device count, platform and kind, process count, and XLA flags. If anything
-   differs, bitwise comparison is meaningless: exit 2 saying what differs, unless a tolerance
-   was given.
+   architecture, device count, platform and kind, process count, and XLA flags set here that
+   the record lacks. If anything differs, bitwise comparison is meaningless: exit 2 saying what
+   differs, unless a tolerance was given. Recorded XLA flags that are not set here are named
+   as a note (set ``XLA_FLAGS`` to use them).
 4. Re-run ``verify(**config)`` with the same layout (and ``save_params`` when ``params.npz`` was
    recorded) into a temporary directory (or ``out``), check that the layout it records is the
    recorded one, and compare every per-seed figure: each column of ``per_seed.csv`` and each
@@ -116,6 +119,7 @@ class Outcome:
       comparisons: one per compared file, and the summaries.
       rerun_id: run ID of the re-run (equal to the recorded one when everything matched in the
         same layout).
+      notes: information that does not decide the status (recorded XLA flags not used here).
     """
 
     status: int
@@ -123,6 +127,7 @@ class Outcome:
     environment: list[str]
     comparisons: list[Comparison] = field(default_factory=list)
     rerun_id: str | None = None
+    notes: list[str] = field(default_factory=list)
 
 
 def reproduce(path: str | os.PathLike, *, tolerance: float | None = None,
@@ -153,7 +158,14 @@ def reproduce(path: str | os.PathLike, *, tolerance: float | None = None,
     """
     if tolerance is not None and not (np.isfinite(tolerance) and tolerance >= 0):
         raise InputError(f"tolerance {tolerance!r} must be a finite number >= 0")
+    if out is not None and (not os.fspath(out).strip() or Path(out).exists()):
+        from ._store import claim_directory, holds_verify_run
+
+        # now, not after the first lines are printed (verify creates a new one, as ever)
+        claim_directory(out, option="--out", ours=holds_verify_run, what="verify run",
+                        force_option=None)
     recorded = load_run(path)
+    check_file_digests(recorded)
     if out is not None and Path(out).resolve() == recorded.directory.resolve():
         raise InputError(f"--out {out} is the recorded run's directory; the re-run would "
                          f"overwrite the files it is compared with")
@@ -168,8 +180,9 @@ def reproduce(path: str | os.PathLike, *, tolerance: float | None = None,
     configure_like(recorded.document)
     _check_options(recorded, options)  # after configure_like: this imports JAX
     environment = environment_differences(recorded.document)
+    notes = xla_flag_notes(recorded.document)
     if environment and tolerance is None:
-        return Outcome(EXIT_ENVIRONMENT, recorded.run_id, environment)
+        return Outcome(EXIT_ENVIRONMENT, recorded.run_id, environment, notes=notes)
     cfg = recorded.config
     log(f"re-running run {recorded.run_id}: {cfg['seeds']} seeds x {len(cfg['init'])} init "
         f"schemes x {len(cfg['optimizer'])} optimizers, {cfg['steps']} steps "
@@ -181,7 +194,7 @@ def reproduce(path: str | os.PathLike, *, tolerance: float | None = None,
         layout = [f"layout {k}: {recorded.layout.get(k)!r} recorded, {v!r} here"
                   for k, v in rerun.layout.items() if recorded.layout.get(k) != v]
         if layout and tolerance is None:
-            return Outcome(EXIT_ENVIRONMENT, recorded.run_id, environment + layout)
+            return Outcome(EXIT_ENVIRONMENT, recorded.run_id, environment + layout, notes=notes)
         comparisons = [compare_per_seed(recorded, rerun, tolerance)]
         for name in npz_files:
             with (NpzArrays(recorded.file(name), recorded.run_id) as a,
@@ -189,7 +202,26 @@ def reproduce(path: str | os.PathLike, *, tolerance: float | None = None,
                 comparisons.append(compare_npz(name, recorded, a, b, tolerance))
         comparisons.append(compare_summaries(recorded, rerun, tolerance))
     status = EXIT_DIFFER if any(c.n_differences for c in comparisons) else EXIT_MATCH
-    return Outcome(status, recorded.run_id, environment + layout, comparisons, rerun.run_id)
+    return Outcome(status, recorded.run_id, environment + layout, comparisons, rerun.run_id,
+                   notes)
+
+
+def check_file_digests(run: RunData) -> None:
+    """Refuse (exit 2) a file whose SHA-256 differs from what ``results.json`` records for it
+    (``results.files``): it is not the file the run wrote, so comparing it says nothing."""
+    from ._store import file_sha256
+
+    files = run.results.get("files")
+    if not isinstance(files, dict):
+        return  # written before symjax recorded file digests
+    for name, recorded in files.items():
+        if name != PER_SEED_FILE:
+            continue  # the only file recorded so far; unknown names are not read
+        found = file_sha256(run.file(name))
+        if found != recorded:
+            raise InputError(f"{run.file(name)}: SHA-256 {found} differs from {recorded!s:.80} "
+                             f"recorded in results.json (run {run.run_id}): the file was "
+                             f"changed after the run wrote it")
 
 
 def _verify_options(run: RunData) -> dict[str, Any]:
@@ -231,7 +263,15 @@ def _rerun(options: dict[str, Any], out: Path, *, save_params: bool, quiet: bool
 
 def _seconds(provenance: dict[str, Any]) -> str:
     wall = provenance.get("wall_time_s")
-    return "an unknown time" if wall is None else f"{wall:.1f} s"
+    return f"{wall:.1f} s" if isinstance(wall, (int, float)) else "an unknown time"
+
+
+def _part(document: dict[str, Any], *keys: str) -> dict[str, Any]:
+    """``document[k1][k2]...`` when every level is an object, else ``{}`` (the provenance is
+    not hashed: a file may hold anything there)."""
+    for key in keys:
+        document = document.get(key) if isinstance(document, dict) else None
+    return document if isinstance(document, dict) else {}
 
 
 # -- environment -------------------------------------------------------------------------------
@@ -240,26 +280,33 @@ def _flags(text: str) -> list[str]:
     return [f for f in text.split() if f.split("=", 1)[0] != _DEVICE_COUNT_FLAG]
 
 
-def configure_like(document: dict[str, Any]) -> None:
-    """Set the XLA flags of the recorded run, if JAX is not imported yet (else do nothing).
+#: Most CPU devices a recorded layout may ask for (each is a thread pool in this process).
+MAX_CPU_DEVICES = 4096
 
-    When ``XLA_FLAGS`` is not set here and jaxlib is the recorded version, the recorded flags
-    (other than the device count) are used; another jaxlib might not know them, and XLA aborts on
-    an unknown flag. Runs that went through :func:`symjax.configure_xla` (``symjax verify``) get
-    it again, with the recorded number of devices on CPU; other runs get only the CPU device
-    count.
+
+def configure_like(document: dict[str, Any]) -> None:
+    """Set the XLA flags for the recorded device layout, if JAX is not imported yet (else do
+    nothing).
+
+    Only symjax's own flags are set, from the recorded layout (hashed into the run ID): runs
+    that went through :func:`symjax.configure_xla` (``symjax verify``) get it again, with the
+    recorded number of devices on CPU; other runs get only the CPU device count. The recorded
+    environment (``provenance.env``) is never applied: a results file is data, and its flags
+    could name files or change what runs (:func:`xla_flag_notes` reports them).
+
+    Raises:
+      InputError: the layout asks for more than :data:`MAX_CPU_DEVICES` CPU devices.
     """
     if "jax" in sys.modules:
         return
     from ._xla import configure_xla
 
-    prov, layout = document["provenance"], document["layout"]
-    recorded = _flags((prov.get("env") or {}).get("XLA_FLAGS", ""))
-    same_jaxlib = (prov.get("versions") or {}).get("jaxlib") == _installed("jaxlib")
-    if "XLA_FLAGS" not in os.environ and recorded and same_jaxlib:
-        os.environ["XLA_FLAGS"] = " ".join(recorded)
+    prov, layout = _part(document, "provenance"), document["layout"]
     cpu_devices = layout["devices"] if layout["platform"] == "cpu" else None
-    if (prov.get("xla") or {}).get("applied"):
+    if cpu_devices is not None and cpu_devices > MAX_CPU_DEVICES:
+        raise InputError(f"the recorded layout has {cpu_devices} CPU devices; reproduce sets "
+                         f"up at most {MAX_CPU_DEVICES}")
+    if _part(prov, "xla").get("applied"):
         configure_xla(devices=cpu_devices)
     elif (cpu_devices and not os.environ.get("JAX_NUM_CPU_DEVICES")
           and _DEVICE_COUNT_FLAG not in os.environ.get("XLA_FLAGS", "")):
@@ -271,7 +318,7 @@ def environment_differences(document: dict[str, Any]) -> list[str]:
     (imports JAX)."""
     import jax
 
-    prov, layout = document["provenance"], document["layout"]
+    prov, layout = _part(document, "provenance"), document["layout"]
     out = []
 
     def check(what: str, recorded: Any, here: Any) -> None:
@@ -280,21 +327,36 @@ def environment_differences(document: dict[str, Any]) -> list[str]:
 
     check("symjax version", prov.get("version"), package_version())
     for name in PINNED_PACKAGES:
-        check(name, (prov.get("versions") or {}).get(name), _installed(name))
+        check(name, _part(prov, "versions").get(name), _installed(name))
     check("machine", prov.get("machine"), platform.machine())
     devices = jax.devices()
     check("device count", layout.get("devices"), len(devices))
     check("platform", layout.get("platform"), devices[0].platform)
     check("device kind", layout.get("device_kind"), devices[0].device_kind)
     check("process count", layout.get("process_count"), jax.process_count())
-    recorded = _flags((prov.get("env") or {}).get("XLA_FLAGS", ""))
-    here = _flags(os.environ.get("XLA_FLAGS", ""))
-    sides = [f"only {side}: {' '.join(sorted(a - b))}" for side, a, b in
-             (("recorded", set(recorded), set(here)), ("here", set(here), set(recorded))) if a - b]
-    if sides:
-        out.append(f"XLA flags ({'; '.join(sides)}): set XLA_FLAGS to the recorded flags to "
-                   f"compare bit for bit")
+    only_here = set(_flags(os.environ.get("XLA_FLAGS", ""))) - set(_recorded_flags(document))
+    if only_here:
+        out.append(f"XLA flags (only here: {' '.join(sorted(only_here))}): unset them, or set "
+                   f"XLA_FLAGS to the recorded flags, to compare bit for bit")
     return out
+
+
+def _recorded_flags(document: dict[str, Any]) -> list[str]:
+    text = _part(document, "provenance", "env").get("XLA_FLAGS", "")
+    return _flags(text) if isinstance(text, str) else []
+
+
+def xla_flag_notes(document: dict[str, Any]) -> list[str]:
+    """Recorded XLA flags that are not set here, as a note: they are not applied (the recorded
+    environment is not part of the run ID; anyone may have edited it), only named."""
+    here = set(_flags(os.environ.get("XLA_FLAGS", "")))
+    missing = [f for f in _recorded_flags(document) if f not in here]
+    if not missing:
+        return []
+    shown = " ".join(missing)
+    shown = shown if len(shown) <= 300 else shown[:297] + "..."
+    return [f"the recorded run had XLA flags not set here ({shown}); they are not applied "
+            f"from the results file: set XLA_FLAGS yourself if they matter"]
 
 
 def _installed(name: str) -> str | None:
@@ -436,7 +498,7 @@ def compare_summaries(recorded: RunData, rerun: RunData, tolerance: float | None
 # -- printing ----------------------------------------------------------------------------------
 def render(outcome: Outcome, tolerance: float | None) -> list[str]:
     """The lines ``symjax reproduce`` prints for an outcome."""
-    lines = []
+    lines = [f"note: {n}" for n in outcome.notes]
     if outcome.environment:
         head = ("the environment differs from the recorded run"
                 + ("; bitwise comparison is meaningless:" if tolerance is None else

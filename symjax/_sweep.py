@@ -205,9 +205,10 @@ class StoredRuns(Mapping):
             raise KeyError(key)
         i, o = self._inits.index(key[0]), self._opts.index(key[1])
         parts = []
-        for c in range(self._calls):
-            with np.load(self._store.chunk_path(c, o), allow_pickle=False) as z:
-                parts.append({f: z[f"{i}.{f}"] for f in self._fields})
+        names = [f"{i}.{f}" for f in self._fields]
+        for c in range(self._calls):  # each file checked again: it may have changed since
+            arrays = self._store.load_chunk(c, o, names)
+            parts.append({f: arrays[f"{i}.{f}"] for f in self._fields})
         return RunArrays.concatenate(parts)
 
     def __iter__(self):

@@ -63,7 +63,17 @@ from ._layout import Layout, format_ties
 from ._net import VECTOR_MAX_WIDTH, Net, default_ties, exact_layout
 from ._optimizers import OptimizerSpec, parse_optimizers
 from ._specs import split_list
-from ._store import ChunkStore, DirectoryLock, atomic_open, atomic_savez, read_manifest
+from ._store import (
+    ChunkStore,
+    DirectoryLock,
+    atomic_open,
+    atomic_savez,
+    claim_directory,
+    existing_directory,
+    holds_verify_run,
+    manifest_finished,
+    read_manifest,
+)
 from ._sweep import (
     RunArrays,
     SweepLayout,
@@ -325,6 +335,7 @@ def verify(
     quiet: bool = False,
     resume: bool = False,
     progress: bool | None = None,
+    force: bool = False,
     **unknown,
 ) -> VerifyResults:
     """Train ``seeds`` seeds under every init x optimizer and check every tied pair bitwise at
@@ -361,6 +372,9 @@ def verify(
         terminal, e.g. in the log of a batch job; ``quiet`` wins.
       resume: continue the unfinished run in ``out`` (its options must equal these; see
         :func:`resume_verify`, which reads them from ``out/run.json``).
+      force: write into ``out`` even when it is a non-empty directory that holds no symjax
+        run (files with symjax's names are replaced); by default only a new or empty directory
+        or one holding a symjax verify run is written into.
 
     With ``out``, every finished call (seed chunk x optimizer) is written to ``out/chunks/``
     at once, a second run into ``out`` is refused while this one holds its lock, and an
@@ -384,7 +398,7 @@ def verify(
     from ._provenance import collect_provenance
 
     if unknown:
-        allowed = [*DEFAULTS, "out", "save_params", "quiet", "resume", "progress"]
+        allowed = [*DEFAULTS, "out", "save_params", "quiet", "resume", "progress", "force"]
         raise InputError(f"unknown option {sorted(unknown)[0]!r}; allowed: {', '.join(allowed)}")
     plan = resolve(
         widths=widths, activation=activation, output_activation=output_activation, loss=loss,
@@ -410,7 +424,7 @@ def verify(
                              dtype=np.uint64).astype(np.uint32)
     store = lock = None
     if out is not None:
-        store, lock = _open_store(Path(out), config, layout, save_params, resume, pid, nproc)
+        store, lock = _open_store(out, config, layout, save_params, resume, pid, nproc, force)
     try:
         start = time.perf_counter()
         with pinned_numerics(config["dtype"]):
@@ -443,7 +457,8 @@ def verify(
             provenance=provenance,
         )
         if out is not None and pid == 0:
-            res.write(out, save_params=save_params)
+            res.write(store.directory, save_params=save_params)
+            _finish_store(store, config, save_params)
         if nproc > 1:
             _barrier("symjax-verify-written")
     finally:
@@ -463,8 +478,8 @@ def resume_verify(out, *, quiet: bool = False, progress: bool | None = None) -> 
     Raises:
       InputError: ``out`` holds no run, or its layout differs from this machine's.
     """
-    manifest = read_manifest(out)
-    return verify(**manifest["config"], out=out, save_params=bool(manifest.get("save_params")),
+    manifest = read_manifest(existing_directory(out, "--resume"))
+    return verify(**manifest["config"], out=out, save_params=manifest.get("save_params", False),
                   quiet=quiet, resume=True, progress=progress)
 
 
@@ -473,24 +488,30 @@ _RESULT_FILES = ("results.json", CSV_FILE, PARAMS_FILE, TRAJECTORIES_FILE)
 
 
 def _open_store(out: Path, config: dict, layout: dict, save_params: bool, resume: bool,
-                pid: int, nproc: int) -> tuple[ChunkStore, DirectoryLock]:
-    """Lock ``out`` and set up its chunk store: a new run, or the resumed one.
+                pid: int, nproc: int, force: bool = False) -> tuple[ChunkStore, DirectoryLock]:
+    """Claim and lock ``out`` and set up its chunk store: a new run, or the resumed one.
 
-    A new run refuses a directory holding an unfinished run (resume it, or remove it) and
-    replaces the files of a finished one. Resuming needs the same options and layout.
+    Nothing is written into a directory symjax did not create or that holds no symjax verify
+    run (unless ``force``), nor through a symbolic link. A new run refuses a directory holding
+    an unfinished run (resume it, or remove it); the results files of a finished run stay until
+    the new run writes its own over them. Resuming needs the same options and layout and
+    deletes nothing.
     """
-    if out.exists() and not out.is_dir():
-        raise InputError(f"--out {out} exists and is not a directory")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise InputError(f"cannot create --out {out}: {err.strerror or err}") from None
+    if resume:
+        out = existing_directory(out, "--resume")
+    elif pid == 0:
+        out = claim_directory(out, option="--out", ours=holds_verify_run, what="verify run",
+                              force=force)
+    else:
+        out = Path(out)
     key_src = json.dumps({"config": config, "layout": layout, "save_params": save_params},
                          sort_keys=True, default=str)
     run_key = hashlib.sha256(key_src.encode()).hexdigest()
     store = ChunkStore(out, {"config": config, "layout": layout, "save_params": save_params,
                              "run_key": run_key})
     try:
+        out.mkdir(parents=True, exist_ok=True)  # processes > 0 of a multi-process run
+        store.check_links(_RESULT_FILES)
         lock = DirectoryLock(out, pid).acquire()
     except OSError as err:
         raise InputError(f"cannot write into --out {out}: {err.strerror or err}") from None
@@ -501,16 +522,14 @@ def _open_store(out: Path, config: dict, layout: dict, save_params: bool, resume
                 if existing is None:
                     read_manifest(out)  # raises: nothing to resume
                 _same_run(out, existing, store.manifest)
-            elif existing is not None and not (out / "results.json").exists():
+            elif existing is not None and not manifest_finished(existing, out):
                 raise InputError(
                     f"{out} holds an unfinished run; continue it with symjax verify "
                     f"--resume {out}, or remove the directory, or choose another --out")
             else:
-                store.clear_chunks()  # a new run replaces a finished one
-            for name in _RESULT_FILES:  # until this run writes its own
-                (out / name).unlink(missing_ok=True)
+                store.clear_chunks()  # a new run replaces a finished one's chunk files
             store.remove_temporaries()
-            store.write_manifest()
+            store.write_manifest(finished=bool(resume and manifest_finished(existing, out)))
         if nproc > 1:
             _barrier("symjax-verify-manifest")
             if pid != 0:
@@ -519,6 +538,16 @@ def _open_store(out: Path, config: dict, layout: dict, save_params: bool, resume
         lock.release()
         raise
     return store, lock
+
+
+def _finish_store(store: ChunkStore, config: dict, save_params: bool) -> None:
+    """After the results files are written: remove those of a replaced run that this run does
+    not write (after, never before), and mark the run finished."""
+    stale = [n for n, kept in ((PARAMS_FILE, save_params),
+                               (TRAJECTORIES_FILE, config["trajectory_every"])) if not kept]
+    for name in stale:
+        (store.directory / name).unlink(missing_ok=True)  # unlink never follows a link
+    store.write_manifest(finished=True)
 
 
 def _same_run(out: Path, existing: dict | None, ours: dict) -> None:

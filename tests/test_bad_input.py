@@ -536,7 +536,8 @@ def test_api_unknown_keyword():
     import symjax
     from symjax._verifier import resolve
 
-    with pytest.raises(InputError, match=r"unknown option 'bogus'; allowed: widths, .*, progress$"):
+    with pytest.raises(InputError,
+                       match=r"unknown option 'bogus'; allowed: widths, .*, progress, force$"):
         symjax.verify(bogus=1, seeds=1, steps=0)
     with pytest.raises(InputError, match="'bogus'; allowed: widths, activation"):
         resolve(bogus=1)

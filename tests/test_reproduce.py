@@ -17,6 +17,7 @@ import pytest
 from symjax._provenance import write_results
 from symjax._report import PARAMS_FILE, PER_SEED_FILE
 from symjax._reproduce import Comparison, _mismatch, compare_npz
+from symjax._store import file_sha256
 from symjax.cli import main
 
 VERIFY = ("verify", "--seeds", 64, "--steps", 50, "--init", "tied,normal", "--optimizer", "sgd",
@@ -64,7 +65,9 @@ def test_reproduces_bit_for_bit(run_dir, cli):
 
 def test_changed_numbers_are_named(run_dir, tmp_path, cli):
     """One float in per_seed.csv moved by 1 ULP (the seed with the largest loss, so every
-    summary still agrees with results.json) and one initial parameter in params.npz."""
+    summary still agrees with results.json) and one initial parameter in params.npz. The CSV's
+    digest in results.json is recorded anew (a recorded run with these numbers): an edited CSV
+    alone is refused as bad input (test_safety)."""
     copy = _copy(run_dir, tmp_path)
     with open(copy / PER_SEED_FILE, newline="") as f:
         rows = list(csv.reader(f))
@@ -76,6 +79,10 @@ def test_changed_numbers_are_named(run_dir, tmp_path, cli):
     worst[i_loss] = f"{np.nextafter(old, np.float32(np.inf)):.9g}"
     with open(copy / PER_SEED_FILE, "w", newline="") as f:
         csv.writer(f).writerows(rows)
+    doc = _results(copy)
+    files = {PER_SEED_FILE: file_sha256(copy / PER_SEED_FILE)}
+    write_results(copy, kind="verify", config=doc["config"], layout=doc["layout"],
+                  results={**doc["results"], "files": files}, provenance=doc["provenance"])
     with np.load(copy / PARAMS_FILE) as data:
         arrays = dict(data)
     arrays["tied__sgd__init"][5, 2] *= np.float32(2)  # seed 5, w3
