@@ -24,9 +24,12 @@ figures as PDF and PNG (:mod:`symjax._plots`, needs the ``plots`` extra) and
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
+import math
 import os
+import re
 import zipfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -44,6 +47,9 @@ from ._provenance import SCHEMA, package_version, read_results, results_path
 PER_SEED_FILE = "per_seed.csv"
 PARAMS_FILE = "params.npz"
 TRAJECTORIES_FILE = "trajectories.npz"
+#: Written by ``verify --out`` when the run records no trajectories: its first seeds re-run
+#: with trajectories at log-spaced steps, for the figures.
+SAMPLE_FILE = "trajectory_sample.npz"
 #: Optional proof written by ``symjax prove --json DIR/proof.json``.
 PROOF_FILE = "proof.json"
 #: Default output directory, inside the results directory.
@@ -325,7 +331,37 @@ def _read_per_seed(run: RunData) -> tuple[tuple[str, ...], dict]:
                              f"{run.seeds[0]}..{run.seeds[-1]} once each, in order")
         per_seed[key] = cols
     _check_against_summaries(where, run, per_seed)
+    check_file_digests(run.directory, run.document, names=(PER_SEED_FILE,))
     return header, per_seed
+
+
+def check_file_digests(directory: Path, document: dict, *, names: Sequence[str] | None = None,
+                       ) -> None:
+    """Refuse files of a results directory whose SHA-256 differs from the one ``results.json``
+    records under ``results.files`` (only files present: a copied ``results.json`` alone can
+    still be cited).
+
+    Raises:
+      InputError: one line naming the file and both digests.
+    """
+    recorded = document.get("results", {}).get("files")
+    if not isinstance(recorded, dict):
+        return
+    for name, digest in recorded.items():
+        if names is not None and name not in names:
+            continue
+        path = Path(directory) / str(name)
+        if path.parent != Path(directory) or not path.is_file():
+            continue
+        sha = hashlib.sha256()
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                sha.update(block)
+        if f"sha256:{sha.hexdigest()}" != digest:
+            raise InputError(f"{path}: SHA-256 sha256:{sha.hexdigest()[:16]}... differs from "
+                             f"the {str(digest)[:23]}... that results.json of run "
+                             f"{document.get('run_id')} records: the file was changed after "
+                             f"the run")
 
 
 def _parse_column(where: str, name: str, cells: list[str], dtype: np.dtype) -> np.ndarray:
@@ -469,63 +505,102 @@ class Band(NamedTuple):
     q75: np.ndarray
 
 
+class Outcome(NamedTuple):
+    """Quantile bands over the seeds of one outcome (solved or stuck) of one run."""
+
+    seeds: int
+    distance: Band
+    loss: Band
+
+
 @dataclass
 class TrajectoryStats:
     """What the trajectory figures show, per run: quantiles over seeds at each recorded step.
 
     Attributes:
-      steps: ``(records,)`` recorded steps (0, K, 2K, ...).
+      steps: ``(records,)`` recorded steps.
       distance: ``(init, optimizer) -> Band`` of the smallest hidden-unit distance.
       loss: ``(init, optimizer) -> Band`` of the training loss.
       tied: ``(init, optimizer) -> bool``: the distance is exactly 0 for every seed at every
         recorded step (the units never separated).
+      outcomes: ``(init, optimizer) -> {"solved": Outcome | None, "stuck": Outcome | None}``:
+        the same bands over the seeds that solved the task and over those that did not (by the
+        run's own ``solved`` column).
+      source: the file read: ``trajectories.npz`` (every seed, every K steps) or
+        ``trajectory_sample.npz`` (the first seeds re-run at log-spaced steps).
+      seeds: seeds per run in that file.
     """
 
     steps: np.ndarray
     distance: dict[tuple[str, str], Band]
     loss: dict[tuple[str, str], Band]
     tied: dict[tuple[str, str], bool]
+    outcomes: dict[tuple[str, str], dict[str, Outcome | None]] = field(default_factory=dict)
+    source: str = TRAJECTORIES_FILE
+    seeds: int = 0
 
 
 def trajectory_stats(run: RunData) -> TrajectoryStats | None:
-    """Quantiles of the smallest hidden-unit distance and of the loss over training.
+    """Quantiles of the smallest hidden-unit distance and of the loss over training, from
+    ``trajectories.npz`` or, without it, from ``trajectory_sample.npz``.
 
     Returns:
-      ``None`` when the run has no ``trajectories.npz``.
+      ``None`` when the run has neither file.
 
     Raises:
       InputError: the file is unreadable or does not match ``results.json``.
     """
     path = run.file(TRAJECTORIES_FILE)
-    if not path.is_file():
-        return None
     every, steps = run.config["trajectory_every"], run.config["steps"]
+    sample = not path.is_file()
+    if sample:
+        path = run.file(SAMPLE_FILE)
+        if not path.is_file():
+            return None
     where = f"{path} (run {run.run_id})"
-    if every == 0:
+    if not sample and every == 0:
         raise InputError(f"{where}: results.json records no trajectories (trajectory_every 0); "
                          f"the file belongs to another run")
-    expected_steps = every * np.arange(steps // every + 1)
     names = tuple(run.results["param_names"])
-    shape = (run.config["seeds"], expected_steps.size, len(names))
     units = _unit_indices(Layout(run.config["widths"]))
-    distance, loss, tied = {}, {}, {}
+    distance, loss, tied, outcomes = {}, {}, {}, {}
+
     def mismatch(problem: str) -> InputError:
         return InputError(f"{where}: does not match results.json: {problem}")
 
     with NpzArrays(path, run.run_id) as data:
         if tuple(data.get("names", ())) != names:
             raise mismatch("parameter names differ")
-        if not np.array_equal(data.get("steps"), expected_steps):
-            raise mismatch(f"recorded steps are not 0, {every}, ..., {expected_steps[-1]}")
+        recorded = data.get("steps")
+        if sample:
+            seeds = data.get("seeds")
+            if str(data.get("run_id", "")) != run.run_id:
+                raise mismatch(f"it belongs to run {str(data.get('run_id', 'unknown'))[:40]}")
+            if (seeds is None or seeds.ndim != 1 or not np.isin(seeds, run.seeds).all()
+                    or recorded is None or recorded.ndim != 1 or recorded.size == 0
+                    or np.any(np.diff(recorded) <= 0) or recorded[0] < 0
+                    or recorded[-1] > steps):
+                raise mismatch("its seeds or steps are not those of the run")
+            index = (seeds - run.config["first_seed"]).astype(np.int64)
+        else:
+            expected = every * np.arange(steps // every + 1)
+            if not np.array_equal(recorded, expected):
+                raise mismatch(f"recorded steps are not 0, {every}, ..., {expected[-1]}")
+            index = np.arange(run.config["seeds"])
+        shape = (index.size, recorded.size, len(names))
         for init, opt in run.runs:
             p, lo = data.get(f"{init}__{opt}__params"), data.get(f"{init}__{opt}__loss")
             if p is None or lo is None or p.shape != shape or lo.shape != shape[:2]:
                 raise mismatch(f"arrays of run {init}/{opt} are missing or of the wrong shape")
-            d = _min_unit_distance(p, units)
-            distance[(init, opt)] = _band(d)
-            loss[(init, opt)] = _band(lo.astype(np.float64))
+            d, lo = _min_unit_distance(p, units), lo.astype(np.float64)
+            distance[(init, opt)], loss[(init, opt)] = _band(d), _band(lo)
             tied[(init, opt)] = bool(np.all(d == 0))
-    return TrajectoryStats(expected_steps, distance, loss, tied)
+            solved = run.per_seed[(init, opt)]["solved"][index].astype(bool)
+            outcomes[(init, opt)] = {
+                name: Outcome(int(m.sum()), _band(d[m]), _band(lo[m])) if m.any() else None
+                for name, m in (("solved", solved), ("stuck", ~solved))}
+    return TrajectoryStats(np.asarray(recorded), distance, loss, tied, outcomes, path.name,
+                           index.size)
 
 
 def _unit_indices(layout: Layout) -> list[np.ndarray]:
@@ -574,10 +649,32 @@ def pretty(name: str) -> str:
     return _PRETTY.get(name, name)
 
 
-def spec_words(spec: str) -> str:
-    """``adam:b1=0.8`` -> ``Adam (b1=0.8)``."""
+#: Optimizer hyperparameters (optax keyword names) as a paper writes them in LaTeX. Greek
+#: letters, so that Adam's ``b1``/``b2`` never read like the network's biases ``b1``/``b2``.
+_HYPER_TEX = {"b1": r"\beta_1", "b2": r"\beta_2", "eps": r"\epsilon",
+              "eps_root": r"\epsilon_{\mathrm{root}}", "learning_rate": r"\eta", "lr": r"\eta",
+              "momentum": r"\mu", "weight_decay": r"\lambda", "decay": r"\rho",
+              "initial_accumulator_value": r"G_0", "dropout": "p", "grad_noise": r"\sigma"}
+
+
+def spec_words(spec: str, markup: Markup | None = None, extra: Sequence[str] = ()) -> str:
+    r"""``adam:b1=0.8`` -> ``Adam (b1=0.8)``; in LaTeX ``Adam ($\beta_1 = 0.8$)``; ``extra``
+    (already in ``markup``) is appended inside the parentheses."""
     name, *options = spec.split(":")
-    return pretty(name) + (f" ({', '.join(options)})" if options else "")
+    if markup is None or markup is PLAIN:
+        parts = [*options, *extra]
+        return pretty(name) + (f" ({', '.join(parts)})" if parts else "")
+    parts = []
+    for option in options:
+        key, _, value = option.partition("=")
+        symbol = _HYPER_TEX.get(key, rf"\texttt{{{tex_escape(key)}}}")
+        try:
+            number = _tex_number(fmt_number(float(value))).strip("$")
+        except ValueError:
+            number = rf"\texttt{{{tex_escape(value)}}}"
+        parts.append(f"${symbol} = {number}$")
+    parts += extra
+    return tex_escape(pretty(name)) + (" (" + ", ".join(parts) + ")" if parts else "")
 
 
 def fmt_number(value: Any) -> str:
@@ -601,11 +698,12 @@ class Markup(NamedTuple):
     code: Callable[[str], str]  # a name from the command line (init scheme, run ID)
     number: Callable[[str], str]  # a formatted number
     dash: str  # a range of seeds
+    math: Callable[[str, str], str]  # (plain words, LaTeX math) -> one of them
 
 
 _TEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#",
                 "_": r"\_", "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\^{}",
-                "–": "--", "×": r"$\times$"}
+                "–": "--", "×": r"$\times$", "≥": r"$\geq$", "²": r"$^2$"}
 
 
 def tex_escape(text: str) -> str:
@@ -620,13 +718,102 @@ def _tex_number(text: str) -> str:
     return f"${mantissa}\\times 10^{{{int(exponent)}}}$"
 
 
-PLAIN = Markup(text=str, code=str, number=str, dash="–")
+PLAIN = Markup(text=str, code=str, number=str, dash="–", math=lambda plain, tex: plain)
 LATEX = Markup(text=tex_escape, code=lambda s: rf"\texttt{{{tex_escape(s)}}}",
-               number=_tex_number, dash="--")
+               number=_tex_number, dash="--", math=lambda plain, tex: f"${tex}$")
+
+#: z of a two-sided 95% interval.
+_Z95 = 1.959963984540054
+
+
+def wilson_interval(k: int, n: int, z: float = _Z95) -> tuple[float, float]:
+    """The Wilson score interval of a proportion ``k/n`` (95% by default); ``(nan, nan)`` for
+    ``n == 0``."""
+    if n <= 0:
+        return math.nan, math.nan
+    p, zz = k / n, z * z
+    centre = (p + zz / (2 * n)) / (1 + zz / n)
+    half = z * math.sqrt(p * (1 - p) / n + zz / (4 * n * n)) / (1 + zz / n)
+    return (0.0 if k <= 0 else max(0.0, centre - half)), (1.0 if k >= n else min(1.0, centre + half))
+
+
+def _percent(x: float) -> str:
+    """A fraction in percent: one decimal, two below 1%."""
+    return f"{100 * x:.2f}" if 0 < 100 * x < 1 else f"{100 * x:.1f}"
+
+
+def proportion(k: int, n: int, markup: Markup = PLAIN) -> str:
+    """``k of n (p%, 95% CI lo–hi%)``."""
+    lo, hi = wilson_interval(k, n)
+    t, pct = markup.text, markup.text("%")
+    return (t(f"{k} of {n} (") + _percent(k / n) + pct + t(", 95") + pct + t(" CI ")
+            + _percent(lo) + markup.dash + _percent(hi) + pct + t(")"))
+
+
+def _task(run: RunData) -> str:
+    spec = run.results["dataset"]["spec"]
+    return pretty(spec) if spec in ("xor", "and", "or") else "the task"
+
+
+def definitions(run: RunData, markup: Markup = PLAIN) -> str:
+    """The definitions of every measured quantity, as one paragraph."""
+    t, m = markup.text, markup.math
+    solved = (t("A network solved the task when, after training, every output was on the "
+                "correct side of 0.5 for every sample.")
+              if run.results["dataset"]["task"] == "classification" else
+              t("A network solved the task when, after training, ") + m("R^2 >= 0.99", r"R^2 \geq 0.99")
+              + t(" on the training data."))
+    return " ".join([
+        t("Definitions. The symmetry of a seed is broken when the two parameters of some tied "
+          "pair differ in their bit patterns at some step, step 0 (the initialization) "
+          "included; its first break is the first such step."),
+        t("The ULP distance of a pair is the number of representable floating-point numbers "
+          "between its two values; max ULP is its largest value over pairs, steps and seeds."),
+        solved,
+        t("The unit distance is the Euclidean distance between the vectors (incoming weights, "
+          "bias, outgoing weights) of two hidden units of one layer, minimized over the pairs "
+          "of units; medians are over seeds."),
+        t("Every proportion is given with its 95% Wilson score interval (CI)."),
+    ])
+
+
+def _group_sentence(run: RunData, s: dict, markup: Markup) -> str:
+    """One sentence about one init x optimizer run: ties, outcome, all with intervals."""
+    t, c = markup.text, markup.code
+    n = s["seeds"]
+    lr = markup.math(f"learning rate {fmt_number(float(s['lr']))}",
+                     r"\eta = " + _tex_number(fmt_number(float(s["lr"]))).strip("$"))
+    opt_spec = next((o for o in run.config["optimizer"] if o.split(":")[0] == s["optimizer"]
+                     or o == s["optimizer"]), s["optimizer"])
+    head = c(s["init"]) + t(" with ") + spec_words(opt_spec, markup, [lr])
+    if s["expected_preserved"]:
+        ties = (t("covered by the invariance theorem, the tied pairs stayed bitwise equal in ")
+                + t(f"{s['seeds_all_pairs_preserved']} of {n} seeds"))
+        if s["seeds_broken"]:
+            ties += t(f" (the invariance was violated in {s['seeds_broken']})")
+    else:
+        ties = t("symmetry was broken in ") + proportion(s["seeds_broken"], n, markup)
+        if s["seeds_broken"]:
+            at0, later = s["broken_at_step_0"], s["seeds_broken"] - s["broken_at_step_0"]
+            if not later:
+                ties += t(", every one at step 0 (by the initialization)")
+            else:
+                col = run.per_seed[(s["init"], s["optimizer"])]["first_break_step"]
+                col = col[col > 0]
+                ties += t(f", {at0} at step 0 and {later} later (median step "
+                          f"{np.median(col):g}, range {col.min()}") + markup.dash + t(
+                    f"{col.max()})")
+    solved = t(f"; {_task(run)} was solved in ") + proportion(s["solved"], n, markup)
+    loss = ("" if s["final_loss_median"] is None else
+            t("; median final loss ") + markup.number(fmt_number(float(s["final_loss_median"]))))
+    nonfinite = t(f"; {s['nonfinite']} seeds reached a non-finite value") if s["nonfinite"] else ""
+    return head + t(": ") + ties + solved + loss + nonfinite + t(".")
 
 
 def methods_paragraph(run: RunData, markup: Markup = PLAIN) -> str:
-    """What was run and what was found, as one paragraph; every number from the results.
+    """What was run and what was found, every number from the results: the setup, one sentence
+    per init x optimizer run (never a number pooled over runs that test different hypotheses),
+    then the definitions, as paragraphs separated by a blank line.
 
     Args:
       run: the run.
@@ -640,12 +827,13 @@ def methods_paragraph(run: RunData, markup: Markup = PLAIN) -> str:
     data = res["dataset"]
     dataset = (t(pretty(data["spec"])) if data["spec"] in _PRETTY else
                t("the data set ") + c(data["spec"]))
-    opts = [t(spec_words(o)) for o in cfg["optimizer"]]
-    lrs = [num(fmt_number(float(lr))) for lr in cfg["lr"]]
-    lr_words = t("learning rate " if len(lrs) == 1 else "learning rates ") + _and(lrs)
+    opts = [spec_words(o, markup) if markup is not PLAIN else spec_words(o)
+            for o in cfg["optimizer"]]
     inits = [c(i) for i in cfg["init"]]
-    eps = (t(", with eps = ") + num(fmt_number(float(cfg["eps"]))) + t(" for ") + c("tied_eps")
-           + t(",") if "tied_eps" in cfg["init"] else "")
+    size = fmt_number(float(cfg["eps"]))
+    eps = (t(", with perturbation size ") + markup.math(size, r"\delta = "
+                                                       + _tex_number(size).strip("$"))
+           + t(" for ") + c("tied_eps") + t(",") if "tied_eps" in cfg["init"] else "")
     path_used = layout["path_used"]
     path = (t("on the exact fixed-order path (elementwise arithmetic with a fixed order of "
               "sums)") if path_used == "exact" else
@@ -661,71 +849,29 @@ def methods_paragraph(run: RunData, markup: Markup = PLAIN) -> str:
                        num(fmt_number(float(cfg["grad_noise"]))))
     devices = f"{layout['devices']} {layout['platform'].upper()} device" + (
         "s" if layout["devices"] != 1 else "")
-    per_call = layout.get("seeds_per_call")
     first = cfg["first_seed"]
-    sentences = [
+    setup = [
         t(f"{n_seeds} seeds (seed numbers {first}") + markup.dash + t(f"{first + n_seeds - 1}) "
           f"of a {widths} network with {pretty(cfg['activation'])} hidden units and a "
           f"{pretty(cfg['output_activation'])} output, {pretty(cfg['loss'])} loss "
           f"({cfg['reduction']} over the {data['samples']} samples) on ") + dataset +
         t(f", were trained for {steps} full-batch steps with ") + _and(opts) +
-        t(" (") + lr_words + t(")") +
         (t(", with ") + _and(perturb) if perturb else "") +
         t(f", from each of {len(inits)} initialization scheme{'s' if len(inits) > 1 else ''} (")
         + t(", ").join(inits) + t(")") + eps + t(" ") + path +
-        t(f" in {cfg['dtype']}, on {devices}") +
-        (t(f" with {per_call} seeds per compiled call") if per_call else "") + t("."),
+        t(f" in {cfg['dtype']}, on {devices}."),
         t("The tied parameter pairs ") + c(res["ties"].replace(",", ", ") or "none") +
         t(f" were compared bit for bit at every step from 0 to {steps}."),
+        t("The invariance theorem covers a run when its initialization is symmetric, its "
+          "optimizer permutation-equivariant and its path exact."),
     ]
-    covered = [s for s in run.summaries if s["expected_preserved"]]
-    others = [s for s in run.summaries if not s["expected_preserved"]]
-    if covered:
-        kept = sum(s["seeds_all_pairs_preserved"] for s in covered)
-        total = sum(s["seeds"] for s in covered)
-        names = _and([f"{s['init']}/{s['optimizer']}" for s in covered])
-        sentence = (t(f"In the {len(covered)} init × optimizer combination"
-                      f"{'s' if len(covered) > 1 else ''} covered by the invariance theorem "
-                      f"(symmetric initialization, permutation-equivariant optimizer, exact "
-                      f"path: ") + c(names) +
-                    t(f"), tied parameters remained bitwise equal in {kept} of {total} seeds"))
-        violated = [c(f"{s['init']}/{s['optimizer']}") + t(f" ({s['seeds_broken']} seeds)")
-                    for s in covered if s["seeds_broken"]]
-        if violated:
-            sentence += t("; the invariance was violated in ") + _and(violated)
-        sentences.append(sentence + t("."))
-    else:
-        sentences.append(t("No init × optimizer combination was covered by the invariance "
-                           "theorem (symmetric initialization, permutation-equivariant "
-                           "optimizer, exact path)."))
-    if others:
-        broken = sum(s["seeds_broken"] for s in others)
-        total = sum(s["seeds"] for s in others)
-        at0 = sum(s["broken_at_step_0"] for s in others)
-        later = np.concatenate([
-            run.per_seed[(s["init"], s["optimizer"])]["first_break_step"] for s in others])
-        later = later[later > 0]
-        sentence = t(f"In {'the other' if covered else 'all'} {len(others)} combination"
-                     f"{'s' if len(others) > 1 else ''}, symmetry was broken in {broken} of "
-                     f"{total} seeds")
-        if broken:
-            sentence += t(f", {at0} of them at step 0 (by the initialization itself)")
-        if later.size:
-            sentence += t(f"; the remaining {later.size} first broke at a median step of "
-                          f"{np.median(later):g} (range {later.min()} to {later.max()})")
-        sentences.append(sentence + t("."))
-    solved = sum(s["solved"] for s in run.summaries)
-    runs_total = sum(s["seeds"] for s in run.summaries)
-    nonfinite = sum(s["nonfinite"] for s in run.summaries)
-    task = pretty(data["spec"]) if data["spec"] in ("xor", "and", "or") else "the task"
-    sentences.append(
-        t(f"{solved} of {runs_total} trained networks solved {task}") +
-        (t(f"; {nonfinite} produced a non-finite parameter") if nonfinite else "") + t("."))
+    groups = [_group_sentence(run, s, markup) for s in run.summaries]
     versions = prov.get("versions", {})
     stack = ", ".join(f"{p} {versions[p]}" for p in ("jax", "jaxlib", "optax") if p in versions)
-    sentences.append(t(f"Computed with symjax {prov['version']}" +
-                       (f" ({stack})" if stack else "") + "; run ID ") + c(run.run_id) + t("."))
-    return " ".join(sentences)
+    closing = (t(f"Computed with symjax {prov['version']}" + (f" ({stack})" if stack else "")
+                 + "; run ID ") + c(run.run_id) + t("."))
+    return "\n\n".join([" ".join(setup), " ".join([*groups, closing]),
+                        definitions(run, markup)])
 
 
 # -- tables ------------------------------------------------------------------------------------
@@ -741,62 +887,96 @@ def _theorem_cell(s: dict) -> str:
     return "holds" if s["invariant_holds"] else "VIOLATED"
 
 
-def _opt_float(value: Any) -> str:
-    return "n/a" if value is None else fmt_number(float(value))
+def _opt_float(value: Any, digits: int = 4) -> str:
+    return "n/a" if value is None else f"{float(value):.{digits}g}"
 
 
-#: (Markdown header, LaTeX header, LaTeX alignment, cell of a summary).
-TABLE_COLUMNS: tuple[tuple[str, str, str, Callable[[dict], str]], ...] = (
-    ("init", "Init", "l", lambda s: s["init"]),
-    ("optimizer", "Optimizer", "l", lambda s: s["optimizer"]),
-    ("lr", r"$\eta$", "r", lambda s: fmt_number(float(s["lr"]))),
-    ("seeds", "Seeds", "r", lambda s: str(s["seeds"])),
-    ("broken", "Broken", "r", lambda s: str(s["seeds_broken"])),
-    ("broken at step 0", "At step 0", "r", lambda s: str(s["broken_at_step_0"])),
-    ("first break: median [min, max]", "First break", "l", _first_break_cell),
-    ("tied pairs kept", "Pairs kept", "r", lambda s: f"{s['pairs_preserved']}/{s['pairs_total']}"),
-    ("max ULP", "Max ULP", "r", lambda s: str(s["max_ulp"])),
-    ("solved", "Solved", "r", lambda s: str(s["solved"])),
-    ("median final loss", "Loss", "r", lambda s: _opt_float(s["final_loss_median"])),
-    ("median min unit distance", "Unit dist.", "r",
-     lambda s: _opt_float(s["min_unit_distance_median"])),
-    ("nonfinite", "Non-finite", "r", lambda s: str(s["nonfinite"])),
-    ("theorem", "Theorem", "l", _theorem_cell),
-)
+def _ci_cell(s: dict) -> str:
+    lo, hi = wilson_interval(s["solved"], s["seeds"])
+    return f"{_percent(lo)}–{_percent(hi)}"
 
 
-def table_rows(run: RunData) -> list[list[str]]:
+def _ulp_cell(s: dict) -> str:
+    return str(s["max_ulp"]) if s["max_ulp"] < 10**6 else f"{float(s['max_ulp']):.2e}"
+
+
+#: key -> (Markdown header, LaTeX header, LaTeX alignment, cell of a summary).
+TABLE_COLUMNS: dict[str, tuple[str, str, str, Callable[[dict], str]]] = {
+    "init": ("init", "Init", "l", lambda s: s["init"]),
+    "optimizer": ("optimizer", "Opt.", "l", lambda s: s["optimizer"]),
+    "lr": ("lr", r"$\eta$", "r", lambda s: fmt_number(float(s["lr"]))),
+    "seeds": ("seeds", "Seeds", "r", lambda s: str(s["seeds"])),
+    "broken": ("broken", "Broken", "r", lambda s: str(s["seeds_broken"])),
+    "at0": ("broken at step 0", "At step 0", "r", lambda s: str(s["broken_at_step_0"])),
+    "first": ("first break: median [min, max]", "First break", "l", _first_break_cell),
+    "pairs": ("tied pairs kept", "Pairs kept", "r",
+              lambda s: f"{s['pairs_preserved']}/{s['pairs_total']}"),
+    "ulp": ("max ULP", "Max ULP", "r", _ulp_cell),
+    "solved": ("solved", "Solved", "r", lambda s: str(s["solved"])),
+    "solved_of": ("solved of seeds", "Solved", "r", lambda s: f"{s['solved']}/{s['seeds']}"),
+    "ci": ("solved, 95% CI (%)", r"95\,\% CI", "r", _ci_cell),
+    "loss": ("median final loss", "Loss", "r", lambda s: _opt_float(s["final_loss_median"])),
+    "dist": ("median min unit distance", "Unit dist.", "r",
+             lambda s: _opt_float(s["min_unit_distance_median"])),
+    "nonfinite": ("nonfinite", "Non-fin.", "r", lambda s: str(s["nonfinite"])),
+    "theorem": ("theorem", "Theorem", "l", _theorem_cell),
+    # short forms for the LaTeX tables (3 significant digits; "n/a": not covered)
+    "loss3": ("median final loss", "Loss", "r", lambda s: _opt_float(s["final_loss_median"], 3)),
+    "dist3": ("median min unit distance", "Unit dist.", "r",
+              lambda s: _opt_float(s["min_unit_distance_median"], 3)),
+    "thm": ("theorem", "Thm.", "l",
+            lambda s: "n/a" if not s["expected_preserved"] else _theorem_cell(s)),
+}
+#: The LaTeX tables (one file each, each narrow enough for one column of a two-column paper):
+#: file stem -> (columns, what the table shows).
+LATEX_TABLES: dict[str, tuple[tuple[str, ...], str]] = {
+    "table_symmetry": (("init", "optimizer", "broken", "first", "ulp", "thm"),
+                       "Symmetry: seeds broken (some tied pair differs at some step, step 0 "
+                       "included), first-break step median [min, max] over broken seeds, "
+                       "largest ULP distance within a tied pair, and whether the invariance "
+                       "theorem held in the runs it covers (n/a: not covered)."),
+    "table_training": (("init", "optimizer", "solved_of", "ci", "loss3", "dist3"),
+                       "Training: seeds that solved the task, with the 95% Wilson interval of "
+                       "the solved fraction (in percent), median final loss and median "
+                       "smallest hidden-unit distance after training."),
+}
+
+
+def table_rows(run: RunData, keys: Sequence[str] | None = None) -> list[list[str]]:
     """The table's cells, one row per init x optimizer, as plain text."""
-    return [[cell(s) for *_, cell in TABLE_COLUMNS] for s in run.summaries]
+    keys = list(TABLE_COLUMNS) if keys is None else keys
+    return [[TABLE_COLUMNS[k][3](s) for k in keys] for s in run.summaries]
 
 
 def markdown_table(run: RunData) -> str:
-    """The summary table in Markdown (GitHub pipe table)."""
-    head = [h for h, *_ in TABLE_COLUMNS]
-    align = ["---:" if a == "r" else ":---" for _, _, a, _ in TABLE_COLUMNS]
+    """The summary table in Markdown (GitHub pipe table), every column."""
+    head = [h for h, *_ in TABLE_COLUMNS.values()]
+    align = ["---:" if a == "r" else ":---" for _, _, a, _ in TABLE_COLUMNS.values()]
     lines = [head, align, *table_rows(run)]
     return "\n".join("| " + " | ".join(r) + " |" for r in lines) + "\n"
 
 
-def latex_table(run: RunData) -> str:
-    """The summary table as a booktabs ``tabular``, to ``\\input`` inside a table environment."""
-    align = "".join(a for _, _, a, _ in TABLE_COLUMNS)
-    head = " & ".join(h for _, h, _, _ in TABLE_COLUMNS)
+def latex_table(run: RunData, name: str = "table_symmetry") -> str:
+    """One of :data:`LATEX_TABLES` as a booktabs ``tabular`` (in ``\\footnotesize``), to
+    ``\\input`` inside a ``table`` environment; it fits one column of a two-column paper."""
+    keys, about = LATEX_TABLES[name]
+    cols = [TABLE_COLUMNS[k] for k in keys]
+    align = "".join(a for _, _, a, _ in cols)
+    head = " & ".join(h for _, h, _, _ in cols)
     body, previous = [], None
-    for row in table_rows(run):
+    for row in table_rows(run, keys):
         init = row[0]
         if previous is not None and init != previous:
             body.append(r"\addlinespace")
-        cells = ["" if init == previous else LATEX.code(init), LATEX.code(row[1]),
+        cells = ["" if init == previous else LATEX.code(init), tex_escape(pretty(row[1])),
                  *(_tex_cell(v) for v in row[2:])]
         body.append(" & ".join(cells) + r" \\")
         previous = init
     return "\n".join([
         f"% symjax report: run {run.run_id}, symjax {run.document['provenance']['version']}.",
-        r"% Needs \usepackage{booktabs}. Columns: seeds broken (some tied pair differs at some",
-        r"% step, step 0 included), first break median [min, max] over broken seeds, tied pairs",
-        r"% kept bitwise over seeds x pairs, medians over seeds; theorem: symmetric init,",
-        r"% equivariant optimizer, exact path. Wide: e.g. \resizebox{\linewidth}{!}{\input{...}}",
+        r"% Needs \usepackage{booktabs}; \input inside a table environment.",
+        *(f"% {line}" for line in _wrap(about, 95)),
+        r"\footnotesize\setlength{\tabcolsep}{3pt}",
         rf"\begin{{tabular}}{{{align}}}",
         r"\toprule",
         head + r" \\",
@@ -808,10 +988,17 @@ def latex_table(run: RunData) -> str:
     ])
 
 
+def _wrap(text: str, width: int) -> list[str]:
+    import textwrap
+
+    return textwrap.wrap(text, width)
+
+
 def _tex_cell(value: str) -> str:
     if value.startswith("never") or not any(ch.isdigit() for ch in value):
         return tex_escape(value)
-    return " ".join(_tex_number(part) for part in value.split(" "))
+    return " ".join(_tex_number(part) if re.fullmatch(r"-?[0-9.]+e[-+]?[0-9]+", part)
+                    else tex_escape(part) for part in value.split(" "))
 
 
 def summary_csv(run: RunData) -> str:
@@ -857,72 +1044,107 @@ def _shell_word(text: str) -> str:
 
 
 # -- proof appendix ----------------------------------------------------------------------------
-def proof_appendix(path: Path) -> tuple[str | None, str]:
-    """The LaTeX derivation of a proof JSON, as an appendix fragment.
+#: Keys of ``symjax prove --json`` that are not part of the theorem itself.
+_PROOF_EXTRA = ("versions", "latex", "run_id", "content_hash", "config", "provenance")
+#: Names ``symjax prove`` uses for "any hidden activation", "any output activation", "any loss".
+_ANY = {"activation": "sigma", "output_activation": "phi", "loss": "l"}
 
-    ``path`` may hold a results document of kind ``prove`` (read with
-    :func:`symjax._provenance.read_results`, so an edited file is refused) or a theorem as
-    :meth:`symjax.symbolic._theorem.Theorem.to_dict` writes it. A ``"latex"`` string is used as
-    it is; otherwise the LaTeX is regenerated from the theorem (claim, hypotheses, steps,
-    verdict, lemmas).
+
+def proof_appendix(path: Path, run: RunData) -> tuple[str, str]:
+    """The proof appendix of ``run``: the derivation and theorem of a ``symjax prove --json``
+    file, regenerated by symjax from the options the file records, never copied from it.
+
+    The file is refused unless the theorem symjax derives from its options equals the one it
+    holds (so an edited claim, verdict, step or lemma is refused), the verdict is ``proven``,
+    and the proof is about this run: the same widths, activation, output activation and loss
+    (or SymPy's undefined ``sigma``, ``phi``, ``l``, which cover every one) and the same ties.
 
     Returns:
-      ``(fragment or None, note for the report)``: ``None`` when the file holds neither LaTeX
-      nor a theorem.
+      ``(LaTeX fragment, note for the report)``.
 
     Raises:
-      InputError: the file is unreadable, not JSON, or a results document that fails its checks.
+      InputError: one line: unreadable, not a proof, edited, refuted, or of another network.
     """
     try:
         raw = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, ValueError, RecursionError) as err:
         raise InputError(f"{path}: cannot read the proof: {' '.join(str(err).split())}") from None
-    source = path.name
-    body = raw
     if isinstance(raw, dict) and raw.get("schema") == SCHEMA:
         doc = read_results(path)
         if doc["kind"] != "prove":
             raise InputError(f"{path} holds {doc['kind']} results, not a proof")
-        body, source = doc["results"], f"{path.name}, run ID {doc['run_id']}"
+        raw = {**doc["results"], "config": doc["config"]}
+    if (not isinstance(raw, dict) or not isinstance(raw.get("config"), dict)
+            or not isinstance(raw.get("verdict"), str) or not isinstance(raw.get("claim"), str)):
+        raise InputError(f"{path}: not a proof written by symjax prove --json (needs claim, "
+                         f"verdict and config)")
+    options = raw["config"]
+    stored = {k: v for k, v in raw.items() if k not in _PROOF_EXTRA}
+    theorem, steps, widths, pairs = _derive_proof(path, options)
+    if theorem.to_dict() != stored:
+        diff = sorted(k for k in set(stored) | set(theorem.to_dict())
+                      if stored.get(k) != theorem.to_dict().get(k))
+        raise InputError(f"{path}: the theorem it holds differs ({', '.join(diff)}) from the one "
+                         f"symjax derives from its options; the file was edited or written by "
+                         f"another symjax version: run symjax prove --json again")
+    _check_proof_matches(path, theorem, widths, pairs, options, run)
+    label = path.name + (f", proof ID {raw['run_id']}" if isinstance(raw.get("run_id"), str)
+                         and len(raw["run_id"]) < 80 else "")
+    header = (f"% Proof appendix of run {run.run_id}, regenerated by symjax report from the "
+              f"options of {tex_escape(label)}.\n")
+    return (header + steps.latex() + "\n" + theorem.to_latex(),
+            f"Proof appendix: `appendix_proof.tex` (from {label}, regenerated)")
+
+
+def _derive_proof(path: Path, options: dict):
+    """``(theorem, derivation, widths, tied pairs)`` as ``symjax prove`` computes them."""
+    from ._cli_prove import _optimizer_theorem, parse_permutation
+    from .symbolic import _ties
+    from .symbolic._chain import derivation
+
     try:
-        latex = _find_latex(body)
-    except (TypeError, ValueError, KeyError) as err:
-        raise InputError(f"{path}: malformed theorem: {' '.join(str(err).split())}") from None
-    if latex is None:
-        return None, (f"{path.name} holds neither a LaTeX fragment nor a theorem (claim, "
-                      f"verdict); no proof appendix was written")
-    header = f"% Proof appendix generated by symjax report from {source}.\n"
-    return (header + latex.rstrip("\n") + "\n",
-            f"Proof appendix: `appendix_proof.tex` (from {source})")
+        net_options = {k: options[k] for k in ("activation", "output_activation", "loss",
+                                               "samples", "reduction", "dropout")}
+        net = _ties.network(options["widths"], **net_options)
+        if options.get("permutation") is not None:
+            pairs = net.layout.permutation_pairs(*parse_permutation(options["permutation"]))
+        else:
+            pairs = _ties.resolve_ties(net.layout, options.get("ties"))
+        timeout = options.get("timeout", 120.0)
+        if options.get("optimizer") is not None:
+            theorem = _optimizer_theorem(net.widths, pairs, options["optimizer"], net_options)
+        elif options.get("lattice"):
+            theorem = _ties.tie_lattice(net.widths, pairs, **net_options, timeout=timeout)
+        else:
+            theorem = _ties.prove_tie_invariance(net.widths, pairs, **net_options,
+                                                 timeout=timeout)
+        return theorem, derivation(net, pairs), list(net.widths), pairs
+    except InputError as err:
+        raise InputError(f"{path}: bad proof options: {err}") from None
+    except (KeyError, TypeError, ValueError, AttributeError) as err:
+        raise InputError(f"{path}: bad proof options ({type(err).__name__}: "
+                         f"{' '.join(str(err).split())[:120]})") from None
 
 
-def _find_latex(body: Any) -> str | None:
-    if isinstance(body, list):
-        parts = [p for p in map(_find_latex, body) if p]
-        return "\n".join(parts) if parts else None
-    if not isinstance(body, dict):
-        return None
-    if isinstance(body.get("latex"), str):
-        return body["latex"]
-    if "claim" in body and "verdict" in body:
-        return _theorem_from_dict(body).to_latex()
-    for key in ("theorem", "theorems", "proof", "proofs"):
-        if key in body:
-            found = _find_latex(body[key])
-            if found:
-                return found
-    return None
-
-
-def _theorem_from_dict(d: dict):
-    from .symbolic._theorem import ProofStep, Theorem
-
-    steps = [ProofStep(s["text"], s.get("latex")) if isinstance(s, dict) else ProofStep(str(s))
-             for s in d.get("steps") or ()]
-    return Theorem(claim=str(d["claim"]), hypotheses=[str(h) for h in d.get("hypotheses") or ()],
-                   verdict=d["verdict"], steps=steps, witness=d.get("witness"),
-                   reason=d.get("reason"), context=d.get("context") or {},
-                   lemmas=[_theorem_from_dict(x) for x in d.get("lemmas") or ()])
+def _check_proof_matches(path: Path, theorem, widths: list[int], pairs, options: dict,
+                         run: RunData) -> None:
+    """Refuse a proof that is not proven or not about ``run``'s network and ties."""
+    if theorem.verdict != "proven":
+        raise InputError(f"{path}: the proof's verdict is {theorem.verdict}; only a proven "
+                         f"theorem can be the appendix of a run")
+    cfg = run.config
+    if widths != list(cfg["widths"]):
+        raise InputError(f"{path}: the proof is about a {'-'.join(map(str, widths))} network, "
+                         f"run {run.run_id} trained a {'-'.join(map(str, cfg['widths']))} one")
+    for key, generic in _ANY.items():
+        if options.get(key) not in (generic, cfg[key]):
+            raise InputError(f"{path}: the proof assumes {key} {options.get(key)}, run "
+                             f"{run.run_id} used {cfg[key]} (allowed: {generic}, which covers "
+                             f"every one, or {cfg[key]})")
+    if {frozenset(p) for p in pairs} != {frozenset(p) for p in run.results["tie_pairs"]}:
+        raise InputError(f"{path}: the proof is about the ties "
+                         f"{','.join('='.join(p) for p in pairs)}, run {run.run_id} checked "
+                         f"{run.results['ties']}")
 
 
 # -- the report --------------------------------------------------------------------------------
@@ -941,49 +1163,102 @@ class Report:
     notes: list[str]
 
 
+#: Written into every report directory: the run ID the report belongs to.
+REPORT_STAMP = "report_of_run.txt"
+
+
+class ReportWriter:
+    """Writes the files of one report into one directory, never through a symbolic link.
+
+    The directory must not be a symbolic link, and no file is written through one (``lstat``
+    before, ``O_NOFOLLOW`` when opening). A directory that holds the report of another run
+    (:data:`REPORT_STAMP`) is refused: a report belongs to one run.
+    """
+
+    def __init__(self, out: Path, run_id: str):
+        self.out, self.files = out, []
+        if out.is_symlink():
+            raise InputError(f"report directory {out} is a symbolic link; symjax report does "
+                             f"not write through links (remove it, or choose another --out)")
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise InputError(f"cannot create report directory {out}: "
+                             f"{err.strerror or err}") from None
+        if out.is_symlink() or not out.is_dir():
+            raise InputError(f"report directory {out} is not a directory")
+        stamp = out / REPORT_STAMP
+        if stamp.is_symlink():
+            raise InputError(f"{stamp} is a symbolic link; remove it")
+        if stamp.is_file():
+            other = stamp.read_text(encoding="utf-8", errors="replace").strip()
+            if other != run_id:
+                raise InputError(f"{out} holds the report of run {other[:40]}, not of run "
+                                 f"{run_id}; remove it or choose another --out (a report "
+                                 f"belongs to one run)")
+        self.write(REPORT_STAMP, run_id + "\n")
+
+    def write(self, name: str, data: str | bytes) -> Path:
+        """Write ``data`` (text as UTF-8) to ``out/name``, never through a symbolic link."""
+        target = self.out / name
+        if target.is_symlink():
+            raise InputError(f"{target} is a symbolic link; symjax report does not write "
+                             f"through links (remove it)")
+        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0)
+        try:
+            fd = os.open(target, flags, 0o666)
+        except OSError as err:
+            raise InputError(f"cannot write {target}: {err.strerror or err}") from None
+        with os.fdopen(fd, "wb") as f:
+            f.write(data.encode("utf-8") if isinstance(data, str) else data)
+        if name != REPORT_STAMP:
+            self.files.append(target)
+        return target
+
+
 def write_report(path: str | os.PathLike, out: str | os.PathLike | None = None, *,
-                 proof: str | os.PathLike | None = None, figures: bool = True) -> Report:
+                 proof: str | os.PathLike | None = None, figures: bool = True,
+                 width: str = "page") -> Report:
     """Write the report of a ``symjax verify`` results directory.
 
     Args:
       path: the results directory (or its ``results.json``).
       out: output directory; default ``DIR/report``.
-      proof: a proof JSON for the appendix; default ``DIR/proof.json`` when it exists.
+      proof: a ``symjax prove --json`` file for the appendix; default ``DIR/proof.json`` when
+        it exists. It is checked against the run and its LaTeX regenerated
+        (:func:`proof_appendix`).
       figures: draw the figures (when matplotlib is installed); ``False``: text files only.
+      width: ``"page"`` (figures 7 in wide, for the text width) or ``"column"`` (3.4 in, one
+        column of a two-column paper).
 
     Returns:
       A :class:`Report`.
 
     Raises:
       InputError: bad input files (see :func:`load_run`, :func:`trajectory_stats`,
-        :func:`proof_appendix`).
+        :func:`proof_appendix`), a proof of another network or not proven, or an output
+        directory that is a symbolic link or holds the report of another run.
     """
     from . import _plots
 
     document = read_results(path)
     if document["kind"] == "dynamics":
-        return _dynamics_report(path, document, out, figures)
+        return _dynamics_report(path, document, out, figures, width)
     run = load_run(path, document)
     out_dir = Path(out) if out is not None else run.directory / REPORT_DIR
     stats = trajectory_stats(run)
     proof_path = Path(proof) if proof is not None else run.file(PROOF_FILE)
     if proof is not None and not proof_path.is_file():
         raise InputError(f"proof file {proof_path} does not exist")
-    appendix, proof_note = (proof_appendix(proof_path) if proof_path.is_file()
-                            else (None, None))
-    out_dir.mkdir(parents=True, exist_ok=True)
-    report = Report(out_dir, [], [])
-
-    def write(name: str, text: str) -> None:
-        target = out_dir / name
-        target.write_text(text, encoding="utf-8")
-        report.files.append(target)
-
+    appendix = proof_appendix(proof_path, run) if proof_path.is_file() else None
+    writer = ReportWriter(out_dir, run.run_id)
+    report = Report(out_dir, writer.files, [])
     if stats is None:
         every = run.config["trajectory_every"]
         why = (f"{TRAJECTORIES_FILE} is missing although the run recorded them every {every} "
                f"steps: copy it next to results.json, or re-run" if every else
-               "this run did not record them. Re-run with the trajectory option")
+               f"this run has neither {TRAJECTORIES_FILE} nor {SAMPLE_FILE}. Re-run with the "
+               f"trajectory option")
         command = verify_command(run, trajectory_every=every or max(1, run.config["steps"] // 100))
         report.notes.append(
             f"The smallest hidden-unit distance and the loss over training need trajectories; "
@@ -992,26 +1267,47 @@ def write_report(path: str | os.PathLike, out: str | os.PathLike | None = None, 
     if not figures:
         report.notes.append("Figures were not drawn (--no-figures).")
     elif _plots.available():
-        drawn = _plots.write_figures(run, stats, out_dir)
-        report.files += [out_dir / f"{name}.{ext}" for name in drawn for ext in ("pdf", "png")]
+        drawn = _plots.write_figures(run, stats, writer.write, width=width)
     else:
         report.notes.append("Figures need matplotlib: `pip install symjax-proofs[plots]`, then "
                             "run symjax report again.")
+    if figures and not any(s["seeds_broken"] > s["broken_at_step_0"] for s in run.summaries):
+        report.notes.append("No seed broke symmetry after step 0 (every break was the "
+                            "initialization's), so there is no break-step figure.")
     if appendix is not None:
-        write("appendix_proof.tex", appendix)
-    if proof_note is not None:
-        report.notes.append(proof_note + ".")
+        writer.write("appendix_proof.tex", appendix[0])
+        report.notes.append(appendix[1] + ".")
     report.notes += [f"Warning recorded by the run: {w}" for w in run.results.get("warnings", ())]
-    write("methods.txt", methods_paragraph(run) + "\n")
-    write("methods.tex", f"% symjax report: run {run.run_id}.\n"
-                         + methods_paragraph(run, LATEX) + "\n")
-    write("table.tex", latex_table(run))
-    write("summary.csv", summary_csv(run))
-    write("report.md", _markdown(run, drawn, report.notes))
+    writer.write("methods.txt", methods_paragraph(run) + "\n")
+    writer.write("methods.tex", f"% symjax report: run {run.run_id}.\n"
+                                + methods_paragraph(run, LATEX) + "\n")
+    for name in LATEX_TABLES:
+        writer.write(f"{name}.tex", latex_table(run, name))
+    if drawn:
+        from ._plots import caption
+
+        for name in drawn:
+            writer.write(f"{name}.tex", figure_tex(name, caption(name, run, stats), run.run_id,
+                                                   wide=width == "page"))
+    writer.write("summary.csv", summary_csv(run))
+    writer.write("report.md", _markdown(run, drawn, report.notes, stats))
     return report
 
 
-def _dynamics_report(path, document: dict, out, figures: bool) -> Report:
+def figure_tex(name: str, caption_text: str, run_id: str, *, wide: bool = True) -> str:
+    r"""A ``figure`` environment for ``NAME.pdf`` (needs ``graphicx``), to ``\input``:
+    ``figure*`` (across both columns of a two-column paper) for a page-wide figure."""
+    env = "figure*" if wide else "figure"
+    return "\n".join([
+        f"% symjax report: run {run_id}. Needs \\usepackage{{graphicx}}; {name}.pdf must be "
+        f"on the graphics path.",
+        rf"\begin{{{env}}}[t]", r"\centering",
+        rf"\includegraphics[width=\linewidth]{{{name}.pdf}}",
+        rf"\caption{{{tex_escape(caption_text)}}}",
+        rf"\label{{fig:symjax-{name.replace('_', '-')}}}", rf"\end{{{env}}}", ""])
+
+
+def _dynamics_report(path, document: dict, out, figures: bool, width: str = "page") -> Report:
     """Report of a ``symjax dynamics`` results document: the measured-vs-predicted summary
     (``report.md``, ``summary.txt``) and its figures."""
     from . import _dynamics, _plots
@@ -1031,16 +1327,18 @@ def _dynamics_report(path, document: dict, out, figures: bool) -> Report:
         raise InputError(f"{target}: the dynamics results lack what the summary needs "
                          f"({type(err).__name__}: {err})") from None
     out_dir = Path(out) if out is not None else target.parent / REPORT_DIR
-    out_dir.mkdir(parents=True, exist_ok=True)
-    report = Report(out_dir, [], [])
+    writer = ReportWriter(out_dir, document["run_id"])
+    report = Report(out_dir, writer.files, [])
     drawn: list[str] = []
     if not figures:
         report.notes.append("Figures were not drawn (--no-figures).")
     elif _plots.available():
-        from ._dynamics_plots import write_dynamics_figures
+        from ._dynamics_plots import CAPTIONS, write_dynamics_figures
 
-        drawn = write_dynamics_figures(results, out_dir)
-        report.files += [out_dir / f"{name}.{ext}" for name in drawn for ext in ("pdf", "png")]
+        drawn = write_dynamics_figures(results, writer.write, width=width)
+        for name in drawn:
+            writer.write(f"{name}.tex", figure_tex(name, CAPTIONS[name], document["run_id"],
+                                                   wide=width == "page"))
     else:
         report.notes.append("Figures need matplotlib: `pip install symjax-proofs[plots]`, then "
                             "run symjax report again.")
@@ -1057,13 +1355,27 @@ def _dynamics_report(path, document: dict, out, figures: bool) -> Report:
     lines += ["## Provenance", "", f"- run ID `{document['run_id']}`, content hash "
               f"`{document['content_hash']}`", f"- symjax {prov.get('version')}",
               "- " + ", ".join(f"{k} {v}" for k, v in prov.get("versions", {}).items()), ""]
-    for name, body in (("summary.txt", text + "\n"), ("report.md", "\n".join(lines))):
-        (out_dir / name).write_text(body, encoding="utf-8")
-        report.files.append(out_dir / name)
+    tex = "\n".join([f"% symjax dynamics report: run {document['run_id']}. The measured-vs-"
+                     f"predicted summary, to \\input (fixed-width, as printed).",
+                     r"{\scriptsize", r"\begin{verbatim}", *_verbatim_lines(text),
+                     r"\end{verbatim}", "}", ""])
+    for name, body in (("summary.txt", text + "\n"), ("summary.tex", tex),
+                       ("report.md", "\n".join(lines))):
+        writer.write(name, body)
     return report
 
 
-def _markdown(run: RunData, figures: list[str], notes: list[str]) -> str:
+def _verbatim_lines(text: str) -> list[str]:
+    """Lines safe inside ``verbatim``: ASCII, and no line that could end the environment."""
+    out = []
+    for line in text.splitlines():
+        line = line.encode("ascii", "replace").decode().replace("\\end{verbatim}", "end{verbatim}")
+        out.append(line)
+    return out
+
+
+def _markdown(run: RunData, figures: list[str], notes: list[str],
+              stats: TrajectoryStats | None = None) -> str:
     prov = run.document["provenance"]
     lines = [f"# symjax verify report: run `{run.run_id}`", "", "## Methods", "",
              methods_paragraph(run), "", "## Results", "", markdown_table(run),
@@ -1072,14 +1384,18 @@ def _markdown(run: RunData, figures: list[str], notes: list[str]) -> str:
              "break: median and range over broken seeds. Tied pairs kept: seed x pair counts of "
              "bitwise equality at every step. Medians over seeds. Theorem: whether the "
              "invariance theorem covers the run (symmetric initialization, equivariant "
-             "optimizer, exact path) and, if so, whether every tie held.", ""]
+             "optimizer, exact path) and, if so, whether every tie held. Solved, 95% CI: the "
+             "Wilson score interval of the solved fraction, in percent.", "",
+             f"Files for a paper: `methods.tex`, {', '.join(f'`{n}.tex`' for n in LATEX_TABLES)}"
+             + "".join(f", `{n}.tex`" for n in figures)
+             + " (each to `\\input`; they need `booktabs` and `graphicx`).", ""]
     if figures:
         from ._plots import caption
 
         lines += ["## Figures", ""]
         for i, name in enumerate(figures, 1):
             lines += [f"![Figure {i}]({name}.png)", "",
-                      f"*Figure {i}.* {caption(name, run)} ([PDF]({name}.pdf))", ""]
+                      f"*Figure {i}.* {caption(name, run, stats)} ([PDF]({name}.pdf))", ""]
     if notes:
         lines += ["## Notes", "", *(f"- {n}" for n in notes), ""]
     git = prov.get("git")

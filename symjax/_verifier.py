@@ -81,6 +81,9 @@ from ._xla import configured
 CSV_FILE = "per_seed.csv"
 PARAMS_FILE = "params.npz"
 TRAJECTORIES_FILE = "trajectories.npz"
+SAMPLE_FILE = "trajectory_sample.npz"
+#: ``symjax report``'s default output directory inside a results directory.
+REPORT_DIR = "report"
 #: Rows formatted at a time when writing the per-seed CSV.
 _CSV_SLICE = 1 << 16
 
@@ -443,7 +446,10 @@ def verify(
             provenance=provenance,
         )
         if out is not None and pid == 0:
-            res.write(out, save_params=save_params)
+            written = res.write(out, save_params=save_params)
+            if nproc == 1 and not config["trajectory_every"]:
+                _write_trajectory_sample(Path(out), plan, configs, seed_numbers,
+                                         json.loads(written.read_text())["run_id"])
         if nproc > 1:
             _barrier("symjax-verify-written")
     finally:
@@ -468,8 +474,41 @@ def resume_verify(out, *, quiet: bool = False, progress: bool | None = None) -> 
                   quiet=quiet, resume=True, progress=progress)
 
 
-#: Files of a finished run that a new run into the same directory replaces.
-_RESULT_FILES = ("results.json", CSV_FILE, PARAMS_FILE, TRAJECTORIES_FILE)
+#: Files of a finished run that a new run into the same directory replaces (the report of
+#: the old run included: a report belongs to one run).
+_RESULT_FILES = ("results.json", CSV_FILE, PARAMS_FILE, TRAJECTORIES_FILE, SAMPLE_FILE)
+#: The first seeds of a run without trajectories are re-run with trajectories recorded at
+#: about SAMPLE_RECORDS log-spaced steps (``trajectory_sample.npz``), so that ``symjax report``
+#: can draw the loss and the hidden-unit distance over training without a re-run. The
+#: per-seed results and ``results.json`` do not depend on it.
+SAMPLE_SEEDS = 128
+SAMPLE_RECORDS = 60
+
+
+def _write_trajectory_sample(out: Path, plan: Plan, configs: list[TrainConfig],
+                             seeds: np.ndarray, run_id: str) -> None:
+    """Write ``trajectory_sample.npz``: ``names``, ``steps`` (log-spaced), ``seeds``, ``run_id``
+    and per run ``<init>__<optimizer>__params`` (seeds, records, parameters) and ``__loss``."""
+    import dataclasses
+
+    steps, n = plan.config["steps"], min(len(seeds), SAMPLE_SEEDS)
+    every = max(1, steps // 250)  # at most 251 records per seed while training
+    traced = [dataclasses.replace(c, trajectory_every=every) for c in configs]
+    recorded = every * np.arange(traced[0].n_records)
+    wanted = np.geomspace(1, max(steps, 1), SAMPLE_RECORDS) if steps else np.zeros(1)
+    keep = np.unique(np.concatenate([[0], np.searchsorted(recorded, wanted),
+                                     [recorded.size - 1]]).clip(0, recorded.size - 1))
+    dtype = plan.config["dtype"]
+    with pinned_numerics(dtype):
+        sweep = run_sweep(traced, plan.inits, seeds[:n], plan.data.x.astype(dtype),
+                          plan.data.y.astype(dtype), chunk=n, progress=False)
+    arrays: dict[str, np.ndarray] = {
+        "names": np.asarray(plan.net.layout.names), "steps": recorded[keep],
+        "seeds": seeds[:n].astype(np.int64), "run_id": np.asarray(run_id)}
+    for (init, opt), r in sweep.runs.items():
+        arrays[f"{init}__{opt}__params"] = np.asarray(r.trajectory_params)[:, keep]
+        arrays[f"{init}__{opt}__loss"] = np.asarray(r.trajectory_loss)[:, keep]
+    atomic_savez(out / SAMPLE_FILE, arrays)
 
 
 def _open_store(out: Path, config: dict, layout: dict, save_params: bool, resume: bool,
@@ -509,6 +548,7 @@ def _open_store(out: Path, config: dict, layout: dict, save_params: bool, resume
                 store.clear_chunks()  # a new run replaces a finished one
             for name in _RESULT_FILES:  # until this run writes its own
                 (out / name).unlink(missing_ok=True)
+            _remove_report(out / REPORT_DIR)
             store.remove_temporaries()
             store.write_manifest()
         if nproc > 1:
@@ -519,6 +559,16 @@ def _open_store(out: Path, config: dict, layout: dict, save_params: bool, resume
         lock.release()
         raise
     return store, lock
+
+
+def _remove_report(report: Path) -> None:
+    """Remove the report of an earlier run (a symbolic link itself, never what it points to)."""
+    import shutil
+
+    if report.is_symlink() or report.is_file():
+        report.unlink()
+    elif report.is_dir():
+        shutil.rmtree(report)
 
 
 def _same_run(out: Path, existing: dict | None, ours: dict) -> None:
