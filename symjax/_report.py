@@ -897,7 +897,7 @@ def _ci_cell(s: dict) -> str:
 
 
 def _ulp_cell(s: dict) -> str:
-    return str(s["max_ulp"]) if s["max_ulp"] < 10**6 else f"{float(s['max_ulp']):.2e}"
+    return str(s["max_ulp"]) if s["max_ulp"] < 10**6 else f"{float(s['max_ulp']):.1e}"
 
 
 #: key -> (Markdown header, LaTeX header, LaTeX alignment, cell of a summary).
@@ -911,7 +911,8 @@ TABLE_COLUMNS: dict[str, tuple[str, str, str, Callable[[dict], str]]] = {
     "first": ("first break: median [min, max]", "First break", "l", _first_break_cell),
     "pairs": ("tied pairs kept", "Pairs kept", "r",
               lambda s: f"{s['pairs_preserved']}/{s['pairs_total']}"),
-    "ulp": ("max ULP", "Max ULP", "r", _ulp_cell),
+    "ulp": ("max ULP", "Max ULP", "r", lambda s: str(s["max_ulp"])),
+    "ulp3": ("max ULP", "Max ULP", "r", _ulp_cell),
     "solved": ("solved", "Solved", "r", lambda s: str(s["solved"])),
     "solved_of": ("solved of seeds", "Solved", "r", lambda s: f"{s['solved']}/{s['seeds']}"),
     "ci": ("solved, 95% CI (%)", r"95\,\% CI", "r", _ci_cell),
@@ -930,7 +931,7 @@ TABLE_COLUMNS: dict[str, tuple[str, str, str, Callable[[dict], str]]] = {
 #: The LaTeX tables (one file each, each narrow enough for one column of a two-column paper):
 #: file stem -> (columns, what the table shows).
 LATEX_TABLES: dict[str, tuple[tuple[str, ...], str]] = {
-    "table_symmetry": (("init", "optimizer", "broken", "first", "ulp", "thm"),
+    "table_symmetry": (("init", "optimizer", "broken", "first", "ulp3", "thm"),
                        "Symmetry: seeds broken (some tied pair differs at some step, step 0 "
                        "included), first-break step median [min, max] over broken seeds, "
                        "largest ULP distance within a tied pair, and whether the invariance "
@@ -942,42 +943,49 @@ LATEX_TABLES: dict[str, tuple[tuple[str, ...], str]] = {
 }
 
 
-def table_rows(run: RunData, keys: Sequence[str] | None = None) -> list[list[str]]:
+#: The columns of the Markdown table (``report.md``): every quantity once.
+MARKDOWN_COLUMNS = ("init", "optimizer", "lr", "seeds", "broken", "at0", "first", "pairs", "ulp",
+                    "solved", "ci", "loss", "dist", "nonfinite", "theorem")
+
+
+def table_rows(run: RunData, keys: Sequence[str] = MARKDOWN_COLUMNS) -> list[list[str]]:
     """The table's cells, one row per init x optimizer, as plain text."""
-    keys = list(TABLE_COLUMNS) if keys is None else keys
     return [[TABLE_COLUMNS[k][3](s) for k in keys] for s in run.summaries]
 
 
 def markdown_table(run: RunData) -> str:
-    """The summary table in Markdown (GitHub pipe table), every column."""
-    head = [h for h, *_ in TABLE_COLUMNS.values()]
-    align = ["---:" if a == "r" else ":---" for _, _, a, _ in TABLE_COLUMNS.values()]
+    """The summary table in Markdown (GitHub pipe table), every quantity."""
+    cols = [TABLE_COLUMNS[k] for k in MARKDOWN_COLUMNS]
+    head = [h for h, *_ in cols]
+    align = ["---:" if a == "r" else ":---" for _, _, a, _ in cols]
     lines = [head, align, *table_rows(run)]
     return "\n".join("| " + " | ".join(r) + " |" for r in lines) + "\n"
 
 
 def latex_table(run: RunData, name: str = "table_symmetry") -> str:
-    """One of :data:`LATEX_TABLES` as a booktabs ``tabular`` (in ``\\footnotesize``), to
-    ``\\input`` inside a ``table`` environment; it fits one column of a two-column paper."""
+    r"""One of :data:`LATEX_TABLES` as a booktabs ``tabular`` (in ``\footnotesize``), to
+    ``\input`` inside a ``table`` environment. Each init scheme is a heading row with its
+    optimizers below it, so that the table fits one column of a two-column paper."""
     keys, about = LATEX_TABLES[name]
-    cols = [TABLE_COLUMNS[k] for k in keys]
+    cols = [TABLE_COLUMNS[k] for k in keys[1:]]  # the init column becomes heading rows
     align = "".join(a for _, _, a, _ in cols)
-    head = " & ".join(h for _, h, _, _ in cols)
+    head = " & ".join(["Init / opt.", *(h for _, h, _, _ in cols[1:])])
     body, previous = [], None
     for row in table_rows(run, keys):
         init = row[0]
-        if previous is not None and init != previous:
-            body.append(r"\addlinespace")
-        cells = ["" if init == previous else LATEX.code(init), tex_escape(pretty(row[1])),
-                 *(_tex_cell(v) for v in row[2:])]
+        if init != previous:
+            if previous is not None:
+                body.append(r"\addlinespace")
+            body.append(rf"\multicolumn{{{len(cols)}}}{{@{{}}l}}{{{LATEX.code(init)}}} \\")
+        cells = [r"\quad " + tex_escape(pretty(row[1])), *(_tex_cell(v) for v in row[2:])]
         body.append(" & ".join(cells) + r" \\")
         previous = init
     return "\n".join([
         f"% symjax report: run {run.run_id}, symjax {run.document['provenance']['version']}.",
         r"% Needs \usepackage{booktabs}; \input inside a table environment.",
         *(f"% {line}" for line in _wrap(about, 95)),
-        r"\footnotesize\setlength{\tabcolsep}{3pt}",
-        rf"\begin{{tabular}}{{{align}}}",
+        r"\footnotesize\setlength{\tabcolsep}{4pt}",
+        rf"\begin{{tabular}}{{@{{}}{align}@{{}}}}",
         r"\toprule",
         head + r" \\",
         r"\midrule",
@@ -1080,6 +1088,14 @@ def proof_appendix(path: Path, run: RunData) -> tuple[str, str]:
                          f"verdict and config)")
     options = raw["config"]
     stored = {k: v for k, v in raw.items() if k not in _PROOF_EXTRA}
+    # cheap refusals first (deriving the proof again takes SymPy seconds)
+    if raw["verdict"] != "proven":
+        raise InputError(f"{path}: the proof's verdict is {str(raw['verdict'])[:40]}; only a "
+                         f"proven theorem can be the appendix of a run")
+    run_widths = ",".join(map(str, run.config["widths"]))
+    if str(options.get("widths", "")).replace(" ", "") != run_widths:
+        raise InputError(f"{path}: the proof is about widths {str(options.get('widths'))[:40]}, "
+                         f"run {run.run_id} trained {run_widths.replace(',', '-')}")
     theorem, steps, widths, pairs = _derive_proof(path, options)
     if theorem.to_dict() != stored:
         diff = sorted(k for k in set(stored) | set(theorem.to_dict())
@@ -1098,6 +1114,21 @@ def proof_appendix(path: Path, run: RunData) -> tuple[str, str]:
 
 def _derive_proof(path: Path, options: dict):
     """``(theorem, derivation, widths, tied pairs)`` as ``symjax prove`` computes them."""
+    try:
+        key = json.dumps(options, sort_keys=True)
+    except (TypeError, ValueError):
+        raise InputError(f"{path}: bad proof options") from None
+    found = _PROOFS.get(key)
+    if found is None:
+        found = _PROOFS[key] = _derive(path, options)
+    return found
+
+
+#: Proofs derived in this process, by their options (``symjax prove`` is deterministic).
+_PROOFS: dict[str, tuple] = {}
+
+
+def _derive(path: Path, options: dict):
     from ._cli_prove import _optimizer_theorem, parse_permutation
     from .symbolic import _ties
     from .symbolic._chain import derivation

@@ -463,15 +463,33 @@ def resume_verify(out, *, quiet: bool = False, progress: bool | None = None) -> 
 
     The options come from ``out/run.json``; chunk files already complete and intact are kept,
     missing, truncated or corrupted ones are recomputed. The results are bitwise identical to
-    an uninterrupted run with the same layout (device count, chunk); a different layout is
-    refused.
+    an uninterrupted run with the same layout (device count, chunk). In a process where JAX has
+    not run anything yet, the recorded CPU device count is adopted; otherwise a different
+    layout is refused, with what to do.
 
     Raises:
-      InputError: ``out`` holds no run, or its layout differs from this machine's.
+      InputError: ``out`` holds no run, or its layout differs from this process's.
     """
     manifest = read_manifest(out)
+    _adopt_device_count(out, manifest.get("layout") or {})
     return verify(**manifest["config"], out=out, save_params=bool(manifest.get("save_params")),
                   quiet=quiet, resume=True, progress=progress)
+
+
+def _adopt_device_count(out, layout: dict) -> None:
+    """Use the recorded number of CPU devices, if JAX's backend is not initialised yet."""
+    want = layout.get("devices")
+    if layout.get("platform") != "cpu" or not isinstance(want, int) or want < 1:
+        return
+    try:
+        jax.config.update("jax_num_cpu_devices", want)
+    except RuntimeError:  # the backend already runs: its device count is fixed
+        have = jax.local_device_count()
+        if have != want:
+            raise InputError(
+                f"{out} was run on {want} CPU devices and this process already uses {have}; "
+                f"resume it in a fresh process (symjax verify --resume {out}, or call "
+                f"symjax.resume_verify before anything else runs JAX)") from None
 
 
 #: Files of a finished run that a new run into the same directory replaces (the report of
