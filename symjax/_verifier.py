@@ -216,11 +216,15 @@ class VerifyResults:
         trajectories into directory ``out``; returns the path of ``results.json``.
 
         Every file is written atomically (temporary file, fsync, rename), ``results.json``
-        last: a directory with a ``results.json`` holds the complete files it names."""
+        last: a directory with a ``results.json`` holds the complete files it names. The
+        report (``report/``) and trajectory sample of an earlier run in ``out`` are removed."""
         from ._provenance import write_results
 
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
+        # files of an earlier run that this one does not replace would be read as its own
+        (out / SAMPLE_FILE).unlink(missing_ok=True)
+        _remove_report(out / REPORT_DIR)
         digest = self.write_csv(out / CSV_FILE)
         if save_params:
             self.save_params(out / PARAMS_FILE)

@@ -543,3 +543,17 @@ def test_every_tex_file_compiles_and_tables_fit_a_column(default_dir, proofs, tm
         after = log.split(f"(./{table}.tex", 1)[1].split("(./", 1)[0]
         assert "Overfull \\hbox" not in after, table
     assert "Undefined control sequence" not in log
+
+
+def test_verify_help_lists_the_choices(capsys):
+    from symjax._choices import ACTIVATIONS
+    from symjax._optimizers import OPTIMIZERS
+    from symjax._verify_options import OPTIMIZER_CHOICES
+
+    assert OPTIMIZER_CHOICES == OPTIMIZERS  # the help's list (no JAX) is the registry's
+    with pytest.raises(SystemExit) as done:
+        main(["verify", "--help"])
+    assert done.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())
+    for name in (*ACTIVATIONS, *OPTIMIZERS, "he_normal", "tied_eps", "bce"):
+        assert name in text, name
