@@ -38,6 +38,9 @@ def register(subparsers) -> None:
                         help="proof JSON for the appendix (default: DIR/proof.json if present)")
     parser.add_argument("--no-figures", action="store_true",
                         help="write the tables and the methods paragraph only")
+    parser.add_argument("--width", choices=("page", "column"), default="page",
+                        help="figure width: page (7 in, a page's text width) or column (3.4 in, "
+                             "one column of a two-column paper); default: page")
     parser.set_defaults(func=run)
 
 
@@ -46,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
     from ._report import write_report
 
     report = write_report(args.results, args.out, proof=args.proof,
-                          figures=not args.no_figures)
+                          figures=not args.no_figures, width=args.width)
     print(f"wrote {len(report.files)} files into {report.out}:")
     for path in report.files:
         print(f"  {path.name}")

@@ -15,12 +15,15 @@ from ._plots import STYLE, WIDTHS, save_figure
 #: Caption of each figure (for the report and its ``NAME.tex``).
 CAPTIONS = {
     "laws_change": "Conservation law of ReLU units. Left: per-step change of Q measured "
-                   "against the predicted eta^2(|g_in|^2 - g_out^2), per optimizer. Right: "
-                   "total change of Q over a fixed horizon eta T under GD against the learning "
-                   "rate eta (median over seeds), with a line of slope 1.",
+                   "against the prediction (the squared learning rate times the difference of "
+                   "the squared norms of the incoming and outgoing gradients), per optimizer. "
+                   "Right: total change of Q over a fixed horizon (learning rate times steps) "
+                   "under gradient descent against the learning rate (median over seeds), with "
+                   "a line of slope 1.",
     "stability_growth": "Growth of a small asymmetry between tied units. Left: seed 0, the "
                         "measured unit difference (solid) and the linear prediction (dashed) "
-                        "per initial asymmetry eps. Right: break step against ln(1/eps).",
+                        "per initial asymmetry. Right: break step against the logarithm of the "
+                        "inverse initial asymmetry.",
     "rounding_growth": "Matrix-product path: the unit difference after the first break caused "
                        "by rounding, measured and as the linearisation predicts; steps where "
                        "the units were still bitwise equal are left out.",

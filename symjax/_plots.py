@@ -53,6 +53,9 @@ STYLE = {
     "grid.linewidth": 0.5,
     "pdf.fonttype": 42,
     "ps.fonttype": 42,
+    # Okabe-Ito (PALETTE below) for every figure that takes the default colours
+    "axes.prop_cycle": "cycler('color', ['#0072B2', '#E69F00', '#009E73', '#CC79A7', "
+                       "'#56B4E9', '#D55E00', '#F0E442', '#000000'])",
 }
 #: Figure widths in inches: a page's text width, one column of a two-column paper.
 WIDTHS = {"page": 7.0, "column": 3.4}

@@ -1387,9 +1387,12 @@ def _dynamics_report(path, document: dict, out, figures: bool, width: str = "pag
               f"`{document['content_hash']}`", f"- symjax {prov.get('version')}",
               "- " + ", ".join(f"{k} {v}" for k, v in prov.get("versions", {}).items()), ""]
     tex = "\n".join([f"% symjax dynamics report: run {document['run_id']}. The measured-vs-"
-                     f"predicted summary, to \\input (fixed-width, as printed).",
-                     r"{\scriptsize", r"\begin{verbatim}", *_verbatim_lines(text),
-                     r"\end{verbatim}", "}", ""])
+                     f"predicted summary as printed (fixed-width), a page-wide float to \\input.",
+                     r"\begin{figure*}[p]", r"\tiny", r"\begin{verbatim}",
+                     *_verbatim_lines(text), r"\end{verbatim}",
+                     r"\caption{Measured next to predicted: conservation laws, stability of the "
+                     r"tied subspace and rounding (symjax dynamics, run "
+                     + tex_escape(document["run_id"]) + ").}", r"\end{figure*}", ""])
     for name, body in (("summary.txt", text + "\n"), ("summary.tex", tex),
                        ("report.md", "\n".join(lines))):
         writer.write(name, body)
