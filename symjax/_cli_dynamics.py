@@ -122,7 +122,8 @@ def run(args: argparse.Namespace) -> int:
             from ._dynamics_plots import write_dynamics_figures
 
             out = Path(args.out)
-            names = write_dynamics_figures(results, lambda name, data: (out / name).write_bytes(data))
+            names = write_dynamics_figures(
+                results, lambda name, data: (out / name).write_bytes(data))
             print(f"figures: {', '.join(names)} in {args.out}", file=sys.stderr)
         else:
             print("figures skipped: matplotlib is not installed", file=sys.stderr)

@@ -230,12 +230,13 @@ def test_methods_paragraph_states_each_run_never_pooled(run_dir, report_dir):
     for sentence, s in zip(sentences, summaries):
         n = s["seeds"]
         lr = {"sgd": "2", "adam": "0.05"}[s["optimizer"]]
-        assert sentence.startswith(f"{s['init']} with {'SGD' if s['optimizer'] == 'sgd' else 'Adam'}"
-                                   f" (learning rate {lr})")
+        opt = "SGD" if s["optimizer"] == "sgd" else "Adam"
+        assert sentence.startswith(f"{s['init']} with {opt} (learning rate {lr})")
         assert f"XOR was solved in {s['solved']} of {n} (" in sentence
         assert f"95% CI {_ci(s['solved'], n)}%" in sentence
         if s["expected_preserved"]:
-            assert f"stayed bitwise equal in {s['seeds_all_pairs_preserved']} of {n} seeds" in sentence
+            kept = s["seeds_all_pairs_preserved"]
+            assert f"stayed bitwise equal in {kept} of {n} seeds" in sentence
         else:
             assert f"symmetry was broken in {s['seeds_broken']} of {n} (" in sentence
     # negative control: no number pooled over runs (the sums over runs appear nowhere)
@@ -412,10 +413,12 @@ def test_bad_input_is_one_line_and_exit_2(case, run_dir, tmp_path, capsys):
 
 
 def test_verify_file_names_match_the_engine():
-    from symjax import _verifier
+    from symjax import _report, _verifier
 
     assert (PER_SEED_FILE, PARAMS_FILE, TRAJECTORIES_FILE) == (
         _verifier.CSV_FILE, _verifier.PARAMS_FILE, _verifier.TRAJECTORIES_FILE)
+    assert (_report.SAMPLE_FILE, _report.REPORT_DIR) == (_verifier.SAMPLE_FILE,
+                                                          _verifier.REPORT_DIR)
     assert __version__  # the methods paragraph names it
 
 
