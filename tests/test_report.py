@@ -560,3 +560,15 @@ def test_verify_help_lists_the_choices(capsys):
     text = " ".join(capsys.readouterr().out.split())
     for name in (*ACTIVATIONS, *OPTIMIZERS, "he_normal", "tied_eps", "bce"):
         assert name in text, name
+
+
+def test_text_from_files_cannot_end_a_latex_comment(run_dir, tmp_path):
+    """provenance is not hashed: a version with a line break must not become LaTeX."""
+    from symjax._report import latex_table
+
+    run = load_run(run_dir)
+    run.document["provenance"] = {**run.document["provenance"],
+                                  "version": "1\n\\immediate\\write18{touch x}"}
+    text = latex_table(run, "table_symmetry")
+    assert "\n\\immediate" not in text and "write18" in text.splitlines()[0]
+    assert text.splitlines()[0].startswith("% ")
