@@ -572,3 +572,22 @@ def test_text_from_files_cannot_end_a_latex_comment(run_dir, tmp_path):
     text = latex_table(run, "table_symmetry")
     assert "\n\\immediate" not in text and "write18" in text.splitlines()[0]
     assert text.splitlines()[0].startswith("% ")
+
+
+@needs_matplotlib
+def test_break_step_figure_only_for_runs_that_break_after_step_0(run_dir):
+    from symjax import _plots
+
+    run = load_run(run_dir)
+    files: dict[str, bytes] = {}
+    assert _plots.later_break_runs(run) == []
+    assert "first_break" not in _plots.write_figures(run, None, files.__setitem__)
+    # positive control: one seed of glorot_normal/adam first broke at step 7
+    cols = run.per_seed[("glorot_normal", "adam")]
+    cols["first_break_step"][3] = 7
+    summary = next(s for s in run.summaries if (s["init"], s["optimizer"]) ==
+                   ("glorot_normal", "adam"))
+    summary["broken_at_step_0"] -= 1
+    assert _plots.later_break_runs(run) == [("glorot_normal", "adam")]
+    assert "first_break" in _plots.write_figures(run, None, files.__setitem__)
+    assert files["first_break.pdf"].startswith(b"%PDF")
