@@ -11,13 +11,16 @@ import argparse
 import datetime as _dt
 import re
 
-from ._provenance import DISTRIBUTION, package_version, read_results
+from ._provenance import DISTRIBUTION, package_version, read_results, results_path
 
 TITLE = (
     "symjax: symbolic proofs and bit-exact batch verification of permutation symmetry "
     "in neural network training"
 )
 AUTHORS = "The symjax developers"
+#: Where the source lives; the same URL is ``repository-code`` in CITATION.cff and
+#: ``Repository`` under ``[project.urls]`` in pyproject.toml (tests/test_cite.py checks).
+REPOSITORY = "https://github.com/symjax-proofs/symjax-proofs"
 YEAR = 2026
 SOFTWARE_KEY = "symjax2026"
 
@@ -36,7 +39,8 @@ def register(subparsers) -> None:
         help="print BibTeX for symjax (and for one run with --results)",
         description=(
             "Print a BibTeX @software entry for symjax. With --results, also print a @misc "
-            "entry for that run, naming its run_id (the hash of its config, layout and results)."
+            "entry for that run, naming its run_id (the hash of its config and results; for a "
+            "verify run, results include the SHA-256 of per_seed.csv, which is checked)."
         ),
     )
     parser.add_argument(
@@ -51,7 +55,12 @@ def run(args: argparse.Namespace) -> int:
     """Print the entries; a missing or invalid results file raises InputError (exit 2)."""
     entries = [software_entry(package_version())]
     if args.results is not None:
-        entries.append(run_entry(read_results(args.results)))
+        document = read_results(args.results)
+        if document["kind"] == "verify":  # its per-seed file is under the run ID too
+            from ._report import check_file_digests
+
+            check_file_digests(results_path(args.results).parent, document)
+        entries.append(run_entry(document))
     print("\n\n".join(entries))
     return 0
 
@@ -66,6 +75,7 @@ def software_entry(version: str) -> str:
             ("author", "{" + AUTHORS + "}"),
             ("year", str(YEAR)),
             ("version", _tex(version)),
+            ("url", REPOSITORY),
             ("note", _tex(f"Python package {DISTRIBUTION}, version {version}")),
         ],
     )
@@ -93,6 +103,8 @@ def run_entry(document: dict) -> str:
             ("title", _protect(f"symjax {kind} run {run_id}")),
             ("author", "{" + AUTHORS + "}"),
             ("year", str(_year(prov))),
+            ("version", _tex(str(prov["version"]))),
+            ("url", REPOSITORY),
             ("note", _tex("; ".join(details))),
         ],
     )

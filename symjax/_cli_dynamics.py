@@ -125,8 +125,16 @@ def run(args: argparse.Namespace) -> int:
 
         if _plots.available():
             from ._dynamics_plots import write_dynamics_figures
+            from ._store import atomic_open
 
-            names = write_dynamics_figures(results, targets[-1])
+            out = targets[-1]  # the claimed --out directory
+
+            def write(name: str, data: bytes) -> None:
+                # atomically, into a new file: a link in the directory is replaced, not followed
+                with atomic_open(out / name) as f:
+                    f.write(data)
+
+            names = write_dynamics_figures(results, write)
             print(f"figures: {', '.join(names)} in {args.out}", file=sys.stderr)
         else:
             print("figures skipped: matplotlib is not installed", file=sys.stderr)

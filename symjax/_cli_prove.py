@@ -227,7 +227,7 @@ def _identity(args, theorem) -> dict:
     }
     full = content_hash(document)
     return {
-        "run_id": run_id_of(full),
+        "run_id": run_id_of(document),
         "content_hash": full,
         "config": document["config"],
         "provenance": collect_provenance(jax_info=False),

@@ -18,8 +18,11 @@ Train many seeds of an MLP under every init scheme x optimizer and check, bit fo
 step, that tied hidden units stay tied. The default is the main experiment: 2-2-1, tanh hidden,
 sigmoid output, squared error, XOR, every built-in init scheme, sgd and adam, 10,000 seeds,
 1,000 steps, exact path. Prints a table per init x optimizer; with --out DIR writes
-results.json (config, layout, summaries, provenance) and per_seed.csv. Exit status 0 when every
-run covered by the invariance theorem kept its ties, 1 otherwise, 2 on bad input."""
+results.json (config, layout, summaries, provenance), per_seed.csv and trajectory_sample.npz
+(the first 128 seeds re-run with parameters and loss at log-spaced steps, for the figures of
+symjax report DIR); a new run into DIR replaces the files and the report of the previous one.
+Exit status 0 when every run covered by the invariance theorem kept its ties, 1 otherwise, 2 on
+bad input."""
 
 
 def register(subparsers) -> None:

@@ -5,16 +5,35 @@ Same conventions as :mod:`symjax._plots`: no pyplot, the local :data:`symjax._pl
 
 from __future__ import annotations
 
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
-from ._plots import DPI, STYLE, WIDTH
+from ._plots import STYLE, WIDTHS, save_figure
+
+#: Caption of each figure (for the report and its ``NAME.tex``).
+CAPTIONS = {
+    "laws_change": "Conservation law of ReLU units. Left: per-step change of Q measured "
+                   "against the prediction (the squared learning rate times the difference of "
+                   "the squared norms of the incoming and outgoing gradients), per optimizer. "
+                   "Right: total change of Q over a fixed horizon (learning rate times steps) "
+                   "under gradient descent against the learning rate (median over seeds), with "
+                   "a line of slope 1.",
+    "stability_growth": "Growth of a small asymmetry between tied units. Left: seed 0, the "
+                        "measured unit difference (solid) and the linear prediction (dashed) "
+                        "per initial asymmetry. Right: break step against the logarithm of the "
+                        "inverse initial asymmetry.",
+    "rounding_growth": "Matrix-product path: the unit difference after the first break caused "
+                       "by rounding, measured and as the linearisation predicts; steps where "
+                       "the units were still bitwise equal are left out.",
+}
 
 
-def write_dynamics_figures(results: dict[str, Any], out: Path) -> list[str]:
-    """Draw the figures the results allow into ``out``; returns their names.
+def write_dynamics_figures(results: dict[str, Any], write: Callable[[str, bytes], Any], *,
+                           width: str = "page") -> list[str]:
+    """Draw the figures the results allow; ``write(file name, bytes)`` stores each file.
+    Returns their names (``NAME.pdf`` and ``NAME.png`` each).
 
     ``laws``: measured against predicted per-step change of Q (GD, momentum, Adam, weight decay)
     and the total change against eta. ``stability``: measured against predicted unit difference
@@ -23,14 +42,22 @@ def write_dynamics_figures(results: dict[str, Any], out: Path) -> list[str]:
     """
     from matplotlib import rc_context
     from matplotlib.figure import Figure
+    from matplotlib.ticker import FixedLocator, NullFormatter
 
-    out.mkdir(parents=True, exist_ok=True)
     names = []
+    wide = width == "page"
+    size = (WIDTHS[width], 3.0 if wide else 5.2)
+    shape = (1, 2) if wide else (2, 1)
+
+    def save(fig, name: str) -> str:
+        save_figure(fig, name, write, f"symjax dynamics: {name}")
+        return name
+
     with rc_context(STYLE):
         if "laws" in results:
             r = results["laws"]
-            fig = Figure(figsize=(WIDTH, 3.0), layout="constrained")
-            ax, bx = fig.subplots(1, 2)
+            fig = Figure(figsize=size, layout="constrained")
+            ax, bx = fig.subplots(*shape)
             for name, e in r["optimizers"].items():
                 p = np.asarray(e["sample"]["predicted"])
                 m = np.asarray(e["sample"]["measured"])
@@ -38,7 +65,7 @@ def write_dynamics_figures(results: dict[str, Any], out: Path) -> list[str]:
             lo, hi = ax.get_xlim()
             ax.set(xscale="log", yscale="log", xlabel="|predicted change of Q| per step",
                    ylabel="|measured change of Q|",
-                   title="ReLU law: eta^2(|g_in|^2 - g_out^2)")
+                   title=r"ReLU law: $\eta^2(|g_\mathrm{in}|^2 - g_\mathrm{out}^2)$")
             ax.plot([1e-12, 1e2], [1e-12, 1e2], color="k", lw=0.6, ls="--", label="equal")
             ax.legend(loc="upper left")
             rows = r["small_step"]["rows"]
@@ -46,10 +73,14 @@ def write_dynamics_figures(results: dict[str, Any], out: Path) -> list[str]:
             drift = np.array([x["drift"]["median"] for x in rows])
             bx.loglog(eta, drift, "o-", label="measured (median over seeds)")
             bx.loglog(eta, drift[-1] * eta / eta[-1], "k--", lw=0.8, label="slope 1")
-            bx.set(xlabel="learning rate eta", ylabel="|Q(T) - Q(0)| / |theta(0)|^2",
-                   title=f"GD, fixed horizon eta T = {r['config']['horizon']}")
+            bx.set(xlabel=r"learning rate $\eta$", ylabel=r"$|Q(T) - Q(0)| / |\theta(0)|^2$",
+                   title=rf"GD, fixed horizon $\eta T = {r['config']['horizon']}$")
+            # one label per measured eta, none in between (minor labels overlapped)
+            bx.xaxis.set_major_locator(FixedLocator(eta))
+            bx.xaxis.set_major_formatter(lambda v, _: f"{v:g}")
+            bx.xaxis.set_minor_formatter(NullFormatter())
             bx.legend()
-            names.append(_save(fig, out / "laws_change"))
+            names.append(save(fig, "laws_change"))
         if "stability" in results:
             r = results["stability"]
             c = r["curves"]
@@ -57,8 +88,8 @@ def write_dynamics_figures(results: dict[str, Any], out: Path) -> list[str]:
             meas = np.asarray(c["measured"])  # (seeds, records, eps)
             pred = np.asarray(c["predicted_unit"])  # (seeds, records)
             eps = np.asarray(r["config"]["eps"])
-            fig = Figure(figsize=(WIDTH, 3.0), layout="constrained")
-            ax, bx = fig.subplots(1, 2)
+            fig = Figure(figsize=size, layout="constrained")
+            ax, bx = fig.subplots(*shape)
             for k, e in enumerate(eps):
                 line, = ax.semilogy(steps, meas[0, :, k], lw=1.2, label=f"eps {e:.0e}")
                 ax.semilogy(steps, e * pred[0], ls="--", lw=0.8, color=line.get_color())
@@ -79,37 +110,32 @@ def write_dynamics_figures(results: dict[str, Any], out: Path) -> list[str]:
             bx.set(xlabel="ln(1/eps)", ylabel="break step",
                    title=f"break: unit difference >= {r['config']['threshold']}\n({who})")
             bx.legend()
-            names.append(_save(fig, out / "stability_growth"))
+            names.append(save(fig, "stability_growth"))
         if "rounding" in results:
             r = results["rounding"]
-            fig = Figure(figsize=(WIDTH, 2.8), layout="constrained")
-            axes = fig.subplots(1, len(r["growth"]), squeeze=False)[0]
+            n = len(r["growth"])
+            fig = Figure(figsize=(WIDTHS[width], 2.8 if wide else 2.4 * n),
+                         layout="constrained")
+            axes = fig.subplots(1 if wide else n, n if wide else 1, squeeze=False).ravel()
             for ax, g in zip(axes, r["growth"]):
                 ex = g["example"]
                 if ex is None:
                     continue
                 t = ex["first_break"] + np.arange(len(ex["predicted"]))
-                ax.semilogy(t, np.maximum(ex["measured"][:len(t)], 1e-300), label="measured")
-                ax.semilogy(t, ex["predicted"], "--", label="linear prediction")
+                measured = np.asarray(ex["measured"][:len(t)], np.float64)
+                predicted = np.asarray(ex["predicted"], np.float64)
+                # a difference of exactly 0 has no logarithm: leave those steps out instead of
+                # clamping them to a tiny value (which stretched the axis down to 1e-314)
+                measured = np.where(measured > 0, measured, np.nan)
+                predicted = np.where(predicted > 0, predicted, np.nan)
+                ax.semilogy(t, measured, label="measured")
+                ax.semilogy(t, predicted, "--", label="linear prediction")
+                both = np.concatenate([measured, predicted])
+                if np.isfinite(both).any():
+                    lo, hi = np.nanmin(both), np.nanmax(both)
+                    ax.set_ylim(lo / 3, hi * 3)
                 ax.set(xlabel="step", ylabel="unit difference",
                        title=f"matmul path, {g['dtype']}:\nafter the first rounding break")
                 ax.legend()
-            names.append(_save(fig, out / "rounding_growth"))
+            names.append(save(fig, "rounding_growth"))
     return names
-
-
-def _save(fig, stem: Path) -> str:
-    from . import __version__
-
-    from ._store import atomic_open
-
-    # atomically, into a new file: a link in the directory is replaced, never followed
-    with atomic_open(stem.with_suffix(".png")) as f:
-        fig.savefig(f, format="png", dpi=DPI,
-                    metadata={"Title": f"symjax dynamics: {stem.name}",
-                              "Software": f"symjax {__version__}"})
-    with atomic_open(stem.with_suffix(".pdf")) as f:
-        fig.savefig(f, format="pdf",
-                    metadata={"Title": f"symjax dynamics: {stem.name}",
-                              "Creator": f"symjax {__version__}", "CreationDate": None})
-    return stem.name

@@ -17,11 +17,16 @@ shipped in the package (``symjax/results.schema.json``, see :data:`SCHEMA_FILE`)
       "provenance": {...}                     # who, where, when: versions, devices, flags, times
     }
 
-**Content hash.** ``content_hash`` is the SHA-256 of the canonical JSON (sorted keys, no
-whitespace, UTF-8) of ``{schema, schema_version, kind, config, layout, results}``. Provenance
-(times, host name, versions) is *not* hashed: two runs with the same config and layout that agree
-bit for bit have the same ``run_id``, on any machine and at any time; a change in config, layout
-or any result changes it. The reader recomputes the hash, so a file edited by hand is rejected.
+**Run ID and content hash.** ``run_id`` is ``sha256:`` and the first 16 hex digits of the
+SHA-256 of the canonical JSON (sorted keys, no whitespace, UTF-8) of ``{schema, schema_version,
+kind, config, results}``: what determines the numbers and the numbers themselves (for ``verify``
+the results hold the SHA-256 of ``per_seed.csv``, so every per-seed number is under it). The
+batch layout is recorded beside it and not part of it: one result has one ID, whether it was
+computed on 1 device or 2. ``content_hash`` is the SHA-256 of ``{schema, schema_version, kind,
+config, layout, results}``, so that an edited layout is refused too. Provenance (times, host
+name, versions) is hashed by neither. The reader recomputes both, so a file edited by hand is
+rejected. (symjax 0.2.x derived the run ID from the content hash, layout included: run IDs of
+0.2.x differ from those of 0.3 for the same result.)
 
 **Values.** ``config``, ``layout`` and ``results`` may hold dicts (string keys), lists, tuples,
 str, bool, int, float, None, NumPy scalars and arrays and JAX arrays (anything with ``tolist``);
@@ -92,6 +97,8 @@ DISTRIBUTION = "symjax-proofs"
 VERSIONED_PACKAGES = ("jax", "jaxlib", "optax", "chex", "sympy", "numpy")
 
 _HASHED_KEYS = ("schema", "schema_version", "kind", "config", "layout", "results")
+#: What the run ID hashes: the content hash's keys less the layout.
+_RUN_ID_KEYS = tuple(k for k in _HASHED_KEYS if k != "layout")
 _GIT_TIMEOUT_S = 5.0
 
 
@@ -258,16 +265,23 @@ def content_hash(document: dict[str, Any]) -> str:
     The hashed part is ``schema``, ``schema_version``, ``kind``, ``config``, ``layout`` and
     ``results`` (values already converted by :func:`to_json_value`); provenance is left out.
     """
-    hashed = {k: document[k] for k in _HASHED_KEYS}
+    return _sha256_of(document, _HASHED_KEYS)
+
+
+def _sha256_of(document: dict[str, Any], keys: tuple[str, ...]) -> str:
+    hashed = {k: document[k] for k in keys}
     text = json.dumps(
         hashed, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
     )
     return "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def run_id_of(full_hash: str) -> str:
-    """The short run id ``"sha256:<16 hex>"`` of a content hash."""
-    return full_hash[: len("sha256:") + 16]
+def run_id_of(document: dict[str, Any]) -> str:
+    """The run ID ``"sha256:<16 hex>"`` of ``document``: the SHA-256 of ``schema``,
+    ``schema_version``, ``kind``, ``config`` and ``results`` (values already converted by
+    :func:`to_json_value`), shortened. The layout is not part of it: the same config and the
+    same results give the same run ID on any number of devices."""
+    return _sha256_of(document, _RUN_ID_KEYS)[: len("sha256:") + 16]
 
 
 # -- writing -------------------------------------------------------------------------------
@@ -323,7 +337,7 @@ def write_results(
         "provenance": to_json_value(provenance, "provenance"),
     }
     document["content_hash"] = content_hash(document)
-    document["run_id"] = run_id_of(document["content_hash"])
+    document["run_id"] = run_id_of(document)
 
     target = results_path(path, create=True)
     _validate(document, target)
@@ -429,7 +443,9 @@ def read_results(path: str | os.PathLike) -> dict[str, Any]:
         )
     _validate(document, target)
     expected = content_hash(document)
-    if document["content_hash"] != expected or document["run_id"] != run_id_of(expected):
+    # 0.2.x wrote the content hash's prefix as the run ID; such files still read.
+    run_ids = (run_id_of(document), expected[: len("sha256:") + 16])
+    if document["content_hash"] != expected or document["run_id"] not in run_ids:
         raise InputError(
             f"{target}: content hash mismatch (stored {document['content_hash']}, computed "
             f"{expected}): the file was changed after it was written"

@@ -91,6 +91,9 @@ from ._xla import configured
 CSV_FILE = "per_seed.csv"
 PARAMS_FILE = "params.npz"
 TRAJECTORIES_FILE = "trajectories.npz"
+SAMPLE_FILE = "trajectory_sample.npz"
+#: ``symjax report``'s default output directory inside a results directory.
+REPORT_DIR = "report"
 #: Rows formatted at a time when writing the per-seed CSV.
 _CSV_SLICE = 1 << 16
 
@@ -223,11 +226,15 @@ class VerifyResults:
         trajectories into directory ``out``; returns the path of ``results.json``.
 
         Every file is written atomically (temporary file, fsync, rename), ``results.json``
-        last: a directory with a ``results.json`` holds the complete files it names."""
+        last: a directory with a ``results.json`` holds the complete files it names. The
+        report (``report/``) and trajectory sample of an earlier run in ``out`` are removed."""
         from ._provenance import write_results
 
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
+        # files of an earlier run that this one does not replace would be read as its own
+        (out / SAMPLE_FILE).unlink(missing_ok=True)
+        _remove_report(out / REPORT_DIR)
         digest = self.write_csv(out / CSV_FILE)
         if save_params:
             self.save_params(out / PARAMS_FILE)
@@ -457,7 +464,10 @@ def verify(
             provenance=provenance,
         )
         if out is not None and pid == 0:
-            res.write(store.directory, save_params=save_params)
+            written = res.write(store.directory, save_params=save_params)
+            if nproc == 1 and not config["trajectory_every"]:
+                _write_trajectory_sample(store.directory, plan, configs, seed_numbers,
+                                         json.loads(written.read_text())["run_id"])
             _finish_store(store, config, save_params)
         if nproc > 1:
             _barrier("symjax-verify-written")
@@ -472,19 +482,70 @@ def resume_verify(out, *, quiet: bool = False, progress: bool | None = None) -> 
 
     The options come from ``out/run.json``; chunk files already complete and intact are kept,
     missing, truncated or corrupted ones are recomputed. The results are bitwise identical to
-    an uninterrupted run with the same layout (device count, chunk); a different layout is
-    refused.
+    an uninterrupted run with the same layout (device count, chunk). In a process where JAX has
+    not run anything yet, the recorded CPU device count is adopted; otherwise a different
+    layout is refused, with what to do.
 
     Raises:
-      InputError: ``out`` holds no run, or its layout differs from this machine's.
+      InputError: ``out`` holds no run, or its layout differs from this process's.
     """
     manifest = read_manifest(existing_directory(out, "--resume"))
+    _adopt_device_count(out, manifest.get("layout") or {})
     return verify(**manifest["config"], out=out, save_params=manifest.get("save_params", False),
                   quiet=quiet, resume=True, progress=progress)
 
 
-#: Files of a finished run that a new run into the same directory replaces.
-_RESULT_FILES = ("results.json", CSV_FILE, PARAMS_FILE, TRAJECTORIES_FILE)
+def _adopt_device_count(out, layout: dict) -> None:
+    """Use the recorded number of CPU devices, if JAX's backend is not initialised yet."""
+    want = layout.get("devices")
+    if layout.get("platform") != "cpu" or not isinstance(want, int) or want < 1:
+        return
+    try:
+        jax.config.update("jax_num_cpu_devices", want)
+    except RuntimeError:  # the backend already runs: its device count is fixed
+        have = jax.local_device_count()
+        if have != want:
+            raise InputError(
+                f"{out} was run on {want} CPU devices and this process already uses {have}; "
+                f"resume it in a fresh process (symjax verify --resume {out}, or call "
+                f"symjax.resume_verify before anything else runs JAX)") from None
+
+
+#: Files of a finished run that a new run into the same directory replaces (the report of
+#: the old run included: a report belongs to one run).
+_RESULT_FILES = ("results.json", CSV_FILE, PARAMS_FILE, TRAJECTORIES_FILE, SAMPLE_FILE)
+#: The first seeds of a run without trajectories are re-run with trajectories recorded at
+#: about SAMPLE_RECORDS log-spaced steps (``trajectory_sample.npz``), so that ``symjax report``
+#: can draw the loss and the hidden-unit distance over training without a re-run. The
+#: per-seed results and ``results.json`` do not depend on it.
+SAMPLE_SEEDS = 128
+SAMPLE_RECORDS = 60
+
+
+def _write_trajectory_sample(out: Path, plan: Plan, configs: list[TrainConfig],
+                             seeds: np.ndarray, run_id: str) -> None:
+    """Write ``trajectory_sample.npz``: ``names``, ``steps`` (log-spaced), ``seeds``, ``run_id``
+    and per run ``<init>__<optimizer>__params`` (seeds, records, parameters) and ``__loss``."""
+    import dataclasses
+
+    steps, n = plan.config["steps"], min(len(seeds), SAMPLE_SEEDS)
+    every = max(1, steps // 250)  # at most 251 records per seed while training
+    traced = [dataclasses.replace(c, trajectory_every=every) for c in configs]
+    recorded = every * np.arange(traced[0].n_records)
+    wanted = np.geomspace(1, max(steps, 1), SAMPLE_RECORDS) if steps else np.zeros(1)
+    keep = np.unique(np.concatenate([[0], np.searchsorted(recorded, wanted),
+                                     [recorded.size - 1]]).clip(0, recorded.size - 1))
+    dtype = plan.config["dtype"]
+    with pinned_numerics(dtype):
+        sweep = run_sweep(traced, plan.inits, seeds[:n], plan.data.x.astype(dtype),
+                          plan.data.y.astype(dtype), chunk=n, progress=False)
+    arrays: dict[str, np.ndarray] = {
+        "names": np.asarray(plan.net.layout.names), "steps": recorded[keep],
+        "seeds": seeds[:n].astype(np.int64), "run_id": np.asarray(run_id)}
+    for (init, opt), r in sweep.runs.items():
+        arrays[f"{init}__{opt}__params"] = np.asarray(r.trajectory_params)[:, keep]
+        arrays[f"{init}__{opt}__loss"] = np.asarray(r.trajectory_loss)[:, keep]
+    atomic_savez(out / SAMPLE_FILE, arrays)
 
 
 def _open_store(out: Path, config: dict, layout: dict, save_params: bool, resume: bool,
@@ -547,7 +608,18 @@ def _finish_store(store: ChunkStore, config: dict, save_params: bool) -> None:
                                (TRAJECTORIES_FILE, config["trajectory_every"])) if not kept]
     for name in stale:
         (store.directory / name).unlink(missing_ok=True)  # unlink never follows a link
+    _remove_report(store.directory / REPORT_DIR)  # it described the replaced run
     store.write_manifest(finished=True)
+
+
+def _remove_report(report: Path) -> None:
+    """Remove the report of an earlier run (a symbolic link itself, never what it points to)."""
+    import shutil
+
+    if report.is_symlink() or report.is_file():
+        report.unlink()
+    elif report.is_dir():
+        shutil.rmtree(report)
 
 
 def _same_run(out: Path, existing: dict | None, ours: dict) -> None:

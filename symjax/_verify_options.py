@@ -6,26 +6,37 @@ The CLI option ``--output-activation`` is the keyword ``output_activation`` and 
 
 from __future__ import annotations
 
+from ._choices import ACTIVATIONS, LOSSES
+
 #: The built-in init schemes, in table order (the default of ``init``).
 DEFAULT_INITS = (
     "zeros,constant,tied,tied_eps,normal,uniform,glorot_normal,glorot_uniform,he_normal,"
     "he_uniform,lecun_normal,lecun_uniform,orthogonal"
 )
 
+#: The built-in optimizers (the names of :data:`symjax._optimizers.OPTIMIZERS`, listed here so
+#: that ``--help`` needs no JAX; a test checks that the two agree).
+OPTIMIZER_CHOICES = (
+    "sgd", "momentum", "nesterov", "adam", "adamw", "nadam", "nadamw", "amsgrad", "adamax",
+    "adamaxw", "adabelief", "adan", "radam", "yogi", "rmsprop", "adagrad", "adadelta", "lion",
+    "sign_sgd", "signum", "rprop", "optimistic_gradient_descent",
+)
+
 #: name -> (default, help). Every option that changes results; output options are separate.
 OPTIONS: dict[str, tuple[object, str]] = {
     "widths": ("2,2,1", "layer widths, input first"),
-    "activation": ("tanh", "hidden activation"),
-    "output_activation": ("sigmoid", "output activation"),
-    "loss": ("squared_error", "loss per sample: squared_error (sum over outputs of "
-             "(yhat-y)^2/2) or bce"),
+    "activation": ("tanh", f"hidden activation: {', '.join(ACTIVATIONS)}"),
+    "output_activation": ("sigmoid", f"output activation: {', '.join(ACTIVATIONS)}"),
+    "loss": ("squared_error", f"loss per sample: {' or '.join(LOSSES)} (squared_error: sum "
+             "over outputs of (yhat-y)^2/2)"),
     "reduction": ("mean", "loss over samples: mean or sum"),
     "dataset": ("xor", "data set spec: xor, and, or, parity, teacher, moons, circles "
                 "(options as name:key=value)"),
     "init": (DEFAULT_INITS, "init scheme specs, comma-separated, or 'all' for every registered "
-             "scheme (options as name:key=value)"),
+             "scheme (options as name:key=value); built in: " + DEFAULT_INITS.replace(",", ", ")),
     "optimizer": ("sgd,adam", "optimizer specs, comma-separated (optax keyword options and "
-                  "dropout=, grad_noise= as name:key=value)"),
+                  "dropout=, grad_noise= as name:key=value); built in: "
+                  + ", ".join(OPTIMIZER_CHOICES)),
     "lr": (None, "learning rate: one for all, one per optimizer (comma-separated), or "
            "name=value pairs; default per optimizer (sgd 2.0, adam 0.05, ...)"),
     "seeds": (10000, "number of seeds"),

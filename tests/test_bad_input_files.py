@@ -30,7 +30,7 @@ from symjax import InputError  # noqa: E402
 from symjax._provenance import content_hash, read_results, write_results  # noqa: E402
 
 EXAMPLES = settings(max_examples=30)
-REPORT_FILES = ("report.md", "table.tex", "summary.csv", "methods.txt", "methods.tex")
+REPORT_FILES = ("report.md", "table_symmetry.tex", "summary.csv", "methods.txt", "methods.tex")
 
 
 @pytest.fixture(scope="module")

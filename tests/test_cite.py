@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from symjax import __version__
-from symjax._cli_cite import AUTHORS, TITLE, YEAR
+from symjax._cli_cite import AUTHORS, REPOSITORY, TITLE, YEAR
 from symjax._provenance import RESULTS_FILE, write_results
 from symjax.cli import main
 
@@ -56,7 +56,7 @@ def test_software_entry(capsys):
     assert fields["year"] == "2026"
     assert fields["version"] == __version__
     assert __version__ in fields["note"]
-    assert "url" not in fields and "doi" not in fields
+    assert fields["url"] == REPOSITORY and "doi" not in fields
 
 
 def test_run_entry_names_the_run_id(capsys, run_dir):
@@ -69,6 +69,7 @@ def test_run_entry_names_the_run_id(capsys, run_dir):
     assert doc["run_id"] in fields["title"]
     assert doc["run_id"] in fields["note"] and doc["content_hash"] in fields["note"]
     assert "symjax verify" in fields["note"]
+    assert fields["version"] == doc["provenance"]["version"] and fields["url"] == REPOSITORY
 
 
 @pytest.mark.parametrize("problem", ["missing", "tampered"])
@@ -116,3 +117,7 @@ def test_citation_cff_agrees_with_cite():
     assert re.fullmatch(rf"{YEAR}-[01][0-9]-[0-3][0-9]", cff["date-released"])
     assert {"message", "authors", "keywords", "abstract"} <= cff.keys()
     assert f"  - name: {AUTHORS}\n" in text
+    assert cff["repository-code"] == REPOSITORY
+    pyproject = (ROOT / "pyproject.toml").read_text()
+    assert re.search(rf'^version = "{re.escape(__version__)}"$', pyproject, re.M)
+    assert f'Repository = "{REPOSITORY}"' in pyproject

@@ -58,7 +58,8 @@ def test_round_trip_directory(tmp_path):
     assert written["schema"] == "symjax-results" and written["schema_version"] == 1
     assert written["kind"] == "verify"
     assert re.fullmatch(r"sha256:[0-9a-f]{64}", written["content_hash"])
-    assert written["run_id"] == written["content_hash"][: len("sha256:") + 16]
+    assert re.fullmatch(r"sha256:[0-9a-f]{16}", written["run_id"])
+    assert written["run_id"] != written["content_hash"][: len("sha256:") + 16]  # no layout
     assert written["config"] == CONFIG and written["layout"] == LAYOUT
 
 
@@ -132,7 +133,10 @@ def test_run_id_is_pinned(tmp_path):
     #            '"schema":"symjax-results","schema_version":1}'
     expected = "440d332423a37c74a6102e5aac83a0447e40fcd99e0476ea7a95b7141441ea47"
     assert doc["content_hash"] == "sha256:" + expected
-    assert doc["run_id"] == "sha256:" + expected[:16]
+    # the run ID hashes the same less the layout: sha256 of
+    # '{"config":{"a":[1.5,"x"],"b":1},"kind":"verify","results":{"n":0},'
+    # '"schema":"symjax-results","schema_version":1}'
+    assert doc["run_id"] == "sha256:a699ccdf876c186b"
 
 
 def test_run_id_ignores_provenance_and_key_order(tmp_path):
@@ -149,13 +153,33 @@ def test_run_id_ignores_provenance_and_key_order(tmp_path):
     "change",
     [
         {"config": dict(CONFIG, steps=501)},
-        {"layout": dict(LAYOUT, chunk_size=8)},
         {"results": dict(RESULTS, max_gap=1e-7)},
         {"kind": "prove"},
     ],
 )
 def test_run_id_changes_with_hashed_content(tmp_path, change):
     assert _write(tmp_path / "a")["run_id"] != _write(tmp_path / "b", **change)["run_id"]
+
+
+def test_layout_changes_the_content_hash_not_the_run_id(tmp_path):
+    """One result, one ID: the same config and results on another layout (device count,
+    chunk) keep the run ID; the content hash still sees the layout, so an edit is caught."""
+    a = _write(tmp_path / "a")
+    b = _write(tmp_path / "b", layout=dict(LAYOUT, chunk_size=8, devices=2))
+    assert a["run_id"] == b["run_id"] and a["content_hash"] != b["content_hash"]
+
+
+def test_a_run_id_of_symjax_0_2_still_reads(tmp_path):
+    """0.2.x wrote the content hash's first 16 hex digits as the run ID."""
+    import json
+
+    doc = _write(tmp_path)
+    old = dict(doc, run_id=doc["content_hash"][: len("sha256:") + 16])
+    (tmp_path / RESULTS_FILE).write_text(json.dumps(old))
+    assert read_results(tmp_path)["run_id"] == old["run_id"]
+    (tmp_path / RESULTS_FILE).write_text(json.dumps(dict(doc, run_id="sha256:" + "1" * 16)))
+    with pytest.raises(InputError, match="content hash mismatch"):
+        read_results(tmp_path)
 
 
 # -- provenance ----------------------------------------------------------------------------

@@ -186,16 +186,49 @@ def test_resume_refusals(tmp_path, extra, message):
     assert "Traceback" not in proc.stderr
 
 
-def test_resume_with_another_layout_refuses(tmp_path, reference):
+def test_resume_in_a_fresh_process_adopts_the_recorded_device_count(tmp_path, reference):
+    """``symjax.resume_verify`` in a fresh process without ``configure_xla`` (1 CPU device by
+    default, here forced by the environment) runs on the 2 devices the run recorded: bitwise
+    the reference."""
     out = tmp_path / "run"
     shutil.copytree(reference["quick"], out)
     (out / "results.json").unlink()
     env = _env()
     env["JAX_NUM_CPU_DEVICES"] = "1"
-    proc = subprocess.run(_cmd("--resume", out), capture_output=True, text=True, env=env,
+    code = f"import symjax; symjax.resume_verify({str(out)!r}, quiet=True)"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
                           timeout=600)
-    assert proc.returncode == 2
-    assert "devices=2" in proc.stderr and "JAX_NUM_CPU_DEVICES" in proc.stderr
+    assert proc.returncode == 0, proc.stderr
+    _same_results(out, reference["quick"])
+
+
+def test_resume_where_jax_already_runs_on_other_devices_says_what_to_do(tmp_path, reference):
+    import jax
+
+    from symjax import InputError, resume_verify
+
+    assert jax.local_device_count() != 2  # this test process: JAX already initialised
+    out = tmp_path / "run"
+    shutil.copytree(reference["quick"], out)
+    (out / "results.json").unlink()
+    with pytest.raises(InputError, match=r"was run on 2 CPU devices and this process already "
+                                         r"uses 1; resume it in a fresh process"):
+        resume_verify(out, quiet=True)
+
+
+def test_one_result_one_run_id_across_device_counts(tmp_path, reference):
+    """The same command on 1 CPU device and on 2 (the reference): identical per-seed numbers,
+    so one run ID; the layouts (and content hashes) differ."""
+    env = _env()
+    env["JAX_NUM_CPU_DEVICES"] = "1"
+    proc = subprocess.run(_cmd(*QUICK, "--out", tmp_path / "one"), capture_output=True,
+                          text=True, env=env, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    one, two = (json.loads((d / "results.json").read_text())
+                for d in (tmp_path / "one", reference["quick"]))
+    assert (one["layout"]["devices"], two["layout"]["devices"]) == (1, 2)
+    assert one["content_hash"] != two["content_hash"]
+    _same_results(tmp_path / "one", reference["quick"])  # per_seed.csv bytes and run ID
 
 
 def test_chunk_store_detects_every_kind_of_damage(tmp_path):
@@ -293,10 +326,11 @@ def test_same_config_twice_is_bitwise_identical_times_and_hosts_not_hashed(tmp_p
     assert a["provenance"]["start_time"] != b["provenance"]["start_time"]
     assert "hostname" in a["provenance"]
     # Negative control: the run ID does see the results (a changed number changes it).
-    from symjax._provenance import content_hash, run_id_of
+    from symjax._provenance import run_id_of
 
+    assert run_id_of(a) == a["run_id"]
     a["results"]["summaries"][0]["solved"] += 1
-    assert run_id_of(content_hash(a)) != a["run_id"]
+    assert run_id_of(a) != a["run_id"]
 
 
 def test_a_run_too_big_for_memory_is_refused_before_any_file(tmp_path, monkeypatch):

@@ -26,9 +26,9 @@ from hypothesis import strategies as st  # noqa: E402
 from test_bad_input import call, error_line  # noqa: E402
 
 import symjax._verifier as verifier  # noqa: E402
-from symjax._sweep import RunInterrupted  # noqa: E402
 from symjax import InputError  # noqa: E402
 from symjax._store import ChunkStore, claim_directory, read_manifest  # noqa: E402
+from symjax._sweep import RunInterrupted  # noqa: E402
 
 TINY = ["--seeds", 4, "--steps", 2, "--init", "tied,normal", "--optimizer", "sgd", "--quiet"]
 SECRET = "a user's notes\n"
