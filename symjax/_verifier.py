@@ -402,7 +402,7 @@ def verify(
     layout = _layout_dict(lay, plan, config["dtype"])
     configs = plan.train_configs()
     check_memory(configs[0], lay.batching, config["seeds"] * len(plan.inits) * len(configs),
-                 save_params, on_disk=out is not None)  # before any file is written
+                 save_params, on_disk=out is not None, seeds=config["seeds"])  # before any file
     provenance = collect_provenance()
     for note in plan.notes:
         warnings.warn(note, SymjaxWarning, stacklevel=2)

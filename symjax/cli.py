@@ -7,15 +7,17 @@ returns the exit status. Those modules import neither JAX nor SymPy at import ti
 
 Exit status: 0 success (a claim proven, a check passed), 1 a claim refuted or a check failed,
 2 bad input (or a file that cannot be read or written), reported as one line on stderr, never a
-traceback.
+traceback; 130 and 143 when SIGINT or SIGTERM stopped it (:mod:`symjax._signals`).
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
+from . import _signals
 from ._errors import InputError
 
 #: Subcommand modules, in the order ``symjax --help`` lists them.
@@ -56,6 +58,27 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    with _signals.handling():
+        try:
+            status = _run(argv)
+            if _signals.received() is not None and status != _signals.exit_status():
+                raise _signals.RunInterrupted(_signals.message(), _signals.exit_status())
+        except (KeyboardInterrupt, _signals.RunInterrupted) as stop:
+            if isinstance(stop, _signals.RunInterrupted):
+                text, status = str(stop), stop.exit_status
+            else:
+                text, status = _signals.message(), _signals.exit_status()
+            print(f"symjax: {text}", file=sys.stderr)
+        if _signals.received() is not None and "jax" in sys.modules:
+            # Compiled calls may still run in XLA's threads, and interpreter shutdown would wait
+            # for them: end the process now (finished files are complete, written atomically).
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(status)
+    return status
+
+
+def _run(argv: list[str]) -> int:
     try:
         parser = build_parser()
         args = parser.parse_args(argv)
@@ -70,10 +93,6 @@ def main(argv=None) -> int:
         where = f" ({err.filename})" if getattr(err, "filename", None) else ""
         print(f"symjax: error: {err.strerror or err}{where}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("symjax: interrupted", file=sys.stderr)
-        return 130
-
 
 if __name__ == "__main__":
     sys.exit(main())
