@@ -170,7 +170,9 @@ def handling() -> Iterator[None]:
         _State.watcher = threading.Thread(target=_watch, args=(r,), name="symjax-signals",
                                           daemon=True)
         _State.watcher.start()
-    old = {s: signal.signal(s, _handler) for s in _SIGNALS}
+    # A signal ignored by whoever started us (nohup, a shell's background job) stays ignored.
+    old = {s: signal.signal(s, _handler) for s in _SIGNALS
+           if signal.getsignal(s) is not signal.SIG_IGN}
     old_fd = signal.set_wakeup_fd(_State.pipe[1], warn_on_full_buffer=False)
     _State.signum, _State.defer, _State.active = None, False, True
     try:
@@ -196,7 +198,8 @@ def guard() -> Iterator[None]:
     def record(signum, frame):
         _record(signum)
 
-    old = {s: signal.signal(s, record) for s in _SIGNALS}
+    old = {s: signal.signal(s, record) for s in _SIGNALS
+           if signal.getsignal(s) is not signal.SIG_IGN}
     _State.signum = None
     try:
         yield

@@ -48,6 +48,7 @@ from typing import Any, NamedTuple
 import jax
 import numpy as np
 
+from . import _signals
 from ._datasets import Dataset, make_dataset
 from ._errors import InputError, choose
 from ._inits import (
@@ -256,6 +257,7 @@ class VerifyResults:
                 csv.writer(prefix).writerow([init, opt])  # quoted as csv would
                 prefix = prefix.getvalue()[:-2] + ","
                 for lo in range(0, len(self.seeds), _CSV_SLICE):
+                    _signals.check()  # a signal stops here; the partial file is removed
                     sl = slice(lo, lo + _CSV_SLICE)
                     fbk = r.first_break[sl]
                     worst = (r.max_ulp[sl].max(axis=1) if r.max_ulp.shape[1]
