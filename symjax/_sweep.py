@@ -460,7 +460,8 @@ def check_memory(cfg: TrainConfig, batching: Batching, total_runs: int,
         raise InputError(
             f"this run would hold about {need / 2**30:.1f} GiB of results in memory (merge "
             f"included), more than half of the {avail / 2**30:.1f} GiB available; "
-            + ("use fewer seeds or a smaller --chunk" if on_disk else
+            + ("use fewer seeds (the merge reads one init x optimizer's per-seed results at "
+               "a time)" if on_disk else
                "write results to disk with --out DIR (memory then stays bounded by one init x "
                "optimizer) or use fewer seeds")
         )

@@ -596,12 +596,16 @@ def _float(name: str, value, minimum: float | None = None) -> float:
 
 def _representable(dtype: str, values) -> None:
     """Refuse finite numbers that the run's dtype cannot hold (they would become infinities and
-    show up as diverged seeds instead of as the bad input they are)."""
+    show up as diverged seeds, or zeros, instead of as the bad input they are)."""
     largest = float(np.finfo(dtype).max)
     for name, value in values:
         if abs(value) > largest:
             raise InputError(f"{name} {value!r} does not fit in {dtype} (largest "
                              f"{largest:.4g}); use a smaller value or dtype float64")
+        if value != 0 and float(np.asarray(value, dtype)) == 0:  # would silently become 0
+            raise InputError(f"{name} {value!r} rounds to 0 in {dtype} (smallest "
+                             f"{float(np.finfo(dtype).smallest_subnormal):.4g}); use a larger "
+                             f"value or dtype float64")
 
 
 class Plan(NamedTuple):

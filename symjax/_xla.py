@@ -163,7 +163,8 @@ def check_flags(flags: str) -> None:
             complaint = first[0].strip() if first else None
         _CHECKED[flags] = complaint
     if _CHECKED[flags]:
-        raise InputError(f"XLA does not accept XLA_FLAGS {flags!r}: {_CHECKED[flags]}")
+        raise InputError(f"XLA does not accept XLA_FLAGS: {_CHECKED[flags]}; remove or "
+                         f"correct that entry")
 
 
 def available_memory() -> int | None:
