@@ -148,7 +148,8 @@ def check_flags(flags: str) -> None:
     if all(f.split("=", 1)[0] in _KNOWN for f in flags.split()):
         return
     if flags not in _CHECKED:
-        probe = "import jaxlib._jax as j; j.get_tfrt_cpu_client()"
+        probe = ("try:\n import jaxlib._jax as j\nexcept ImportError:\n"
+                 " from jaxlib import xla_extension as j\nj.get_tfrt_cpu_client()")
         env = {**os.environ, "XLA_FLAGS": flags}
         env.pop("JAX_NUM_CPU_DEVICES", None)
         try:
