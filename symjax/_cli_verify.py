@@ -7,8 +7,10 @@ before anything imports JAX.
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 import warnings
+from pathlib import Path
 
 from . import _signals
 from ._errors import InputError
@@ -163,6 +165,18 @@ def run(args: argparse.Namespace) -> int:
     elif args.save_params and not args.out:
         raise InputError("--save-params needs --out DIR (where params.npz is written)")
     distributed = _distributed_kwargs(args)
+    with _signals.hint(functools.partial(_kept, args.resume or args.out)):
+        return _verify_and_print(args, distributed)
+
+
+def _kept(out: str | None) -> str:
+    """What an interruption outside training (which says what it saved) leaves."""
+    if out and (Path(out) / "run.json").is_file():
+        return f"resume with: symjax verify --resume {out}"
+    return "nothing was saved (run with --out DIR to keep finished chunks and resume)"
+
+
+def _verify_and_print(args: argparse.Namespace, distributed: dict | None) -> int:
     from ._xla import configure_xla
 
     configure_xla()
@@ -174,16 +188,8 @@ def run(args: argparse.Namespace) -> int:
     _signals.check()  # a signal that arrived while JAX loaded
     options = {name: getattr(args, name) for name in OPTIONS}
     out = args.resume or args.out
-
-    def kept() -> str:  # outside training (which says what it saved)
-        from pathlib import Path
-
-        if out and (Path(out) / "run.json").is_file():
-            return f"resume with: symjax verify --resume {out}"
-        return "nothing was saved (run with --out DIR to keep finished chunks and resume)"
-
     try:
-        with warnings.catch_warnings(), _signals.hint(kept):
+        with warnings.catch_warnings():
             warnings.simplefilter("ignore", SymjaxWarning)  # the table repeats them
             if args.resume:
                 results = resume_verify(args.resume, quiet=args.quiet,

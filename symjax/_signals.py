@@ -95,6 +95,10 @@ def hint(text: Callable[[], str]) -> Iterator[None]:
     _State.hints.append(text)
     try:
         yield
+    except KeyboardInterrupt:  # raised by the handler before JAX loaded: say it with the hint
+        if _State.signum is None:
+            raise
+        raise RunInterrupted(message(), exit_status()) from None
     finally:
         _State.hints.remove(text)
 
