@@ -213,6 +213,19 @@ def test_check_and_wait_raise_after_a_signal():
 
 #: A stand-in for a numeric subcommand, run inside ``cli.main``'s signal handling with JAX loaded
 #: (so the handler must not raise): it prints "ready", then runs BODY.
+def test_signal_during_the_csv_write_leaves_no_partial_file(tmp_path):
+    from symjax import _signals, verify
+
+    res = verify(seeds=8, steps=2, init="tied", optimizer="sgd", quiet=True)
+    with _signals.guard(), _signals.hint(lambda: "resume with: here"):
+        os.kill(os.getpid(), signal.SIGINT)
+        with pytest.raises(_signals.RunInterrupted, match="SIGINT; resume with: here"):
+            res.write_csv(tmp_path / "per_seed.csv")
+    assert list(tmp_path.iterdir()) == []
+    res.write_csv(tmp_path / "per_seed.csv")  # negative control: without a signal it is written
+    assert len((tmp_path / "per_seed.csv").read_text().splitlines()) == 9
+
+
 _HARNESS = """
 import sys, time
 import jax
