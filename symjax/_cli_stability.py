@@ -88,17 +88,16 @@ def check_lr(text: str) -> None:
 
     value = text.strip()
     low, high = _LR_RANGE
-    if not re.fullmatch(r"[+]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?"
+    if not re.fullmatch(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?"
                         r"(/[0-9]+(\.[0-9]*)?([eE][+-]?[0-9]+)?)?", value):
-        raise InputError(f"--lr {text!r} must be a positive exact rational such as 1/2 or 0.5")
+        raise InputError(f"--lr {text!r} must be an exact rational such as 1/2 or 0.5")
     num, _, den = value.partition("/")
     try:
         size = float(num) / float(den or 1)
     except (OverflowError, ZeroDivisionError):
         size = float("nan")
     if not low <= size <= high:
-        raise InputError(f"--lr {text!r} must be a positive rational between {low:g} and "
-                         f"{high:g}")
+        raise InputError(f"--lr {text!r} must be positive, between {low:g} and {high:g}")
 
 
 def run(args: argparse.Namespace) -> int:
