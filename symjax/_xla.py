@@ -18,6 +18,12 @@ Flags set (each only when the user has not set the same flag already; the user's
   ``XLA_FLAGS`` already holds a device count.
 * ``--xla_gpu_deterministic_ops=true``: bitwise repeatable GPU reductions (no effect on CPU).
 
+Before setting anything, :func:`configure_xla` checks the environment, so that a bad one ends in
+one line and exit status 2 instead of an XLA abort (which would read as a failed check): the
+device count (``JAX_NUM_CPU_DEVICES`` or the flag) must be a positive integer whose devices fit
+in half of the available memory (:data:`CPU_DEVICE_BYTES` each), and ``XLA_FLAGS`` entries other
+than the ones above are shown to XLA in a short child process first (:func:`check_flags`).
+
 Matrix products on the ``matmul`` path ask for ``Precision.HIGHEST`` in the code itself, so
 TPUs and GPUs do not silently drop to bfloat16 or TF32 passes.
 """
@@ -62,7 +68,9 @@ def configure_xla(*, devices: int | None = None) -> dict:
       now would be ignored, so nothing is changed.
 
     Raises:
-      InputError: ``devices`` is not a positive integer.
+      InputError: ``devices`` is not a positive integer, or the environment is bad (a device
+        count that is not a positive integer or does not fit in memory, an ``XLA_FLAGS`` entry
+        that XLA rejects).
     """
     global _CONFIGURED
     from ._errors import InputError
