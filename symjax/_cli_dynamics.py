@@ -41,7 +41,7 @@ def register(subparsers) -> None:
         "--dtype", default=None,
         help="float32 or float64: the dtype of the laws part and the only dtype of the rounding "
              "part (default float64 for laws, both for rounding; stability is always float64)")
-    parser.add_argument("--lr", type=float, default=None,
+    parser.add_argument("--lr", default=None,
                         help="learning rate of laws (default 0.05) and stability (default 2.0)")
     parser.add_argument("--eps", default=None,
                         help="stability: comma-separated perturbation sizes "
@@ -87,13 +87,18 @@ def options(args: argparse.Namespace) -> dict:
         opts["laws"]["dtype"] = args.dtype
         opts["rounding"]["dtypes"] = (args.dtype,)
     if args.lr is not None:
-        opts["laws"]["lr"] = opts["stability"]["lr"] = args.lr
+        from ._dynamics import _positive_float
+
+        opts["laws"]["lr"] = opts["stability"]["lr"] = _positive_float("--lr", args.lr)
     if args.eps is not None:
         try:
             opts["stability"]["eps"] = tuple(float(e) for e in args.eps.split(",") if e.strip())
         except ValueError:
             raise InputError(f"--eps {args.eps!r} must be comma-separated numbers") from None
     opts["stability"]["activation"] = args.activation
+    from ._dynamics import check_options
+
+    check_options(_parts(args.part), opts)  # before any work, JAX not loaded yet
     return opts
 
 

@@ -74,6 +74,33 @@ def parse_point(text: str) -> dict[str, str]:
     return out
 
 
+#: Learning rates are exact rationals; beyond these magnitudes a float cannot show the result.
+_LR_RANGE = (1e-300, 1e300)
+
+
+def check_lr(text: str) -> None:
+    """Refuse, before any proof starts, a learning rate that is not a positive rational whose
+    size a float can hold (the growth factor is reported as a float).
+
+    Raises:
+      InputError: the bad value and the allowed range.
+    """
+    import re
+
+    value = text.strip()
+    low, high = _LR_RANGE
+    if not re.fullmatch(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?"
+                        r"(/[0-9]+(\.[0-9]*)?([eE][+-]?[0-9]+)?)?", value):
+        raise InputError(f"--lr {text!r} must be an exact rational such as 1/2 or 0.5")
+    num, _, den = value.partition("/")
+    try:
+        size = float(num) / float(den or 1)
+    except (OverflowError, ZeroDivisionError):
+        size = float("nan")
+    if not low <= size <= high:
+        raise InputError(f"--lr {text!r} must be positive, between {low:g} and {high:g}")
+
+
 def run(args: argparse.Namespace) -> int:
     """Prove, evaluate, print, optionally write JSON; 0 proven, 1 refuted."""
     import sympy as sp
@@ -87,6 +114,7 @@ def run(args: argparse.Namespace) -> int:
     )
     from .symbolic._theorem import EXIT_STATUS
 
+    check_lr(args.lr)
     model = stability_model(args.activation, args.output_activation)
     growth = growth_factor(model, parse_point(args.point), args.lr)
     block = prove_block_diagonal(model)

@@ -7,11 +7,17 @@ before anything imports JAX.
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 import warnings
+from pathlib import Path
 
+from . import _signals
 from ._errors import InputError
 from ._verify_options import OPTIONS
+
+#: Seconds a process waits to join a multi-process run (``--coordinator-timeout``).
+COORDINATOR_TIMEOUT = 60
 
 DESCRIPTION = """\
 Train many seeds of an MLP under every init scheme x optimizer and check, bit for bit at every
@@ -64,6 +70,10 @@ def register(subparsers) -> None:
                        help="number of processes (with --coordinator)")
     group.add_argument("--process-id", metavar="I", type=_natural_int,
                        help="this process's index, 0..N-1 (with --coordinator)")
+    group.add_argument("--coordinator-timeout", metavar="SECONDS", type=_positive_int,
+                       default=COORDINATOR_TIMEOUT,
+                       help="give up joining the run after this many seconds, with a message "
+                            f"(default {COORDINATOR_TIMEOUT})")
     parser.set_defaults(func=run)
 
 
@@ -107,6 +117,50 @@ def _distributed_kwargs(args: argparse.Namespace) -> dict | None:
     return given
 
 
+def _join(distributed: dict, timeout: int) -> None:
+    """``jax.distributed.initialize``, after checking that the coordinator can be reached.
+
+    XLA ends the process (no exception) when the coordinator stays unreachable, so a process
+    other than 0 first waits up to ``timeout`` seconds for a TCP connection to it.
+    """
+    import socket
+    import time
+
+    address = distributed.get("coordinator_address")
+    if address:
+        host, sep, port = address.rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise InputError(f"--coordinator {address!r} must be HOST:PORT, e.g. node0:1234")
+        print(f"symjax: joining the run at {address} as process {distributed['process_id']} "
+              f"of {distributed['num_processes']} (waiting up to {timeout} s, "
+              f"--coordinator-timeout)", file=sys.stderr)
+        if distributed["process_id"] != 0:  # process 0 starts the coordinator itself
+            deadline = time.monotonic() + timeout
+            while True:
+                left = deadline - time.monotonic()
+                try:
+                    socket.create_connection((host.strip("[]"), int(port)),
+                                             timeout=max(0.1, min(left, 5))).close()
+                    break
+                except socket.gaierror as err:
+                    raise InputError(f"--coordinator {address}: unknown host {host!r} "
+                                     f"({err.strerror})") from None
+                except OSError as err:
+                    if left <= 0.5:
+                        raise InputError(
+                            f"could not reach the coordinator {address} within {timeout} s "
+                            f"({err.strerror or err}); check the address and that process 0 "
+                            f"runs, or raise --coordinator-timeout") from None
+                    time.sleep(0.5)
+    import jax
+
+    try:
+        jax.distributed.initialize(**distributed, initialization_timeout=timeout)
+    except (RuntimeError, ValueError) as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise InputError(f"jax.distributed.initialize failed: {first}") from None
+
+
 def run(args: argparse.Namespace) -> int:
     """Run ``symjax verify``; returns the exit status."""
     for option, value in (("--out", args.out), ("--resume", args.resume)):
@@ -124,21 +178,29 @@ def run(args: argparse.Namespace) -> int:
     elif args.save_params and not args.out:
         raise InputError("--save-params needs --out DIR (where params.npz is written)")
     distributed = _distributed_kwargs(args)
+    with _signals.hint(functools.partial(_kept, args.resume or args.out)):
+        return _verify_and_print(args, distributed)
+
+
+def _kept(out: str | None) -> str:
+    """What an interruption outside training (which says what it saved) leaves."""
+    if out and (Path(out) / "run.json").is_file():
+        return f"resume with: symjax verify --resume {out}"
+    return "nothing was saved (run with --out DIR to keep finished chunks and resume)"
+
+
+def _verify_and_print(args: argparse.Namespace, distributed: dict | None) -> int:
     from ._xla import configure_xla
 
     configure_xla()
     if distributed is not None:
-        import jax
-
-        try:
-            jax.distributed.initialize(**distributed)
-        except (RuntimeError, ValueError) as err:
-            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-            raise InputError(f"jax.distributed.initialize failed: {first}") from None
+        _join(distributed, args.coordinator_timeout)
     from ._sweep import RunInterrupted
     from ._verifier import SymjaxWarning, resume_verify, verify
 
+    _signals.check()  # a signal that arrived while JAX loaded
     options = {name: getattr(args, name) for name in OPTIONS}
+    out = args.resume or args.out
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", SymjaxWarning)  # the table repeats them
@@ -154,7 +216,6 @@ def run(args: argparse.Namespace) -> int:
         return stop.exit_status
     import jax
 
-    out = args.resume or args.out
     if jax.process_index() != 0:
         print(f"process {jax.process_index()}: chunks written to {out}; process 0 wrote the "
               f"merged results", file=sys.stderr)

@@ -857,11 +857,79 @@ def _rounding_growth(dtype: str, seeds: int, steps: int, horizons: Sequence[int]
 
 
 # == everything ==============================================================================
-def measure(parts: Sequence[str] = PARTS, **options: Any) -> dict[str, Any]:
-    """Run the named parts (each with its own keyword options: ``laws={...}``, ...)."""
-    out: dict[str, Any] = {}
+#: Largest seed count and step count (seed numbers are uint32, step counters int32).
+MAX_SEEDS, MAX_STEPS = 2**32, 2**31 - 2
+
+
+def estimate_memory(part: str, options: dict[str, Any]) -> int:
+    """Bytes a part holds at its peak with these options, from its trajectories: laws
+    ``seeds x (steps+1) x (3 hidden + 1)`` numbers, two runs at once, their host copies and
+    float64 temporaries; stability ``seeds x (steps+1) x (eps + 1)`` numbers measured and
+    predicted; rounding the per-seed results of :func:`symjax.verify`, 2-8-1 included.
+    (Measured peaks above the 0.3 GiB of a tiny run: laws 1000 x 4000: 1.5 GiB, estimate 1.7;
+    stability 300 x 6000: 0.55 GiB, estimate 0.58.)"""
+    import inspect
+
+    funcs = {"laws": measure_laws, "stability": measure_stability, "rounding": measure_rounding}
+    params = inspect.signature(funcs[part]).parameters
+    opt = {name: options.get(name, p.default) for name, p in params.items()}
+    seeds, steps = opt["seeds"], opt["steps"]
+    if part == "laws":
+        return 8 * seeds * (steps + 1) * (3 * opt["hidden"] + 1) * 8
+    if part == "stability":
+        return 3 * seeds * (steps + 1) * (2 * len(opt["eps"]) + 2) * 8
+    return seeds * len(opt["optimizers"].split(",")) * 2048
+
+
+def check_options(parts: Sequence[str], options: dict[str, dict[str, Any]]) -> None:
+    """Validate the counts, learning rates and eps of every part and refuse, with the
+    estimate, a part that would hold more than half of the available memory: before any work.
+
+    Raises:
+      InputError: a bad value, or a run too large for this machine's memory.
+    """
+    from ._xla import available_memory
+
     for part in parts:
         choose("dynamics part", part, PARTS)
+        opt = options.get(part, {})
+        seeds = _positive_int("seeds", opt.get("seeds", 1))
+        if seeds > MAX_SEEDS:
+            raise InputError(f"seeds must be at most {MAX_SEEDS} (seed numbers are uint32), "
+                             f"got {seeds}")
+        steps = _positive_int("steps", opt.get("steps", 1))
+        if steps > MAX_STEPS:
+            raise InputError(f"steps must be at most {MAX_STEPS}, got {steps}")
+        if "lr" in opt:
+            lr = _positive_float("lr", opt["lr"])
+            dtype = opt.get("dtype", "float64") if part == "laws" else "float64"
+            stored = float(np.asarray(lr, choose("dtype", dtype, DTYPES)))
+            if stored == 0 or not math.isfinite(stored):
+                raise InputError(f"lr {opt['lr']!r} {'rounds to 0' if stored == 0 else 'overflows'}"
+                                 f" in {dtype}; use a value that {dtype} holds")
+        if "eps" in opt:
+            eps = [_positive_float("eps", e) for e in opt["eps"]]
+            if not eps:
+                raise InputError("eps must name at least one perturbation size, got none")
+        if "activation" in opt and part == "stability":
+            choose("hidden activation", opt["activation"], STABILITY_ACTIVATIONS)
+        need = estimate_memory(part, opt)
+        avail = available_memory()
+        if avail is not None and need > avail // 2:
+            raise InputError(
+                f"the {part} part would hold about {need / 2**30:.1f} GiB (trajectories of "
+                f"{seeds} seeds x {opt.get('steps', 'default')} steps), more than half of the "
+                f"{avail / 2**30:.1f} GiB available; use fewer --seeds or --steps")
+
+
+def measure(parts: Sequence[str] = PARTS, **options: Any) -> dict[str, Any]:
+    """Run the named parts (each with its own keyword options: ``laws={...}``, ...).
+
+    Raises:
+      InputError: a bad option or a part too large for memory (:func:`check_options`).
+    """
+    out: dict[str, Any] = {}
+    check_options(parts, options)
     funcs = {"laws": measure_laws, "stability": measure_stability, "rounding": measure_rounding}
     for part in parts:
         out[part] = funcs[part](**options.get(part, {}))

@@ -20,11 +20,8 @@ neither retraces nor recompiles (:data:`TRACE_COUNTS` counts traces, for tests).
 
 from __future__ import annotations
 
-import contextlib
 import math
-import signal
 import sys
-import threading
 import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -35,10 +32,13 @@ import numpy as np
 from jax import lax
 from jax.sharding import AxisType, PartitionSpec
 
+from . import _signals
 from ._errors import InputError
 from ._inits import InitSpec, init_program
+from ._signals import RunInterrupted as RunInterrupted  # raised here; its home is _signals
 from ._store import ChunkStore
 from ._train import TrainConfig, run_block
+from ._xla import available_memory
 
 #: Runs per ``lax.map`` block on one device (so that a block's carry stays in L1/L2 cache; 512
 #: was fastest of 256-4096 for 2-2-1 on a 2-core AMD EPYC). A multiple of 16, whole AVX-512
@@ -207,6 +207,7 @@ class StoredRuns(Mapping):
         parts = []
         names = [f"{i}.{f}" for f in self._fields]
         for c in range(self._calls):  # each file checked again: it may have changed since
+            _signals.check()
             arrays = self._store.load_chunk(c, o, names)
             parts.append({f: arrays[f"{i}.{f}"] for f in self._fields})
         return RunArrays.concatenate(parts)
@@ -230,41 +231,6 @@ class SweepOutput:
     units_computed: int = 0  # (chunk, optimizer) units computed by this call
     units_reused: int = 0  # units found complete in the store (resume)
     seed_steps: dict[str, int] = field(default_factory=dict)  # computed here, per optimizer
-
-
-class RunInterrupted(Exception):
-    """A run stopped by SIGINT or SIGTERM. ``str(err)`` says what was kept and how to resume;
-    :attr:`exit_status` is 130 (SIGINT) or 143 (SIGTERM)."""
-
-    def __init__(self, message: str, exit_status: int):
-        super().__init__(message)
-        self.exit_status = exit_status
-
-
-class _Signal(BaseException):
-    """Raised from a signal handler (a BaseException, so ``except Exception`` lets it pass)."""
-
-    def __init__(self, signum: int):
-        super().__init__(signum)
-        self.signum = signum
-
-
-@contextlib.contextmanager
-def _signals_raise():
-    """Inside: SIGINT and SIGTERM raise :class:`_Signal` (main thread only; else no change)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def handler(signum, frame):
-        raise _Signal(signum)
-
-    old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for s, h in old.items():
-            signal.signal(s, h)
 
 
 def run_sweep(
@@ -313,7 +279,7 @@ def run_sweep(
     n, n_inits = len(seeds), len(inits)
     lay = plan_layout(n, n_inits, chunk)
     per_call, batching = lay.seeds_per_call, lay.batching
-    check_memory(cfg0, batching, n * n_inits * len(configs), keep_params, store is not None)
+    check_memory(cfg0, batching, n * n_inits * len(configs), keep_params, store is not None, n)
     fields = _fields(cfg0, keep_params)
     labels = [c.optimizer.label for c in configs]
     mine = [c for c in range(lay.calls) if c % process_count == process_index]
@@ -346,6 +312,7 @@ def run_sweep(
     def finish(item) -> None:
         nonlocal computed
         c, o, valid, kept_init, pending, t_dispatch = item
+        _signals.wait(pending)  # not jax.device_get alone: a signal must not wait for the call
         result = jax.device_get(pending)
         t_done = time.perf_counter()
         run_s[labels[o]] += t_done - max(t_dispatch, finish.last_done)
@@ -368,11 +335,22 @@ def run_sweep(
     finish.last_done = 0.0
     in_flight: list = []
     programs = {}
+
+    def saved() -> str:
+        if store is None:
+            return "nothing was saved (run with --out DIR to keep finished chunks and resume)"
+        return (f"{reused + computed} of {len(mine) * len(configs)} units (seed chunk x "
+                f"optimizer) are saved in {store.chunk_dir}; resume with: symjax verify "
+                f"--resume {store.directory}")
+
     try:
-        with _signals_raise():
+        with _signals.guard(), _signals.hint(saved):
+            _signals.check()
             for o in sorted({o for _, m in todo for o in m}):  # compile before timing calls
                 programs[o], compile_s[labels[o]] = compiled_program(configs[o], batching, x, y)
+                _signals.check()
             for c, missing in todo:
+                _signals.check()
                 start = c * per_call
                 valid = min(per_call, n - start)
                 chunk_seeds = seeds[start : start + per_call]
@@ -392,16 +370,6 @@ def run_sweep(
                         finish(in_flight.pop(0))
             while in_flight:
                 finish(in_flight.pop(0))
-    except _Signal as sig:
-        name = signal.Signals(sig.signum).name
-        done = reused + computed
-        total = len(mine) * len(configs)
-        where = (f"{done} of {total} units (seed chunk x optimizer) are saved in "
-                 f"{store.chunk_dir}; resume with: symjax verify --resume {store.directory}"
-                 if store is not None else
-                 "nothing was saved (run with --out DIR to keep finished chunks and resume)")
-        raise RunInterrupted(f"interrupted by {name}; {where}",
-                             128 + sig.signum) from None
     finally:
         bar.close()
     keys = [(s.spec, label) for s in inits for label in labels]
@@ -449,36 +417,28 @@ def _pad(a: np.ndarray, size: int) -> np.ndarray:
     return a if extra == 0 else np.concatenate([a, np.repeat(a[:1], extra, axis=0)])
 
 
-def available_memory() -> int | None:
-    """Bytes of memory available to a new allocation (``MemAvailable``), ``None`` if unknown."""
-    try:
-        with open("/proc/meminfo", encoding="ascii") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    return None
-
-
 def estimate_memory(cfg: TrainConfig, batching: Batching, total_runs: int, keep_params: bool,
-                    on_disk: bool) -> dict[str, int]:
-    """Bytes a sweep needs: ``per_call`` (outputs of the calls in flight: two) and ``kept``
-    (per-seed results held in memory to the end: everything without a store; with one, only
-    one init x optimizer at a time is loaded, and the trajectories and saved parameters)."""
+                    on_disk: bool, seeds: int | None = None) -> dict[str, int]:
+    """Bytes a sweep needs: ``per_call`` (outputs of the calls in flight: two), ``kept``
+    (per-seed results held in memory to the end: everything, and its concatenation, without a
+    store; with one, only the trajectories and saved parameters) and ``merge`` (one init x
+    optimizer loaded at a time from the store, its concatenation, the summaries' temporaries
+    and the seed numbers: per seed, for ``seeds`` seeds, default ``total_runs``)."""
     item = np.dtype(cfg.dtype).itemsize
     pairs = len(cfg.ties)
     summary = pairs * (4 + item) + 4 + item + 1 + 2 * item
     heavy = (cfg.net.n_params + 1) * cfg.n_records + (2 * cfg.net.n_params if keep_params else 0)
     per_run_out = summary + (cfg.net.n_params * (1 + cfg.n_records) + cfg.n_records) * item
-    kept = total_runs * (heavy * item + (0 if on_disk else summary))
-    return {"per_call": 2 * batching.runs * per_run_out, "kept": kept}
+    kept = total_runs * (heavy * item + (0 if on_disk else 2 * summary))
+    seeds = total_runs if seeds is None else seeds
+    merge = seeds * ((2 * summary if on_disk else 0) + 5 * pairs + 60)
+    return {"per_call": 2 * batching.runs * per_run_out, "kept": kept, "merge": merge}
 
 
 def check_memory(cfg: TrainConfig, batching: Batching, total_runs: int,
-                  keep_params: bool, on_disk: bool = False) -> None:
+                  keep_params: bool, on_disk: bool = False, seeds: int | None = None) -> None:
     """Refuse, with the estimate, a run that would not fit (see :func:`estimate_memory`)."""
-    est = estimate_memory(cfg, batching, total_runs, keep_params, on_disk)
+    est = estimate_memory(cfg, batching, total_runs, keep_params, on_disk, seeds)
     if est["per_call"] > MAX_CALL_BYTES:
         raise InputError(
             f"one call would return {est['per_call'] / 2**20:.0f} MiB "
@@ -496,12 +456,13 @@ def check_memory(cfg: TrainConfig, batching: Batching, total_runs: int,
                 f"--trajectory-every or no --save-params"
             )
     avail = available_memory()
-    need = est["kept"] + est["per_call"]
+    need = est["kept"] + est["per_call"] + est["merge"]
     if avail is not None and need > avail // 2:
         raise InputError(
-            f"this run would hold about {need / 2**30:.1f} GiB of results in memory, more than "
-            f"half of the {avail / 2**30:.1f} GiB available; "
-            + ("use fewer seeds or a smaller --chunk" if on_disk else
+            f"this run would hold about {need / 2**30:.1f} GiB of results in memory (merge "
+            f"included), more than half of the {avail / 2**30:.1f} GiB available; "
+            + ("use fewer seeds (the merge reads one init x optimizer's per-seed results at "
+               "a time)" if on_disk else
                "write results to disk with --out DIR (memory then stays bounded by one init x "
                "optimizer) or use fewer seeds")
         )

@@ -299,24 +299,36 @@ def run_block(cfg: TrainConfig, flat0: jax.Array, seeds: jax.Array, x: jax.Array
     state = TrainState(params0, cfg.optimizer.transformation().init(params0),
                        _init_checks(cfg, params0))
     step = make_step(cfg, jax.vmap(perturbation_key)(seeds), x, y)
-    steps = jnp.arange(1, cfg.steps + 1, dtype=jnp.int32)
     seed_loss = jax.vmap(lambda f: view.loss(view.unflatten(f), x, y, None), in_axes=1)
 
+    def steps(state: TrainState, t: jax.Array, count: int) -> tuple[TrainState, jax.Array]:
+        """``count`` steps after step ``t``; the step number is carried, never an array of
+        ``count`` numbers (memory stays independent of the number of steps)."""
+        def body(carry, _):
+            state, t = carry
+            t = t + 1
+            return (step(state, t)[0], t), None
+
+        return lax.scan(body, (state, t), None, length=count)[0]
+
+    t = jnp.zeros((), jnp.int32)
     traj_params = traj_loss = None
+    rest = cfg.steps
     if cfg.trajectory_every:
         k = cfg.trajectory_every
         n_blocks = cfg.steps // k
 
-        def block(state, ts):
-            return lax.scan(step, state, ts)[0], (state.params, seed_loss(state.params))
+        def block(carry, _):
+            state, _ = carry
+            return steps(*carry, k), (state.params, seed_loss(state.params))
 
-        state, (traj_params, traj_loss) = lax.scan(
-            block, state, steps[: n_blocks * k].reshape(n_blocks, k))
+        (state, t), (traj_params, traj_loss) = lax.scan(block, (state, t), None,
+                                                         length=n_blocks)
         traj_params = jnp.concatenate([traj_params, state.params[None]])  # (records, P, n)
         traj_loss = jnp.concatenate([traj_loss, seed_loss(state.params)[None]])  # (records, n)
         traj_params, traj_loss = jnp.transpose(traj_params, (2, 0, 1)), traj_loss.T
-        steps = steps[n_blocks * k:]
-    state, _ = lax.scan(step, state, steps)
+        rest -= n_blocks * k
+    state, _ = steps(state, t, rest)
 
     def finish(flat):
         tree = view.unflatten(flat)

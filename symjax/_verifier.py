@@ -48,6 +48,7 @@ from typing import Any, NamedTuple
 import jax
 import numpy as np
 
+from . import _signals
 from ._datasets import Dataset, make_dataset
 from ._errors import InputError, choose
 from ._inits import (
@@ -273,6 +274,7 @@ class VerifyResults:
                 csv.writer(prefix).writerow([init, opt])  # quoted as csv would
                 prefix = prefix.getvalue()[:-2] + ","
                 for lo in range(0, len(self.seeds), _CSV_SLICE):
+                    _signals.check()  # a signal stops here; the partial file is removed
                     sl = slice(lo, lo + _CSV_SLICE)
                     fbk = r.first_break[sl]
                     worst = (r.max_ulp[sl].max(axis=1) if r.max_ulp.shape[1]
@@ -423,7 +425,7 @@ def verify(
     layout = _layout_dict(lay, plan, config["dtype"])
     configs = plan.train_configs()
     check_memory(configs[0], lay.batching, config["seeds"] * len(plan.inits) * len(configs),
-                 save_params, on_disk=out is not None)  # before any file is written
+                 save_params, on_disk=out is not None, seeds=config["seeds"])  # before any file
     provenance = collect_provenance()
     for note in plan.notes:
         warnings.warn(note, SymjaxWarning, stacklevel=2)
@@ -695,12 +697,16 @@ def _float(name: str, value, minimum: float | None = None) -> float:
 
 def _representable(dtype: str, values) -> None:
     """Refuse finite numbers that the run's dtype cannot hold (they would become infinities and
-    show up as diverged seeds instead of as the bad input they are)."""
+    show up as diverged seeds, or zeros, instead of as the bad input they are)."""
     largest = float(np.finfo(dtype).max)
     for name, value in values:
         if abs(value) > largest:
             raise InputError(f"{name} {value!r} does not fit in {dtype} (largest "
                              f"{largest:.4g}); use a smaller value or dtype float64")
+        if value != 0 and float(np.asarray(value, dtype)) == 0:  # would silently become 0
+            raise InputError(f"{name} {value!r} rounds to 0 in {dtype} (smallest "
+                             f"{float(np.finfo(dtype).smallest_subnormal):.4g}); use a larger "
+                             f"value or dtype float64")
 
 
 class Plan(NamedTuple):

@@ -8,15 +8,18 @@ returns the exit status. Those modules import neither JAX nor SymPy at import ti
 Exit status: 0 success (a claim proven, a check passed), 1 a claim refuted or a check failed,
 2 bad input (or a file that cannot be read or written), reported as one line on stderr, never a
 traceback; 3 unknown (a proof hit its time limit); 4 a proof was contradicted by its own
-independent check (a bug in symjax: nothing that says "proven" is printed or written).
+independent check (a bug in symjax: nothing that says "proven" is printed or written); 130 and
+143 when SIGINT or SIGTERM stopped it (:mod:`symjax._signals`).
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
+from . import _signals
 from ._errors import EXIT_CONTRADICTED, GuardContradiction, InputError
 
 #: Subcommand modules, in the order ``symjax --help`` lists them.
@@ -73,6 +76,27 @@ def _where_to_report() -> str:
 
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    with _signals.handling():
+        try:
+            status = _run(argv)
+            if _signals.received() is not None and status != _signals.exit_status():
+                raise _signals.RunInterrupted(_signals.message(), _signals.exit_status())
+        except (KeyboardInterrupt, _signals.RunInterrupted) as stop:
+            if isinstance(stop, _signals.RunInterrupted):
+                text, status = str(stop), stop.exit_status
+            else:
+                text, status = _signals.message(), _signals.exit_status()
+            print(f"symjax: {text}", file=sys.stderr)
+        if _signals.received() is not None and "jax" in sys.modules:
+            # Compiled calls may still run in XLA's threads, and interpreter shutdown would wait
+            # for them: end the process now (finished files are complete, written atomically).
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(status)
+    return status
+
+
+def _run(argv: list[str]) -> int:
     try:
         parser = build_parser()
         args = parser.parse_args(argv)
@@ -95,9 +119,6 @@ def main(argv=None) -> int:
             file=sys.stderr,
         )
         return EXIT_CONTRADICTED
-    except KeyboardInterrupt:
-        print("symjax: interrupted", file=sys.stderr)
-        return 130
 
 
 if __name__ == "__main__":
