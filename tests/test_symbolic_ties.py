@@ -240,6 +240,31 @@ def test_lattice_with_concrete_functions_agrees():
     assert t.context["invariant"] == ["", FULL]
 
 
+@pytest.mark.parametrize("options", [
+    {"activation": "relu"},
+    {"activation": "relu", "output_activation": "sigmoid", "loss": "bce"},
+    {"activation": "leaky_relu", "output_activation": "sigmoid", "loss": "bce"},
+])
+def test_piecewise_lattices_prove_nothing_by_sampling(options):
+    """With (leaky) ReLU a false tie's gradient difference is non-zero only on part of the
+    space (where two units sit on either side of the kink), so a handful of sample points can
+    miss it, and do for some of these subsets: "proven" must still come only from exact
+    rewriting, and each of these subsets must end refuted with a witness that re-checks."""
+    t = tie_lattice((2, 2, 1), FULL, **options)
+    assert t.proven and t.context["invariant"] == ["", FULL]
+    for lemma in t.lemmas:
+        if lemma.refuted:
+            recheck(lemma.to_json())
+
+
+def test_a_relu_difference_that_sampling_misses_is_refuted_not_proven():
+    # b1 != b2: the gradients differ only through relu'(z1) vs relu'(z2), i.e. only where z1 and
+    # z2 = z1 + b2 - b1 straddle 0 (about a fifth of the random points).
+    t = prove_tie_invariance((2, 2, 1), "w1=w3,w2=w4,w5=w6", activation="relu")
+    assert t.refuted and not t.proven
+    assert recheck(t.to_json()) != 0
+
+
 def test_lattice_limits_the_number_of_generators():
     with pytest.raises(InputError, match="at most 8 ties"):
         tie_lattice((2, 3, 3, 1), "w1=w3,w2=w4,w7=w8,w10=w11,w13=w14,b1=b2,w5=w6,b2=b3,b4=b5")
