@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -123,6 +124,8 @@ def main(argv=None) -> int:
         print(f"no mutant name contains {args.pattern!r}", file=sys.stderr)
         return 2
     results = []
+    # a terminated run still removes its copy
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     with tempfile.TemporaryDirectory(prefix="symjax-mutation-") as tmp:
         copy = Path(tmp)
         copy_repository(copy)

@@ -169,7 +169,7 @@ def test_lock_in_process_and_released_by_death(tmp_path):
             "time.sleep(60)")
     holder = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
     assert holder.stdout.readline().strip() == "locked"
-    with pytest.raises(InputError):
+    with pytest.raises(InputError, match=f"in use by another symjax run \\(pid {holder.pid} "):
         DirectoryLock(tmp_path).acquire()
     holder.kill()
     holder.communicate()

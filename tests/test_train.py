@@ -16,7 +16,8 @@ from symjax._verifier import resolve, verify
 #: across them); parameters of the batched and the single-seed runs agree within this.
 RTOL = {"float32": 1e-4, "float64": 1e-10}
 
-#: Equivariant optimizers checked in the fast tests (all of them: the slow test).
+#: Equivariant optimizers of the symmetric-init test (all of them: the one-program test below
+#: and the slow test).
 FAST_OPTIMIZERS = "sgd,nesterov,adam,rmsprop"
 
 
@@ -296,3 +297,33 @@ def test_every_equivariant_optimizer_keeps_ties_in_one_program():
         assert not np.array_equal(r.final_params, flat0), spec  # it trained
     noisy = results[-1]
     assert (noisy.first_break[:, 0] == 1).all() and (noisy.max_ulp > 0).all()
+
+
+def _ordered(bits: np.ndarray) -> list[int]:
+    """Sign-magnitude float64 bit patterns as integers in float order (Python ints)."""
+    sign = 1 << 63
+    return [-(b - sign) if b >= sign else b for b in bits.tolist()]
+
+
+@pytest.mark.parametrize("init, optimizer", [("normal", "sgd"), ("tied", "sgd:dropout=0.3")])
+def test_first_break_and_max_ulp_equal_a_recount_from_the_trajectory(init, optimizer):
+    """Recount, from the parameters of every step, the first step at which each tied pair's bit
+    patterns differ and their largest ULP distance (in plain Python integers): the compiled
+    checks must give exactly these numbers."""
+    steps = 24
+    res = verify(init=init, optimizer=optimizer, seeds=12, steps=steps, trajectory_every=1,
+                 dtype="float64", quiet=True)
+    r = res.runs[(init, optimizer)]
+    traj = r.trajectory_params.view(np.uint64)  # (seeds, steps + 1, params)
+    names = list(res.param_names)
+    assert r.first_break.shape == (12, len(res.ties))
+    for j, (a, b) in enumerate(res.ties):
+        ia, ib = names.index(a), names.index(b)
+        for k in range(12):
+            differ = traj[k, :, ia] != traj[k, :, ib]
+            expected_first = int(np.argmax(differ)) if differ.any() else -1
+            assert r.first_break[k, j] == expected_first, (a, b, k)
+            dist = [abs(x - y) for x, y in zip(_ordered(traj[k, :, ia]), _ordered(traj[k, :, ib]))]
+            assert int(r.max_ulp[k, j]) == max(dist), (a, b, k)
+    if init == "tied":  # the breaks come later than step 0, and at different steps
+        assert (r.first_break >= 1).all() and len(set(r.first_break[:, 0].tolist())) > 1
