@@ -7,6 +7,7 @@ process enables it in conftest; verify pins it per dtype anyway).
 
 from __future__ import annotations
 
+import copy
 import csv
 import json
 import shutil
@@ -166,12 +167,6 @@ def test_compare_npz_names_missing_arrays():
     assert "array x__y__final: recorded float32[2, 1], re-run missing" in result.differences
 
 
-def _edited_copy(recorded):
-    import copy
-
-    return copy.deepcopy(recorded)
-
-
 def _next_up(v):
     return np.nextafter(v, np.asarray(np.inf, v.dtype))
 
@@ -185,7 +180,7 @@ def test_every_seed_is_compared_up_to_the_last(run_dir):
     recorded = load_run(run_dir)
     last = int(recorded.seeds[-1])
     assert len(recorded.seeds) == 64 and last == 63
-    rerun = _edited_copy(recorded)
+    rerun = copy.deepcopy(recorded)
     assert compare_per_seed(recorded, rerun, None).n_differences == 0
     assert compare_summaries(recorded, rerun, None).n_differences == 0
     column = rerun.per_seed[("normal", "sgd")]["final_loss"]
