@@ -550,9 +550,12 @@ def test_api_numpy_values_are_refused_cleanly(no_training):
 
     import symjax
 
-    for bad in (dict(dtype=np.array(["float32", "float64"])), dict(eps=np.array([1.0, 2.0])),
-                dict(activation=np.array(["tanh"]))):
-        with pytest.raises(InputError):
+    for bad, message in ((dict(dtype=np.array(["float32", "float64"])),
+                          r"unknown dtype array\(.*\); allowed: float32, float64"),
+                         (dict(eps=np.array([1.0, 2.0])), r"eps array\(.*\) is not a number"),
+                         (dict(activation=np.array(["tanh"])),
+                          r"unknown activation array\(.*\); allowed: identity, tanh")):
+        with pytest.raises(InputError, match=message):
             symjax.verify(**bad, seeds=2, steps=1, quiet=True)
 
 

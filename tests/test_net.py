@@ -6,6 +6,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from jax import lax
 
 import symjax._net as net_module
 from symjax import InputError, Layout
@@ -213,9 +214,15 @@ def test_kernel_boundary_is_the_identity_bit_for_bit(dtype):
                   info.smallest_subnormal, -info.smallest_subnormal, info.tiny], dtype)
     out = jax.jit(_kernel_boundary)(jnp.asarray(v))
     np.testing.assert_array_equal(_bits(out), _bits(v))
-    # the comparison sees a sign-of-zero change (negative control): -0.0 + 0.0 is +0.0 (in
-    # NumPy; XLA's simplifier folds u + 0.0 to u)
-    assert not np.array_equal(_bits(v + np.asarray(0.0, dtype)), _bits(v))
+    # Negative control: the same reduction started from +0.0 instead of -0.0 (the plausible
+    # slip) turns -0.0 into +0.0 (equal in value), and the bit comparison sees it.
+    def from_plus_zero(u):
+        return lax.reduce(jnp.stack([u, jnp.zeros_like(u)]), jnp.array(0.0, u.dtype), lax.add,
+                          (0,))
+
+    slipped = np.asarray(jax.jit(from_plus_zero)(jnp.asarray(v)))
+    assert slipped[1] == v[1] and _bits(slipped)[1] != _bits(v)[1]
+    assert not np.array_equal(_bits(slipped), _bits(v))
 
 
 @pytest.mark.parametrize("widths, loss, out_act", [((2, 2, 1), "squared_error", "sigmoid"),

@@ -7,6 +7,7 @@ process enables it in conftest; verify pins it per dtype anyway).
 
 from __future__ import annotations
 
+import copy
 import csv
 import json
 import shutil
@@ -171,3 +172,50 @@ def test_compare_npz_names_missing_arrays():
     result = compare_npz("params.npz", run, a, {"names": a["names"]}, None)
     assert isinstance(result, Comparison) and result.n_differences == 2
     assert "array x__y__final: recorded float32[2, 1], re-run missing" in result.differences
+
+
+def _next_up(v):
+    return np.nextafter(v, np.asarray(np.inf, v.dtype))
+
+
+def test_every_seed_is_compared_up_to_the_last(run_dir):
+    """One value moved by 1 ULP in the last seed of each file (and one summary field) is found
+    and named; the unedited copy matches (negative control). In process, no re-run."""
+    from symjax._report import TRAJECTORIES_FILE, load_run
+    from symjax._reproduce import compare_per_seed, compare_summaries
+
+    recorded = load_run(run_dir)
+    last = int(recorded.seeds[-1])
+    assert len(recorded.seeds) == 64 and last == 63
+    rerun = copy.deepcopy(recorded)
+    assert compare_per_seed(recorded, rerun, None).n_differences == 0
+    assert compare_summaries(recorded, rerun, None).n_differences == 0
+    column = rerun.per_seed[("normal", "sgd")]["final_loss"]
+    column[-1] = _next_up(column[-1])
+    got = compare_per_seed(recorded, rerun, None)
+    assert got.n_differences == 1 and got.by_column == {"final_loss": 1}
+    assert got.differences[0].startswith(f"run normal/sgd seed {last} column final_loss: ")
+    assert "1 ULP" in got.differences[0]
+    assert compare_per_seed(recorded, rerun, 1e-3).n_differences == 0  # within the tolerance
+
+    s = next(s for s in rerun.summaries if s["init"] == "normal")
+    s["solved"] += 1
+    got = compare_summaries(recorded, rerun, None)
+    assert got.n_differences == 1 and got.differences == [
+        f"run normal/sgd solved: recorded {s['solved'] - 1}, re-run {s['solved']}"]
+
+    for name, key, index, where in (
+        (PARAMS_FILE, "normal__sgd__final", (-1, -1), f"run normal/sgd (final) seed {last} "
+                                                     f"parameter b3"),
+        (TRAJECTORIES_FILE, "normal__sgd__params", (-1, -1, 0),
+         f"run normal/sgd (params) seed {last} step 50 parameter w1"),
+    ):
+        with np.load(run_dir / name) as data:
+            a = dict(data)
+        b = {k: v.copy() for k, v in a.items()}
+        assert compare_npz(name, recorded, a, b, None).n_differences == 0
+        b[key][index] = _next_up(b[key][index])
+        got = compare_npz(name, recorded, a, b, None)
+        assert got.n_differences == 1 and got.by_column == {key: 1}, name
+        assert got.differences[0].startswith(f"{where}: recorded "), got.differences
+        assert "1 ULP" in got.differences[0]

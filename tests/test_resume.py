@@ -169,7 +169,7 @@ def test_lock_in_process_and_released_by_death(tmp_path):
             "time.sleep(60)")
     holder = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
     assert holder.stdout.readline().strip() == "locked"
-    with pytest.raises(InputError):
+    with pytest.raises(InputError, match=f"in use by another symjax run \\(pid {holder.pid} "):
         DirectoryLock(tmp_path).acquire()
     holder.kill()
     holder.communicate()
@@ -255,6 +255,33 @@ def test_chunk_store_detects_every_kind_of_damage(tmp_path):
     path.write_bytes(raw)
     assert store.read_chunk(0, 0, meta)[1] == ""
     assert read_manifest(tmp_path)["run_key"] == "k"
+
+
+def test_chunk_store_digest_catches_changes_that_the_zip_accepts(tmp_path):
+    """A chunk rewritten as a valid zip (right CRCs) with its old digest: changed values, or the
+    same bytes under another dtype or shape, are corrupted; the rewrite itself is not (control)."""
+    store = ChunkStore(tmp_path, {"config": {}, "layout": {}, "run_key": "k"})
+    store.write_manifest()
+    meta = {"seeds": 4}
+    store.write_chunk(0, 0, meta, {"0.final_loss": np.arange(4, dtype=np.float32),
+                                   "0.first_break": np.array([[-1, 3], [0, -1]], np.int32)})
+    path = store.chunk_path(0, 0)
+    with np.load(path) as z:
+        members = {k: z[k] for k in z.files}
+
+    def rewritten(**changes):
+        np.savez(path, **{**members, **changes})
+        return store.read_chunk(0, 0, meta)
+
+    got, why = rewritten()
+    assert why == "" and np.array_equal(got["0.final_loss"], members["0.final_loss"])
+    edited = members["0.final_loss"].copy()
+    edited[-1] = np.nextafter(edited[-1], np.float32(np.inf))
+    assert rewritten(**{"0.final_loss": edited}) == (None, "corrupted (checksum mismatch)")
+    same_bytes = members["0.final_loss"].view(np.int32)
+    assert rewritten(**{"0.final_loss": same_bytes}) == (None, "corrupted (checksum mismatch)")
+    reshaped = members["0.first_break"].reshape(4)
+    assert rewritten(**{"0.first_break": reshaped}) == (None, "corrupted (checksum mismatch)")
 
 
 def test_atomic_write_leaves_old_file_on_failure(tmp_path):

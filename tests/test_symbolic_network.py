@@ -178,6 +178,26 @@ def test_exactly_zero_proves_zero_and_has_negative_controls():
     assert not exactly_zero(sp.Piecewise((1, x > 0), (0, True)) - 1)
 
 
+def test_exactly_zero_needs_case_splits_and_rewriting():
+    """Identities that are zero only after a case split on the kink, or after algebra; and
+    non-identities that are zero almost everywhere (sampling would call them zero)."""
+    z, a, b = sp.symbols("z a b", real=True)
+    relu = sp.Piecewise((z, z > 0), (0, True))
+    relu_d = sp.Piecewise((1, z > 0), (0, True))
+    leaky = sp.Piecewise((z, z >= 0), (z / 100, True))
+    leaky_d = sp.Piecewise((1, z >= 0), (sp.Rational(1, 100), True))
+    sigma_d = sp.Function("sigma'", real=True)
+    assert exactly_zero(relu - z * relu_d)
+    assert exactly_zero(leaky - z * leaky_d)
+    assert exactly_zero(relu * relu_d - relu)  # relu' is 1 wherever relu is not 0
+    assert exactly_zero(sigma_d(z) * ((a + b) ** 2 - a**2 - 2 * a * b - b**2))
+    assert exactly_zero(sp.exp(z) / (1 + sp.exp(z)) - 1 / (1 + sp.exp(-z)))
+    # zero except at z = 0 (relu'(0) = 0 but leaky_relu'(0) = 1): not identically zero
+    assert not exactly_zero(relu_d - sp.Piecewise((1, z >= 0), (0, True)))
+    assert not exactly_zero(leaky_d - sp.Piecewise((1, z > 0), (sp.Rational(1, 100), True)))
+    assert not exactly_zero(relu - z * leaky_d)
+
+
 @pytest.mark.parametrize("name", symbolic.__all__)
 def test_every_public_symbolic_name_imports(name):
     assert getattr(symbolic, name) is not None

@@ -240,6 +240,92 @@ def test_lattice_with_concrete_functions_agrees():
     assert t.context["invariant"] == ["", FULL]
 
 
+@pytest.mark.parametrize("options", [
+    {"activation": "relu"},
+    {"activation": "relu", "output_activation": "sigmoid", "loss": "bce"},
+    {"activation": "leaky_relu", "output_activation": "sigmoid", "loss": "bce"},
+])
+def test_piecewise_lattices_prove_nothing_by_sampling(options):
+    """With (leaky) ReLU a false tie's gradient difference is non-zero only on part of the
+    space (where two units sit on either side of the kink), so a handful of sample points can
+    miss it, and do for some of these subsets: "proven" must still come only from exact
+    rewriting, and each of these subsets must end refuted with a witness that re-checks."""
+    t = tie_lattice((2, 2, 1), FULL, **options)
+    assert t.proven and t.context["invariant"] == ["", FULL]
+    for lemma in t.lemmas:
+        if lemma.refuted:
+            recheck(lemma.to_json())
+        check_stated_equalities(lemma, points=12)
+
+
+#: How a proof step states that a pair's gradients are equal on the tied subspace.
+_EQUAL_STEP = re.compile(r"dJ/d(\w+) - dJ/d(\w+) = 0 after the substitution")
+#: Concrete, exact stand-ins for undefined functions when a stated equality is re-checked.
+_STAND_INS = {"sigma": "leaky_relu", "phi": "identity", "l": "squared_error"}
+
+
+def stated_equalities(theorem) -> list[tuple[str, str]]:
+    """The pairs whose gradient difference a theorem's steps state to be zero."""
+    return [m.groups() for s in theorem.steps if (m := _EQUAL_STEP.match(s.text))]
+
+
+def check_stated_equalities(theorem, points: int = 40) -> int:
+    """Every ``dJ/dp - dJ/dq = 0`` a proof states must hold: evaluate the difference, on an
+    independently built network, at random exact points where the ties hold (concrete stand-ins
+    for undefined functions; a claim about every function covers them). A non-zero value means
+    the proof states a falsehood. Returns the number of statements checked."""
+    import random
+
+    data = json.loads(theorem.to_json())
+    ctx = data["context"]
+    pairs = stated_equalities(theorem)
+    if not pairs:
+        return 0
+    choice = {k: _STAND_INS.get(ctx[k], ctx[k]) for k in ("activation", "output_activation",
+                                                           "loss")}
+    J = _independent_loss(ctx["widths"], ctx, choice)
+    rng = random.Random(0)
+    diffs = {(p, q): sp.diff(J, sp.Symbol(p)) - sp.diff(J, sp.Symbol(q)) for p, q in pairs}
+    symbols = sorted(J.free_symbols, key=str)
+    for _ in range(points):
+        point = {v: sp.Rational(rng.randint(-40, 40), rng.randint(1, 9)) for v in symbols}
+        for name in [n for n in point if n.name.startswith("y")]:
+            point[name] = sp.Rational(rng.randint(1, 8), 9)
+        for cls in ctx["classes"]:
+            for name in cls[1:]:
+                point[sp.Symbol(name)] = point[sp.Symbol(cls[0])]
+        for (p, q), diff in diffs.items():
+            assert diff.xreplace(point) == 0, (
+                f"the proof states dJ/d{p} - dJ/d{q} = 0 ({ctx['ties']}), but it is "
+                f"{diff.xreplace(point)} at {point}")
+    return len(pairs)
+
+
+def test_a_relu_difference_that_sampling_misses_is_refuted_not_proven():
+    # b1 != b2: the gradients differ only through relu'(z1) vs relu'(z2), i.e. only where z1 and
+    # z2 = z1 + b2 - b1 straddle 0 (about a fifth of the random points). No step may state that
+    # a pair's difference is 0 on the strength of a few sample points.
+    t = prove_tie_invariance((2, 2, 1), "w1=w3,w2=w4,w5=w6", activation="relu")
+    assert t.refuted and not t.proven
+    assert recheck(t.to_json()) != 0
+    check_stated_equalities(t, points=60)
+    proven = prove_tie_invariance((2, 2, 1), FULL, activation="relu")
+    assert check_stated_equalities(proven, points=5) == 4  # the statements are recognised
+
+
+def test_a_conjunction_is_proven_only_when_every_lemma_is():
+    from symjax.symbolic import Theorem, combine
+
+    proven = Theorem("a", [], "proven")
+    refuted = Theorem("b", [], "refuted", witness={"value": "1"})
+    unknown = Theorem("c", [], "unknown", reason="time limit")
+    assert combine("all", [], [proven, proven]).verdict == "proven"
+    both = combine("all", [], [proven, refuted, unknown])
+    assert both.verdict == "refuted" and both.witness == {"value": "1"}
+    assert combine("all", [], [unknown, proven]).verdict == "unknown"
+    assert combine("all", [], [proven, unknown]).reason == "time limit"
+
+
 def test_lattice_limits_the_number_of_generators():
     with pytest.raises(InputError, match="at most 8 ties"):
         tie_lattice((2, 3, 3, 1), "w1=w3,w2=w4,w7=w8,w10=w11,w13=w14,b1=b2,w5=w6,b2=b3,b4=b5")

@@ -16,7 +16,8 @@ from symjax._verifier import resolve, verify
 #: across them); parameters of the batched and the single-seed runs agree within this.
 RTOL = {"float32": 1e-4, "float64": 1e-10}
 
-#: Equivariant optimizers checked in the fast tests (all of them: the slow test).
+#: Equivariant optimizers of the symmetric-init test (all of them: the one-program test below
+#: and the slow test).
 FAST_OPTIMIZERS = "sgd,nesterov,adam,rmsprop"
 
 
@@ -111,8 +112,14 @@ def test_matmul_path_is_measured_not_asserted():
     assert res.path_used == "matmul" and res.ok
     for s in res.summaries:
         assert not s["expected_preserved"] and s["invariant_holds"] is None
-        assert 0 <= s["seeds_broken"] <= s["seeds"]  # whatever rounding did, as measured
+    # Measured, and consistent with the per-seed arrays whatever rounding did.
+    for (init, opt), r in res.runs.items():
+        s = _summary(res, init, opt)
+        broken = (r.first_break >= 0).any(axis=1)
+        assert s["seeds_broken"] == int(broken.sum()) and s["seeds"] == 256
+        assert s["pairs_preserved"] == int((r.first_break < 0).sum())
     assert _summary(res, "normal", "adam")["broken_at_step_0"] == 256
+    assert res.ok  # a run the theorem does not cover cannot fail the verdict
 
 
 def test_divergence_is_recorded_not_raised():
@@ -202,3 +209,121 @@ def test_delta_barrier_is_used_on_cpu_only(backend, expected, monkeypatch):
                            Checks(np.zeros((2, pairs, n), np.uint32), np.zeros((n,), np.int32)))
         jaxpr = str(jax.make_jaxpr(step)(state, np.int32(1)))
     assert (" -0.0:f32[]" in jaxpr) is expected  # the init value of the barrier's reduction
+
+
+def test_nonfinite_step_is_the_first_nonfinite_step():
+    """Each seed's ``nonfinite_step`` is the first step whose parameters hold a NaN or an
+    infinity, read independently from the trajectory of every step; seeds stay non-finite once
+    they are, so a checker that kept the last non-finite step would report ``steps``."""
+    steps = 30
+    res = verify(init="normal", optimizer="sgd", lr=1e20, activation="relu",
+                 output_activation="identity", seeds=16, steps=steps, trajectory_every=1,
+                 quiet=True)
+    r = res.runs[("normal", "sgd")]
+    bad = ~np.isfinite(r.trajectory_params).all(axis=2)  # (seeds, steps + 1)
+    assert bad.any(axis=1).all()  # every seed diverges, or the test proves nothing
+    first = np.argmax(bad, axis=1)
+    np.testing.assert_array_equal(r.nonfinite_step, first)
+    assert (first < steps).all() and bad[:, -1].all()  # it stays non-finite to the end
+    assert _summary(res, "normal", "sgd")["nonfinite"] == 16
+    # Negative control: no seed of a small learning rate is flagged.
+    calm = verify(init="normal", optimizer="sgd", seeds=16, steps=steps, quiet=True)
+    assert (calm.runs[("normal", "sgd")].nonfinite_step == -1).all()
+
+
+def test_a_break_made_by_the_last_update_is_recorded_at_that_step(monkeypatch):
+    """Step ``steps`` is checked after the last update: a tie that only the last update breaks
+    has ``first_break == steps`` (checking the parameters before each update would miss it).
+    The optimizer is SGD plus a push on w3 alone in the last step; it is still labelled
+    equivariant, so the run is covered by the theorem and must fail the verdict."""
+    from symjax import _optimizers
+
+    steps = last = 3
+
+    def noise_in_the_last_step_only(self):
+        import optax
+
+        base = _optimizers._OPTIMIZERS[self.name][0](learning_rate=self.lr)
+
+        def update(grads, state, params=None):
+            count, inner = state
+            updates, inner = base.update(grads, inner, params)
+            bump = np.zeros(grads.shape, grads.dtype)
+            bump[2] = 1e-3  # w3 (the partner of w1)
+            updates = updates + jax.numpy.where(count + 1 == last, bump, 0)
+            return updates, (count + 1, inner)
+
+        return optax.GradientTransformation(
+            lambda p: (jax.numpy.zeros((), jax.numpy.int32), base.init(p)), update)
+
+    monkeypatch.setattr(_optimizers.OptimizerSpec, "transformation", noise_in_the_last_step_only)
+    res = verify(init="tied", optimizer="sgd", seeds=8, steps=steps, quiet=True)
+    r = res.runs[("tied", "sgd")]
+    s = _summary(res, "tied", "sgd")
+    assert s["seeds_broken"] == 8 and s["first_break_min"] == s["first_break_max"] == steps, s
+    assert (r.first_break[:, 0] == steps).all() and (r.first_break[:, 1:] == -1).all()
+    assert s["invariant_holds"] is False and not res.ok  # covered by the theorem, and broken
+
+
+def test_grad_noise_breaks_ties_in_the_first_and_only_step():
+    """The real perturbation, with one step: the break happens in step 1 and is recorded there."""
+    res = verify(init="tied", optimizer="sgd:grad_noise=0.01", seeds=16, steps=1, quiet=True)
+    s = _summary(res, "tied", "sgd:grad_noise=0.01")
+    assert s["seeds_broken"] == 16 and s["first_break_min"] == s["first_break_max"] == 1, s
+    assert s["broken_at_step_0"] == 0 and s["max_ulp"] > 0
+
+
+def test_every_equivariant_optimizer_keeps_ties_in_one_program():
+    """The fast form of the slow all-optimizer test: every optimizer's training step, compiled
+    together in one program (one compile instead of one per optimizer), keeps the ties of
+    symmetric inits bitwise, float32, 2-2-1 XOR (scalar layout); a perturbed optimizer in the
+    same program breaks them (negative control)."""
+    from symjax._optimizers import OPTIMIZERS
+
+    specs = [*OPTIMIZERS, "sgd:grad_noise=0.01"]
+    plan = resolve(init="constant,tied", optimizer=",".join(specs), steps=25, dtype="float32")
+    cfgs = plan.train_configs()
+    n = 32
+    seeds = np.arange(2 * n, dtype=np.uint32)
+    with pinned_numerics("float32"):
+        flat0 = np.concatenate(init_program(plan.inits, plan.net.widths, "float32", n)(
+            seeds[:n]))
+        x, y = plan.data.x.astype("float32"), plan.data.y.astype("float32")
+        results = jax.device_get(jax.jit(
+            lambda f, s: [run_block(c, f, s, x, y) for c in cfgs])(flat0, seeds))
+    for spec, r in zip(specs[:-1], results):
+        assert (r.first_break == -1).all() and (r.max_ulp == 0).all(), spec
+        assert (r.nonfinite_step == -1).all(), spec
+        assert not np.array_equal(r.final_params, flat0), spec  # it trained
+    noisy = results[-1]
+    assert (noisy.first_break[:, 0] == 1).all() and (noisy.max_ulp > 0).all()
+
+
+def _ordered(bits: np.ndarray) -> list[int]:
+    """Sign-magnitude float64 bit patterns as integers in float order (Python ints)."""
+    sign = 1 << 63
+    return [-(b - sign) if b >= sign else b for b in bits.tolist()]
+
+
+@pytest.mark.parametrize("init, optimizer", [("normal", "sgd"), ("tied", "sgd:dropout=0.3")])
+def test_first_break_and_max_ulp_equal_a_recount_from_the_trajectory(init, optimizer):
+    """Recount, from the parameters of every step, the first step at which each tied pair's bit
+    patterns differ and their largest ULP distance (in plain Python integers): the compiled
+    checks must give exactly these numbers."""
+    steps = 24
+    res = verify(init=init, optimizer=optimizer, seeds=12, steps=steps, trajectory_every=1,
+                 dtype="float64", quiet=True)
+    r = res.runs[(init, optimizer)]
+    traj = r.trajectory_params.view(np.uint64)  # (seeds, steps + 1, params)
+    names = list(res.param_names)
+    assert r.first_break.shape == (12, len(res.ties))
+    for j, (a, b) in enumerate(res.ties):
+        ia, ib = names.index(a), names.index(b)
+        for k in range(12):
+            differ = traj[k, :, ia] != traj[k, :, ib]
+            expected_first = int(np.argmax(differ)) if differ.any() else -1
+            assert r.first_break[k, j] == expected_first, (a, b, k)
+            dist = [abs(x - y) for x, y in zip(_ordered(traj[k, :, ia]), _ordered(traj[k, :, ib]))]
+            assert int(r.max_ulp[k, j]) == max(dist), (a, b, k)
+    if init == "tied":  # the breaks come later than step 0, and at different steps
+        assert (r.first_break >= 1).all() and len(set(r.first_break[:, 0].tolist())) > 1

@@ -213,3 +213,54 @@ def test_configure_xla_keeps_the_users_device_count_and_warns_late():
     assert _run(late) == ["False 1"]
     with pytest.raises(InputError, match="devices must be a positive integer"):
         symjax.configure_xla(devices=0)
+
+
+def _all_equivariant(monkeypatch):
+    """Make the checker believe that perturbed optimizers are equivariant: their runs are then
+    covered by the theorem and break their ties, as a real violation would."""
+    from symjax._optimizers import OptimizerSpec
+
+    monkeypatch.setattr(OptimizerSpec, "equivariant", property(lambda self: True))
+
+
+VIOLATING = ("--init", "tied", "--optimizer", "sgd,sgd:grad_noise=0.01", "--seeds", 8,
+             "--steps", 5, "--quiet")
+
+
+def _cli(argv, capsys):
+    import warnings
+
+    from symjax.cli import main
+
+    with warnings.catch_warnings():
+        # JAX is already imported in this process, so the CLI's XLA flags come too late.
+        warnings.filterwarnings("ignore", message=r"symjax\.configure_xla\(\) was called after")
+        code = main([str(a) for a in argv])
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_a_broken_tie_under_the_theorem_is_violated_and_exits_1(monkeypatch, capsys, tmp_path):
+    _all_equivariant(monkeypatch)
+    res = verify(init="tied", optimizer="sgd,sgd:grad_noise=0.01", seeds=8, steps=5, quiet=True)
+    noisy = [s for s in res.summaries if s["optimizer"] == "sgd:grad_noise=0.01"][0]
+    assert noisy["expected_preserved"] and noisy["seeds_broken"] == 8
+    assert noisy["invariant_holds"] is False and res.ok is False
+    plain = [s for s in res.summaries if s["optimizer"] == "sgd"][0]
+    assert plain["invariant_holds"] is True  # the other run still holds
+    assert "tied inits stay bitwise tied under equivariant optimizers: VIOLATED (2 of 2" in (
+        res.table())
+
+    code, out, err = _cli(["verify", *VIOLATING, "--out", tmp_path / "run"], capsys)
+    assert code == 1, err
+    assert "VIOLATED" in out and "HOLDS" not in out
+    results = json.loads((tmp_path / "run" / "results.json").read_text())["results"]
+    assert results["ok"] is False
+    assert [s["invariant_holds"] for s in results["summaries"]] == [True, False]
+
+
+def test_the_same_run_without_the_false_belief_holds_and_exits_0(capsys):
+    """Negative control of the test above: uncovered perturbed runs never fail the verdict."""
+    code, out, err = _cli(["verify", *VIOLATING], capsys)
+    assert code == 0, err
+    assert "HOLDS (1 of 2 runs covered by the theorem)" in out
