@@ -130,20 +130,23 @@ def run(args: argparse.Namespace) -> int:
 
         if _plots.available():
             from ._dynamics_plots import write_dynamics_figures
-            from ._store import atomic_open
-
-            out = targets[-1]  # the claimed --out directory
-
-            def write(name: str, data: bytes) -> None:
-                # atomically, into a new file: a link in the directory is replaced, not followed
-                with atomic_open(out / name) as f:
-                    f.write(data)
-
-            names = write_dynamics_figures(results, write)
+            names = write_dynamics_figures(results, figure_writer(targets[-1]))
             print(f"figures: {', '.join(names)} in {args.out}", file=sys.stderr)
         else:
             print("figures skipped: matplotlib is not installed", file=sys.stderr)
     return 0 if ok else 1
+
+
+def figure_writer(directory: Path):
+    """``write(name, bytes)`` into ``directory``, atomically: a new file replaces a link of that
+    name, never writes through it."""
+    from ._store import atomic_open
+
+    def write(name: str, data: bytes) -> None:
+        with atomic_open(directory / name) as f:
+            f.write(data)
+
+    return write
 
 
 def _claim_targets(args: argparse.Namespace) -> list:

@@ -101,3 +101,11 @@ def test_attention_head_swap_with_wrong_output_blocks_is_refuted():
     assert expected == "refuted" and "wrongly" in description
     thm = J.prove_model_ties(loss, params, ties, *data)
     assert thm.refuted and float(thm.witness["value"]) != 0
+
+
+def test_jax_float64_check_alone_objects_to_a_false_tie():
+    # the numeric half of the check, on its own: half a swap is not kept by jax.grad either
+    _, symbols = J.to_sympy(mlp, PARAMS, X, Y)
+    assert J._jax_check(mlp, PARAMS, (X, Y), SWAP, symbols) < 1e-12
+    with pytest.raises(GuardContradiction, match="jax.grad in float64 contradicts"):
+        J._jax_check(mlp, PARAMS, (X, Y), SWAP[:2], symbols)

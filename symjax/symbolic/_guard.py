@@ -274,7 +274,11 @@ def _signed(name: str) -> tuple[str, int]:
 
 
 def _classes(names: Sequence[str], pairs) -> dict[str, tuple[str, int]]:
-    """Each name -> (the first name of its tie class, the sign: value = sign * value(first))."""
+    """Each name -> (the first name of its tie class, the sign: value = sign * value(first)).
+
+    Written here again on purpose (the prover has ``Layout.tie_signs``): the check shares no
+    code with what it checks.
+    """
     parent: dict[str, tuple[str, int]] = {n: (n, 1) for n in names}
 
     def find(x):
