@@ -210,8 +210,10 @@ MUTANTS: tuple[Mutant, ...] = (
         _GUARD, "a sign-flip witness is checked as if the tie had no sign"),
     Mutant(
         "guard-first-pair-only", "symjax/symbolic/_guard.py",
-        "                for p, signed_q in pairs:\n                    q, sign = _signed(signed_q)\n                    for n in (p, q):",
-        "                for p, signed_q in pairs[:1]:\n                    q, sign = _signed(signed_q)\n                    for n in (p, q):",
+        "                for p, signed_q in pairs:\n"
+        "                    q, sign = _signed(signed_q)\n                    for n in (p, q):",
+        "                for p, signed_q in pairs[:1]:\n"
+        "                    q, sign = _signed(signed_q)\n                    for n in (p, q):",
         _GUARD, "the independent check looks at the first tied pair only"),
     Mutant(
         "jaxpr-numeric-check-blind", "symjax/symbolic/jaxpr.py",
