@@ -34,6 +34,9 @@ _LAZY = {
     "pack_params": "symjax._inits",
     "write_report": "symjax._report",
     "reproduce": "symjax._reproduce",
+    "check_symmetry": "symjax._own_model",
+    "verify_model": "symjax._own_model",
+    "ModelVerification": "symjax._own_model",
 }
 
 

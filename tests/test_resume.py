@@ -264,7 +264,8 @@ def test_chunk_store_digest_catches_changes_that_the_zip_accepts(tmp_path):
     store.write_manifest()
     meta = {"seeds": 4}
     store.write_chunk(0, 0, meta, {"0.final_loss": np.arange(4, dtype=np.float32),
-                                   "0.first_break": np.array([[-1, 3], [0, -1]], np.int32)})
+                                   "0.first_break": np.array([[-1, 3], [0, -1], [2, 2], [-1, 1]],
+                                                             np.int32)})
     path = store.chunk_path(0, 0)
     with np.load(path) as z:
         members = {k: z[k] for k in z.files}
@@ -280,7 +281,7 @@ def test_chunk_store_digest_catches_changes_that_the_zip_accepts(tmp_path):
     assert rewritten(**{"0.final_loss": edited}) == (None, "corrupted (checksum mismatch)")
     same_bytes = members["0.final_loss"].view(np.int32)
     assert rewritten(**{"0.final_loss": same_bytes}) == (None, "corrupted (checksum mismatch)")
-    reshaped = members["0.first_break"].reshape(4)
+    reshaped = members["0.first_break"].reshape(4, 1, 2)  # the same bytes, another shape
     assert rewritten(**{"0.first_break": reshaped}) == (None, "corrupted (checksum mismatch)")
 
 

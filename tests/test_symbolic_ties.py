@@ -316,10 +316,14 @@ def test_a_relu_difference_that_sampling_misses_is_refuted_not_proven():
 def test_a_conjunction_is_proven_only_when_every_lemma_is():
     from symjax.symbolic import Theorem, combine
 
-    proven = Theorem("a", [], "proven")
+    checked = {"method": "test", "evaluations": 3, "largest_residual": 0.0}
+    proven = Theorem("a", [], "proven", guard=checked)
+    with pytest.raises(ValueError, match="independent check"):
+        Theorem("a", [], "proven")  # no proven theorem without its check
     refuted = Theorem("b", [], "refuted", witness={"value": "1"})
     unknown = Theorem("c", [], "unknown", reason="time limit")
-    assert combine("all", [], [proven, proven]).verdict == "proven"
+    both_proven = combine("all", [], [proven, proven])
+    assert both_proven.verdict == "proven" and both_proven.guard["evaluations"] == 6
     both = combine("all", [], [proven, refuted, unknown])
     assert both.verdict == "refuted" and both.witness == {"value": "1"}
     assert combine("all", [], [unknown, proven]).verdict == "unknown"
