@@ -177,7 +177,7 @@ def _check(widths, pairs, activation):
 PHASES = (Phase.explicit, Phase.reuse, Phase.generate)
 
 
-@settings(max_examples=30, deadline=None, phases=PHASES,
+@settings(max_examples=10, deadline=None, phases=PHASES,
           suppress_health_check=[HealthCheck.too_slow])
 @given(networks_and_ties())
 def test_prove_agrees_with_an_independent_oracle(case):
