@@ -1,4 +1,4 @@
-"""Throughput of the numeric engine against baselines on the default workload (issue #4).
+"""Throughput of the numeric engine against baselines on the default workload.
 
 Workload: 2-2-1, tanh hidden units, sigmoid output, squared error (mean over the 4 XOR samples of
 ``(yhat - y)**2 / 2``), plain gradient descent (optax ``sgd``), float32. The data set and the
@@ -1055,7 +1055,7 @@ def section_targets(rep: Report, main_rows, big, sizes, steps: int,
                     peak_flops: float | None = None) -> list[dict]:
     """The issue's targets as written, and (with ``peak_flops``) its speed targets scaled to the
     same fractions of this machine's hardware limit (see :data:`ISSUE_PEAK_FLOPS`)."""
-    rep.heading("Targets of issue #4")
+    rep.heading("Speed targets")
 
     def engine(dtype, n_min=0):
         return [r for r in main_rows if r["method"] == "engine" and r["dtype"] == dtype
@@ -1191,7 +1191,7 @@ def main(argv=None) -> int:
                     f"({machine['simd']}), {machine['devices']} JAX CPU devices, Python "
                     f"{machine['python']}, jax {machine['jax']}, jaxlib {machine['jaxlib']}, "
                     f"{machine['date']}, load average {machine['load_average'][0]:.2f}")
-    rep.heading("symjax throughput benchmark (issue #4)")
+    rep.heading("symjax throughput benchmark")
     rep.lines([
         f"machine: {machine_line}",
         f"XLA_FLAGS (set by symjax.configure_xla before JAX was imported; every JAX method "

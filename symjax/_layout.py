@@ -3,7 +3,7 @@
 Neither SymPy nor JAX is imported here: both halves, and every file the package writes, use this
 one module to name parameters.
 
-The rule (DESIGN.md): units are numbered globally over the non-input layers, layer by layer
+The rule: units are numbered globally over the non-input layers, layer by layer
 (for 2-2-1: h1 = unit 1, h2 = unit 2, the output = unit 3). Weights are numbered layer by layer,
 unit by unit, and for each unit in the order of its inputs; then biases, one per unit, in unit
 order. For 2-2-1 this gives::

@@ -1,5 +1,5 @@
 """Nothing lost: chunk files, resume after kill -9 / SIGTERM / SIGINT, damaged chunks, the lock,
-and a two-process run over ``jax.distributed`` (issue 7).
+and a two-process run over ``jax.distributed``.
 
 Every check compares with an uninterrupted run of the same command (same layout): the per-seed
 CSV must be byte-identical and the run ID equal.

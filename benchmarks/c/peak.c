@@ -1,5 +1,5 @@
 /* Peak FMA rate of this machine, all cores (OpenMP): the honest "hardware limit" of the
- * throughput benchmark (issue #4).
+ * throughput benchmark.
  *
  *   int peak_measure(int real_bits, int vec_bits, int threads, long iters, double *out);
  *

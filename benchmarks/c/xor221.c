@@ -1,4 +1,4 @@
-/* Hand-written C baseline of the default workload (issue #4): 2-2-1 tanh/sigmoid network on XOR,
+/* Hand-written C baseline of the default workload: 2-2-1 tanh/sigmoid network on XOR,
  * squared error mean over the S samples of (out - y)^2 / 2, plain gradient descent, one
  * independent network per seed.
  *

@@ -1,6 +1,6 @@
 """A symbolic MLP of any widths: parameters, forward pass, loss and gradients as SymPy expressions.
 
-Names follow :class:`symjax.Layout` (DESIGN.md). Units are numbered globally over the
+Names follow :class:`symjax.Layout`. Units are numbered globally over the
 non-input layers; unit ``u`` has the pre-activation ``z_u`` and the activation ``a_u``. For the
 2-2-1 network::
 

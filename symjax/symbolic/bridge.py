@@ -1,7 +1,8 @@
 """The bridge: symbolic gradients, lambdified to JAX, against ``jax.grad`` of the numeric network.
 
-This is the one module of :mod:`symjax.symbolic` that imports JAX and the numeric half
-(DESIGN.md); ``import symjax.symbolic`` does not import it. Import it by name::
+This module and :mod:`symjax.symbolic.jaxpr` are the modules of :mod:`symjax.symbolic` that import
+JAX (this one also the numeric half); ``import symjax.symbolic`` imports neither. Import it by
+name::
 
     from symjax.symbolic.bridge import compare_gradients
 
