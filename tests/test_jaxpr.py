@@ -69,7 +69,7 @@ def test_unknown_parameter_in_a_tie_is_named():
 
 
 def test_numeric_check_catches_a_wrong_proof(monkeypatch):
-    monkeypatch.setattr(J, "_witness", lambda *a, **k: None)
+    monkeypatch.setattr(J, "nonzero_witness", lambda *a, **k: None)
     monkeypatch.setattr(J, "exactly_zero", lambda expr: True)
     with pytest.raises(GuardContradiction):
         J.prove_model_ties(mlp, PARAMS, SWAP[:2], X, Y)

@@ -27,7 +27,6 @@ path and index, e.g. ``['W1'][0,1]`` -> ``W1[0,1]`` (a tuple leaf ``[0]`` -> ``a
 from __future__ import annotations
 
 import itertools
-import random
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
@@ -37,6 +36,7 @@ import sympy as sp
 
 from .._errors import InputError
 from . import _guard
+from ._laws import nonzero_witness
 from ._network import exactly_zero
 from ._theorem import PROVEN, REFUTED, UNKNOWN, ProofStep, Theorem
 
@@ -309,8 +309,6 @@ def to_sympy(fn: Callable, *args) -> tuple[list[np.ndarray], list[dict[str, np.n
         names: dict[str, np.ndarray] = {}
         for path, leaf in leaves:
             name = _leaf_name(path, position)
-            if len(args) > 1 and not path:
-                name = f"a{position}"
             shape = tuple(np.shape(leaf))
             names[name] = _symbols(name, shape)
             count += int(np.prod(shape, dtype=int))
@@ -408,7 +406,7 @@ def prove_model_ties(
         if diff == 0:
             steps.append(ProofStep(f"{label} = 0 after the substitution (identical expressions)."))
             continue
-        witness = _witness(diff, [*by_name.values(), *data_syms], tie)
+        witness = nonzero_witness(diff, sorted(diff.free_symbols, key=str))
         if witness is None and exactly_zero(diff):
             steps.append(ProofStep(f"{label} = 0 after the substitution (simplifies to 0)."))
             continue
@@ -421,27 +419,12 @@ def prove_model_ties(
         witness["difference"] = label
         steps.append(ProofStep(f"{label} = {witness['value']} != 0 at the witness point."))
         return Theorem(claim, hyps, REFUTED, steps=steps, witness=witness)
-    equal = {k: v for k, v in tie.items()}
-    guard = _guard.check_identities(differences, claim, equal=equal, points=2)
+    guard = _guard.check_identities(differences, claim, equal=tie, points=2)
     if numeric_check:
         guard["jax_float64"] = _jax_check(loss, params, data, pairs, symbols)
     steps.append(ProofStep("So a gradient step keeps every tie; by induction, at every step."))
     return Theorem(claim, hyps, PROVEN, steps=steps, guard=guard,
                    context={"ties": words, "parameters": len(by_name)})
-
-
-def _witness(diff, syms, tie, tries: int = 6) -> dict[str, str] | None:
-    rng = random.Random(str(diff)[:200])
-    free = [s for s in syms if s not in tie]
-    for _ in range(tries):
-        point = {s: sp.Rational(rng.randint(-9, 9), rng.randint(1, 7)) for s in free}
-        value = diff.xreplace(point)
-        if value.has(sp.zoo, sp.nan):
-            continue
-        number = value.evalf(30)
-        if number.is_number and number.is_real and abs(number) > 1e-20:
-            return {**{s.name: str(v) for s, v in point.items()}, "value": str(number)}
-    return None
 
 
 def _jax_check(loss, params, data, pairs, symbols) -> float:
