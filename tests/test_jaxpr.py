@@ -89,15 +89,32 @@ def test_relu_and_softmax_translate():
     assert np.asarray(out).shape == ()
 
 
-def test_attention_head_swap_with_wrong_output_blocks_is_refuted():
+def _proof_script(name):
     import importlib.util
     import pathlib
 
-    path = pathlib.Path(__file__).resolve().parents[1] / "proofs" / "attention_heads.py"
-    spec = importlib.util.spec_from_file_location("attention_heads", path)
+    path = pathlib.Path(__file__).resolve().parents[1] / "proofs" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    description, loss, params, ties, data, expected = module.CASES[2]
+    return module
+
+
+def test_a_witness_names_every_parameter_even_those_the_difference_lacks():
+    # under LayerNorm the biases before the norm cancel from the gradient difference
+    description, loss, params, ties, data, expected = _proof_script("norm_layers").CASES[1]
+    assert expected == "refuted" and "LayerNorm" in description
+    thm = J.prove_model_ties(loss, params, ties, *data)
+    assert thm.refuted
+    names = {s.name for arr in J.to_sympy(loss, params, *data)[1][0].values()
+             for s in arr.reshape(-1)}
+    assert names <= set(thm.witness)
+    for p, q in ties:  # and the point lies on the tied subspace
+        assert thm.witness[p] == thm.witness[q]
+
+
+def test_attention_head_swap_with_wrong_output_blocks_is_refuted():
+    description, loss, params, ties, data, expected = _proof_script("attention_heads").CASES[2]
     assert expected == "refuted" and "wrongly" in description
     thm = J.prove_model_ties(loss, params, ties, *data)
     assert thm.refuted and float(thm.witness["value"]) != 0

@@ -406,7 +406,9 @@ def prove_model_ties(
         if diff == 0:
             steps.append(ProofStep(f"{label} = 0 after the substitution (identical expressions)."))
             continue
-        witness = nonzero_witness(diff, sorted(diff.free_symbols, key=str))
+        # every untied symbol gets a value, so the witness names a whole point of the subspace
+        free = [s for s in (*by_name.values(), *data_syms) if s not in tie]
+        witness = nonzero_witness(diff, free)
         if witness is None and exactly_zero(diff):
             steps.append(ProofStep(f"{label} = 0 after the substitution (simplifies to 0)."))
             continue
