@@ -101,16 +101,17 @@ def _proof_script(name):
 
 
 def test_a_witness_names_every_parameter_even_those_the_difference_lacks():
-    # under LayerNorm the biases before the norm cancel from the gradient difference
-    description, loss, params, ties, data, expected = _proof_script("norm_layers").CASES[1]
-    assert expected == "refuted" and "LayerNorm" in description
+    # under BatchNorm the biases before the norm cancel from the gradient difference
+    description, loss, params, ties, data, expected = _proof_script("norm_layers").CASES[4]
+    assert expected == "refuted" and "BatchNorm control" in description
     thm = J.prove_model_ties(loss, params, ties, *data)
     assert thm.refuted
     names = {s.name for arr in J.to_sympy(loss, params, *data)[1][0].values()
              for s in arr.reshape(-1)}
     assert names <= set(thm.witness)
-    for p, q in ties:  # and the point lies on the tied subspace
-        assert thm.witness[p] == thm.witness[q]
+    for p, q in ties:  # and the point lies on the (signed) tied subspace
+        sign, name = (-1, q[1:]) if q.startswith("-") else (1, q)
+        assert sp.Rational(thm.witness[name]) == sign * sp.Rational(thm.witness[p])
 
 
 def test_attention_head_swap_with_wrong_output_blocks_is_refuted():
