@@ -24,8 +24,8 @@ import numpy as np
 from jax import lax
 from jax.sharding import AxisType, PartitionSpec
 
-from symjax._net import delta_barrier
-from symjax._train import Checks, _never, ulp_distance
+from symjax.numeric.net import delta_barrier
+from symjax.numeric.train import Checks, _never, ulp_distance
 
 #: Tied pairs of 2-2-1 as indices into [w1..w6, b1..b3]: w1=w3, w2=w4, w5=w6, b1=b2.
 TIED_PAIRS = ((0, 2), (1, 3), (4, 5), (6, 7))
@@ -47,7 +47,7 @@ class Variant:
       grad: ``"autodiff"`` (``jax.grad`` of :func:`scalar_loss`, as the engine) or ``"manual"``
         (hand-written backprop, :func:`manual_grad`: the same function, fewer operations, not
         bitwise equal to ``jax.grad``).
-      barrier: pass the pre-activations through ``symjax._net.delta_barrier`` (as the engine
+      barrier: pass the pre-activations through ``symjax.numeric.net.delta_barrier`` (as the engine
         does), so that XLA computes each delta once per step.
     """
 
@@ -123,7 +123,7 @@ def manual_grad(leaves, x, y):
     return grads
 
 
-# The checks carried as the engine carries them (symjax._train.Checks): first_break (stored
+# The checks carried as the engine carries them (symjax.numeric.train.Checks): first_break (stored
 # unsigned, "never" = the largest value) and max_ulp of every tied pair in one (2, pairs, n)
 # array, and the non-finite step.
 def _checks_init(rows):

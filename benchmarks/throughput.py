@@ -9,7 +9,7 @@ handed to every baseline; the initial parameters are drawn by the engine's init 
 Methods, all in this one process, after :func:`symjax.configure_xla` set the XLA flags before JAX
 was imported, so the JAX baselines run under the same flags as the engine:
 
-* ``engine``: ``symjax._sweep.run_sweep``, the training call of ``symjax.verify`` (exact path,
+* ``engine``: ``symjax.numeric.sweep.run_sweep``, the training call of ``symjax.verify`` (exact path,
   invariant checks at every step, chunks of ``--chunk`` seeds, sharded over the CPU devices,
   init drawn per chunk, results fetched to NumPy);
 * ``prototype``: a minimal hand-written scalar-leaf ``vmap(scan)`` with the same arithmetic and
@@ -136,7 +136,7 @@ def _ctx_spec(ctx: Context) -> dict:
 
 
 def _ctx_from_spec(spec: dict) -> Context:
-    from symjax._datasets import make_dataset
+    from symjax.numeric.datasets import make_dataset
 
     data = make_dataset("xor", WIDTHS)
     return Context(x=data.x, y=data.y, **spec)
@@ -149,7 +149,7 @@ def _steps_for(method: str, n: int, steps: int) -> int:
 
 # -- runners: each returns a Timed -------------------------------------------------------------
 def _engine_plan(ctx: Context, n: int, steps: int, dtype: str, widths=WIDTHS):
-    from symjax._verifier import resolve
+    from symjax.experiments.verify import resolve
 
     return resolve(widths=list(widths), dataset="xor", init=ctx.init, optimizer="sgd",
                    lr=ctx.lr, seeds=n, steps=steps, dtype=dtype, path="exact", chunk=ctx.chunk)
@@ -162,8 +162,8 @@ _ENGINE_COMPILE_S: dict = {}
 
 def engine_runner(ctx: Context, n: int, steps: int, dtype: str, widths=WIDTHS) -> Timed:
     """The engine's training call; its first run (which compiles) is not timed."""
-    from symjax._inits import pinned_numerics
-    from symjax._sweep import run_sweep
+    from symjax.numeric.inits import pinned_numerics
+    from symjax.numeric.sweep import run_sweep
 
     plan = _engine_plan(ctx, n, steps, dtype, widths)
     seeds = np.arange(n, dtype=np.uint32)
@@ -190,15 +190,15 @@ def engine_runner(ctx: Context, n: int, steps: int, dtype: str, widths=WIDTHS) -
 def engine_flops(ctx: Context, dtype: str, widths=WIDTHS, n: int = 256) -> tuple[float, float]:
     """Flops and transcendentals per seed-step of the engine's training step (checks included).
 
-    XLA's cost analysis of ``symjax._train.make_step`` compiled alone for ``n`` seeds on one
+    XLA's cost analysis of ``symjax.numeric.train.make_step`` compiled alone for ``n`` seeds on one
     device. (The ``steps=1`` minus ``steps=0`` difference used for the other programs would also
     count the engine's end-of-run metrics, which XLA shares with the step-0 metrics when
     ``steps=0``.)
     """
     import jax
 
-    from symjax._inits import perturbation_key, pinned_numerics
-    from symjax._train import TrainState, _init_checks, make_step
+    from symjax.numeric.inits import perturbation_key, pinned_numerics
+    from symjax.numeric.train import TrainState, _init_checks, make_step
 
     plan = _engine_plan(ctx, n, 1, dtype, widths)
     cfg = plan.train_configs()[0]
@@ -228,7 +228,7 @@ def prototype_runner(ctx: Context, n: int, steps: int, dtype: str, flat0: np.nda
     from _machine import kernels_per_step
     from _prototype import Variant, prototype_program
 
-    from symjax._inits import pinned_numerics
+    from symjax.numeric.inits import pinned_numerics
 
     variant = variant or Variant(block=_block_for(n, ctx.devices), devices=ctx.devices)
     m = variant.padded(n)
@@ -256,7 +256,7 @@ def prototype_flops(ctx: Context, dtype: str, variant=None, n: int = 256):
     from _machine import flops_per_seed_step
     from _prototype import N_PARAMS, Variant, prototype_program
 
-    from symjax._inits import pinned_numerics
+    from symjax.numeric.inits import pinned_numerics
 
     variant = dataclasses.replace(variant or Variant(), devices=1, block=0)
     x, y = ctx.x.astype(dtype), ctx.y.astype(dtype)
@@ -275,7 +275,7 @@ def textbook_runner(ctx: Context, n: int, steps: int, dtype: str, flat0: np.ndar
     import jax
     from _baselines import textbook_jax
 
-    from symjax._inits import pinned_numerics
+    from symjax.numeric.inits import pinned_numerics
 
     run_steps = _steps_for("textbook JAX", n, steps)
     with pinned_numerics(dtype):
@@ -298,7 +298,7 @@ def textbook_flops(ctx: Context, dtype: str, n: int = 256) -> tuple[float, float
     from _baselines import textbook_jax
     from _machine import flops_per_seed_step
 
-    from symjax._inits import pinned_numerics
+    from symjax.numeric.inits import pinned_numerics
 
     p0 = np.zeros((n, 9), dtype)
     with pinned_numerics(dtype):
@@ -312,8 +312,8 @@ def textbook_any_runner(ctx: Context, widths, n: int, steps: int, dtype: str,
     import jax
     from _prototype import textbook_program
 
-    from symjax._datasets import make_dataset
-    from symjax._inits import pinned_numerics
+    from symjax.numeric.datasets import make_dataset
+    from symjax.numeric.inits import pinned_numerics
 
     data = make_dataset("xor", widths)
     run_steps = _steps_for("textbook JAX (any widths)", n, steps)
@@ -334,8 +334,8 @@ def textbook_any_final(ctx: Context, widths, steps: int, dtype: str, flat0: np.n
     """Final parameters of the any-widths textbook program after the full ``steps``."""
     from _prototype import textbook_program
 
-    from symjax._datasets import make_dataset
-    from symjax._inits import pinned_numerics
+    from symjax.numeric.datasets import make_dataset
+    from symjax.numeric.inits import pinned_numerics
 
     data = make_dataset("xor", widths)
     with pinned_numerics(dtype):
@@ -348,8 +348,8 @@ def textbook_any_flops(ctx: Context, widths, dtype: str, n: int = 256):
     from _machine import flops_per_seed_step
     from _prototype import textbook_program
 
-    from symjax._datasets import make_dataset
-    from symjax._inits import pinned_numerics
+    from symjax.numeric.datasets import make_dataset
+    from symjax.numeric.inits import pinned_numerics
 
     data = make_dataset("xor", widths)
     npar = symjax.Layout(widths).n_params
@@ -918,7 +918,7 @@ def section_widths(rep: Report, ctx: Context, series, n: int, steps: int, peak: 
             rows.append(with_derived(row, engine_rate, peak))
         print(f"  ... {label} done", file=sys.stderr, flush=True)
     rep.table(rows, WIDTH_COLUMNS)
-    rep.lines(["form used: the engine's choice (symjax._net.exact_layout): scalar = unrolled "
+    rep.lines(["form used: the engine's choice (symjax.numeric.net.exact_layout): scalar = unrolled "
                "scalar leaves, vector = fixed-order column loops (still exact), matmul = x @ W.T "
                f"(exact path falls back to it for very wide layers). max |p - p_engine| and "
                f"within tol: textbook vs engine on the first {min(check_seeds, n)} seeds after "
@@ -972,8 +972,8 @@ def section_breakdown(rep: Report, ctx: Context, n: int, steps: int, peak: float
     from _machine import kernels_per_step
     from _prototype import Variant
 
-    from symjax._inits import pinned_numerics
-    from symjax._sweep import BLOCK_TARGET, compiled_program, plan_batching
+    from symjax.numeric.inits import pinned_numerics
+    from symjax.numeric.sweep import BLOCK_TARGET, compiled_program, plan_batching
 
     rep.heading(f"Where the engine's time goes: {n} seeds x {steps} steps, float32")
     eng = engine_runner(ctx, n, steps, "float32")
@@ -1045,7 +1045,7 @@ def section_breakdown(rep: Report, ctx: Context, n: int, steps: int, peak: float
                "of a block). leaves: nine (n,) arrays in the scan carry; stacked: one (9, n) "
                "array (the engine's layout); checks: the engine's per-step bit-pattern, ULP and "
                "non-finite checks; manual grad: hand-written backprop instead of jax.grad; delta "
-               "barrier: each delta computed once per step (symjax._net.delta_barrier, as the "
+               "barrier: each delta computed once per step (symjax.numeric.net.delta_barrier, as the "
                "engine); const data: XOR baked into the program. All rows timed in the same rounds "
                f"(best of {max(ctx.repeat, 5)})."])
     return rows
@@ -1171,9 +1171,9 @@ def main(argv=None) -> int:
     import jax
     from _machine import machine_info, measure_peak_flops
 
-    from symjax._datasets import make_dataset
-    from symjax._optimizers import default_lr
-    from symjax._verify_options import DEFAULTS
+    from symjax.experiments.config import DEFAULTS
+    from symjax.numeric.datasets import make_dataset
+    from symjax.numeric.optimizers import default_lr
 
     rep = Report()
     machine = machine_info()

@@ -40,127 +40,127 @@ _GUARD = ("tests/test_guard.py",)
 MUTANTS: tuple[Mutant, ...] = (
     # -- bit patterns and tie checks --------------------------------------------------------
     Mutant(
-        "train-nonfinite-last-step", "symjax/_train.py",
+        "train-nonfinite-last-step", "symjax/numeric/train.py",
         "broken = (checks.nonfinite_step < 0) & ~jnp.all(jnp.isfinite(params), axis=0)",
         "broken = ~jnp.all(jnp.isfinite(params), axis=0)",
         _NONFINITE, "records the last non-finite step instead of the first"),
     Mutant(
-        "train-check-before-update", "symjax/_train.py",
+        "train-check-before-update", "symjax/numeric/train.py",
         "_update_checks(cfg, state.checks, params, t)), None",
         "_update_checks(cfg, state.checks, state.params, t - 1)), None",
         _BREAKS, "checks the parameters before each update, so the last update is never checked"),
     Mutant(
-        "train-first-break-overwritten", "symjax/_train.py",
+        "train-first-break-overwritten", "symjax/numeric/train.py",
         "jnp.where((first_break == _never(dist.dtype)) & differ,",
         "jnp.where(differ,",
         _BREAKS, "a later break overwrites the first break step"),
     Mutant(
-        "train-max-ulp-last", "symjax/_train.py",
+        "train-max-ulp-last", "symjax/numeric/train.py",
         "pairs=jnp.stack([first_break, jnp.maximum(max_ulp, dist)]),",
         "pairs=jnp.stack([first_break, dist]),",
         _BREAKS, "max_ulp keeps the last step's distance, not the largest"),
     Mutant(
-        "train-step0-unchecked", "symjax/_train.py",
+        "train-step0-unchecked", "symjax/numeric/train.py",
         "first_break = jnp.where(differ, jnp.zeros((), dist.dtype), _never(dist.dtype))",
         "first_break = jnp.where(differ, _never(dist.dtype), _never(dist.dtype))",
         _BREAKS, "the initial parameters (step 0) are not checked"),
     Mutant(
-        "ulp-bits-differ-on-ordered-ints", "symjax/_train.py",
+        "ulp-bits-differ-on-ordered-ints", "symjax/numeric/train.py",
         "return ia != ib, jnp.where(oa >= ob, ua - ub, ub - ua)",
         "return oa != ob, jnp.where(oa >= ob, ua - ub, ub - ua)",
         _NET_ULP, "+0 and -0 (0 ULP apart) count as bitwise equal"),
     Mutant(
-        "ulp-sign-magnitude-mapping", "symjax/_train.py",
+        "ulp-sign-magnitude-mapping", "symjax/numeric/train.py",
         "oa = jnp.where(ia < 0, lowest - ia, ia)",
         "oa = jnp.where(ia < 0, -ia, ia)",
         _NET_ULP, "negative floats mapped to their magnitude: wrong ULP distance across zero"),
     Mutant(
-        "ulp-signed-difference", "symjax/_train.py",
+        "ulp-signed-difference", "symjax/numeric/train.py",
         "jnp.where(oa >= ob, ua - ub, ub - ua)",
         "jnp.where(oa >= ob, ua - ub, ua - ub)",
         _NET_ULP, "ULP distance wraps around when b > a"),
     # -- verdicts ---------------------------------------------------------------------------
     Mutant(
-        "verify-verdict-always-holds", "symjax/_verifier.py",
+        "verify-verdict-always-holds", "symjax/experiments/verify.py",
         '"invariant_holds": bool(not broken.any()) if expected else None',
         '"invariant_holds": True if expected else None',
         _VERDICT, "the verify verdict can never fail"),
     Mutant(
-        "verify-ok-any", "symjax/_verifier.py",
+        "verify-ok-any", "symjax/experiments/verify.py",
         'return all(s["invariant_holds"] is not False for s in self.summaries)',
         'return any(s["invariant_holds"] is not False for s in self.summaries)',
         _VERDICT, "one holding run makes the whole verdict hold"),
     Mutant(
-        "verify-expected-ignores-subspace", "symjax/_verifier.py",
+        "verify-expected-ignores-subspace", "symjax/experiments/verify.py",
         'and plan.path_used == "exact" and in_subspace)',
         'and plan.path_used == "exact")',
         _VERDICT, "ties outside the fully tied subspace are expected to hold"),
     Mutant(
-        "verify-expected-ignores-path", "symjax/_verifier.py",
+        "verify-expected-ignores-path", "symjax/experiments/verify.py",
         'and plan.path_used == "exact" and in_subspace)',
         "and in_subspace)",
         _VERDICT, "the matmul path is expected to keep ties bitwise"),
     Mutant(
-        "verify-step0-break-ignored", "symjax/_verifier.py",
+        "verify-step0-break-ignored", "symjax/experiments/verify.py",
         "masked = np.where(first_break >= 0, first_break, np.iinfo(np.int32).max)",
         "masked = np.where(first_break > 0, first_break, np.iinfo(np.int32).max)",
         _VERDICT, "a tie broken at step 0 does not count as broken"),
     Mutant(
-        "verify-cli-exit-0", "symjax/_cli_verify.py",
+        "verify-cli-exit-0", "symjax/cli/verify.py",
         'print(f"wrote {out}", file=sys.stderr)\n    return 0 if results.ok else 1',
         'print(f"wrote {out}", file=sys.stderr)\n    return 0',
         ("tests/test_verify.py", "-k", "violated or false_belief or cli"),
         "symjax verify exits 0 on a violated verdict"),
     # -- reproduce comparisons --------------------------------------------------------------
     Mutant(
-        "reproduce-npz-first-rows", "symjax/_reproduce.py",
+        "reproduce-npz-first-rows", "symjax/report/reproduce.py",
         "        differs, near = _mismatch(a, b, tolerance)\n        result.values += a.size",
         "        differs, near = _mismatch(a[:10], b[:10], tolerance)\n"
         "        result.values += a.size",
         _REPRO, "params.npz / trajectories.npz compared on the first 10 seeds only"),
     Mutant(
-        "reproduce-csv-first-rows", "symjax/_reproduce.py",
+        "reproduce-csv-first-rows", "symjax/report/reproduce.py",
         "rows = np.flatnonzero(differs)",
         "rows = np.flatnonzero(differs[:10])",
         _REPRO, "per_seed.csv compared on the first 10 seeds only"),
     Mutant(
-        "reproduce-values-not-bits", "symjax/_reproduce.py",
+        "reproduce-values-not-bits", "symjax/report/reproduce.py",
         "bitwise = _bits(a) == _bits(b) if a.dtype == b.dtype else a == b",
         "bitwise = (a == b) | (np.isnan(a) & np.isnan(b))",
         _REPRO, "floats compared by value: +0 and -0 pass as bitwise equal"),
     Mutant(
-        "reproduce-tolerance-ignored", "symjax/_reproduce.py",
+        "reproduce-tolerance-ignored", "symjax/report/reproduce.py",
         "    if tolerance is None:\n        return ~bitwise, 0",
         "    if True:\n        return ~bitwise, 0",
         _REPRO, "--tolerance is ignored (always bitwise)"),
     Mutant(
-        "reproduce-status-always-match", "symjax/_reproduce.py",
+        "reproduce-status-always-match", "symjax/report/reproduce.py",
         "status = EXIT_DIFFER if any(c.n_differences for c in comparisons) else EXIT_MATCH",
         "status = EXIT_MATCH",
         _REPRO, "reproduce reports REPRODUCED whatever differs"),
     Mutant(
-        "reproduce-summaries-ignored", "symjax/_reproduce.py",
+        "reproduce-summaries-ignored", "symjax/report/reproduce.py",
         "                same = a == b\n",
         "                same = True\n",
         _REPRO, "non-float summary fields are never compared"),
     # -- digests and tamper checks ----------------------------------------------------------
     Mutant(
-        "store-digest-unchecked", "symjax/_store.py",
+        "store-digest-unchecked", "symjax/results/rundir.py",
         "if arrays_digest(members) != digest:",
         "if False:",
         _STORE, "a chunk whose arrays changed (valid zip CRC) is merged"),
     Mutant(
-        "store-digest-without-dtype-shape", "symjax/_store.py",
+        "store-digest-without-dtype-shape", "symjax/results/rundir.py",
         'h.update(f"{name}|{a.dtype.str}|{a.shape}|".encode())',
         'h.update(f"{name}|".encode())',
         _STORE, "the digest does not cover dtypes and shapes"),
     Mutant(
-        "store-meta-unchecked", "symjax/_store.py",
+        "store-meta-unchecked", "symjax/results/rundir.py",
         "    if meta != expect:",
         "    if False:",
         _STORE, "a chunk of a different run is merged"),
     Mutant(
-        "results-hash-unchecked", "symjax/_provenance.py",
+        "results-hash-unchecked", "symjax/results/document.py",
         'if document["content_hash"] != expected or document["run_id"] not in run_ids:',
         'if document["run_id"] not in run_ids:',
         ("tests/test_provenance.py",), "an edited results.json passes its content hash check"),

@@ -2,9 +2,9 @@
 
 For a handful of networks (every activation, both losses, one to three hidden layers, several
 samples, dropout), the SymPy gradient of :class:`symjax.symbolic.SymbolicMLP`, lambdified to JAX,
-is compared with ``jax.grad`` of the loss of :mod:`symjax._net` on each numeric path (the exact
+is compared with ``jax.grad`` of the loss of :mod:`symjax.numeric.net` on each numeric path (the exact
 path in both of its layouts, and matmul) at 1000 random points in float64. Prints the largest
-relative difference of each comparison (see :mod:`symjax.symbolic.bridge` for its definition).
+relative difference of each comparison (see :mod:`symjax.experiments.bridge` for its definition).
 
 Exits 0 only when every comparison agrees within the bridge's tolerance (1e-10).
 
@@ -18,8 +18,8 @@ import math
 import pathlib
 import sys
 
+from symjax.experiments.bridge import TOLERANCE, GradientComparison, compare_on_paths
 from symjax.symbolic import SymbolicMLP
-from symjax.symbolic.bridge import TOLERANCE, GradientComparison, compare_on_paths
 
 POINTS = 1000
 SEED = 0

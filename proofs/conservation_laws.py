@@ -74,7 +74,7 @@ def numeric_checks(seeds: int = 128, steps: int = 50, lr: float = 0.05) -> list[
 
     Returns summary rows ``(label, measured, expected, source, ok)``.
     """
-    from symjax._dynamics import DRIFT_RATIO, check_law, law_drift, law_trajectories
+    from symjax.experiments.dynamics import DRIFT_RATIO, check_law, law_drift, law_trajectories
 
     rows = []
     gd_drift = None

@@ -19,7 +19,7 @@ import pathlib
 import sys
 
 from symjax import Layout
-from symjax._layout import format_ties
+from symjax.base.layout import format_ties
 from symjax.symbolic import permutation_ties, prove_tie_invariance, whole_layer_ties
 
 WIDTHS = [(2, 3, 1), (3, 3, 2), (2, 4, 1), (2, 2, 2, 1), (2, 3, 3, 1), (2, 2, 2, 2, 1)]

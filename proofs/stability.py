@@ -9,7 +9,7 @@ itself: one gradient-descent step in 60-digit mpmath from tied + eps d must move
 eps (I - eta H_anti) d. Last, a 50-step tied trajectory: the product of the linear maps must
 predict the asymmetry measured by 50 mpmath steps from a perturbed start.
 
-Then numerically (JAX, float64, 128 seeds, symjax._dynamics): the Jacobian of the GD map on the
+Then numerically (JAX, float64, 128 seeds, symjax.experiments.dynamics): the Jacobian of the GD map on the
 antisymmetric subspace (jax.jacfwd) equals the symbolic I - eta H_anti and central finite
 differences, and the product of those Jacobians along each tied trajectory predicts the unit
 difference measured from tied + eps starts, and the step at which it passes 0.1.
@@ -107,7 +107,7 @@ def numeric_checks(seeds: int = 128, steps: int = 200) -> list[tuple[str, bool]]
     """The JAX Jacobian of the GD map on the antisymmetric subspace against the symbolic
     I - eta H_anti and finite differences; the measured growth against its product along tied
     trajectories; break step against ln(1/eps)."""
-    from symjax._dynamics import GROWTH_TOL, JACOBIAN_TOL, measure_stability
+    from symjax.experiments.dynamics import GROWTH_TOL, JACOBIAN_TOL, measure_stability
 
     r = measure_stability(seeds=seeds, steps=steps, eps=(1e-10, 1e-8, 1e-6, 1e-4, 1e-2))
     sym = r["jacobian"]["symbolic"]

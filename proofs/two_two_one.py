@@ -15,7 +15,7 @@ import argparse
 import pathlib
 import sys
 
-from symjax._choices import ACTIVATIONS
+from symjax.base.choices import ACTIVATIONS
 from symjax.symbolic import SymbolicMLP, chain_rule, compare_chains, prove_tie_invariance
 from symjax.symbolic._chain import forward_latex, forward_text
 from symjax.symbolic._ties import lattice_table, lattice_table_latex, tie_lattice

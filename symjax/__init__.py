@@ -10,8 +10,8 @@ from __future__ import annotations
 import importlib
 from importlib.metadata import PackageNotFoundError, version
 
-from ._errors import InputError as InputError
-from ._layout import Layout as Layout
+from .base.errors import InputError as InputError
+from .base.layout import Layout as Layout
 
 try:
     __version__ = version("symjax-proofs")
@@ -21,22 +21,22 @@ except PackageNotFoundError:  # running from a source tree that is not installed
 #: name -> module that defines it, loaded on first access.
 _LAZY = {
     "symbolic": "symjax.symbolic",
-    "collect_provenance": "symjax._provenance",
-    "write_results": "symjax._provenance",
-    "read_results": "symjax._provenance",
-    "verify": "symjax._verifier",
-    "VerifyResults": "symjax._verifier",
-    "resume_verify": "symjax._verifier",
-    "RunInterrupted": "symjax._sweep",
-    "configure_xla": "symjax._xla",
-    "register_init": "symjax._inits",
-    "init_schemes": "symjax._inits",
-    "pack_params": "symjax._inits",
-    "write_report": "symjax._report",
-    "reproduce": "symjax._reproduce",
-    "check_symmetry": "symjax._own_model",
-    "verify_model": "symjax._own_model",
-    "ModelVerification": "symjax._own_model",
+    "collect_provenance": "symjax.results.document",
+    "write_results": "symjax.results.document",
+    "read_results": "symjax.results.document",
+    "verify": "symjax.experiments.verify",
+    "VerifyResults": "symjax.experiments.verify",
+    "resume_verify": "symjax.experiments.verify",
+    "RunInterrupted": "symjax.numeric.sweep",
+    "configure_xla": "symjax.numeric.xla",
+    "register_init": "symjax.numeric.inits",
+    "init_schemes": "symjax.numeric.inits",
+    "pack_params": "symjax.numeric.inits",
+    "write_report": "symjax.report.verify",
+    "reproduce": "symjax.report.reproduce",
+    "check_symmetry": "symjax.experiments.own_model",
+    "verify_model": "symjax.experiments.own_model",
+    "ModelVerification": "symjax.experiments.own_model",
 }
 
 

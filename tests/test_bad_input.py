@@ -29,9 +29,9 @@ from hypothesis import assume, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 from symjax import InputError  # noqa: E402
-from symjax._choices import ACTIVATIONS, LOSS_ALIASES, LOSSES, REDUCTIONS  # noqa: E402
-from symjax._datasets import DATASETS  # noqa: E402
+from symjax.base.choices import ACTIVATIONS, LOSS_ALIASES, LOSSES, REDUCTIONS  # noqa: E402
 from symjax.cli import main  # noqa: E402
+from symjax.numeric.datasets import DATASETS  # noqa: E402
 
 EXAMPLES = settings(max_examples=30)
 FEW = settings(max_examples=15)
@@ -127,14 +127,14 @@ def assert_nothing_valid(out: Path) -> None:
 def no_training(monkeypatch):
     """Make the start of a run (provenance is collected right after the options are resolved)
     and the sweep itself raise :class:`ReachedTheRun`; count XLA compilations."""
-    import symjax._provenance
-    import symjax._verifier
+    import symjax.experiments.verify
+    import symjax.results.document
 
     def reached(*args, **kwargs):
         raise ReachedTheRun("the options were accepted and the run started")
 
-    monkeypatch.setattr(symjax._provenance, "collect_provenance", reached)
-    monkeypatch.setattr(symjax._verifier, "run_sweep", reached, raising=False)
+    monkeypatch.setattr(symjax.results.document, "collect_provenance", reached)
+    monkeypatch.setattr(symjax.experiments.verify, "run_sweep", reached, raising=False)
     compiles = _compile_counter()
     before = compiles[0]
     yield
@@ -188,12 +188,12 @@ def test_checks_catch_a_traceback(cli, tmp_path):
 
 def test_in_process_call_lets_a_traceback_through(monkeypatch):
     """An exception that is not an InputError escapes ``call`` (it would be a traceback)."""
-    import symjax._cli_cite
+    import symjax.cli.cite
 
     def boom(args):
         raise ZeroDivisionError("deep inside")
 
-    monkeypatch.setattr(symjax._cli_cite, "run", boom)
+    monkeypatch.setattr(symjax.cli.cite, "run", boom)
     with pytest.raises(ZeroDivisionError):
         call(["cite"])
 
@@ -354,19 +354,19 @@ def _spec_cases(names, keys: dict[str, tuple[str, ...]]):
 
 
 def _init_keys():
-    from symjax._inits import get_init
+    from symjax.numeric.inits import get_init
 
     return {n: tuple(k for k, _ in get_init(n).defaults) for n in INIT_NAMES}
 
 
 def _optimizer_keys():
-    from symjax._optimizers import PERTURBATIONS, _option_defaults
+    from symjax.numeric.optimizers import PERTURBATIONS, _option_defaults
 
     return {n: (*_option_defaults(n), *PERTURBATIONS) for n in OPTIMIZER_NAMES}
 
 
 def _dataset_keys():
-    from symjax._datasets import _OPTIONS
+    from symjax.numeric.datasets import _OPTIONS
 
     return {n: tuple(_OPTIONS.get(n, {})) for n in DATASETS}
 
@@ -534,7 +534,7 @@ def test_api_unknown_keyword():
     """An unknown keyword is an InputError naming it and the allowed names, in ``verify`` and in
     ``resolve`` (which ``symjax reproduce`` uses on recorded configs)."""
     import symjax
-    from symjax._verifier import resolve
+    from symjax.experiments.verify import resolve
 
     with pytest.raises(InputError,
                        match=r"unknown option 'bogus'; allowed: widths, .*, progress, force$"):

@@ -28,7 +28,7 @@ from test_bad_input import (  # noqa: E402
 )
 
 from symjax import InputError  # noqa: E402
-from symjax._provenance import content_hash, read_results, write_results  # noqa: E402
+from symjax.results.document import content_hash, read_results, write_results  # noqa: E402
 
 EXAMPLES = settings(max_examples=30)
 REPORT_FILES = ("report.md", "table_symmetry.tex", "summary.csv", "methods.txt", "methods.tex")
@@ -222,7 +222,7 @@ def test_report_and_reproduce_survive_edited_documents(no_training, run_dir,  # 
     try:
         code, _, err = call(["reproduce", run, "--quiet"])
     except ReachedTheRun:
-        from symjax._verifier import resolve
+        from symjax.experiments.verify import resolve
 
         resolve(**doc["config"])  # the re-run may start only for a valid config
     else:

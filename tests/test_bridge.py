@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 import sympy as sp
 
-from symjax._errors import InputError
-from symjax.symbolic import SymbolicMLP, bridge
-from symjax.symbolic.bridge import (
+from symjax.base.errors import InputError
+from symjax.experiments import bridge
+from symjax.experiments.bridge import (
     TOLERANCE,
     Points,
     compare_gradients,
@@ -28,6 +28,7 @@ from symjax.symbolic.bridge import (
     numeric_gradient,
     relative_differences,
 )
+from symjax.symbolic import SymbolicMLP
 
 #: (widths, activation, output activation, loss, samples, reduction, dropout). Together they
 #: cover every width set, activation, loss, sample count and dropout kind the bridge promises.
@@ -180,7 +181,7 @@ def test_bad_arguments_name_the_value_and_the_choices():
 
 # -- the import boundary and the examples --------------------------------------------------------
 def test_symbolic_package_does_not_import_the_bridge():
-    code = "import sys, symjax.symbolic; print('symjax.symbolic.bridge' in sys.modules)"
+    code = "import sys, symjax.symbolic; print('symjax.experiments.bridge' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from symjax import __version__
-from symjax._cli_cite import AUTHORS, REPOSITORY, TITLE, YEAR
-from symjax._provenance import RESULTS_FILE, write_results
 from symjax.cli import main
+from symjax.cli.cite import AUTHORS, REPOSITORY, TITLE, YEAR
+from symjax.results.document import RESULTS_FILE, write_results
 
 ROOT = Path(__file__).resolve().parent.parent
 _ENTRY = re.compile(r"@(\w+)\{([^,\s]+),\n(.*?)\n\}", re.S)
@@ -94,7 +94,7 @@ def test_exit_status_in_a_fresh_process(cli, tmp_path):
 
 
 def test_latex_special_characters_are_escaped():
-    from symjax._cli_cite import software_entry
+    from symjax.cli.cite import software_entry
 
     [(_, _, fields)] = parse_bibtex(software_entry("1.0_dev#2"))
     assert fields["version"] == r"1.0\_dev\#2"

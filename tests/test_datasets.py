@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from symjax import InputError
-from symjax._datasets import MAX_PARITY_BITS, make_dataset
+from symjax.numeric.datasets import MAX_PARITY_BITS, make_dataset
 
 
 @pytest.mark.parametrize("name, targets", [

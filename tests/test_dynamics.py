@@ -1,4 +1,4 @@
-"""The numeric half of conservation laws, stability and rounding (``symjax._dynamics``), with
+"""The numeric half of conservation laws, stability and rounding (``symjax.experiments.dynamics``), with
 negative controls: a quantity that is not conserved drifts, a wrong prediction is rejected, the
 predicted growth matches finite differences of the training map, and the exact path never breaks
 while an artificially broken tie is caught."""
@@ -8,9 +8,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from symjax import _dynamics as dyn
 from symjax import cli
-from symjax._errors import InputError
+from symjax.base.errors import InputError
+from symjax.experiments import dynamics as dyn
 
 SEEDS, STEPS, LR = 32, 30, 0.05
 
@@ -70,7 +70,7 @@ def test_split_join_roundtrip():
 def test_jacobian_matches_finite_differences_and_symbolic():
     import jax.numpy as jnp
 
-    from symjax._inits import pinned_numerics
+    from symjax.numeric.inits import pinned_numerics
 
     with pinned_numerics("float64"):
         step = dyn.gd_map("sigmoid", "sigmoid", 0.5)
@@ -170,7 +170,7 @@ def test_render_has_measured_and_predicted(gd_relu):
 
 @pytest.mark.slow
 def test_cli_writes_results_document(tmp_path, cli):
-    from symjax._provenance import read_results
+    from symjax.results.document import read_results
 
     out = tmp_path / "dyn.json"
     proc = cli("dynamics", "--part", "laws,stability", "--seeds", "16", "--steps", "40",
@@ -187,8 +187,8 @@ def test_cli_writes_results_document(tmp_path, cli):
 def test_report_of_a_dynamics_run(tmp_path):
     """``symjax report`` reads a dynamics results directory: summary, report.md, figures; a
     document without its parts is refused with one line."""
-    from symjax._provenance import read_results, write_results
-    from symjax._report import write_report
+    from symjax.report.verify import write_report
+    from symjax.results.document import read_results, write_results
 
     parts = ["stability"]
     results = dyn.measure(parts, stability={"seeds": 8, "steps": 60, "eps": (1e-6, 1e-2)})

@@ -14,7 +14,7 @@ import pytest
 import sympy as sp
 
 from symjax import cli
-from symjax._errors import EXIT_CONTRADICTED, GuardContradiction
+from symjax.base.errors import EXIT_CONTRADICTED, GuardContradiction
 from symjax.symbolic import (
     _guard,
     _laws,

@@ -9,7 +9,8 @@ import pytest
 
 import symjax
 from symjax import InputError, Layout
-from symjax._inits import (
+from symjax.experiments.config import DEFAULT_INITS
+from symjax.numeric.inits import (
     BUILTIN_INITS,
     PRNG_IMPL,
     get_init,
@@ -19,8 +20,7 @@ from symjax._inits import (
     pinned_numerics,
     register_init,
 )
-from symjax._net import default_ties
-from symjax._verify_options import DEFAULT_INITS
+from symjax.numeric.net import default_ties
 
 
 def _draw(specs, widths, dtype, seeds):
@@ -126,7 +126,7 @@ def test_register_a_custom_scheme():
         with pytest.raises(InputError, match="already registered"):
             register_init("test_halves", halves)
     finally:
-        from symjax import _inits
+        from symjax.numeric import inits as _inits
 
         del _inits._REGISTRY["test_halves"]
 
@@ -137,7 +137,7 @@ def test_a_scheme_with_the_wrong_shape_is_rejected():
         with pytest.raises(InputError, match=r"test_short.*expected float32\[9\]"):
             _draw([parse_init("test_short", eps=0.0)], (2, 2, 1), "float32", [0])
     finally:
-        from symjax import _inits
+        from symjax.numeric import inits as _inits
 
         del _inits._REGISTRY["test_short"]
 

@@ -10,7 +10,7 @@ import pytest
 import sympy as sp
 
 from symjax import InputError
-from symjax._errors import GuardContradiction
+from symjax.base.errors import GuardContradiction
 from symjax.symbolic import SymbolicMLP
 from symjax.symbolic import jaxpr as J
 

@@ -9,8 +9,8 @@ import pytest
 import sympy as sp
 
 from symjax import cli
-from symjax._cli_laws import MAX_PARAMS_HELP
-from symjax._errors import InputError
+from symjax.base.errors import InputError
+from symjax.cli.laws import MAX_PARAMS_HELP
 from symjax.symbolic import _laws
 from symjax.symbolic._laws import (
     MAX_LAW_PARAMS,

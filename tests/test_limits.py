@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from symjax._errors import InputError
+from symjax.base.errors import InputError
 
 
 def _one_line_error(proc, pattern: str) -> None:
@@ -58,8 +58,8 @@ def test_steps_are_never_an_array_of_their_count(every):
     import jax
     import jax.numpy as jnp
 
-    from symjax._train import run_block
-    from symjax._verifier import resolve
+    from symjax.experiments.verify import resolve
+    from symjax.numeric.train import run_block
 
     plan = resolve(seeds=4, steps=1_000_000_000, init="tied", optimizer="sgd",
                    trajectory_every=every)
@@ -75,9 +75,9 @@ def test_steps_are_never_an_array_of_their_count(every):
 
 
 def test_merge_is_counted_and_huge_runs_refused_before_any_file(tmp_path, monkeypatch):
-    import symjax._sweep as sweep
+    import symjax.numeric.sweep as sweep
     from symjax import verify
-    from symjax._verifier import resolve
+    from symjax.experiments.verify import resolve
 
     plan = resolve(seeds=1_000_000, init="tied", optimizer="sgd")
     cfg = plan.train_configs()[0]
@@ -96,10 +96,10 @@ def test_merge_is_counted_and_huge_runs_refused_before_any_file(tmp_path, monkey
 
 
 def test_dynamics_refuses_big_or_bad_runs_before_work(monkeypatch):
-    from symjax import _dynamics
-    from symjax._xla import available_memory
+    from symjax.experiments import dynamics as _dynamics
+    from symjax.numeric.xla import available_memory
 
-    monkeypatch.setattr("symjax._xla.available_memory", lambda: 8 << 30)
+    monkeypatch.setattr("symjax.numeric.xla.available_memory", lambda: 8 << 30)
     with pytest.raises(InputError, match=r"laws part would hold about [0-9.]+ GiB .*1 seeds x "
                                          r"1000000000 steps.*of the 8.0 GiB"):
         _dynamics.measure(["laws"], laws={"seeds": 1, "steps": 10**9})
@@ -111,12 +111,12 @@ def test_dynamics_refuses_big_or_bad_runs_before_work(monkeypatch):
         _dynamics.check_options(["laws"], {"laws": {"lr": 1e-50, "dtype": "float32"}})
     # Negative controls: float64 holds 1e-50, and the default sizes fit.
     _dynamics.check_options(["laws"], {"laws": {"lr": 1e-50, "dtype": "float64"}})
-    monkeypatch.setattr("symjax._xla.available_memory", available_memory)
+    monkeypatch.setattr("symjax.numeric.xla.available_memory", available_memory)
     _dynamics.check_options(list(_dynamics.PARTS), {})
 
 
 def test_verify_refuses_values_that_round_to_zero():
-    from symjax._verifier import resolve
+    from symjax.experiments.verify import resolve
 
     with pytest.raises(InputError, match=r"lr of sgd 1e-50 rounds to 0 in float32"):
         resolve(lr="1e-50", optimizer="sgd")
@@ -127,7 +127,7 @@ def test_verify_refuses_values_that_round_to_zero():
 
 # -- environment -------------------------------------------------------------------------------
 def test_device_counts_are_checked(monkeypatch):
-    from symjax import _xla
+    from symjax.numeric import xla as _xla
 
     monkeypatch.delenv("JAX_NUM_CPU_DEVICES", raising=False)
     assert _xla._device_count("") is None
@@ -146,7 +146,7 @@ def test_device_counts_are_checked(monkeypatch):
 
 
 def test_xla_flags_are_asked_of_xla():
-    from symjax import _xla
+    from symjax.numeric import xla as _xla
 
     with pytest.raises(InputError, match=r"XLA does not accept XLA_FLAGS: Unknown flag in "
                                          r"XLA_FLAGS: --xla_no_such_flag=1; remove or correct"):
@@ -163,7 +163,7 @@ def test_bad_environment_is_one_line_and_exit_2(cli, env, pattern):
 
 
 def test_lr_checked_before_the_proofs(cli):
-    from symjax._cli_stability import check_lr
+    from symjax.cli.stability import check_lr
 
     for bad in ("1e1000000", "1e-1000000", "0", "-1/2", "1/0", "abc"):
         with pytest.raises(InputError, match=rf"--lr '{bad}' must be (positive|an exact)"):
@@ -199,7 +199,7 @@ def test_unreachable_coordinator_gives_up_with_a_message(cli, tmp_path):
 def test_check_and_wait_raise_after_a_signal():
     import jax.numpy as jnp
 
-    from symjax import _signals
+    from symjax.base import signals as _signals
 
     with _signals.guard(), _signals.hint(lambda: "3 units saved"):
         _signals.check()  # nothing arrived yet
@@ -214,7 +214,8 @@ def test_check_and_wait_raise_after_a_signal():
 #: A stand-in for a numeric subcommand, run inside ``cli.main``'s signal handling with JAX loaded
 #: (so the handler must not raise): it prints "ready", then runs BODY.
 def test_signal_during_the_csv_write_leaves_no_partial_file(tmp_path):
-    from symjax import _signals, verify
+    from symjax import verify
+    from symjax.base import signals as _signals
 
     res = verify(seeds=8, steps=2, init="tied", optimizer="sgd", quiet=True)
     with _signals.guard(), _signals.hint(lambda: "resume with: here"):
@@ -229,7 +230,8 @@ def test_signal_during_the_csv_write_leaves_no_partial_file(tmp_path):
 _HARNESS = """
 import sys, time
 import jax
-from symjax import cli, _signals
+from symjax import cli
+from symjax.base import signals as _signals
 
 def run(argv):
     _signals.defer()

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 from jax import lax
 
-import symjax._net as net_module
+import symjax.numeric.net as net_module
 from symjax import InputError, Layout
-from symjax._choices import ACTIVATIONS, LEAKY_RELU_SLOPE
-from symjax._net import (
+from symjax.base.choices import ACTIVATIONS, LEAKY_RELU_SLOPE
+from symjax.numeric.net import (
     SCALAR_MAX_PARAMS,
     SCALAR_MAX_UNROLL,
     Net,
@@ -29,7 +29,7 @@ from symjax._net import (
     to_matrices,
     vector_loss,
 )
-from symjax._train import ulp_distance
+from symjax.numeric.train import ulp_distance
 
 
 def _data(n_samples, n_in, n_out, seed=0):

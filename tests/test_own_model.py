@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from symjax import InputError
-from symjax._own_model import check_symmetry, verify_model
+from symjax.experiments.own_model import check_symmetry, verify_model
 from symjax.symbolic.jaxpr import dense_units
 
 

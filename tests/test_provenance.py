@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from symjax import InputError
-from symjax._provenance import (
+from symjax.results.document import (
     RESULTS_FILE,
     collect_provenance,
     load_schema,
@@ -211,7 +211,7 @@ def test_collect_provenance_with_jax():
 
 def test_collect_provenance_without_jax_does_not_import_it():
     code = (
-        "import sys; from symjax._provenance import collect_provenance; "
+        "import sys; from symjax.results.document import collect_provenance; "
         "p = collect_provenance(jax_info=False); print('jax' in sys.modules, p['jax'])"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

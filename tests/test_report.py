@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 from symjax import InputError, __version__
-from symjax._provenance import write_results
-from symjax._report import (
+from symjax.cli import main
+from symjax.report.verify import (
     PARAMS_FILE,
     PER_SEED_FILE,
     TRAJECTORIES_FILE,
@@ -22,7 +22,7 @@ from symjax._report import (
     trajectory_stats,
     write_report,
 )
-from symjax.cli import main
+from symjax.results.document import write_results
 
 HAS_MATPLOTLIB = __import__("importlib.util").util.find_spec("matplotlib") is not None
 needs_matplotlib = pytest.mark.skipif(not HAS_MATPLOTLIB, reason="needs the plots extra")
@@ -161,7 +161,7 @@ def _ci(k: int, n: int) -> str:
 
 
 def test_wilson_interval_known_values():
-    from symjax._report import wilson_interval
+    from symjax.report.verify import wilson_interval
 
     # Wilson (1927) / Newcombe (1998) example: 81 of 263 -> 0.2553 to 0.3662
     lo, hi = wilson_interval(81, 263)
@@ -253,7 +253,7 @@ def test_methods_paragraph_states_each_run_never_pooled(run_dir, report_dir):
 def test_optimizer_hyperparameters_do_not_clash_with_parameter_names(run_dir):
     """Adam's b1/b2/eps and the learning rate are Greek letters in LaTeX; the network's biases
     b1, b2 stay code; tied_eps's perturbation is delta, not epsilon."""
-    from symjax._report import LATEX, PLAIN, methods_paragraph
+    from symjax.report.verify import LATEX, PLAIN, methods_paragraph
 
     run = load_run(run_dir)
     run.document["config"] = {**run.config, "optimizer": ["sgd", "adam:b1=0.8:b2=0.99:eps=1e-07"],
@@ -413,7 +413,8 @@ def test_bad_input_is_one_line_and_exit_2(case, run_dir, tmp_path, capsys):
 
 
 def test_verify_file_names_match_the_engine():
-    from symjax import _report, _verifier
+    from symjax.experiments import verify as _verifier
+    from symjax.report import verify as _report
 
     assert (PER_SEED_FILE, PARAMS_FILE, TRAJECTORIES_FILE) == (
         _verifier.CSV_FILE, _verifier.PARAMS_FILE, _verifier.TRAJECTORIES_FILE)
@@ -480,7 +481,7 @@ def default_dir(tmp_path_factory):
 
 
 def test_default_run_records_a_trajectory_sample(default_dir):
-    from symjax._verifier import SAMPLE_SEEDS
+    from symjax.experiments.verify import SAMPLE_SEEDS
 
     run = load_run(default_dir)
     with np.load(default_dir / "trajectory_sample.npz") as data:
@@ -549,9 +550,9 @@ def test_every_tex_file_compiles_and_tables_fit_a_column(default_dir, proofs, tm
 
 
 def test_verify_help_lists_the_choices(capsys):
-    from symjax._choices import ACTIVATIONS
-    from symjax._optimizers import OPTIMIZERS
-    from symjax._verify_options import OPTIMIZER_CHOICES
+    from symjax.base.choices import ACTIVATIONS
+    from symjax.experiments.config import OPTIMIZER_CHOICES
+    from symjax.numeric.optimizers import OPTIMIZERS
 
     assert OPTIMIZER_CHOICES == OPTIMIZERS  # the help's list (no JAX) is the registry's
     with pytest.raises(SystemExit) as done:
@@ -564,7 +565,7 @@ def test_verify_help_lists_the_choices(capsys):
 
 def test_text_from_files_cannot_end_a_latex_comment(run_dir, tmp_path):
     """provenance is not hashed: a version with a line break must not become LaTeX."""
-    from symjax._report import latex_table
+    from symjax.report.verify import latex_table
 
     run = load_run(run_dir)
     run.document["provenance"] = {**run.document["provenance"],
@@ -576,7 +577,7 @@ def test_text_from_files_cannot_end_a_latex_comment(run_dir, tmp_path):
 
 @needs_matplotlib
 def test_break_step_figure_only_for_runs_that_break_after_step_0(run_dir):
-    from symjax import _plots
+    from symjax.report import plots as _plots
 
     run = load_run(run_dir)
     files: dict[str, bytes] = {}

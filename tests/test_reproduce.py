@@ -15,11 +15,11 @@ import shutil
 import numpy as np
 import pytest
 
-from symjax._provenance import write_results
-from symjax._report import PARAMS_FILE, PER_SEED_FILE
-from symjax._reproduce import Comparison, _mismatch, compare_npz
-from symjax._store import file_sha256
 from symjax.cli import main
+from symjax.report.reproduce import Comparison, _mismatch, compare_npz
+from symjax.report.verify import PARAMS_FILE, PER_SEED_FILE
+from symjax.results.document import write_results
+from symjax.results.rundir import file_sha256
 
 VERIFY = ("verify", "--seeds", 64, "--steps", 50, "--init", "tied,normal", "--optimizer", "sgd",
           "--trajectory-every", 10, "--save-params", "--quiet")
@@ -181,8 +181,8 @@ def _next_up(v):
 def test_every_seed_is_compared_up_to_the_last(run_dir):
     """One value moved by 1 ULP in the last seed of each file (and one summary field) is found
     and named; the unedited copy matches (negative control). In process, no re-run."""
-    from symjax._report import TRAJECTORIES_FILE, load_run
-    from symjax._reproduce import compare_per_seed, compare_summaries
+    from symjax.report.reproduce import compare_per_seed, compare_summaries
+    from symjax.report.verify import TRAJECTORIES_FILE, load_run
 
     recorded = load_run(run_dir)
     last = int(recorded.seeds[-1])

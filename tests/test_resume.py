@@ -21,8 +21,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from symjax._errors import InputError
-from symjax._store import ChunkStore, DirectoryLock, atomic_write_text, read_manifest
+from symjax.base.errors import InputError
+from symjax.results.rundir import ChunkStore, DirectoryLock, atomic_write_text, read_manifest
 
 #: A run of 12 chunks (x 1 optimizer) that takes a few seconds, so a signal lands mid-run.
 SLOW = ["--seeds", "6144", "--chunk", "512", "--init", "normal,tied", "--optimizer", "sgd",
@@ -164,7 +164,7 @@ def test_lock_in_process_and_released_by_death(tmp_path):
     lock.release()
     DirectoryLock(tmp_path).acquire().release()
     # A process killed with -9 while holding the lock leaves no stale lock behind.
-    code = ("import sys, time; from symjax._store import DirectoryLock; "
+    code = ("import sys, time; from symjax.results.rundir import DirectoryLock; "
             f"lock = DirectoryLock({str(tmp_path)!r}).acquire(); print('locked', flush=True); "
             "time.sleep(60)")
     holder = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
@@ -292,7 +292,7 @@ def test_atomic_write_leaves_old_file_on_failure(tmp_path):
     class Boom(Exception):
         pass
 
-    from symjax._store import atomic_open
+    from symjax.results.rundir import atomic_open
 
     with pytest.raises(Boom), atomic_open(path, "w") as f:
         f.write("new, half written")
@@ -354,7 +354,7 @@ def test_same_config_twice_is_bitwise_identical_times_and_hosts_not_hashed(tmp_p
     assert a["provenance"]["start_time"] != b["provenance"]["start_time"]
     assert "hostname" in a["provenance"]
     # Negative control: the run ID does see the results (a changed number changes it).
-    from symjax._provenance import run_id_of
+    from symjax.results.document import run_id_of
 
     assert run_id_of(a) == a["run_id"]
     a["results"]["summaries"][0]["solved"] += 1
@@ -362,7 +362,7 @@ def test_same_config_twice_is_bitwise_identical_times_and_hosts_not_hashed(tmp_p
 
 
 def test_a_run_too_big_for_memory_is_refused_before_any_file(tmp_path, monkeypatch):
-    import symjax._sweep as sweep
+    import symjax.numeric.sweep as sweep
     from symjax import verify
 
     monkeypatch.setattr(sweep, "available_memory", lambda: 64 << 20)  # a 64 MiB machine

@@ -25,10 +25,10 @@ from hypothesis import given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 from test_bad_input import call, error_line  # noqa: E402
 
-import symjax._verifier as verifier  # noqa: E402
+import symjax.experiments.verify as verifier  # noqa: E402
 from symjax import InputError  # noqa: E402
-from symjax._store import ChunkStore, claim_directory, read_manifest  # noqa: E402
-from symjax._sweep import RunInterrupted  # noqa: E402
+from symjax.numeric.sweep import RunInterrupted  # noqa: E402
+from symjax.results.rundir import ChunkStore, claim_directory, read_manifest  # noqa: E402
 
 TINY = ["--seeds", 4, "--steps", 2, "--init", "tied,normal", "--optimizer", "sgd", "--quiet"]
 SECRET = "a user's notes\n"
@@ -310,7 +310,7 @@ def crafted_manifest(draw, manifest: dict) -> dict:
 @st.composite
 def crafted_results(draw, document: dict) -> dict:
     """``document`` with a part replaced, removed or added, re-hashed or not."""
-    from symjax._provenance import content_hash, run_id_of
+    from symjax.results.document import content_hash, run_id_of
 
     d = json.loads(json.dumps(document))
     part = draw(st.sampled_from(["config", "layout", "results", "provenance", "top"]))
@@ -377,8 +377,8 @@ def test_reproduce_refuses_an_edited_per_seed_csv(finished, tmp_path):
     assert "per_seed.csv: SHA-256" in line and "changed after the run" in line, line
     assert not stdout
     # Negative control: the unedited run passes the digest check.
-    from symjax._report import load_run
-    from symjax._reproduce import check_file_digests
+    from symjax.report.reproduce import check_file_digests
+    from symjax.report.verify import load_run
 
     check_file_digests(load_run(finished))
 
@@ -395,7 +395,7 @@ def test_reproduce_applies_no_flags_from_the_results_file(finished, tmp_path):
     assert f"note: the recorded run had XLA flags not set here (--xla_dump_to={dump})" in stdout
     assert stdout.rstrip().endswith("REPRODUCED bit for bit")
     # Before JAX loads (as on the command line): only the layout's flags are set.
-    code = ("import json, os, sys; from symjax._reproduce import configure_like; "
+    code = ("import json, os, sys; from symjax.report.reproduce import configure_like; "
             "configure_like(json.load(open(sys.argv[1]))); "
             "print(os.environ.get('XLA_FLAGS'), os.environ.get('JAX_NUM_CPU_DEVICES'))")
     env = {k: v for k, v in os.environ.items() if k not in ("XLA_FLAGS", "JAX_NUM_CPU_DEVICES")}
@@ -416,8 +416,8 @@ def _dynamics_args(**kw):
 
 
 def test_dynamics_claims_only_its_own_results_and_follows_no_link(tmp_path):
-    from symjax._cli_dynamics import _claim_targets
-    from symjax._provenance import write_results
+    from symjax.cli.dynamics import _claim_targets
+    from symjax.results.document import write_results
 
     out = tmp_path / "dyn"
     assert _claim_targets(_dynamics_args(out=out)) == [out]  # new: created
@@ -443,8 +443,8 @@ def test_dynamics_figures_replace_a_link_and_keep_its_target(tmp_path):
     pytest.importorskip("matplotlib")
     from matplotlib.figure import Figure
 
-    from symjax._cli_dynamics import figure_writer
-    from symjax._plots import save_figure
+    from symjax.cli.dynamics import figure_writer
+    from symjax.report.plots import save_figure
 
     note = tmp_path / "notes.txt"
     note.write_text(SECRET)

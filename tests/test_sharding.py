@@ -13,7 +13,7 @@ import sys
 import jax
 import numpy as np
 jax.config.update("jax_num_cpu_devices", int(sys.argv[1]))
-from symjax._verifier import verify
+from symjax.experiments.verify import verify
 res = verify(init="tied,normal,tied_eps", optimizer="sgd,adam:dropout=0.1", seeds=203,
              steps=80, chunk=100, save_params=True, quiet=True)
 arrays = {"devices": np.array(res.layout["devices"]), "ok": np.array(res.ok)}

@@ -11,7 +11,7 @@ import pytest
 import sympy as sp
 
 from symjax import cli
-from symjax._errors import InputError
+from symjax.base.errors import InputError
 from symjax.symbolic import _stability
 from symjax.symbolic._stability import (
     _all_zero,

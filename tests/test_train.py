@@ -6,11 +6,11 @@ import jax
 import numpy as np
 import pytest
 
-from symjax._inits import init_program, pinned_numerics
-from symjax._net import scalar_loss, to_leaves
-from symjax._sweep import TRACE_COUNTS
-from symjax._train import run_block
-from symjax._verifier import resolve, verify
+from symjax.experiments.verify import resolve, verify
+from symjax.numeric.inits import init_program, pinned_numerics
+from symjax.numeric.net import scalar_loss, to_leaves
+from symjax.numeric.sweep import TRACE_COUNTS
+from symjax.numeric.train import run_block
 
 #: Per-seed floats may differ between batch layouts (XLA does not promise bitwise equality
 #: across them); parameters of the batched and the single-seed runs agree within this.
@@ -71,7 +71,7 @@ def test_symmetric_inits_stay_bitwise_tied_under_equivariant_optimizers(dtype):
     dict(widths="2,3,3,1", dataset="circles", activation="relu", loss="bce"),  # vector layout
 ])
 def test_every_equivariant_optimizer_keeps_ties(case, dtype):
-    from symjax._optimizers import OPTIMIZERS
+    from symjax.numeric.optimizers import OPTIMIZERS
 
     res = verify(init="constant,tied", optimizer=",".join(OPTIMIZERS), seeds=2048, steps=500,
                  dtype=dtype, quiet=True, **case)
@@ -196,7 +196,7 @@ def test_delta_barrier_is_used_on_cpu_only(backend, expected, monkeypatch):
     (cfg,) = plan.train_configs()
     assert cfg.form == "scalar"
     monkeypatch.setattr(jax, "default_backend", lambda: backend)
-    from symjax._train import Checks, TrainState, make_step
+    from symjax.numeric.train import Checks, TrainState, make_step
 
     n = 4
     x, y = plan.data.x.astype("float32"), plan.data.y.astype("float32")
@@ -236,7 +236,7 @@ def test_a_break_made_by_the_last_update_is_recorded_at_that_step(monkeypatch):
     has ``first_break == steps`` (checking the parameters before each update would miss it).
     The optimizer is SGD plus a push on w3 alone in the last step; it is still labelled
     equivariant, so the run is covered by the theorem and must fail the verdict."""
-    from symjax import _optimizers
+    from symjax.numeric import optimizers as _optimizers
 
     steps = last = 3
 
@@ -278,7 +278,7 @@ def test_every_equivariant_optimizer_keeps_ties_in_one_program():
     together in one program (one compile instead of one per optimizer), keeps the ties of
     symmetric inits bitwise, float32, 2-2-1 XOR (scalar layout); a perturbed optimizer in the
     same program breaks them (negative control)."""
-    from symjax._optimizers import OPTIMIZERS
+    from symjax.numeric.optimizers import OPTIMIZERS
 
     specs = [*OPTIMIZERS, "sgd:grad_noise=0.01"]
     plan = resolve(init="constant,tied", optimizer=",".join(specs), steps=25, dtype="float32")

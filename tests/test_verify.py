@@ -12,10 +12,10 @@ import pytest
 
 import symjax
 from symjax import InputError
-from symjax._net import VECTOR_MAX_WIDTH
-from symjax._optimizers import parse_optimizers
-from symjax._verifier import SymjaxWarning, resolve, verify
-from symjax._verify_options import DEFAULTS, OPTIONS
+from symjax.experiments.config import DEFAULTS, OPTIONS
+from symjax.experiments.verify import SymjaxWarning, resolve, verify
+from symjax.numeric.net import VECTOR_MAX_WIDTH
+from symjax.numeric.optimizers import parse_optimizers
 
 
 @pytest.fixture(scope="module")
@@ -178,7 +178,7 @@ def test_cli_bad_input_is_one_line_and_exit_2(cli, args, message):
 
 
 def test_cli_module_does_not_import_jax():
-    code = "import sys, symjax._cli_verify; print('jax' in sys.modules)"
+    code = "import sys, symjax.cli.verify; print('jax' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 
@@ -218,7 +218,7 @@ def test_configure_xla_keeps_the_users_device_count_and_warns_late():
 def _all_equivariant(monkeypatch):
     """Make the checker believe that perturbed optimizers are equivariant: their runs are then
     covered by the theorem and break their ties, as a real violation would."""
-    from symjax._optimizers import OptimizerSpec
+    from symjax.numeric.optimizers import OptimizerSpec
 
     monkeypatch.setattr(OptimizerSpec, "equivariant", property(lambda self: True))
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 import sympy as sp
 
-from .._layout import split_signed
+from ..base.layout import split_signed
 from . import _render as render
 from ._network import SymbolicMLP, canonical, exactly_zero
 

@@ -33,9 +33,9 @@ from typing import Any
 
 import mpmath
 
-from .._choices import LEAKY_RELU_SLOPE
-from .._errors import GuardContradiction
-from .._layout import Layout
+from ..base.choices import LEAKY_RELU_SLOPE
+from ..base.errors import GuardContradiction
+from ..base.layout import Layout
 
 #: Digits of the mpmath evaluations.
 DIGITS = 60

@@ -61,9 +61,9 @@ import sympy as sp
 from sympy.polys.domains import QQ
 from sympy.polys.rings import ring
 
-from .._choices import ACTIVATIONS, activation_name
-from .._errors import InputError
-from .._layout import Layout
+from ..base.choices import ACTIVATIONS, activation_name
+from ..base.errors import InputError
+from ..base.layout import Layout
 from . import _guard
 from ._network import CONCRETE_ACTIVATIONS, exactly_zero
 from ._theorem import PROVEN, REFUTED, UNKNOWN, ProofStep, Theorem, combine
@@ -815,7 +815,7 @@ def conservation_laws(
 
     Args:
       widths: ``(n, r, m)`` or ``"n,r,m"``; at most :data:`MAX_LAW_PARAMS` parameters.
-      activation: hidden activation (a name of :data:`symjax._choices.ACTIVATIONS`); the output
+      activation: hidden activation (a name of :data:`symjax.base.choices.ACTIVATIONS`); the output
         is linear.
       bias: include the biases as parameters (folded into the incoming weights for ``phi``).
       seed: seeds the generic point (and, for analytic activations, the generic inputs).

@@ -20,11 +20,11 @@ Symbols (all ``real=True``):
   ``dropout="shared"`` one mask ``R_l`` per hidden layer ``l`` (per sample in both cases,
   as dropout draws a fresh mask for every example).
 
-Functions: the hidden activation is one of :data:`symjax._choices.ACTIVATIONS` or ``"sigma"``, an
+Functions: the hidden activation is one of :data:`symjax.base.choices.ACTIVATIONS` or ``"sigma"``, an
 undefined function (a claim about every activation). The output activation is one of the same
 concrete names or ``"phi"``, a *separate* undefined function, so that a proof with the defaults
 covers networks whose output function differs from the hidden one. The per-sample loss is
-``squared_error`` or ``bce`` (summed over outputs, as in :mod:`symjax._choices`) or ``"l"``, an
+``squared_error`` or ``bce`` (summed over outputs, as in :mod:`symjax.base.choices`) or ``"l"``, an
 undefined function ``l(yhat_1, .., yhat_K, y_1, .., y_K)`` of all outputs and targets at once
 (more general than a sum over outputs). Over the samples the loss is the mean (default) or sum.
 
@@ -49,7 +49,7 @@ from functools import cached_property
 import sympy as sp
 from sympy.core.function import AppliedUndef, UndefinedFunction
 
-from .._choices import (
+from ..base.choices import (
     ACTIVATIONS,
     LEAKY_RELU_SLOPE,
     UNDEFINED_ACTIVATION,
@@ -58,8 +58,8 @@ from .._choices import (
     loss_name,
     reduction_name,
 )
-from .._errors import InputError, choose
-from .._layout import Layout
+from ..base.errors import InputError, choose
+from ..base.layout import Layout
 
 #: Most parameters a symbolic network may have (2-16-1 has 65, 2-10-10-1 has 151).
 MAX_SYMBOLIC_PARAMS = 160
@@ -88,7 +88,7 @@ def _leaky_relu(z: sp.Expr) -> sp.Expr:
     return sp.Piecewise((z, z >= 0), (sp.Rational(str(LEAKY_RELU_SLOPE)) * z, True))
 
 
-#: Concrete activations, as in :mod:`symjax._choices` (relu'(0) = 0, leaky_relu'(0) = 1).
+#: Concrete activations, as in :mod:`symjax.base.choices` (relu'(0) = 0, leaky_relu'(0) = 1).
 CONCRETE_ACTIVATIONS: dict[str, Callable[[sp.Expr], sp.Expr]] = {
     "identity": lambda z: z,
     "tanh": sp.tanh,
@@ -108,7 +108,7 @@ def _bce(yhat: tuple, y: tuple) -> sp.Expr:
     return sp.Add(*[-(t * sp.log(a) + (1 - t) * sp.log(1 - a)) for a, t in zip(yhat, y)])
 
 
-#: Concrete per-sample losses ``loss(yhat, y)`` summed over outputs, as in :mod:`symjax._choices`.
+#: Concrete per-sample losses ``loss(yhat, y)`` summed over outputs, as in :mod:`symjax.base.choices`.
 CONCRETE_LOSSES: dict[str, Callable[[tuple, tuple], sp.Expr]] = {
     "squared_error": _squared_error,
     "bce": _bce,
@@ -265,7 +265,7 @@ class SymbolicMLP:
 
     Args:
       widths: layer widths ``(n0, .., nL)``, e.g. ``(2, 2, 1)`` or ``"2,2,1"``.
-      activation: hidden activation, a name of :data:`symjax._choices.ACTIVATIONS` or ``"sigma"``
+      activation: hidden activation, a name of :data:`symjax.base.choices.ACTIVATIONS` or ``"sigma"``
         (undefined function).
       output_activation: output activation, a concrete name or ``"phi"`` (undefined function,
         distinct from ``sigma``).

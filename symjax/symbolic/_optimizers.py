@@ -57,9 +57,9 @@ from numbers import Real
 
 import sympy as sp
 
-from .._choices import PERTURBATIONS, PROVABLE_OPTIMIZERS
-from .._errors import InputError, choose
-from .._layout import Layout, format_ties, split_signed
+from ..base.choices import PERTURBATIONS, PROVABLE_OPTIMIZERS
+from ..base.errors import InputError, choose
+from ..base.layout import Layout, format_ties, split_signed
 from . import _guard
 from ._theorem import PROVEN, REFUTED, UNKNOWN, ProofStep, Theorem, combine
 from ._ties import prove_tie_invariance, resolve_ties

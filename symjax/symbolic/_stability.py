@@ -52,8 +52,8 @@ import mpmath
 import numpy as np
 import sympy as sp
 
-from .._choices import activation_name
-from .._errors import InputError, choose
+from ..base.choices import activation_name
+from ..base.errors import InputError, choose
 from . import _guard
 from ._laws import nonzero_witness
 from ._network import CONCRETE_ACTIVATIONS, exactly_zero
@@ -276,7 +276,7 @@ def stability_model(
     """The symbolic training problem, validated and cached.
 
     Args:
-      activation: hidden activation, a name of :data:`symjax._choices.ACTIVATIONS`.
+      activation: hidden activation, a name of :data:`symjax.base.choices.ACTIVATIONS`.
       output_activation: ``"sigmoid"`` or ``"identity"``.
       data: samples ``(x1, x2, y)`` of exact rationals (ints, Fractions, strings like ``"1/2"``);
         1 to :data:`MAX_SAMPLES` of them. Default :data:`XOR`.

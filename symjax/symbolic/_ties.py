@@ -34,9 +34,9 @@ from contextlib import contextmanager
 import sympy as sp
 from sympy.core.evalf import PrecisionExhausted
 
-from .._choices import UNDEFINED_ACTIVATION, UNDEFINED_LOSS
-from .._errors import InputError
-from .._layout import Layout, format_ties, parse_widths, split_signed
+from ..base.choices import UNDEFINED_ACTIVATION, UNDEFINED_LOSS
+from ..base.errors import InputError
+from ..base.layout import Layout, format_ties, parse_widths, split_signed
 from . import _guard
 from ._network import (
     CONCRETE_ACTIVATIONS,

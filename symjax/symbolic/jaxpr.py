@@ -1,6 +1,6 @@
 """Your own model, proven: a JAX loss translated into SymPy through its jaxpr.
 
-The second door between the halves (with :mod:`symjax.symbolic.bridge`): JAX is imported only
+The second door between the halves (with :mod:`symjax.experiments.bridge`): JAX is imported only
 when a function here is called. :func:`to_sympy` traces a function of parameter and data pytrees
 with :func:`jax.make_jaxpr` and interprets every equation on NumPy object arrays of SymPy
 expressions, so a plain-JAX loss (an MLP, a small CNN, an attention block, an RNN unrolled over
@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 import sympy as sp
 
-from .._errors import InputError
+from ..base.errors import InputError
 from . import _guard
 from ._laws import nonzero_witness
 from ._network import exactly_zero
@@ -437,7 +437,7 @@ def _jax_check(loss, params, data, pairs, symbols) -> float:
     import jax
     import jax.numpy as jnp
 
-    from .._errors import GuardContradiction
+    from ..base.errors import GuardContradiction
 
     leaves, treedef = jax.tree_util.tree_flatten(params)
     names = list(symbols[0])

@@ -1,0 +1,62 @@
+"""Names shared by the symbolic and the numeric halves (no SymPy, no JAX here).
+
+Both halves must mean the same function by the same name: the bridge checks that they do.
+
+Activations (hidden and output): ``identity``, ``tanh``, ``sigmoid``, ``relu`` (derivative 0 at
+0), ``leaky_relu`` (slope ``LEAKY_RELU_SLOPE`` below 0, derivative 1 at 0), ``softplus``
+(``log(1 + exp(z))``). The symbolic half also accepts ``sigma``, an undefined function, for claims
+about every activation.
+
+Losses, per sample and summed over output units:
+
+* ``squared_error``: ``(yhat - y)**2 / 2`` (alias ``mse``).
+* ``bce``: binary cross-entropy ``-(y log(yhat) + (1 - y) log(1 - yhat))`` of the output
+  activation's value (use ``--output-activation sigmoid``).
+
+The symbolic half also accepts ``l``, an undefined loss ``l(yhat, y)``. Over a data set the loss
+is the ``mean`` (default) or the ``sum`` of the per-sample losses.
+"""
+
+from __future__ import annotations
+
+from .errors import InputError
+
+ACTIVATIONS = ("identity", "tanh", "sigmoid", "relu", "leaky_relu", "softplus")
+UNDEFINED_ACTIVATION = "sigma"
+LOSSES = ("squared_error", "bce")
+LOSS_ALIASES = {"mse": "squared_error", "se": "squared_error", "cross_entropy": "bce"}
+UNDEFINED_LOSS = "l"
+REDUCTIONS = ("mean", "sum")
+LEAKY_RELU_SLOPE = 0.01  # the symbolic half uses the exact rational 1/100
+#: Optimizers whose update the symbolic half models (``symjax prove --optimizer``).
+PROVABLE_OPTIMIZERS = (
+    "gd", "sgd", "momentum", "nesterov", "adam", "adamw", "l2", "rmsprop", "adagrad", "clip",
+    "lars", "amsgrad", "adamax", "lion", "sign_sgd", "signum",
+)
+#: Perturbations the symbolic half models, as ``OPTIMIZER+PERTURBATION``.
+PERTURBATIONS = (
+    "noise", "shared_noise", "per_unit_lr", "shared_lr", "dropout", "shared_dropout",
+)
+
+
+def activation_name(name, *, symbolic: bool = False) -> str:
+    allowed = ACTIVATIONS + ((UNDEFINED_ACTIVATION,) if symbolic else ())
+    if not isinstance(name, str) or name not in allowed:
+        raise InputError(f"unknown activation {name!r}; allowed: {', '.join(allowed)}")
+    return name
+
+
+def loss_name(name, *, symbolic: bool = False) -> str:
+    if isinstance(name, str):
+        name = LOSS_ALIASES.get(name, name)
+    allowed = LOSSES + ((UNDEFINED_LOSS,) if symbolic else ())
+    if not isinstance(name, str) or name not in allowed:
+        shown = allowed + tuple(LOSS_ALIASES)
+        raise InputError(f"unknown loss {name!r}; allowed: {', '.join(shown)}")
+    return name
+
+
+def reduction_name(name) -> str:
+    if not isinstance(name, str) or name not in REDUCTIONS:
+        raise InputError(f"unknown reduction {name!r}; allowed: {', '.join(REDUCTIONS)}")
+    return name

@@ -1,0 +1,1 @@
+"""symjax.experiments."""

@@ -1,0 +1,911 @@
+"""``symjax.verify``: train many seeds under every init x optimizer and check the ties bitwise.
+
+Definitions (also stored in ``results.json`` under ``results.definitions``):
+
+* **Tied pairs**: by default the pairs of the fully tied subspace of every hidden layer (the
+  pairs fixed by the cycle of all its units, see :func:`symjax.numeric.net.default_ties`; for 2-2-1
+  exactly ``w1=w3, w2=w4, w5=w6, b1=b2``); ``ties`` overrides them.
+* **Step**: 0 is the initial parameters, ``t`` the parameters after ``t`` updates.
+* **Pairs preserved**: counted over seeds x pairs, a pair whose two parameters have equal bit
+  patterns at every step 0..steps.
+* **Symmetry broken**: a seed where some tied pair differs at some step, step 0 included: a
+  random init breaks symmetry at step 0 (``broken_at_step_0`` counts those seeds).
+* **First break** of a seed: the first step at which any of its tied pairs differs (-1: never);
+  summaries give the median and range over broken seeds.
+* **Max ULP**: the largest distance in units in the last place between the two parameters of a
+  tied pair over all steps.
+* **Solved**: classification: every output on the right side of 0.5 for every sample;
+  regression: ``R^2 >= 0.99`` (:mod:`symjax.numeric.datasets`).
+* **Min unit distance**: the smallest Euclidean distance between the (incoming weights, bias,
+  outgoing weights) vectors of two units of the same hidden layer, at the end of training
+  (``min_unit_distance``) and at step 0 (``min_unit_distance_init``).
+* **Non-finite**: a seed with a NaN or infinite parameter at some step (``nonfinite_step``: the
+  first such step). It is recorded, never raised.
+* **Expected preserved**: the invariance theorem applies to a run: the init scheme is symmetric,
+  the optimizer is equivariant (no dropout, no gradient noise), the path actually used is
+  ``exact``, and every checked pair lies in the fully tied subspace. For those runs every pair
+  must be preserved in every seed; ``ok`` is ``False`` otherwise. The ``matmul`` path is only
+  measured, never expected to keep ties.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import math
+import numbers
+import os
+import sys
+import time
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import jax
+import numpy as np
+
+from ..base import signals as _signals
+from ..base.errors import InputError, choose
+from ..base.layout import Layout, format_ties
+from ..base.specs import split_list
+from ..numeric.datasets import Dataset, make_dataset
+from ..numeric.inits import (
+    PRNG_IMPL,
+    THREEFRY_PARTITIONABLE,
+    InitSpec,
+    get_init,
+    init_schemes,
+    parse_init,
+    pinned_numerics,
+)
+from ..numeric.net import VECTOR_MAX_WIDTH, Net, default_ties, exact_layout
+from ..numeric.optimizers import OptimizerSpec, parse_optimizers
+from ..numeric.sweep import (
+    RunArrays,
+    SweepLayout,
+    SweepOutput,
+    check_memory,
+    missing_units,
+    plan_layout,
+    run_sweep,
+)
+from ..numeric.train import DTYPES, PATHS, TrainConfig
+from ..numeric.xla import configured
+from ..results.rundir import (
+    ChunkStore,
+    DirectoryLock,
+    atomic_open,
+    atomic_savez,
+    claim_directory,
+    existing_directory,
+    holds_verify_run,
+    manifest_finished,
+    read_manifest,
+)
+from .config import DEFAULTS
+
+#: File names written by :meth:`VerifyResults.write`.
+CSV_FILE = "per_seed.csv"
+PARAMS_FILE = "params.npz"
+TRAJECTORIES_FILE = "trajectories.npz"
+SAMPLE_FILE = "trajectory_sample.npz"
+#: ``symjax report``'s default output directory inside a results directory.
+REPORT_DIR = "report"
+#: Rows formatted at a time when writing the per-seed CSV.
+_CSV_SLICE = 1 << 16
+
+class SymjaxWarning(UserWarning):
+    """A note about a run that did not go exactly as asked (e.g. a fallback to matmul)."""
+
+
+DEFINITIONS = {
+    "ties": "default: pairs of the fully tied subspace of every hidden layer (cycle of all its "
+            "units); for 2-2-1 w1=w3, w2=w4, w5=w6, b1=b2",
+    "step": "0 = initial parameters, t = after t updates; checks run at every step 0..steps",
+    "pairs_preserved": "over seeds x pairs: pairs with equal bit patterns at every step",
+    "seeds_broken": "seeds where some tied pair differs at some step, step 0 included "
+                    "(random inits break at step 0)",
+    "first_break": "first step at which any tied pair of a seed differs; -1 = never; summary "
+                   "median and range over broken seeds",
+    "max_ulp": "largest distance in units in the last place within a tied pair over all steps",
+    "solved": "classification: every output on the right side of 0.5 for every sample; "
+              "regression: R^2 >= 0.99",
+    "min_unit_distance": "smallest Euclidean distance between (incoming weights, bias, outgoing "
+                         "weights) of two units of one hidden layer, after training (and _init: "
+                         "at step 0)",
+    "nonfinite": "seeds with a NaN or infinite parameter at some step (recorded, not raised)",
+    "expected_preserved": "symmetric init, equivariant optimizer (no perturbation), exact path "
+                          "used, ties inside the fully tied subspace: the theorem says every "
+                          "pair stays bitwise equal",
+}
+
+
+@dataclass
+class VerifyResults:
+    """What :func:`verify` found.
+
+    Attributes:
+      config: every option that determines the results, resolved (``verify(**config)`` re-runs).
+      layout: how the runs were batched (per-seed rounding depends on it).
+      ties: the checked pairs of parameter names.
+      seeds: ``(n,)`` seed numbers.
+      runs: ``(init label, optimizer label) -> RunArrays`` per-seed arrays.
+      summaries: one dict per init x optimizer (see the module docstring for definitions).
+      warnings: messages about the run (e.g. a fallback to the matmul path).
+      timing: compile and run seconds per optimizer and seed-steps per second (not hashed).
+      provenance: versions, devices, flags (from :func:`symjax.results.document.collect_provenance`).
+    """
+
+    config: dict[str, Any]
+    layout: dict[str, Any]
+    ties: tuple[tuple[str, str], ...]
+    param_names: tuple[str, ...]
+    seeds: np.ndarray
+    runs: Mapping[tuple[str, str], RunArrays]
+    summaries: list[dict[str, Any]]
+    dataset: dict[str, Any]
+    warnings: list[str] = field(default_factory=list)
+    timing: dict[str, Any] = field(default_factory=dict)
+    provenance: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        """No run where the theorem applies lost a tie."""
+        return all(s["invariant_holds"] is not False for s in self.summaries)
+
+    @property
+    def path_used(self) -> str:
+        return self.layout["path_used"]
+
+    def results_dict(self) -> dict[str, Any]:
+        """The ``results`` part of ``results.json``."""
+        return {
+            "ok": self.ok,
+            "path_used": self.path_used,
+            "ties": format_ties(self.ties),
+            "tie_pairs": [list(p) for p in self.ties],
+            "param_names": list(self.param_names),
+            "dataset": self.dataset,
+            "summaries": self.summaries,
+            "warnings": list(self.warnings),
+            "definitions": DEFINITIONS,
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        """``{"kind": "verify", "config", "layout", "results"}`` (JSON-ready except NumPy
+        scalars)."""
+        return {"kind": "verify", "config": self.config, "layout": self.layout,
+                "results": self.results_dict()}
+
+    def table(self) -> str:
+        """The summary table, one row per init x optimizer."""
+        head = ["init", "optimizer", "seeds", "pairs kept", "broken", "first break med [range]",
+                "solved", "median loss", "nonfinite"]
+        rows = []
+        for s in self.summaries:
+            n = s["seeds"]
+            fb = ("never" if s["first_break_median"] is None else
+                  f"{s['first_break_median']:g} [{s['first_break_min']}, {s['first_break_max']}]")
+            loss = "nan" if s["final_loss_median"] is None else f"{s['final_loss_median']:.3g}"
+            rows.append([s["init"], s["optimizer"], str(n),
+                         f"{s['pairs_preserved']}/{s['pairs_total']}",
+                         f"{s['seeds_broken']}/{n}", fb, f"{s['solved']}/{n}", loss,
+                         str(s["nonfinite"])])
+        widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
+
+        def line(cells: list[str]) -> str:
+            return "  ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip()
+
+        checked = [s for s in self.summaries if s["expected_preserved"]]
+        verdict = (
+            f"tied inits stay bitwise tied under equivariant optimizers: "
+            f"{'HOLDS' if self.ok else 'VIOLATED'} ({len(checked)} of {len(self.summaries)} "
+            f"runs covered by the theorem)" if checked else
+            "no run is covered by the invariance theorem (symmetric init, equivariant optimizer, "
+            "exact path)"
+        )
+        return "\n".join([
+            line(head), line(["-" * w for w in widths]), *map(line, rows), "",
+            f"pairs kept: seed x pair counts of bitwise equality at every step 0..steps "
+            f"(ties {format_ties(self.ties) or 'none'}); broken: seeds with some pair differing "
+            f"at some step (step 0 included); path used: {self.path_used}"
+            + (f" ({self.layout['form']} layout)" if self.path_used == "exact" else ""),
+            verdict,
+            *(f"warning: {w}" for w in self.warnings),
+        ])
+
+    def __str__(self) -> str:
+        return self.table()
+
+    # -- files ---------------------------------------------------------------------------------
+    def write(self, out, *, save_params: bool = False) -> Path:
+        """Write ``results.json``, the per-seed CSV, and optionally ``params.npz`` and
+        trajectories into directory ``out``; returns the path of ``results.json``.
+
+        Every file is written atomically (temporary file, fsync, rename), ``results.json``
+        last: a directory with a ``results.json`` holds the complete files it names. The
+        report (``report/``) and trajectory sample of an earlier run in ``out`` are removed."""
+        from ..results.document import write_results
+
+        out = Path(out)
+        out.mkdir(parents=True, exist_ok=True)
+        # files of an earlier run that this one does not replace would be read as its own
+        (out / SAMPLE_FILE).unlink(missing_ok=True)
+        _remove_report(out / REPORT_DIR)
+        digest = self.write_csv(out / CSV_FILE)
+        if save_params:
+            self.save_params(out / PARAMS_FILE)
+        if self.config["trajectory_every"]:
+            self.save_trajectories(out / TRAJECTORIES_FILE)
+        provenance = {**self.provenance, "timing": self.timing, "xla": configured()}
+        # The digest puts every per-seed number under the run ID: the same run ID means the
+        # same summaries *and* the same per-seed CSV, byte for byte.
+        results = {**self.results_dict(), "files": {CSV_FILE: f"sha256:{digest}"}}
+        write_results(out, kind="verify", config=self.config, layout=self.layout,
+                      results=results, provenance=provenance)
+        return out / "results.json"
+
+    def write_csv(self, path) -> str:
+        """One row per init x optimizer x seed (columns in the module docstring), written
+        atomically and in slices (memory stays bounded); returns the file's SHA-256 (hex)."""
+        pair_cols = [f"first_break_{a}_{b}" for a, b in self.ties]
+        fmt = ".9g" if self.config["dtype"] == "float32" else ".17g"
+        sha = hashlib.sha256()
+
+        class _Hashing:
+            def __init__(self, f):
+                self.f = f
+
+            def write(self, text: str) -> None:
+                sha.update(text.encode("utf-8"))
+                self.f.write(text)
+
+        with atomic_open(path, "w", newline="", encoding="utf-8") as raw:
+            f = _Hashing(raw)
+            csv.writer(f).writerow(["init", "optimizer", "seed", "first_break_step", "max_ulp",
+                             *pair_cols, "final_loss", "solved", "min_unit_distance",
+                             "min_unit_distance_init", "nonfinite", "nonfinite_step"])
+            for (init, opt), r in self.runs.items():
+                prefix = io.StringIO()
+                csv.writer(prefix).writerow([init, opt])  # quoted as csv would
+                prefix = prefix.getvalue()[:-2] + ","
+                for lo in range(0, len(self.seeds), _CSV_SLICE):
+                    _signals.check()  # a signal stops here; the partial file is removed
+                    sl = slice(lo, lo + _CSV_SLICE)
+                    fbk = r.first_break[sl]
+                    worst = (r.max_ulp[sl].max(axis=1) if r.max_ulp.shape[1]
+                             else np.zeros(len(fbk), np.uint64))
+                    nf = r.nonfinite_step[sl]
+                    cols = [
+                        _ints(self.seeds[sl]), _ints(_seed_first_break(fbk)), _ints(worst),
+                        *(_ints(fbk[:, j]) for j in range(fbk.shape[1])),
+                        _floats(r.final_loss[sl], fmt), _ints(r.solved[sl].astype(np.int8)),
+                        _floats(r.min_unit_distance[sl], fmt),
+                        _floats(r.min_unit_distance_init[sl], fmt),
+                        _ints((nf >= 0).astype(np.int8)), _ints(nf),
+                    ]
+                    f.write("".join(prefix + ",".join(row) + "\r\n" for row in zip(*cols)))
+        return sha.hexdigest()
+
+    def save_params(self, path) -> None:
+        """``params.npz``: ``names`` and ``<init>__<optimizer>__init`` / ``__final`` arrays of
+        shape (seeds, parameters)."""
+        arrays: dict[str, np.ndarray] = {"names": np.asarray(self.param_names)}
+        for (init, opt), r in self.runs.items():
+            if r.init_params is None:
+                raise InputError("parameters were not kept; run verify(..., save_params=True)")
+            arrays[f"{init}__{opt}__init"] = r.init_params
+            arrays[f"{init}__{opt}__final"] = r.final_params
+        atomic_savez(path, arrays)
+
+    def save_trajectories(self, path) -> None:
+        """``trajectories.npz``: ``names``, ``steps`` and per run ``<init>__<optimizer>__params``
+        (seeds, records, parameters) and ``__loss`` (seeds, records)."""
+        every = self.config["trajectory_every"]
+        first = next(iter(self.runs.values()))
+        arrays: dict[str, np.ndarray] = {
+            "names": np.asarray(self.param_names),
+            "steps": every * np.arange(first.trajectory_loss.shape[1]),
+        }
+        for (init, opt), r in self.runs.items():
+            arrays[f"{init}__{opt}__params"] = r.trajectory_params
+            arrays[f"{init}__{opt}__loss"] = r.trajectory_loss
+        atomic_savez(path, arrays)
+
+
+def verify(
+    *,
+    widths=DEFAULTS["widths"],
+    activation: str = DEFAULTS["activation"],
+    output_activation: str = DEFAULTS["output_activation"],
+    loss: str = DEFAULTS["loss"],
+    reduction: str = DEFAULTS["reduction"],
+    dataset: str = DEFAULTS["dataset"],
+    init=DEFAULTS["init"],
+    optimizer=DEFAULTS["optimizer"],
+    lr=DEFAULTS["lr"],
+    seeds: int = DEFAULTS["seeds"],
+    first_seed: int = DEFAULTS["first_seed"],
+    steps: int = DEFAULTS["steps"],
+    dtype: str = DEFAULTS["dtype"],
+    path: str = DEFAULTS["path"],
+    chunk: int = DEFAULTS["chunk"],
+    ties=DEFAULTS["ties"],
+    eps: float = DEFAULTS["eps"],
+    dropout: float = DEFAULTS["dropout"],
+    grad_noise: float = DEFAULTS["grad_noise"],
+    trajectory_every: int = DEFAULTS["trajectory_every"],
+    out=None,
+    save_params: bool = False,
+    quiet: bool = False,
+    resume: bool = False,
+    progress: bool | None = None,
+    force: bool = False,
+    **unknown,
+) -> VerifyResults:
+    """Train ``seeds`` seeds under every init x optimizer and check every tied pair bitwise at
+    every step.
+
+    The keyword arguments are the options of ``symjax verify`` (``--output-activation`` is
+    ``output_activation``); lists may be given as comma-separated strings or lists. The returned
+    :attr:`VerifyResults.config` holds every option resolved, so ``verify(**config)`` re-runs.
+    Call :func:`symjax.configure_xla` before importing JAX for the fast path.
+
+    Args:
+      widths: layer widths, e.g. ``"2,2,1"``.
+      activation: hidden activation; output_activation: output activation.
+      loss: ``squared_error`` or ``bce``; reduction: ``mean`` or ``sum`` over samples.
+      dataset: data set spec (:mod:`symjax.numeric.datasets`).
+      init: init scheme specs, or ``"all"`` (every registered scheme).
+      optimizer: optimizer specs (:mod:`symjax.numeric.optimizers`).
+      lr: learning rates (see :func:`symjax.numeric.optimizers.parse_optimizers`).
+      seeds: number of seeds (>= 1); first_seed: the first seed number.
+      steps: training steps (>= 0).
+      dtype: ``float32`` or ``float64``.
+      path: ``exact`` or ``matmul``; the exact path falls back to matmul when a layer is wider
+        than :data:`symjax.numeric.net.VECTOR_MAX_WIDTH` units, with a warning and ``path_used``
+        recorded.
+      chunk: seeds per compiled call.
+      ties: tied pairs to check (``"w1=w3,w2=w4"``), default the fully tied subspace.
+      eps: perturbation size of the ``tied_eps`` init.
+      dropout: dropout rate for every optimizer; grad_noise: gradient noise for every optimizer.
+      trajectory_every: record parameters and loss every this many steps (0: off).
+      out: directory to write ``results.json``, ``per_seed.csv`` (and ``params.npz``) into.
+      save_params: keep initial and final parameters (and write ``params.npz`` into ``out``).
+      quiet: no progress bar (it is shown only on a terminal anyway).
+      progress: ``True``: show the progress bar (with the time left) even when stderr is not a
+        terminal, e.g. in the log of a batch job; ``quiet`` wins.
+      resume: continue the unfinished run in ``out`` (its options must equal these; see
+        :func:`resume_verify`, which reads them from ``out/run.json``).
+      force: write into ``out`` even when it is a non-empty directory that holds no symjax
+        run (files with symjax's names are replaced); by default only a new or empty directory
+        or one holding a symjax verify run is written into.
+
+    With ``out``, every finished call (seed chunk x optimizer) is written to ``out/chunks/``
+    at once, a second run into ``out`` is refused while this one holds its lock, and an
+    interrupted run can be resumed. In a multi-process run (``jax.distributed.initialize``
+    called first), process ``p`` trains chunks ``c`` with ``c % process_count == p`` and
+    process 0 writes the merged files.
+
+    Returns:
+      A :class:`VerifyResults`.
+
+    Raises:
+      InputError: any bad option, with the bad value and the allowed choices.
+      RunInterrupted: SIGINT or SIGTERM stopped the run (the message says how to resume).
+
+    Examples:
+      >>> import symjax
+      >>> res = symjax.verify(init="tied,normal", seeds=64, steps=50, quiet=True)
+      >>> res.ok
+      True
+    """
+    from ..results.document import collect_provenance
+
+    if unknown:
+        allowed = [*DEFAULTS, "out", "save_params", "quiet", "resume", "progress", "force"]
+        raise InputError(f"unknown option {sorted(unknown)[0]!r}; allowed: {', '.join(allowed)}")
+    plan = resolve(
+        widths=widths, activation=activation, output_activation=output_activation, loss=loss,
+        reduction=reduction, dataset=dataset, init=init, optimizer=optimizer, lr=lr,
+        seeds=seeds, first_seed=first_seed, steps=steps, dtype=dtype, path=path, chunk=chunk,
+        ties=ties, eps=eps, dropout=dropout, grad_noise=grad_noise,
+        trajectory_every=trajectory_every,
+    )
+    config, data = plan.config, plan.data
+    pid, nproc = jax.process_index(), jax.process_count()
+    if out is None and (resume or nproc > 1):
+        raise InputError("resume and multi-process runs need out=DIR (--out DIR): the chunk "
+                         "files live there")
+    lay = plan_layout(config["seeds"], len(plan.inits), config["chunk"])
+    layout = _layout_dict(lay, plan, config["dtype"])
+    configs = plan.train_configs()
+    check_memory(configs[0], lay.batching, config["seeds"] * len(plan.inits) * len(configs),
+                 save_params, on_disk=out is not None, seeds=config["seeds"])  # before any file
+    provenance = collect_provenance()
+    for note in plan.notes:
+        warnings.warn(note, SymjaxWarning, stacklevel=2)
+    seed_numbers = np.arange(config["first_seed"], config["first_seed"] + config["seeds"],
+                             dtype=np.uint64).astype(np.uint32)
+    store = lock = None
+    if out is not None:
+        store, lock = _open_store(out, config, layout, save_params, resume, pid, nproc, force)
+    try:
+        start = time.perf_counter()
+        with pinned_numerics(config["dtype"]):
+            sweep = run_sweep(configs, plan.inits, seed_numbers,
+                              data.x.astype(config["dtype"]), data.y.astype(config["dtype"]),
+                              chunk=config["chunk"], keep_params=save_params,
+                              progress=False if quiet else progress, store=store,
+                              process_index=pid, process_count=nproc)
+        if nproc > 1:
+            _barrier("symjax-verify-trained")
+            missing = missing_units(store, configs, plan.inits, config["seeds"],
+                                    config["chunk"], save_params)
+            if missing:
+                c, o, why = missing[0]
+                raise InputError(f"{len(missing)} units are missing from {store.chunk_dir} "
+                                 f"after every process finished (first: chunk {c}, optimizer "
+                                 f"{o}: {why}); resume with --resume {out}")
+        total = time.perf_counter() - start
+        res = VerifyResults(
+            config=config,
+            layout=layout,
+            ties=plan.ties,
+            param_names=plan.net.layout.names,
+            seeds=seed_numbers,
+            runs=sweep.runs,
+            summaries=_summaries(sweep, plan),
+            dataset={"spec": data.spec, "task": data.task, "samples": data.n_samples},
+            warnings=plan.notes,
+            timing=_timing(sweep, total),
+            provenance=provenance,
+        )
+        if out is not None and pid == 0:
+            written = res.write(store.directory, save_params=save_params)
+            if nproc == 1 and not config["trajectory_every"]:
+                _write_trajectory_sample(store.directory, plan, configs, seed_numbers,
+                                         json.loads(written.read_text())["run_id"])
+            _finish_store(store, config, save_params)
+        if nproc > 1:
+            _barrier("symjax-verify-written")
+    finally:
+        if lock is not None:
+            lock.release()
+    return res
+
+
+def resume_verify(out, *, quiet: bool = False, progress: bool | None = None) -> VerifyResults:
+    """Finish the interrupted ``verify`` run in directory ``out`` (``symjax verify --resume``).
+
+    The options come from ``out/run.json``; chunk files already complete and intact are kept,
+    missing, truncated or corrupted ones are recomputed. The results are bitwise identical to
+    an uninterrupted run with the same layout (device count, chunk). In a process where JAX has
+    not run anything yet, the recorded CPU device count is adopted; otherwise a different
+    layout is refused, with what to do.
+
+    Raises:
+      InputError: ``out`` holds no run, or its layout differs from this process's.
+    """
+    manifest = read_manifest(existing_directory(out, "--resume"))
+    _adopt_device_count(out, manifest.get("layout") or {})
+    return verify(**manifest["config"], out=out, save_params=manifest.get("save_params", False),
+                  quiet=quiet, resume=True, progress=progress)
+
+
+def _adopt_device_count(out, layout: dict) -> None:
+    """Use the recorded number of CPU devices, if JAX's backend is not initialised yet."""
+    want = layout.get("devices")
+    if layout.get("platform") != "cpu" or not isinstance(want, int) or want < 1:
+        return
+    try:
+        jax.config.update("jax_num_cpu_devices", want)
+    except RuntimeError:  # the backend already runs: its device count is fixed
+        have = jax.local_device_count()
+        if have != want:
+            raise InputError(
+                f"{out} was run on {want} CPU devices and this process already uses {have}; "
+                f"resume it in a fresh process (symjax verify --resume {out}, or call "
+                f"symjax.resume_verify before anything else runs JAX)") from None
+
+
+#: Files of a finished run that a new run into the same directory replaces (the report of
+#: the old run included: a report belongs to one run).
+_RESULT_FILES = ("results.json", CSV_FILE, PARAMS_FILE, TRAJECTORIES_FILE, SAMPLE_FILE)
+#: The first seeds of a run without trajectories are re-run with trajectories recorded at
+#: about SAMPLE_RECORDS log-spaced steps (``trajectory_sample.npz``), so that ``symjax report``
+#: can draw the loss and the hidden-unit distance over training without a re-run. The
+#: per-seed results and ``results.json`` do not depend on it.
+SAMPLE_SEEDS = 128
+SAMPLE_RECORDS = 60
+
+
+def _write_trajectory_sample(out: Path, plan: Plan, configs: list[TrainConfig],
+                             seeds: np.ndarray, run_id: str) -> None:
+    """Write ``trajectory_sample.npz``: ``names``, ``steps`` (log-spaced), ``seeds``, ``run_id``
+    and per run ``<init>__<optimizer>__params`` (seeds, records, parameters) and ``__loss``."""
+    import dataclasses
+
+    steps, n = plan.config["steps"], min(len(seeds), SAMPLE_SEEDS)
+    every = max(1, steps // 250)  # at most 251 records per seed while training
+    traced = [dataclasses.replace(c, trajectory_every=every) for c in configs]
+    recorded = every * np.arange(traced[0].n_records)
+    wanted = np.geomspace(1, max(steps, 1), SAMPLE_RECORDS) if steps else np.zeros(1)
+    keep = np.unique(np.concatenate([[0], np.searchsorted(recorded, wanted),
+                                     [recorded.size - 1]]).clip(0, recorded.size - 1))
+    dtype = plan.config["dtype"]
+    with pinned_numerics(dtype):
+        sweep = run_sweep(traced, plan.inits, seeds[:n], plan.data.x.astype(dtype),
+                          plan.data.y.astype(dtype), chunk=n, progress=False)
+    arrays: dict[str, np.ndarray] = {
+        "names": np.asarray(plan.net.layout.names), "steps": recorded[keep],
+        "seeds": seeds[:n].astype(np.int64), "run_id": np.asarray(run_id)}
+    for (init, opt), r in sweep.runs.items():
+        arrays[f"{init}__{opt}__params"] = np.asarray(r.trajectory_params)[:, keep]
+        arrays[f"{init}__{opt}__loss"] = np.asarray(r.trajectory_loss)[:, keep]
+    atomic_savez(out / SAMPLE_FILE, arrays)
+
+
+def _open_store(out: Path, config: dict, layout: dict, save_params: bool, resume: bool,
+                pid: int, nproc: int, force: bool = False) -> tuple[ChunkStore, DirectoryLock]:
+    """Claim and lock ``out`` and set up its chunk store: a new run, or the resumed one.
+
+    Nothing is written into a directory symjax did not create or that holds no symjax verify
+    run (unless ``force``), nor through a symbolic link. A new run refuses a directory holding
+    an unfinished run (resume it, or remove it); the results files of a finished run stay until
+    the new run writes its own over them. Resuming needs the same options and layout and
+    deletes nothing.
+    """
+    if resume:
+        out = existing_directory(out, "--resume")
+    elif pid == 0:
+        out = claim_directory(out, option="--out", ours=holds_verify_run, what="verify run",
+                              force=force)
+    else:
+        out = Path(out)
+    key_src = json.dumps({"config": config, "layout": layout, "save_params": save_params},
+                         sort_keys=True, default=str)
+    run_key = hashlib.sha256(key_src.encode()).hexdigest()
+    store = ChunkStore(out, {"config": config, "layout": layout, "save_params": save_params,
+                             "run_key": run_key})
+    try:
+        out.mkdir(parents=True, exist_ok=True)  # processes > 0 of a multi-process run
+        store.check_links(_RESULT_FILES)
+        lock = DirectoryLock(out, pid).acquire()
+    except OSError as err:
+        raise InputError(f"cannot write into --out {out}: {err.strerror or err}") from None
+    try:
+        if pid == 0:
+            existing = store.read_manifest()
+            if resume:
+                if existing is None:
+                    read_manifest(out)  # raises: nothing to resume
+                _same_run(out, existing, store.manifest)
+            elif existing is not None and not manifest_finished(existing, out):
+                raise InputError(
+                    f"{out} holds an unfinished run; continue it with symjax verify "
+                    f"--resume {out}, or remove the directory, or choose another --out")
+            else:
+                store.clear_chunks()  # a new run replaces a finished one's chunk files
+            store.remove_temporaries()
+            store.write_manifest(finished=bool(resume and manifest_finished(existing, out)))
+        if nproc > 1:
+            _barrier("symjax-verify-manifest")
+            if pid != 0:
+                _same_run(out, store.read_manifest(), store.manifest)
+    except BaseException:
+        lock.release()
+        raise
+    return store, lock
+
+
+def _finish_store(store: ChunkStore, config: dict, save_params: bool) -> None:
+    """After the results files are written: remove those of a replaced run that this run does
+    not write (after, never before), and mark the run finished."""
+    stale = [n for n, kept in ((PARAMS_FILE, save_params),
+                               (TRAJECTORIES_FILE, config["trajectory_every"])) if not kept]
+    for name in stale:
+        (store.directory / name).unlink(missing_ok=True)  # unlink never follows a link
+    _remove_report(store.directory / REPORT_DIR)  # it described the replaced run
+    store.write_manifest(finished=True)
+
+
+def _remove_report(report: Path) -> None:
+    """Remove the report of an earlier run (a symbolic link itself, never what it points to)."""
+    import shutil
+
+    if report.is_symlink() or report.is_file():
+        report.unlink()
+    elif report.is_dir():
+        shutil.rmtree(report)
+
+
+def _same_run(out: Path, existing: dict | None, ours: dict) -> None:
+    """Refuse to resume (or join) a run whose recorded options or layout differ from ours."""
+    if existing is None:
+        raise InputError(f"{out} has no run manifest ({out}/run.json)")
+    for part in ("config", "layout"):
+        theirs, mine = existing.get(part, {}), ours[part]
+        first = ("process_count", "devices", "platform", "device_kind")  # the usual causes
+        diff = sorted((k for k in set(theirs) | set(mine) if theirs.get(k) != mine.get(k)),
+                      key=lambda k: (k not in first, first.index(k) if k in first else 0, k))
+        if diff:
+            k = diff[0]
+            hint = (" (set the same device count, e.g. JAX_NUM_CPU_DEVICES)"
+                    if k in ("devices", "runs_per_call", "block", "blocks_per_device") else "")
+            raise InputError(
+                f"{out} holds a run with {part} {k}={theirs.get(k)!r}, this run has "
+                f"{mine.get(k)!r}{hint}; resuming needs the same options and layout")
+    if bool(existing.get("save_params")) != bool(ours["save_params"]):
+        raise InputError(f"{out} holds a run with save_params={existing.get('save_params')}; "
+                         f"resume it with the same --save-params")
+
+
+def _barrier(name: str) -> None:
+    """Wait until every process of a multi-process run gets here."""
+    from jax.experimental import multihost_utils
+
+    # The CPU collectives (Gloo) print connection notes on stdout, where the table goes: send
+    # the file descriptor to stderr while they run.
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        os.dup2(2, 1)
+        multihost_utils.sync_global_devices(name)
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
+# -- resolution of options -----------------------------------------------------------------
+def _int(name: str, value, minimum: int, maximum: int | None = None) -> int:
+    import re
+
+    if isinstance(value, str):
+        text = value.strip()
+        if not re.fullmatch(r"[+-]?[0-9]+", text):  # ASCII digits: no "1e3", "1_000", "١"
+            raise InputError(f"{name} {value!r} is not an integer")
+        try:
+            value = int(text)
+        except ValueError:  # more digits than int() converts
+            raise InputError(f"{name} {value!r} is too large") from None
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise InputError(f"{name} {value!r} is not an integer")
+    value = int(value)
+    if value < minimum or (maximum is not None and value > maximum):
+        bound = f">= {minimum}" if maximum is None else f"between {minimum} and {maximum}"
+        raise InputError(f"{name} {value} must be {bound}")
+    return value
+
+
+def _float(name: str, value, minimum: float | None = None) -> float:
+    if isinstance(value, bool) or not isinstance(value, (str, numbers.Real)):
+        raise InputError(f"{name} {value!r} is not a number")
+    try:
+        out = float(value)
+    except (TypeError, ValueError, OverflowError):
+        raise InputError(f"{name} {value!r} is not a number") from None
+    if not math.isfinite(out) or (minimum is not None and out < minimum):
+        bound = "finite" if minimum is None else f"finite and >= {minimum:g}"
+        raise InputError(f"{name} {value!r} must be {bound}")
+    return out
+
+
+def _representable(dtype: str, values) -> None:
+    """Refuse finite numbers that the run's dtype cannot hold (they would become infinities and
+    show up as diverged seeds, or zeros, instead of as the bad input they are)."""
+    largest = float(np.finfo(dtype).max)
+    for name, value in values:
+        if abs(value) > largest:
+            raise InputError(f"{name} {value!r} does not fit in {dtype} (largest "
+                             f"{largest:.4g}); use a smaller value or dtype float64")
+        if value != 0 and float(np.asarray(value, dtype)) == 0:  # would silently become 0
+            raise InputError(f"{name} {value!r} rounds to 0 in {dtype} (smallest "
+                             f"{float(np.finfo(dtype).smallest_subnormal):.4g}); use a larger "
+                             f"value or dtype float64")
+
+
+class Plan(NamedTuple):
+    """Every option of a run, validated and resolved (no JAX computation yet)."""
+
+    config: dict[str, Any]  # the resolved options under their CLI names
+    net: Net
+    data: Dataset
+    inits: list[InitSpec]
+    optimizers: tuple[OptimizerSpec, ...]
+    ties: tuple[tuple[str, str], ...]  # checked pairs of parameter names
+    form: str  # "scalar", "vector" (the exact path) or "matmul", after a possible fallback
+    notes: list[str]  # warnings about the run
+
+    @property
+    def path_used(self) -> str:
+        return "matmul" if self.form == "matmul" else "exact"
+
+    def train_configs(self) -> list[TrainConfig]:
+        """One :class:`TrainConfig` per optimizer."""
+        index = {n: i for i, n in enumerate(self.net.layout.names)}
+        ties = tuple((index[a], index[b]) for a, b in self.ties)
+        c = self.config
+        return [TrainConfig(self.net, o, c["steps"], c["dtype"], self.form, ties,
+                            self.data.task, c["trajectory_every"]) for o in self.optimizers]
+
+
+def resolve(**options) -> Plan:
+    """Validate and canonicalize the options of :func:`verify` (missing ones get defaults).
+
+    Raises:
+      InputError: an unknown option name, or any bad value.
+    """
+    unknown = sorted(set(options) - set(DEFAULTS))
+    if unknown:
+        raise InputError(f"unknown option {unknown[0]!r}; allowed: {', '.join(DEFAULTS)}")
+    kw = {**DEFAULTS, **options}
+    widths = Layout(kw["widths"]).widths
+    net = Net(widths, kw["activation"], kw["output_activation"], kw["loss"], kw["reduction"])
+    data: Dataset = make_dataset(kw["dataset"], widths)
+    max_seeds, max_steps = 2**32, 2**31 - 2  # seed numbers are uint32, step counters int32
+    seeds = _int("seeds", kw["seeds"], 1, max_seeds)
+    first_seed = _int("first_seed", kw["first_seed"], 0, max_seeds - seeds)
+    steps = _int("steps", kw["steps"], 0, max_steps)
+    chunk = _int("chunk", kw["chunk"], 1)
+    every = _int("trajectory_every", kw["trajectory_every"], 0, max_steps)
+    dtype = choose("dtype", kw["dtype"], DTYPES)
+    path = choose("path", kw["path"], PATHS)
+    eps = _float("eps", kw["eps"], 0.0)
+    dropout = _float("dropout", kw["dropout"], 0.0)
+    grad_noise = _float("grad_noise", kw["grad_noise"], 0.0)
+    init_texts = split_list(kw["init"], "init list")
+    if init_texts == ["all"]:
+        init_texts = list(init_schemes())
+    if not init_texts:
+        raise InputError(f"init list {kw['init']!r} is empty; allowed: "
+                         f"{', '.join(init_schemes())}, all")
+    inits = [parse_init(t, eps=eps) for t in init_texts]
+    if len({i.spec for i in inits}) != len(inits):
+        raise InputError(f"init list {kw['init']!r} names a scheme twice")
+    opts = parse_optimizers(kw["optimizer"], kw["lr"], dropout=dropout, grad_noise=grad_noise)
+    _representable(dtype, [("eps", eps), ("grad_noise", grad_noise)]
+                   + [(f"lr of {o.spec}", o.lr) for o in opts]
+                   + [(f"{k} of {o.spec}", v) for o in opts for k, v in o.options
+                      if isinstance(v, float)])
+    layout = net.layout
+    tie_pairs = default_ties(layout) if kw["ties"] is None else layout.parse_ties(kw["ties"])
+    notes = []
+    form = exact_layout(net, data.n_samples) if path == "exact" else "matmul"
+    if not form:
+        form = "matmul"
+        notes.append(
+            f"widths {layout.widths_str} have a layer wider than {VECTOR_MAX_WIDTH} units, the "
+            f"limit of the exact path; the matmul path was used instead, so ties are measured "
+            f"but not expected to hold bitwise"
+        )
+    config = {
+        "widths": list(widths),
+        "activation": net.activation,
+        "output_activation": net.output_activation,
+        "loss": net.loss,
+        "reduction": net.reduction,
+        "dataset": data.spec,
+        "init": [i.spec for i in inits],
+        "optimizer": [o.spec for o in opts],
+        "lr": [o.lr for o in opts],
+        "seeds": seeds,
+        "first_seed": first_seed,
+        "steps": steps,
+        "dtype": dtype,
+        "path": path,
+        "chunk": chunk,
+        "ties": format_ties(tie_pairs),
+        "eps": eps,
+        "dropout": dropout,
+        "grad_noise": grad_noise,
+        "trajectory_every": every,
+    }
+    return Plan(config, net, data, inits, opts, tie_pairs, form, notes)
+
+
+
+
+def _ints(a: np.ndarray) -> list[str]:
+    return list(map(str, a.tolist()))
+
+
+def _floats(a: np.ndarray, fmt: str) -> list[str]:
+    return [format(v, fmt) for v in a.tolist()]
+
+
+# -- summaries ---------------------------------------------------------------------------------
+def _seed_first_break(first_break: np.ndarray) -> np.ndarray:
+    """Per seed: the first step at which any pair differs, -1 if none ever does."""
+    if first_break.shape[1] == 0:
+        return np.full(first_break.shape[0], -1, np.int64)
+    masked = np.where(first_break >= 0, first_break, np.iinfo(np.int32).max)
+    first = masked.min(axis=1).astype(np.int64)
+    return np.where(first == np.iinfo(np.int32).max, -1, first)
+
+
+def _in_subspace(layout: Layout, pairs) -> bool:
+    classes = {n: c for c in layout.tie_classes(default_ties(layout)) for n in c}
+    return all(a in classes and b in classes[a] for a, b in pairs)
+
+
+def _median(values: np.ndarray) -> float | None:
+    values = values[np.isfinite(values)] if values.dtype.kind == "f" else values
+    return float(np.median(values)) if values.size else None
+
+
+def _summaries(sweep: SweepOutput, plan: Plan) -> list[dict[str, Any]]:
+    in_subspace = _in_subspace(plan.net.layout, plan.ties)
+    out = []
+    for i in plan.inits:
+        for o in plan.optimizers:
+            r = sweep.runs[(i.spec, o.label)]
+            n, n_pairs = r.first_break.shape
+            first = _seed_first_break(r.first_break)
+            broken = first >= 0
+            expected = (get_init(i.name).symmetric and o.equivariant
+                         and plan.path_used == "exact" and in_subspace)
+            out.append({
+                "init": i.spec,
+                "optimizer": o.label,
+                "lr": o.lr,
+                "seeds": n,
+                "pairs": n_pairs,
+                "pairs_preserved": int((r.first_break < 0).sum()),
+                "pairs_total": n * n_pairs,
+                "seeds_all_pairs_preserved": int(n - broken.sum()),
+                "seeds_broken": int(broken.sum()),
+                "broken_at_step_0": int((first == 0).sum()),
+                "first_break_median": _median(first[broken].astype(np.float64)),
+                "first_break_min": int(first[broken].min()) if broken.any() else None,
+                "first_break_max": int(first[broken].max()) if broken.any() else None,
+                "max_ulp": int(r.max_ulp.max()) if r.max_ulp.size else 0,
+                "solved": int(r.solved.sum()),
+                "final_loss_median": _median(r.final_loss.astype(np.float64)),
+                "min_unit_distance_median": _median(r.min_unit_distance.astype(np.float64)),
+                "min_unit_distance_init_median":
+                    _median(r.min_unit_distance_init.astype(np.float64)),
+                "nonfinite": int((r.nonfinite_step >= 0).sum()),
+                "expected_preserved": bool(expected),
+                "invariant_holds": bool(not broken.any()) if expected else None,
+            })
+    return out
+
+
+def _layout_dict(lay: SweepLayout, plan: Plan, dtype: str) -> dict:
+    devices = jax.local_devices()
+    return {
+        "seeds_per_call": lay.seeds_per_call,
+        "runs_per_call": lay.batching.runs,
+        "block": lay.batching.block,
+        "blocks_per_device": lay.batching.blocks,
+        "devices": len(devices),
+        "global_devices": jax.device_count(),
+        "platform": devices[0].platform,
+        "device_kind": devices[0].device_kind,
+        "process_count": jax.process_count(),
+        "path_used": plan.path_used,
+        "form": plan.form,
+        "x64": dtype == "float64",
+        "prng_impl": PRNG_IMPL,
+        "threefry_partitionable": THREEFRY_PARTITIONABLE,
+        "matmul_precision": "highest",
+    }
+
+
+def _timing(sweep: SweepOutput, total: float) -> dict:
+    """Times of this process's share of the run (not part of what the run ID hashes)."""
+    return {
+        "total_seconds": total,
+        "compile_seconds": sweep.compile_seconds,
+        "run_seconds": sweep.run_seconds,
+        "units_computed": sweep.units_computed,
+        "units_reused": sweep.units_reused,
+        "seed_steps_per_second": {
+            k: (sweep.seed_steps[k] / v if v > 0 else None) for k, v in sweep.run_seconds.items()
+        },
+    }

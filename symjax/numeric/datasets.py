@@ -1,0 +1,187 @@
+"""Small data sets generated in memory, deterministically (NumPy, no JAX, no files).
+
+Names and options (``name:key=value``, see :mod:`symjax.base.specs`):
+
+* ``xor`` (default), ``and``, ``or``: the four points of ``{0, 1}^2``, target in ``{0, 1}``.
+* ``parity``: all ``2**bits`` points of ``{0, 1}^bits``, target 1 when an odd number of inputs
+  is 1. ``bits`` defaults to the input width.
+* ``teacher``: regression on the outputs of a random teacher network, ``x ~ N(0, 1)``,
+  ``y = W2 tanh(W1 x + b1) + b2`` with ``W1 ~ N(0, 1/n_in)``, ``W2 ~ N(0, 1/hidden)``, biases
+  ``N(0, 0.1^2)``, plus Gaussian label noise of scale ``noise``. Options ``samples=64``,
+  ``hidden=8``, ``noise=0.0``, ``seed=0``. Input and output widths follow the network.
+  Use ``--output-activation identity``: the targets are not confined to ``(0, 1)``.
+* ``moons``: two interleaving half circles (as in scikit-learn), ``samples=64``,
+  ``noise=0.1``, ``seed=0``.
+* ``circles``: two concentric circles, inner radius ``factor=0.5``, ``samples=64``,
+  ``noise=0.05``, ``seed=0``.
+
+"Solved": for classification (all but ``teacher``), every output is on the right side of 0.5 for
+every sample; for regression, the mean squared error (over samples and outputs) is at most
+``(1 - R2_SOLVED)`` times the variance of the targets, i.e. ``R^2 >= 0.99``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from itertools import product
+
+import numpy as np
+
+from ..base.errors import InputError
+from ..base.layout import parse_widths
+from ..base.specs import format_spec, format_value, parse_spec
+
+#: Coefficient of determination a regression run must reach to count as solved.
+R2_SOLVED = 0.99
+#: Largest ``bits`` of the parity data set (2**bits samples).
+MAX_PARITY_BITS = 16
+#: Largest number of samples of the generated data sets.
+MAX_SAMPLES = 1 << 16
+#: Largest hidden width of the teacher network.
+MAX_TEACHER_HIDDEN = 1 << 12
+
+DATASETS = ("xor", "and", "or", "parity", "teacher", "moons", "circles")
+_OPTIONS = {
+    "parity": {"bits": None},
+    "teacher": {"samples": 64, "hidden": 8, "noise": 0.0, "seed": 0},
+    "moons": {"samples": 64, "noise": 0.1, "seed": 0},
+    "circles": {"samples": 64, "noise": 0.05, "factor": 0.5, "seed": 0},
+}
+
+
+@dataclass(frozen=True, eq=False)
+class Dataset:
+    """A data set in float64 NumPy arrays.
+
+    Attributes:
+      spec: canonical spec, e.g. ``"moons:noise=0.2"`` (only options that differ from defaults).
+      x: ``(S, n_in)`` inputs.
+      y: ``(S, n_out)`` targets.
+      task: ``"classification"`` or ``"regression"``.
+    """
+
+    spec: str
+    x: np.ndarray
+    y: np.ndarray
+    task: str
+
+    @property
+    def n_samples(self) -> int:
+        return self.x.shape[0]
+
+
+def make_dataset(spec: str, widths) -> Dataset:
+    """Build the data set named by ``spec`` for a network of the given widths.
+
+    Raises:
+      InputError: unknown name or option, bad option value, or widths whose input or output
+        layer does not match the data set.
+    """
+    widths = parse_widths(widths)
+    name, opts = parse_spec("dataset", spec, DATASETS, {k: tuple(v) for k, v in _OPTIONS.items()})
+    for key, value in opts.items():
+        if isinstance(value, bool):
+            raise InputError(f"dataset {name} option {key}={format_value(value)} must be a number")
+    merged = {**_OPTIONS.get(name, {}), **opts}
+    n_in, n_out = widths[0], widths[-1]
+    if name in ("xor", "and", "or"):
+        x = np.array(list(product((0.0, 1.0), repeat=2)))
+        bits = x.astype(int)
+        table = {"xor": bits[:, 0] ^ bits[:, 1], "and": bits[:, 0] & bits[:, 1],
+                 "or": bits[:, 0] | bits[:, 1]}
+        y, task = table[name][:, None].astype(np.float64), "classification"
+    elif name == "parity":
+        n_bits = n_in if merged["bits"] is None else _int_option(name, "bits", merged["bits"])
+        if not 1 <= n_bits <= MAX_PARITY_BITS:
+            raise InputError(f"parity bits={n_bits} must be between 1 and {MAX_PARITY_BITS}")
+        x = np.array(list(product((0.0, 1.0), repeat=n_bits)))
+        y, task = (x.sum(axis=1) % 2)[:, None], "classification"
+    elif name == "teacher":
+        x, y = _teacher(merged, n_in, n_out)
+        task = "regression"
+    else:
+        x, y = (_moons if name == "moons" else _circles)(merged)
+        task = "classification"
+    if x.shape[1] != n_in or y.shape[1] != n_out:
+        raise InputError(
+            f"dataset {spec!r} has {x.shape[1]} inputs and {y.shape[1]} output(s), but widths "
+            f"{','.join(map(str, widths))} have {n_in} and {n_out}; use widths "
+            f"{x.shape[1]},...,{y.shape[1]}"
+        )
+    return Dataset(format_spec(name, opts), np.ascontiguousarray(x, np.float64),
+                   np.ascontiguousarray(y, np.float64), task)
+
+
+def _int_option(name: str, key: str, value) -> int:
+    if isinstance(value, bool) or not (isinstance(value, int) or float(value).is_integer()):
+        raise InputError(f"dataset {name} option {key}={value!r} must be an integer")
+    return int(value)
+
+
+def _seed(name: str, opts) -> int:
+    seed = _int_option(name, "seed", opts["seed"])
+    if seed < 0:
+        raise InputError(f"dataset {name} seed={seed} must be >= 0")
+    return seed
+
+
+def _samples(name: str, opts) -> int:
+    n = _int_option(name, "samples", opts["samples"])
+    if not 2 <= n <= MAX_SAMPLES:
+        raise InputError(f"dataset {name} samples={n} must be between 2 and {MAX_SAMPLES}")
+    return n
+
+
+def _noise(name: str, opts) -> float:
+    noise = float(opts["noise"])
+    if noise < 0:
+        raise InputError(f"dataset {name} noise={noise} must be >= 0")
+    return noise
+
+
+def _teacher(opts, n_in: int, n_out: int) -> tuple[np.ndarray, np.ndarray]:
+    n = _samples("teacher", opts)
+    hidden = _int_option("teacher", "hidden", opts["hidden"])
+    if hidden < 1:
+        raise InputError(f"dataset teacher hidden={hidden} must be >= 1")
+    if hidden > MAX_TEACHER_HIDDEN:
+        raise InputError(f"dataset teacher hidden={hidden} must be at most {MAX_TEACHER_HIDDEN}")
+    rng = np.random.default_rng(_seed("teacher", opts))
+    x = rng.standard_normal((n, n_in))
+    w1 = rng.standard_normal((hidden, n_in)) / np.sqrt(n_in)
+    b1 = 0.1 * rng.standard_normal(hidden)
+    w2 = rng.standard_normal((n_out, hidden)) / np.sqrt(hidden)
+    b2 = 0.1 * rng.standard_normal(n_out)
+    y = np.tanh(x @ w1.T + b1) @ w2.T + b2
+    return x, y + _noise("teacher", opts) * rng.standard_normal(y.shape)
+
+
+def _moons(opts) -> tuple[np.ndarray, np.ndarray]:
+    n = _samples("moons", opts)
+    rng = np.random.default_rng(_seed("moons", opts))
+    n_out = n // 2
+    t_out = np.linspace(0, np.pi, n_out)
+    t_in = np.linspace(0, np.pi, n - n_out)
+    x = np.concatenate([
+        np.stack([np.cos(t_out), np.sin(t_out)], axis=1),
+        np.stack([1 - np.cos(t_in), 0.5 - np.sin(t_in)], axis=1),
+    ])
+    y = np.concatenate([np.zeros(n_out), np.ones(n - n_out)])[:, None]
+    return x + _noise("moons", opts) * rng.standard_normal(x.shape), y
+
+
+def _circles(opts) -> tuple[np.ndarray, np.ndarray]:
+    n = _samples("circles", opts)
+    factor = float(opts["factor"])
+    if not 0 < factor < 1:
+        raise InputError(f"dataset circles factor={factor} must be between 0 and 1")
+    rng = np.random.default_rng(_seed("circles", opts))
+    n_out = n // 2
+    t_out = np.linspace(0, 2 * np.pi, n_out, endpoint=False)
+    t_in = np.linspace(0, 2 * np.pi, n - n_out, endpoint=False)
+    x = np.concatenate([
+        np.stack([np.cos(t_out), np.sin(t_out)], axis=1),
+        factor * np.stack([np.cos(t_in), np.sin(t_in)], axis=1),
+    ])
+    y = np.concatenate([np.zeros(n_out), np.ones(n - n_out)])[:, None]
+    return x + _noise("circles", opts) * rng.standard_normal(x.shape), y

@@ -1,0 +1,462 @@
+"""A pure-functional MLP of any widths, with two computation paths.
+
+Parameters live in the shared order of :class:`symjax.Layout` (``[w1, ..., wK, b1, ..., bM]``).
+Activations and losses mean exactly what their names mean in :mod:`symjax.base.choices`:
+``relu'(0) = 0``, ``leaky_relu`` has slope ``0.01`` below zero and derivative 1 at zero, the
+squared error of one sample is ``sum over outputs of (yhat - y)**2 / 2`` and the loss over the
+data set is the ``mean`` (default) or ``sum`` of the per-sample losses.
+
+Two paths compute the same function:
+
+* ``exact``: every sum has a fixed order and the two members of a tied pair go through the same
+  operations on bitwise equal inputs, so tied units stay bitwise tied (no dot-product kernel
+  picks a different code path for different rows). Two layouts implement it:
+
+  - ``scalar`` (small problems: at most :data:`SCALAR_MAX_PARAMS` parameters and at most
+    :data:`SCALAR_MAX_UNROLL` parameters x samples): every parameter is its own scalar leaf
+    and every pre-activation of every sample is written out as scalar multiply-adds
+    (``w_1 * a_1 + w_2 * a_2 + ... + b``). XLA fuses the whole step into a few elementwise
+    kernels over the seed axis; this is the fast path of the default workload. Training passes
+    every pre-activation through :func:`delta_barrier` so that each delta is computed once per
+    step. Its program grows with parameters x samples, so larger problems use:
+  - ``vector``: per layer, ``z = sum_k W[:, k] a[k] + b`` as a loop over the inputs ``k`` of
+    whole-column operations on ``(units, samples)`` arrays, with a hand-written VJP of the same
+    form (:func:`fixed_dense`); sums over samples are one reduction over the trailing sample
+    axis. Tied units are elements of the same arrays and go through the same operations.
+
+* ``matmul``: ordinary ``x @ W.T + b`` with ``Precision.HIGHEST``, the way most code is written.
+  Its dot kernels may round tied rows differently; that is a result to measure, not a bug.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cached_property
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+from jax.scipy.special import xlogy
+
+from ..base.choices import (
+    LEAKY_RELU_SLOPE,
+    activation_name,
+    loss_name,
+    reduction_name,
+)
+from ..base.layout import Layout
+
+#: The scalar layout of the exact path: at most this many parameters ...
+SCALAR_MAX_PARAMS = 64
+#: ... and at most this many parameters x samples (all unrolled). Measured on a 2-core CPU with
+#: the flags of :func:`symjax.configure_xla`: 2-2-1 on XOR compiles in about 1 s, 2-16-1 on XOR
+#: (260) and 4-3-1 on 4-bit parity (304) in 2-5 s, 4-8-1 on parity (784) in 8 s; beyond about
+#: 80 parameters compile times grow to tens of seconds and some programs exhaust memory.
+SCALAR_MAX_UNROLL = 512
+#: The vector layout unrolls loops over the units of a layer; wider layers use the matmul path.
+VECTOR_MAX_WIDTH = 512
+#: Above this many pairs x coordinates, hidden-unit distances use the Gram-matrix formula.
+_DIRECT_DISTANCE_MAX = 1 << 16
+
+_ACTIVATIONS = {
+    "identity": lambda z: z,
+    "tanh": jnp.tanh,
+    "sigmoid": jax.nn.sigmoid,
+    "relu": jax.nn.relu,  # custom JVP: derivative 0 at 0
+    "leaky_relu": lambda z: jnp.where(z >= 0, z, LEAKY_RELU_SLOPE * z),  # derivative 1 at 0
+    "softplus": jax.nn.softplus,  # log(1 + exp(z))
+}
+
+
+def activation(name: str):
+    """The elementwise function named ``name`` (see :data:`symjax.base.choices.ACTIVATIONS`)."""
+    return _ACTIVATIONS[activation_name(name)]
+
+
+@dataclass(frozen=True)
+class Net:
+    """Static description of an MLP: widths, activations, loss. Hashable; no arrays.
+
+    Attributes:
+      widths: layer widths, input first, e.g. ``(2, 2, 1)``.
+      activation: activation of every hidden layer.
+      output_activation: activation of the output layer.
+      loss: ``"squared_error"`` or ``"bce"`` (aliases accepted, stored canonical).
+      reduction: ``"mean"`` or ``"sum"`` of the per-sample losses.
+    """
+
+    widths: tuple[int, ...]
+    activation: str = "tanh"
+    output_activation: str = "sigmoid"
+    loss: str = "squared_error"
+    reduction: str = "mean"
+
+    def __post_init__(self):
+        object.__setattr__(self, "widths", Layout(self.widths).widths)
+        activation_name(self.activation)
+        activation_name(self.output_activation)
+        object.__setattr__(self, "loss", loss_name(self.loss))
+        reduction_name(self.reduction)
+
+    @cached_property
+    def layout(self) -> Layout:
+        return Layout(self.widths)
+
+    @property
+    def n_params(self) -> int:
+        return self.layout.n_params
+
+    @cached_property
+    def _index(self) -> tuple[tuple[tuple[tuple[int, ...], int], ...], ...]:
+        """Per layer, per unit: (indices of incoming weights in source order, bias index)."""
+        lay = self.layout
+        out = []
+        for layer in range(1, lay.n_layers + 1):
+            units = []
+            for unit in range(1, self.widths[layer] + 1):
+                w = tuple(
+                    lay.info(lay.weight(layer, unit, s)).index
+                    for s in range(1, self.widths[layer - 1] + 1)
+                )
+                units.append((w, lay.info(lay.bias(layer, unit)).index))
+            out.append(tuple(units))
+        return tuple(out)
+
+    @cached_property
+    def _offsets(self) -> tuple[tuple[int, int], ...]:
+        """Per layer: (offset of its weight block, offset of its bias block) in the flat order."""
+        out, w, b = [], 0, self.layout.n_weights
+        for fan_in, fan_out in zip(self.widths[:-1], self.widths[1:]):
+            out.append((w, b))
+            w += fan_in * fan_out
+            b += fan_out
+        return tuple(out)
+
+    @property
+    def n_hidden_units(self) -> int:
+        return sum(self.widths[1:-1])
+
+
+# -- conversions between the flat vector, scalar leaves and matrices --------------------------
+def to_leaves(flat: jax.Array) -> tuple[jax.Array, ...]:
+    """``(n_params,)`` vector -> tuple of ``n_params`` scalars (the exact path's pytree).
+
+    Never slice a packed vector inside a differentiated function: the gradient of each slice is a
+    pad that XLA fuses into a kernel recomputing the whole network per element. Split once, then
+    differentiate with respect to the leaves.
+    """
+    return tuple(flat[i] for i in range(flat.shape[0]))
+
+
+def to_matrices(net: Net, flat: jax.Array) -> tuple[tuple[jax.Array, jax.Array], ...]:
+    """``(n_params,)`` vector -> per layer ``(W (fan_out, fan_in), b (fan_out,))``."""
+    out = []
+    for (fan_in, fan_out), (w, b) in zip(zip(net.widths[:-1], net.widths[1:]), net._offsets):
+        out.append((flat[w : w + fan_in * fan_out].reshape(fan_out, fan_in), flat[b : b + fan_out]))
+    return tuple(out)
+
+
+def from_matrices(mats: Sequence[tuple[jax.Array, jax.Array]]) -> jax.Array:
+    """Inverse of :func:`to_matrices`: weights layer by layer, then biases."""
+    return jnp.concatenate([w.reshape(-1) for w, _ in mats] + [b for _, b in mats])
+
+
+# -- losses ------------------------------------------------------------------------------------
+def _sample_loss(net: Net, z_out, a_out, y_out):
+    """Loss of one sample (or of each sample, elementwise), summed over output units in order."""
+    total = None
+    for z, a, y in zip(z_out, a_out, y_out):
+        if net.loss == "squared_error":
+            term = (a - y) ** 2 / 2
+        elif net.output_activation == "sigmoid":  # bce of sigmoid(z), written stably
+            term = -(y * jax.nn.log_sigmoid(z) + (1 - y) * jax.nn.log_sigmoid(-z))
+        else:
+            term = -(xlogy(y, a) + xlogy(1 - y, 1 - a))
+        total = term if total is None else total + term
+    return total
+
+
+def _reduce(net: Net, total, n_samples: int):
+    return total / n_samples if net.reduction == "mean" else total
+
+
+# -- exact path --------------------------------------------------------------------------------
+def exact_layout(net: Net, n_samples: int) -> str:
+    """``"scalar"`` or ``"vector"``: the layout of the exact path for this network and data, or
+    ``""`` when a layer is too wide for the exact path (see the module docstring)."""
+    if net.n_params <= SCALAR_MAX_PARAMS and net.n_params * n_samples <= SCALAR_MAX_UNROLL:
+        return "scalar"
+    return "vector" if max(net.widths) <= VECTOR_MAX_WIDTH else ""
+
+
+def scalar_forward(net: Net, leaves, inputs, masks=None, barrier: bool = False):
+    """One sample's forward pass with scalar multiply-adds in a fixed order.
+
+    Args:
+      net: the network.
+      leaves: ``n_params`` scalars in the shared order.
+      inputs: one scalar per input unit.
+      masks: one dropout factor per hidden unit (in layout order), or ``None``.
+      barrier: pass every pre-activation through :func:`delta_barrier`.
+
+    Returns:
+      ``(z, a)``: lists of the output layer's pre-activations and activations.
+    """
+    hidden = activation(net.activation)
+    a = list(inputs)
+    n_layers = len(net._index)
+    unit = 0
+    for layer, units in enumerate(net._index, start=1):
+        z = []
+        for w_idx, b_idx in units:
+            acc = leaves[w_idx[0]] * a[0]
+            for i, src in zip(w_idx[1:], a[1:]):
+                acc = acc + leaves[i] * src
+            z.append(acc + leaves[b_idx])
+        if barrier:
+            z = [delta_barrier(v) for v in z]
+        if layer == n_layers:
+            return z, [activation(net.output_activation)(v) for v in z]
+        a = [hidden(v) for v in z]
+        if masks is not None:
+            a = [v * masks[unit + j] for j, v in enumerate(a)]
+        unit += len(units)
+    raise AssertionError("unreachable: a network has an output layer")
+
+
+def _kernel_boundary(v: jax.Array) -> jax.Array:
+    """``v``, bit for bit, computed as a reduction: ``-0.0 + v + -0.0`` over a stacked axis.
+
+    Adding ``-0.0`` is exact for every value (``+0`` stays ``+0``, ``-0`` stays ``-0``, NaN
+    stays NaN). XLA's CPU fusion copies cheap elementwise producers into every consumer, but
+    it does not copy a reduction: its result is computed once, in a kernel of its own.
+    """
+    zero = jnp.full_like(v, -0.0)
+    return lax.reduce(jnp.stack([v, zero]), jnp.array(-0.0, v.dtype), lax.add, (0,))
+
+
+@jax.custom_vjp
+def delta_barrier(z: jax.Array) -> jax.Array:
+    """The identity on a pre-activation ``z``; its VJP passes the cotangent ``dL/dz`` (the
+    unit's delta) through :func:`_kernel_boundary`.
+
+    A performance device, not arithmetic. In the scalar layout every unit's delta of every
+    sample is used by several gradients (its incoming weights and bias) and by the deltas of
+    the layer below; XLA would otherwise recompute the delta, and the chain of products behind
+    it, inside each of those kernels (the nine gradient kernels of 2-2-1 each recomputed the
+    output deltas of all four samples). With the barrier each delta is computed once per step:
+    the default workload trains about 20% faster on a 2-core CPU, float32 and float64
+    (``benchmarks/throughput.py``). The gradient is the same function; its last bits may differ
+    from the plain ``jax.grad`` program's, because XLA contracts multiply-adds into FMAs within
+    a kernel and the kernels are cut differently. Ties stay exact: both members of a tied pair
+    still go through the same operations.
+
+    Caveat, measured on CPU with jaxlib 0.10.2: under ``vmap`` the reduction runs over the minor
+    axis of ``(seeds, 2)``. In the engine's CPU blocks of 512 seeds (and of 128) it is fast, in
+    blocks of 4096 training was 7x slower (putting the reduction on the major axis with a custom
+    batching rule still left it 2x slower than no barrier). So the engine uses the barrier on
+    CPU only, where its blocks are 512 seeds; GPUs and TPUs, one block per device, train without
+    it. Re-measure before changing either.
+    """
+    return z
+
+
+def _delta_barrier_fwd(z):
+    return z, None
+
+
+def _delta_barrier_bwd(_, ct):
+    return (_kernel_boundary(ct),)
+
+
+delta_barrier.defvjp(_delta_barrier_fwd, _delta_barrier_bwd)
+
+
+def scalar_loss(net: Net, leaves, x: jax.Array, y: jax.Array, masks=None,
+                barrier: bool = False) -> jax.Array:
+    """Loss over the data set, sample by sample, summed in sample order.
+
+    Args:
+      net: the network.
+      leaves: ``n_params`` scalars.
+      x: ``(S, n_in)`` inputs; y: ``(S, n_out)`` targets.
+      masks: ``(n_hidden_units, S)`` dropout factors, or ``None``.
+      barrier: pass every pre-activation through :func:`delta_barrier` (same loss, same
+        gradient up to rounding, faster under XLA on CPU).
+    """
+    total = None
+    for s in range(x.shape[0]):
+        m = None if masks is None else [masks[j, s] for j in range(masks.shape[0])]
+        z, a = scalar_forward(net, leaves, [x[s, i] for i in range(x.shape[1])], m, barrier)
+        term = _sample_loss(net, z, a, [y[s, k] for k in range(y.shape[1])])
+        total = term if total is None else total + term
+    return _reduce(net, total, x.shape[0])
+
+
+def scalar_predict(net: Net, leaves, x: jax.Array) -> jax.Array:
+    """Outputs ``(S, n_out)`` of the scalar layout."""
+    rows = [scalar_forward(net, leaves, [x[s, i] for i in range(x.shape[1])])[1]
+            for s in range(x.shape[0])]
+    return jnp.stack([jnp.stack(r) for r in rows])
+
+
+@jax.custom_vjp
+def fixed_dense(w: jax.Array, b: jax.Array, a: jax.Array) -> jax.Array:
+    """``z[h, s] = w[h, 0] a[0, s] + w[h, 1] a[1, s] + ... + b[h]``, summed in that order.
+
+    Args:
+      w: ``(H, K)`` weights; b: ``(H,)`` biases; a: ``(K, S)`` inputs, one row per input unit.
+
+    Returns:
+      ``(H, S)``. Every element goes through the same elementwise operations, so equal rows of
+      ``w`` (tied units) give bitwise equal rows of ``z``. The VJP is written the same way:
+      ``da[k] = w[0, k] dz[0] + w[1, k] dz[1] + ...`` (equal columns give equal ``da`` rows) and
+      the sums over samples of ``dw`` and ``db`` are one reduction over the trailing axis.
+    """
+    z = w[:, 0:1] * a[0:1, :]
+    for k in range(1, w.shape[1]):
+        z = z + w[:, k : k + 1] * a[k : k + 1, :]
+    return z + b[:, None]
+
+
+def _fixed_dense_fwd(w, b, a):
+    return fixed_dense(w, b, a), (w, a)
+
+
+def _fixed_dense_bwd(residuals, dz):
+    w, a = residuals
+    da = w[0, :, None] * dz[0:1, :]
+    for h in range(1, w.shape[0]):
+        da = da + w[h, :, None] * dz[h : h + 1, :]
+    dw = jnp.sum(dz[:, None, :] * a[None, :, :], axis=-1)
+    return dw, jnp.sum(dz, axis=-1), da
+
+
+fixed_dense.defvjp(_fixed_dense_fwd, _fixed_dense_bwd)
+
+
+def vector_forward(net: Net, mats, x: jax.Array, masks=None):
+    """Forward pass of the vector layout; returns output ``(z, a)``, each ``(n_out, S)``.
+
+    ``mats``: per layer ``(W, b)``; ``x``: ``(S, n_in)``; ``masks``: ``(n_hidden_units, S)`` or
+    ``None``.
+    """
+    hidden = activation(net.activation)
+    a, unit = x.T, 0
+    for layer, (w, b) in enumerate(mats, start=1):
+        z = fixed_dense(w, b, a)
+        if layer == len(mats):
+            return z, activation(net.output_activation)(z)
+        a = hidden(z)
+        if masks is not None:
+            a = a * masks[unit : unit + w.shape[0]]
+        unit += w.shape[0]
+    raise AssertionError("unreachable: a network has an output layer")
+
+
+def vector_loss(net: Net, mats, x: jax.Array, y: jax.Array, masks=None) -> jax.Array:
+    """Loss over the data set in the vector layout (same function as :func:`scalar_loss`)."""
+    z, a = vector_forward(net, mats, x, masks)
+    k = y.shape[1]
+    per_sample = _sample_loss(net, [z[j] for j in range(k)], [a[j] for j in range(k)],
+                              [y[:, j] for j in range(k)])
+    return _reduce(net, jnp.sum(per_sample), x.shape[0])
+
+
+def vector_predict(net: Net, mats, x: jax.Array) -> jax.Array:
+    """Outputs ``(S, n_out)`` of the vector layout."""
+    return vector_forward(net, mats, x)[1].T
+
+
+# -- matmul path -------------------------------------------------------------------------------
+def matmul_forward(net: Net, mats, x: jax.Array, masks=None):
+    """Forward pass with ``x @ W.T + b`` per layer; returns output ``(z, a)``, each ``(S, n_out)``.
+
+    ``masks``: ``(n_hidden_units, S)`` dropout factors or ``None``.
+    """
+    hidden = activation(net.activation)
+    a, unit = x, 0
+    for layer, (w, b) in enumerate(mats, start=1):
+        z = jnp.matmul(a, w.T, precision=lax.Precision.HIGHEST) + b[None, :]
+        if layer == len(mats):
+            return z, activation(net.output_activation)(z)
+        a = hidden(z)
+        if masks is not None:
+            a = a * masks[unit : unit + w.shape[0]].T
+        unit += w.shape[0]
+    raise AssertionError("unreachable: a network has an output layer")
+
+
+def matmul_loss(net: Net, mats, x: jax.Array, y: jax.Array, masks=None) -> jax.Array:
+    """Loss over the data set on the matmul path (same function as :func:`exact_loss`)."""
+    z, a = matmul_forward(net, mats, x, masks)
+    k = y.shape[1]
+    per_sample = _sample_loss(net, [z[:, j] for j in range(k)], [a[:, j] for j in range(k)],
+                              [y[:, j] for j in range(k)])
+    return _reduce(net, jnp.sum(per_sample), x.shape[0])
+
+
+# -- structure: ties and hidden-unit distances -------------------------------------------------
+def default_ties(layout: Layout) -> tuple[tuple[str, str], ...]:
+    """The pairs of the fully tied subspace of every hidden layer.
+
+    For each hidden layer of width ``H >= 2``, the pairs fixed by the cycle ``1 -> 2 -> ... -> H
+    -> 1`` of its units (:meth:`Layout.permutation_pairs`): each unit's incoming weights, bias
+    and outgoing weights equal the next unit's. For 2-2-1: ``w1=w3, w2=w4, w5=w6, b1=b2``.
+    """
+    pairs: list[tuple[str, str]] = []
+    for layer in layout.hidden_layers:
+        width = layout.widths[layer]
+        if width >= 2:
+            cycle = [(i + 1) % width for i in range(width)]
+            pairs.extend(layout.permutation_pairs(layer, cycle))
+    return tuple(dict.fromkeys(pairs))
+
+
+def _unit_rows(layout: Layout) -> tuple[np.ndarray, ...]:
+    """Per hidden layer of width >= 2: ``(H, D)`` indices of each unit's parameters."""
+    out = []
+    for layer in layout.hidden_layers:
+        if layout.widths[layer] < 2:
+            continue
+        rows = []
+        for unit in range(1, layout.widths[layer] + 1):
+            p = layout.unit_params(layer, unit)
+            rows.append([layout.info(n).index for n in p["in"] + p["bias"] + p["out"]])
+        out.append(np.asarray(rows, dtype=np.int32))
+    return tuple(out)
+
+
+def min_unit_distance(net: Net, flat: jax.Array) -> jax.Array:
+    """Smallest Euclidean distance between two units of the same hidden layer.
+
+    A unit is the vector (incoming weights, bias, outgoing weights). Zero exactly when two units
+    are tied; NaN when no hidden layer has two units.
+    """
+    best = jnp.array(jnp.inf, flat.dtype)
+    rows_all = _unit_rows(net.layout)
+    if not rows_all:
+        return jnp.array(jnp.nan, flat.dtype)
+    for rows in rows_all:
+        v = flat[rows]  # (H, D)
+        h, d = rows.shape
+        if h * h * d <= _DIRECT_DISTANCE_MAX:
+            d2 = jnp.sum((v[:, None, :] - v[None, :, :]) ** 2, axis=-1)
+        else:
+            sq = jnp.sum(v * v, axis=-1)
+            gram = jnp.matmul(v, v.T, precision=lax.Precision.HIGHEST)
+            d2 = jnp.maximum(sq[:, None] + sq[None, :] - 2 * gram, 0)
+        off_diag = ~np.eye(h, dtype=bool)
+        best = jnp.minimum(best, jnp.min(jnp.where(off_diag, d2, jnp.inf)))
+    return jnp.sqrt(best)
+
+
+def solved(task: str, outputs: jax.Array, y: jax.Array, r2: float) -> jax.Array:
+    """Whether a run solved its task (see :mod:`symjax.numeric.datasets` for the criteria)."""
+    if task == "classification":
+        return jnp.all((outputs > 0.5) == (y > 0.5))
+    mse = jnp.mean((outputs - y) ** 2)
+    var = jnp.mean((y - jnp.mean(y, axis=0, keepdims=True)) ** 2)
+    return mse <= (1 - r2) * var

@@ -1,0 +1,257 @@
+"""Optimizers by name through optax, with their hyperparameters, plus symmetry-breaking
+perturbations.
+
+An optimizer spec is ``name`` or ``name:key=value:...`` (see :mod:`symjax.base.specs`), e.g.
+``adam:b2=0.99`` or ``sgd:dropout=0.1``. Keys are the optax keyword arguments of that optimizer
+(numbers and booleans) and the two perturbations:
+
+* ``dropout=p``: during training every hidden unit's activation is multiplied by an independent
+  ``Bernoulli(1 - p) / (1 - p)`` mask, drawn afresh for every sample and every step (inverted
+  dropout; the final loss and "solved" are evaluated without dropout).
+* ``grad_noise=s``: every gradient component gets independent ``N(0, s^2)`` noise each step.
+
+The random numbers of step ``t`` (1-based) of seed ``k`` come from the step key
+``fold_in(perturbation_key(k), t)`` (:func:`symjax.numeric.inits.perturbation_key`), then
+``fold_in(step key, 0)`` for dropout and ``fold_in(step key, 1)`` for gradient noise; masks are
+drawn as a ``(hidden units in layout order, samples)`` array and noise as an ``(n_params,)``
+vector in the shared order, so both paths see the same perturbation, and a seed's perturbations
+do not depend on the init scheme.
+
+Every optimizer listed here updates each parameter from its own gradient history and global
+scalars only (step count, learning rate), so its update commutes with permuting hidden units:
+it is *equivariant*, and the invariance theorem applies. Optimizers whose update depends on how
+parameters are grouped into arrays (``lamb``, ``lars``, ``fromage``, ``novograd``,
+``adafactor``, ``sm3``) are left out on purpose: the two computation paths group parameters
+differently, so they would not even compute the same algorithm. A perturbation makes a run
+non-equivariant (the noise differs between tied units), whatever the optimizer.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+import numbers
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+import optax
+
+from ..base.errors import InputError
+from ..base.specs import Value, format_spec, format_value, parse_spec, split_list
+
+#: name -> (optax factory, preset options, default learning rate).
+#: Default learning rates are tuned for the default workload (2-2-1 XOR, tanh, sigmoid,
+#: squared error, 1000 steps of full-batch training) so that good random inits solve XOR.
+_OPTIMIZERS: dict[str, tuple[Callable[..., optax.GradientTransformation], dict, float]] = {
+    "sgd": (optax.sgd, {}, 2.0),
+    "momentum": (optax.sgd, {"momentum": 0.9}, 0.5),
+    "nesterov": (optax.sgd, {"momentum": 0.9, "nesterov": True}, 0.5),
+    "adam": (optax.adam, {}, 0.05),
+    "adamw": (optax.adamw, {}, 0.05),
+    "nadam": (optax.nadam, {}, 0.05),
+    "nadamw": (optax.nadamw, {}, 0.05),
+    "amsgrad": (optax.amsgrad, {}, 0.05),
+    "adamax": (optax.adamax, {}, 0.05),
+    "adamaxw": (optax.adamaxw, {}, 0.05),
+    "adabelief": (optax.adabelief, {}, 0.05),
+    "adan": (optax.adan, {}, 0.05),
+    "radam": (optax.radam, {}, 0.05),
+    "yogi": (optax.yogi, {}, 0.05),
+    "rmsprop": (optax.rmsprop, {}, 0.01),
+    "adagrad": (optax.adagrad, {}, 0.5),
+    "adadelta": (optax.adadelta, {}, 1.0),
+    "lion": (optax.lion, {}, 0.005),
+    "sign_sgd": (optax.sign_sgd, {}, 0.01),
+    "signum": (optax.signum, {}, 0.01),
+    "rprop": (optax.rprop, {}, 0.01),
+    "optimistic_gradient_descent": (optax.optimistic_gradient_descent, {}, 0.5),
+}
+OPTIMIZERS = tuple(_OPTIMIZERS)
+PERTURBATIONS = ("dropout", "grad_noise")
+#: Options whose optax default is ``None`` but that take a number.
+_NUMERIC_NONE_DEFAULTS = ("momentum",)
+#: Allowed ranges of numeric options, ``(low, high, high included)``: decay rates of moving
+#: averages in [0, 1), sizes and rates >= 0. Options not listed take any finite number.
+_RANGES: dict[str, tuple[float, float, bool]] = {
+    **{k: (0.0, 1.0, False) for k in ("b1", "b2", "b3", "decay", "rho", "momentum")},
+    **{k: (0.0, math.inf, True) for k in (
+        "eps", "eps_root", "weight_decay", "initial_scale", "initial_accumulator_value",
+        "threshold", "min_step_size", "max_step_size", "alpha")},
+    "eta_minus": (0.0, 1.0, True),
+    "eta_plus": (1.0, math.inf, True),
+}
+#: ``beta`` is a decay rate for signum and a step size for optimistic gradient descent.
+_BETA_RANGE = {"signum": (0.0, 1.0, False), "optimistic_gradient_descent": (0.0, math.inf, True)}
+
+
+def _check_range(name: str, key: str, value: Value) -> None:
+    bounds = _BETA_RANGE.get(name) if key == "beta" else _RANGES.get(key)
+    if bounds is None or isinstance(value, bool):
+        return
+    low, high, closed = bounds
+    if value < low or value > high or (value == high and not closed):
+        shown = (f">= {low:g}" if math.isinf(high) else
+                 f"in [{low:g}, {high:g}{']' if closed else ')'}")
+        raise InputError(f"optimizer {name} option {key}={format_value(value)} must be {shown}")
+
+
+def _option_defaults(name: str) -> dict[str, Value | None]:
+    factory, preset, _ = _OPTIMIZERS[name]
+    out: dict[str, Value | None] = {}
+    for p in inspect.signature(factory).parameters.values():
+        if p.name == "learning_rate":
+            continue
+        if isinstance(p.default, (bool, int, float)) or p.name in _NUMERIC_NONE_DEFAULTS:
+            out[p.name] = p.default
+    out.update(preset)
+    return out
+
+
+@dataclass(frozen=True)
+class OptimizerSpec:
+    """One optimizer of a run, fully resolved. Hashable (it keys compiled programs).
+
+    Attributes:
+      spec: canonical spec as given, e.g. ``"adam:b2=0.99"``.
+      name: optimizer name.
+      lr: learning rate.
+      options: optax keyword arguments given in the spec (preset ones are added on build).
+      dropout: dropout rate of hidden units during training (0 = off).
+      grad_noise: standard deviation of the gradient noise (0 = off).
+      label: unique name of the run in tables and files: ``spec``, or ``spec@lr=...`` when the
+        same spec runs with several learning rates.
+    """
+
+    spec: str
+    name: str
+    lr: float
+    options: tuple[tuple[str, Value], ...]
+    dropout: float
+    grad_noise: float
+    label: str
+
+    @property
+    def perturbed(self) -> bool:
+        return self.dropout > 0 or self.grad_noise > 0
+
+    @property
+    def equivariant(self) -> bool:
+        """Whether the update commutes with permutations of hidden units (no perturbation)."""
+        return not self.perturbed
+
+    def transformation(self) -> optax.GradientTransformation:
+        factory, preset, _ = _OPTIMIZERS[self.name]
+        return factory(learning_rate=self.lr, **{**preset, **dict(self.options)})
+
+
+def default_lr(name: str) -> float:
+    """The default learning rate of optimizer ``name``."""
+    return _OPTIMIZERS[name][2]
+
+
+def parse_optimizers(optimizer, lr=None, *, dropout: float = 0.0,
+                     grad_noise: float = 0.0) -> tuple[OptimizerSpec, ...]:
+    """Resolve the optimizer list and learning rates of a run.
+
+    Args:
+      optimizer: comma-separated specs or a list of them, e.g. ``"sgd,adam:b2=0.99"``.
+      lr: ``None`` (each optimizer's default), one number for all, a list (or comma-separated
+        string) with one number per optimizer, or a mapping ``{spec or name: lr}`` (also as the
+        string ``"sgd=0.5,adam=0.05"``; optimizers not named get their default).
+      dropout: default dropout rate for specs that do not set ``dropout``.
+      grad_noise: default gradient-noise scale for specs that do not set ``grad_noise``.
+
+    Raises:
+      InputError: unknown optimizer or option, a learning rate that is not a finite positive
+        number, a wrong number of learning rates, bad perturbation values, duplicate runs.
+    """
+    texts = split_list(optimizer, "optimizer list")
+    if not texts:
+        raise InputError(f"optimizer list {optimizer!r} is empty; allowed: {', '.join(OPTIMIZERS)}")
+    keys = {n: (*_option_defaults(n), *PERTURBATIONS) for n in OPTIMIZERS}
+    parsed = [parse_spec("optimizer", t, OPTIMIZERS, keys) for t in texts]
+    lrs = _resolve_lrs(lr, [format_spec(n, o) for n, o in parsed], [n for n, _ in parsed])
+    out, seen = [], {}
+    for (name, opts), rate in zip(parsed, lrs):
+        defaults = _option_defaults(name)
+        for key, value in opts.items():
+            if key in PERTURBATIONS:
+                continue
+            if isinstance(defaults[key], bool) != isinstance(value, bool):
+                kind = "true or false" if isinstance(defaults[key], bool) else "a number"
+                raise InputError(f"optimizer {name} option {key}={format_value(value)} must be "
+                                 f"{kind}")
+            _check_range(name, key, value)
+        spec = format_spec(name, opts)
+        drop = _check_dropout(opts.get("dropout", dropout))
+        noise = _check_noise(opts.get("grad_noise", grad_noise))
+        options = tuple(sorted((k, v) for k, v in opts.items() if k not in PERTURBATIONS))
+        if spec in seen and seen[spec] == rate:
+            raise InputError(f"optimizer {spec!r} with lr={rate} is listed twice")
+        seen.setdefault(spec, rate)
+        out.append(OptimizerSpec(spec, name, rate, options, drop, noise, spec))
+    labels = [s.spec for s in out]
+    return tuple(
+        OptimizerSpec(s.spec, s.name, s.lr, s.options, s.dropout, s.grad_noise,
+                      s.spec if labels.count(s.spec) == 1 else f"{s.spec}@lr={s.lr!r}")
+        for s in out
+    )
+
+
+def _check_lr(value, where: str) -> float:
+    if isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            raise InputError(f"learning rate {value!r} {where} is not a number") from None
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise InputError(f"learning rate {value!r} {where} is not a number")
+    value = float(value)
+    if not math.isfinite(value) or value <= 0:
+        raise InputError(f"learning rate {value!r} {where} must be a finite number > 0")
+    return value
+
+
+def _resolve_lrs(lr, specs: list[str], names: list[str]) -> list[float]:
+    if lr is None:
+        return [default_lr(n) for n in names]
+    if isinstance(lr, Mapping):
+        allowed = set(specs) | set(names)
+        for key in lr:
+            if key not in allowed:
+                raise InputError(f"lr given for {key!r}, which is not in the optimizer list "
+                                 f"({', '.join(specs)})")
+        return [
+            _check_lr(lr[s], f"for {s}") if s in lr else
+            _check_lr(lr[n], f"for {n}") if n in lr else default_lr(n)
+            for s, n in zip(specs, names)
+        ]
+    values = split_list(lr, "lr")
+    if values and all(isinstance(v, str) and "=" in v for v in values):  # "sgd=0.5,adam=0.05"
+        pairs = [(k.strip(), r.strip()) for k, _, r in (v.rpartition("=") for v in values)]
+        keys = [k for k, _ in pairs]
+        twice = [k for i, k in enumerate(keys) if k in keys[:i]]
+        if twice:
+            raise InputError(f"lr {lr!r} gives {twice[0]!r} twice")
+        return _resolve_lrs(dict(pairs), specs, names)
+    if len(values) == 1:
+        return [_check_lr(values[0], "(--lr)")] * len(specs)
+    if len(values) != len(specs):
+        raise InputError(
+            f"got {len(values)} learning rates ({lr!r}) for {len(specs)} optimizers "
+            f"({', '.join(specs)}); give one, or one per optimizer"
+        )
+    return [_check_lr(v, f"for {s}") for v, s in zip(values, specs)]
+
+
+def _check_dropout(value) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 <= value < 1:
+        raise InputError(f"dropout {value!r} must be a number in [0, 1)")
+    return float(value)
+
+
+def _check_noise(value) -> float:
+    if (isinstance(value, bool) or not isinstance(value, numbers.Real)
+            or not math.isfinite(value) or value < 0):
+        raise InputError(f"grad_noise {value!r} must be a finite number >= 0")
+    return float(value)
