@@ -1171,9 +1171,9 @@ def main(argv=None) -> int:
     import jax
     from _machine import machine_info, measure_peak_flops
 
-    from symjax.experiments.config import DEFAULTS
     from symjax.numeric.datasets import make_dataset
     from symjax.numeric.optimizers import default_lr
+    from symjax.results.config import DEFAULTS
 
     rep = Report()
     machine = machine_info()

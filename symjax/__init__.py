@@ -8,15 +8,10 @@ first, and ``symjax.symbolic`` loads SymPy.
 from __future__ import annotations
 
 import importlib
-from importlib.metadata import PackageNotFoundError, version
 
 from .base.errors import InputError as InputError
 from .base.layout import Layout as Layout
-
-try:
-    __version__ = version("symjax-proofs")
-except PackageNotFoundError:  # running from a source tree that is not installed
-    __version__ = "0+unknown"
+from .base.version import __version__ as __version__
 
 #: name -> module that defines it, loaded on first access.
 _LAZY = {
@@ -25,6 +20,7 @@ _LAZY = {
     "write_results": "symjax.results.document",
     "read_results": "symjax.results.document",
     "verify": "symjax.experiments.verify",
+    "VerifyConfig": "symjax.results.config",
     "VerifyResults": "symjax.experiments.verify",
     "resume_verify": "symjax.experiments.verify",
     "RunInterrupted": "symjax.numeric.sweep",
@@ -32,7 +28,7 @@ _LAZY = {
     "register_init": "symjax.numeric.inits",
     "init_schemes": "symjax.numeric.inits",
     "pack_params": "symjax.numeric.inits",
-    "write_report": "symjax.report.verify",
+    "write_report": "symjax.report.writer",
     "reproduce": "symjax.report.reproduce",
     "check_symmetry": "symjax.experiments.own_model",
     "verify_model": "symjax.experiments.own_model",

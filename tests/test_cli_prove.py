@@ -113,10 +113,21 @@ def test_bad_input_is_one_line_and_exit_2(capsys, args, message):
     assert message in err
 
 
-def test_optimizer_path_reports_missing_module(capsys, monkeypatch):
-    monkeypatch.setitem(sys.modules, "symjax.symbolic._optimizers", None)
-    code, _, err = run(capsys, "--optimizer", "sgd")
-    assert code == 2 and "optimizer proofs are unavailable" in err
+def test_prove_and_the_report_appendix_derive_the_same_claim(capsys, tmp_path):
+    """``symjax prove`` and a report's proof appendix both go through ``prove_claim``: the
+    claim it returns for the recorded options is the one the command wrote."""
+    from symjax.symbolic._claim import prove_claim
+
+    code, _, _ = run(capsys, "--optimizer", "momentum", "--json", tmp_path / "p.json")
+    written = json.loads((tmp_path / "p.json").read_text())
+    claim = prove_claim("2,2,1", optimizer="momentum", activation="tanh",
+                        output_activation="sigmoid", loss="squared_error", samples=1,
+                        reduction="mean", dropout="none")
+    assert code == 0 and claim.theorem.proven
+    assert (claim.theorem.claim, claim.theorem.verdict) == (written["claim"], written["verdict"])
+    refuted = prove_claim("2,2,1", ties="w1=w3", activation="tanh", output_activation="sigmoid",
+                          loss="squared_error", samples=1, reduction="mean", dropout="none")
+    assert refuted.theorem.verdict == "refuted" and refuted.pairs == [("w1", "w3")]
 
 
 def test_unwritable_output_file_is_bad_input(capsys, tmp_path):

@@ -187,7 +187,7 @@ def test_cli_writes_results_document(tmp_path, cli):
 def test_report_of_a_dynamics_run(tmp_path):
     """``symjax report`` reads a dynamics results directory: summary, report.md, figures; a
     document without its parts is refused with one line."""
-    from symjax.report.verify import write_report
+    from symjax.report.writer import write_report
     from symjax.results.document import read_results, write_results
 
     parts = ["stability"]

@@ -9,7 +9,6 @@ import pytest
 
 import symjax
 from symjax import InputError, Layout
-from symjax.experiments.config import DEFAULT_INITS
 from symjax.numeric.inits import (
     BUILTIN_INITS,
     PRNG_IMPL,
@@ -21,6 +20,7 @@ from symjax.numeric.inits import (
     register_init,
 )
 from symjax.numeric.net import default_ties
+from symjax.results.config import DEFAULT_INITS
 
 
 def _draw(specs, widths, dtype, seeds):

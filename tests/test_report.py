@@ -14,14 +14,9 @@ import pytest
 
 from symjax import InputError, __version__
 from symjax.cli import main
-from symjax.report.verify import (
-    PARAMS_FILE,
-    PER_SEED_FILE,
-    TRAJECTORIES_FILE,
-    load_run,
-    trajectory_stats,
-    write_report,
-)
+from symjax.report.run import PARAMS_FILE, PER_SEED_FILE, TRAJECTORIES_FILE, load_run
+from symjax.report.stats import trajectory_stats
+from symjax.report.writer import write_report
 from symjax.results.document import write_results
 
 HAS_MATPLOTLIB = __import__("importlib.util").util.find_spec("matplotlib") is not None
@@ -161,7 +156,7 @@ def _ci(k: int, n: int) -> str:
 
 
 def test_wilson_interval_known_values():
-    from symjax.report.verify import wilson_interval
+    from symjax.report.stats import wilson_interval
 
     # Wilson (1927) / Newcombe (1998) example: 81 of 263 -> 0.2553 to 0.3662
     lo, hi = wilson_interval(81, 263)
@@ -253,7 +248,7 @@ def test_methods_paragraph_states_each_run_never_pooled(run_dir, report_dir):
 def test_optimizer_hyperparameters_do_not_clash_with_parameter_names(run_dir):
     """Adam's b1/b2/eps and the learning rate are Greek letters in LaTeX; the network's biases
     b1, b2 stay code; tied_eps's perturbation is delta, not epsilon."""
-    from symjax.report.verify import LATEX, PLAIN, methods_paragraph
+    from symjax.report.text import LATEX, PLAIN, methods_paragraph
 
     run = load_run(run_dir)
     run.document["config"] = {**run.config, "optimizer": ["sgd", "adam:b1=0.8:b2=0.99:eps=1e-07"],
@@ -414,7 +409,7 @@ def test_bad_input_is_one_line_and_exit_2(case, run_dir, tmp_path, capsys):
 
 def test_verify_file_names_match_the_engine():
     from symjax.experiments import verify as _verifier
-    from symjax.report import verify as _report
+    from symjax.report import run as _report
 
     assert (PER_SEED_FILE, PARAMS_FILE, TRAJECTORIES_FILE) == (
         _verifier.CSV_FILE, _verifier.PARAMS_FILE, _verifier.TRAJECTORIES_FILE)
@@ -551,8 +546,8 @@ def test_every_tex_file_compiles_and_tables_fit_a_column(default_dir, proofs, tm
 
 def test_verify_help_lists_the_choices(capsys):
     from symjax.base.choices import ACTIVATIONS
-    from symjax.experiments.config import OPTIMIZER_CHOICES
     from symjax.numeric.optimizers import OPTIMIZERS
+    from symjax.results.config import OPTIMIZER_CHOICES
 
     assert OPTIMIZER_CHOICES == OPTIMIZERS  # the help's list (no JAX) is the registry's
     with pytest.raises(SystemExit) as done:
@@ -565,7 +560,7 @@ def test_verify_help_lists_the_choices(capsys):
 
 def test_text_from_files_cannot_end_a_latex_comment(run_dir, tmp_path):
     """provenance is not hashed: a version with a line break must not become LaTeX."""
-    from symjax.report.verify import latex_table
+    from symjax.report.text import latex_table
 
     run = load_run(run_dir)
     run.document["provenance"] = {**run.document["provenance"],

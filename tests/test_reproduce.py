@@ -17,7 +17,7 @@ import pytest
 
 from symjax.cli import main
 from symjax.report.reproduce import Comparison, _mismatch, compare_npz
-from symjax.report.verify import PARAMS_FILE, PER_SEED_FILE
+from symjax.report.run import PARAMS_FILE, PER_SEED_FILE
 from symjax.results.document import write_results
 from symjax.results.rundir import file_sha256
 
@@ -182,7 +182,7 @@ def test_every_seed_is_compared_up_to_the_last(run_dir):
     """One value moved by 1 ULP in the last seed of each file (and one summary field) is found
     and named; the unedited copy matches (negative control). In process, no re-run."""
     from symjax.report.reproduce import compare_per_seed, compare_summaries
-    from symjax.report.verify import TRAJECTORIES_FILE, load_run
+    from symjax.report.run import TRAJECTORIES_FILE, load_run
 
     recorded = load_run(run_dir)
     last = int(recorded.seeds[-1])

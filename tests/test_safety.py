@@ -378,7 +378,7 @@ def test_reproduce_refuses_an_edited_per_seed_csv(finished, tmp_path):
     assert not stdout
     # Negative control: the unedited run passes the digest check.
     from symjax.report.reproduce import check_file_digests
-    from symjax.report.verify import load_run
+    from symjax.report.run import load_run
 
     check_file_digests(load_run(finished))
 

@@ -12,10 +12,10 @@ import pytest
 
 import symjax
 from symjax import InputError
-from symjax.experiments.config import DEFAULTS, OPTIONS
 from symjax.experiments.verify import SymjaxWarning, resolve, verify
 from symjax.numeric.net import VECTOR_MAX_WIDTH
 from symjax.numeric.optimizers import parse_optimizers
+from symjax.results.config import DEFAULTS, VerifyConfig
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +35,7 @@ def test_results_json_has_config_layout_results(small):
     res, out = small
     doc = symjax.read_results(out)
     assert doc["kind"] == "verify"
-    assert set(doc["config"]) == set(OPTIONS)  # the CLI option names, nothing else
+    assert set(doc["config"]) == set(VerifyConfig.fields())  # the CLI option names, nothing else
     assert doc["config"]["lr"] == [2.0, 0.05] and doc["config"]["optimizer"] == ["sgd", "adam"]
     assert doc["config"]["ties"] == "w1=w3,w2=w4,w5=w6,b1=b2"
     layout = doc["layout"]

@@ -389,3 +389,20 @@ def split_signed(name: str) -> tuple[int, str]:
 def format_ties(pairs) -> str:
     """Inverse of :meth:`Layout.parse_ties` for pairs: ``"w1=w3,w2=w4"``."""
     return ",".join(f"{a}={b}" for a, b in pairs)
+
+
+def parse_permutation(text: str) -> tuple[int, dict[int, int]]:
+    """``"1:2,3,1"`` -> ``(1, {1: 2, 2: 3, 3: 1})``.
+
+    Raises:
+      InputError: when the text is not LAYER:IMAGES with integers.
+    """
+    layer, sep, images = text.partition(":")
+    try:
+        if sep and images:
+            return int(layer), {i: int(v) for i, v in enumerate(images.split(","), 1)}
+    except ValueError:
+        pass
+    raise InputError(
+        f"permutation {text!r} must look like LAYER:IMAGES with 1-based units, e.g. 1:2,3,1"
+    )

@@ -57,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
     if args.results is not None:
         document = read_results(args.results)
         if document["kind"] == "verify":  # its per-seed file is under the run ID too
-            from ..report.verify import check_file_digests
+            from ..report.run import check_file_digests
 
             check_file_digests(results_path(args.results).parent, document)
         entries.append(run_entry(document))

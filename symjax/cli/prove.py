@@ -108,35 +108,6 @@ def register(subparsers) -> None:
     p.set_defaults(func=run)
 
 
-def parse_permutation(text: str) -> tuple[int, dict[int, int]]:
-    """``"1:2,3,1"`` -> ``(1, {1: 2, 2: 3, 3: 1})``.
-
-    Raises:
-      InputError: when the text is not LAYER:IMAGES with integers.
-    """
-    layer, sep, images = text.partition(":")
-    try:
-        if sep and images:
-            return int(layer), {i: int(v) for i, v in enumerate(images.split(","), 1)}
-    except ValueError:
-        pass
-    raise InputError(
-        f"permutation {text!r} must look like LAYER:IMAGES with 1-based units, e.g. 1:2,3,1"
-    )
-
-
-def _optimizer_theorem(widths, pairs, optimizer: str, options: dict):
-    try:
-        from ..symbolic._optimizers import prove_training_preserves_ties
-    except ImportError as err:
-        if err.name != "symjax.symbolic._optimizers":
-            raise
-        raise InputError(
-            f"optimizer proofs are unavailable in this installation (--optimizer {optimizer!r})"
-        ) from None
-    return prove_training_preserves_ties(widths, pairs, optimizer, **options)
-
-
 def _write(path: str, content: str, option: str) -> None:
     try:
         with open(path, "w", encoding="utf-8") as fh:
@@ -149,33 +120,17 @@ def run(args: argparse.Namespace) -> int:
     """Run ``symjax prove``; returns the exit status."""
     import sympy
 
-    from .. import __version__
+    from ..base.version import __version__
     from ..symbolic import _ties
-    from ..symbolic._chain import derivation
+    from ..symbolic._claim import prove_claim
 
-    options = {
-        "activation": args.activation,
-        "output_activation": args.output_activation,
-        "loss": args.loss,
-        "samples": args.samples,
-        "reduction": args.reduction,
-        "dropout": args.dropout,
-    }
-    net = _ties.network(args.widths, **options)
-    if args.permutation is not None:
-        layer, perm = parse_permutation(args.permutation)
-        pairs = net.layout.permutation_pairs(layer, perm)
-    else:
-        pairs = _ties.resolve_ties(net.layout, args.ties)
-
-    if args.optimizer is not None:
-        theorem = _optimizer_theorem(net.widths, pairs, args.optimizer, options)
-    elif args.lattice:
-        theorem = _ties.tie_lattice(net.widths, pairs, **options, timeout=args.timeout)
-    else:
-        theorem = _ties.prove_tie_invariance(net.widths, pairs, **options, timeout=args.timeout)
-
-    steps = derivation(net, pairs)
+    claim = prove_claim(
+        args.widths, ties=args.ties, permutation=args.permutation, optimizer=args.optimizer,
+        lattice=args.lattice, timeout=args.timeout, activation=args.activation,
+        output_activation=args.output_activation, loss=args.loss, samples=args.samples,
+        reduction=args.reduction, dropout=args.dropout,
+    )
+    theorem, steps = claim.theorem, claim.derivation
     if args.lattice and not args.verbose:
         print(_ties.lattice_table(theorem))
         print()

@@ -1,6 +1,6 @@
 """``symjax report``: tables, figures and a methods paragraph from a ``symjax verify`` directory.
 
-Nothing heavy at import: :mod:`symjax.report.verify` (NumPy) and matplotlib load when the command runs;
+Nothing heavy at import: :mod:`symjax.report.writer` (NumPy) and matplotlib load when the command runs;
 JAX is never needed.
 """
 
@@ -46,7 +46,7 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``symjax report``; returns the exit status."""
-    from ..report.verify import write_report
+    from ..report.writer import write_report
 
     report = write_report(args.results, args.out, proof=args.proof,
                           figures=not args.no_figures, width=args.width)

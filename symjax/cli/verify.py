@@ -14,7 +14,7 @@ from pathlib import Path
 
 from ..base import signals as _signals
 from ..base.errors import InputError
-from ..experiments.config import OPTIONS
+from ..results.config import DEFAULTS, VerifyConfig
 
 #: Seconds a process waits to join a multi-process run (``--coordinator-timeout``).
 COORDINATOR_TIMEOUT = 60
@@ -37,10 +37,10 @@ def register(subparsers) -> None:
         "verify", help="check numerically that tied units stay tied (many seeds, bitwise)",
         description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    for name, (default, text) in OPTIONS.items():
-        shown = "" if default is None else f" (default: {default})"  # else the text says it
-        parser.add_argument(f"--{name.replace('_', '-')}", dest=name, default=default,
-                            metavar=name.upper(), help=text + shown)
+    for name, f in VerifyConfig.fields().items():
+        shown = "" if f.default is None else f" (default: {f.default})"  # else the help says it
+        parser.add_argument(f"--{name.replace('_', '-')}", dest=name, default=f.default,
+                            metavar=name.upper(), help=f.metadata["help"] + shown)
     parser.add_argument("--out", metavar="DIR",
                         help="write results.json and per_seed.csv here: a new or empty "
                              "directory, or one holding a symjax verify run (a finished one "
@@ -167,8 +167,8 @@ def run(args: argparse.Namespace) -> int:
         if value is not None and not value.strip():  # before anything else: never "here"
             raise InputError(f"{option} {value!r} is empty; name a directory")
     if args.resume:
-        given = [f"--{n.replace('_', '-')}" for n in OPTIONS
-                 if getattr(args, n) != OPTIONS[n][0]]
+        given = [f"--{n.replace('_', '-')}" for n, default in DEFAULTS.items()
+                 if getattr(args, n) != default]
         given += ["--out"] if args.out else []
         given += ["--save-params"] if args.save_params else []
         given += ["--force"] if args.force else []
@@ -199,7 +199,7 @@ def _verify_and_print(args: argparse.Namespace, distributed: dict | None) -> int
     from ..numeric.sweep import RunInterrupted
 
     _signals.check()  # a signal that arrived while JAX loaded
-    options = {name: getattr(args, name) for name in OPTIONS}
+    options = {name: getattr(args, name) for name in DEFAULTS}
     out = args.resume or args.out
     try:
         with warnings.catch_warnings():

@@ -31,11 +31,10 @@ Definitions (also stored in ``results.json`` under ``results.definitions``):
 from __future__ import annotations
 
 import csv
+import dataclasses
 import hashlib
 import io
 import json
-import math
-import numbers
 import os
 import sys
 import time
@@ -49,7 +48,7 @@ import jax
 import numpy as np
 
 from ..base import signals as _signals
-from ..base.errors import InputError, choose
+from ..base.errors import InputError
 from ..base.layout import Layout, format_ties
 from ..base.specs import split_list
 from ..numeric.datasets import Dataset, make_dataset
@@ -73,8 +72,9 @@ from ..numeric.sweep import (
     plan_layout,
     run_sweep,
 )
-from ..numeric.train import DTYPES, PATHS, TrainConfig
+from ..numeric.train import TrainConfig
 from ..numeric.xla import configured
+from ..results.config import MAX_SEEDS, VerifyConfig, parse_int
 from ..results.rundir import (
     ChunkStore,
     DirectoryLock,
@@ -86,8 +86,9 @@ from ..results.rundir import (
     manifest_finished,
     read_manifest,
 )
-from .config import DEFAULTS
 
+#: Keywords of :func:`verify` that choose where and how results are written, not what they are.
+_OUTPUT_OPTIONS = ("out", "save_params", "quiet", "resume", "progress", "force")
 #: File names written by :meth:`VerifyResults.write`.
 CSV_FILE = "per_seed.csv"
 PARAMS_FILE = "params.npz"
@@ -318,41 +319,25 @@ class VerifyResults:
 
 
 def verify(
+    config: VerifyConfig | Mapping[str, Any] | None = None,
+    /,
     *,
-    widths=DEFAULTS["widths"],
-    activation: str = DEFAULTS["activation"],
-    output_activation: str = DEFAULTS["output_activation"],
-    loss: str = DEFAULTS["loss"],
-    reduction: str = DEFAULTS["reduction"],
-    dataset: str = DEFAULTS["dataset"],
-    init=DEFAULTS["init"],
-    optimizer=DEFAULTS["optimizer"],
-    lr=DEFAULTS["lr"],
-    seeds: int = DEFAULTS["seeds"],
-    first_seed: int = DEFAULTS["first_seed"],
-    steps: int = DEFAULTS["steps"],
-    dtype: str = DEFAULTS["dtype"],
-    path: str = DEFAULTS["path"],
-    chunk: int = DEFAULTS["chunk"],
-    ties=DEFAULTS["ties"],
-    eps: float = DEFAULTS["eps"],
-    dropout: float = DEFAULTS["dropout"],
-    grad_noise: float = DEFAULTS["grad_noise"],
-    trajectory_every: int = DEFAULTS["trajectory_every"],
     out=None,
     save_params: bool = False,
     quiet: bool = False,
     resume: bool = False,
     progress: bool | None = None,
     force: bool = False,
-    **unknown,
+    **options,
 ) -> VerifyResults:
     """Train ``seeds`` seeds under every init x optimizer and check every tied pair bitwise at
     every step.
 
-    The keyword arguments are the options of ``symjax verify`` (``--output-activation`` is
-    ``output_activation``); lists may be given as comma-separated strings or lists. The returned
-    :attr:`VerifyResults.config` holds every option resolved, so ``verify(**config)`` re-runs.
+    The options are the fields of :class:`symjax.VerifyConfig`, the options of
+    ``symjax verify`` (``--output-activation`` is ``output_activation``), given as keywords or
+    as a ``VerifyConfig`` (or a mapping) first, which keywords override; lists may be given as
+    comma-separated strings or lists. The returned :attr:`VerifyResults.config` holds every
+    option resolved, so ``verify(**config)`` re-runs.
     Call :func:`symjax.configure_xla` before importing JAX for the fast path.
 
     Args:
@@ -406,16 +391,12 @@ def verify(
     """
     from ..results.document import collect_provenance
 
-    if unknown:
-        allowed = [*DEFAULTS, "out", "save_params", "quiet", "resume", "progress", "force"]
-        raise InputError(f"unknown option {sorted(unknown)[0]!r}; allowed: {', '.join(allowed)}")
-    plan = resolve(
-        widths=widths, activation=activation, output_activation=output_activation, loss=loss,
-        reduction=reduction, dataset=dataset, init=init, optimizer=optimizer, lr=lr,
-        seeds=seeds, first_seed=first_seed, steps=steps, dtype=dtype, path=path, chunk=chunk,
-        ties=ties, eps=eps, dropout=dropout, grad_noise=grad_noise,
-        trajectory_every=trajectory_every,
-    )
+    if config is not None:
+        given = (dataclasses.asdict(config) if isinstance(config, VerifyConfig)
+                 else dict(config))
+        options = {**given, **options}
+    VerifyConfig.complete(options, extra=_OUTPUT_OPTIONS)  # unknown names: one line
+    plan = resolve(**options)
     config, data = plan.config, plan.data
     pid, nproc = jax.process_index(), jax.process_count()
     if out is None and (resume or nproc > 1):
@@ -528,8 +509,6 @@ def _write_trajectory_sample(out: Path, plan: Plan, configs: list[TrainConfig],
                              seeds: np.ndarray, run_id: str) -> None:
     """Write ``trajectory_sample.npz``: ``names``, ``steps`` (log-spaced), ``seeds``, ``run_id``
     and per run ``<init>__<optimizer>__params`` (seeds, records, parameters) and ``__loss``."""
-    import dataclasses
-
     steps, n = plan.config["steps"], min(len(seeds), SAMPLE_SEEDS)
     every = max(1, steps // 250)  # at most 251 records per seed while training
     traced = [dataclasses.replace(c, trajectory_every=every) for c in configs]
@@ -662,39 +641,6 @@ def _barrier(name: str) -> None:
 
 
 # -- resolution of options -----------------------------------------------------------------
-def _int(name: str, value, minimum: int, maximum: int | None = None) -> int:
-    import re
-
-    if isinstance(value, str):
-        text = value.strip()
-        if not re.fullmatch(r"[+-]?[0-9]+", text):  # ASCII digits: no "1e3", "1_000", "١"
-            raise InputError(f"{name} {value!r} is not an integer")
-        try:
-            value = int(text)
-        except ValueError:  # more digits than int() converts
-            raise InputError(f"{name} {value!r} is too large") from None
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise InputError(f"{name} {value!r} is not an integer")
-    value = int(value)
-    if value < minimum or (maximum is not None and value > maximum):
-        bound = f">= {minimum}" if maximum is None else f"between {minimum} and {maximum}"
-        raise InputError(f"{name} {value} must be {bound}")
-    return value
-
-
-def _float(name: str, value, minimum: float | None = None) -> float:
-    if isinstance(value, bool) or not isinstance(value, (str, numbers.Real)):
-        raise InputError(f"{name} {value!r} is not a number")
-    try:
-        out = float(value)
-    except (TypeError, ValueError, OverflowError):
-        raise InputError(f"{name} {value!r} is not a number") from None
-    if not math.isfinite(out) or (minimum is not None and out < minimum):
-        bound = "finite" if minimum is None else f"finite and >= {minimum:g}"
-        raise InputError(f"{name} {value!r} must be {bound}")
-    return out
-
-
 def _representable(dtype: str, values) -> None:
     """Refuse finite numbers that the run's dtype cannot hold (they would become infinities and
     show up as diverged seeds, or zeros, instead of as the bad input they are)."""
@@ -740,24 +686,12 @@ def resolve(**options) -> Plan:
     Raises:
       InputError: an unknown option name, or any bad value.
     """
-    unknown = sorted(set(options) - set(DEFAULTS))
-    if unknown:
-        raise InputError(f"unknown option {unknown[0]!r}; allowed: {', '.join(DEFAULTS)}")
-    kw = {**DEFAULTS, **options}
+    kw = VerifyConfig.check_plain(VerifyConfig.complete(options))
     widths = Layout(kw["widths"]).widths
     net = Net(widths, kw["activation"], kw["output_activation"], kw["loss"], kw["reduction"])
     data: Dataset = make_dataset(kw["dataset"], widths)
-    max_seeds, max_steps = 2**32, 2**31 - 2  # seed numbers are uint32, step counters int32
-    seeds = _int("seeds", kw["seeds"], 1, max_seeds)
-    first_seed = _int("first_seed", kw["first_seed"], 0, max_seeds - seeds)
-    steps = _int("steps", kw["steps"], 0, max_steps)
-    chunk = _int("chunk", kw["chunk"], 1)
-    every = _int("trajectory_every", kw["trajectory_every"], 0, max_steps)
-    dtype = choose("dtype", kw["dtype"], DTYPES)
-    path = choose("path", kw["path"], PATHS)
-    eps = _float("eps", kw["eps"], 0.0)
-    dropout = _float("dropout", kw["dropout"], 0.0)
-    grad_noise = _float("grad_noise", kw["grad_noise"], 0.0)
+    seeds, dtype, eps = kw["seeds"], kw["dtype"], kw["eps"]
+    kw["first_seed"] = parse_int("first_seed", kw["first_seed"], 0, MAX_SEEDS - seeds)
     init_texts = split_list(kw["init"], "init list")
     if init_texts == ["all"]:
         init_texts = list(init_schemes())
@@ -767,15 +701,16 @@ def resolve(**options) -> Plan:
     inits = [parse_init(t, eps=eps) for t in init_texts]
     if len({i.spec for i in inits}) != len(inits):
         raise InputError(f"init list {kw['init']!r} names a scheme twice")
-    opts = parse_optimizers(kw["optimizer"], kw["lr"], dropout=dropout, grad_noise=grad_noise)
-    _representable(dtype, [("eps", eps), ("grad_noise", grad_noise)]
+    opts = parse_optimizers(kw["optimizer"], kw["lr"], dropout=kw["dropout"],
+                            grad_noise=kw["grad_noise"])
+    _representable(dtype, [("eps", eps), ("grad_noise", kw["grad_noise"])]
                    + [(f"lr of {o.spec}", o.lr) for o in opts]
                    + [(f"{k} of {o.spec}", v) for o in opts for k, v in o.options
                       if isinstance(v, float)])
     layout = net.layout
     tie_pairs = default_ties(layout) if kw["ties"] is None else layout.parse_ties(kw["ties"])
     notes = []
-    form = exact_layout(net, data.n_samples) if path == "exact" else "matmul"
+    form = exact_layout(net, data.n_samples) if kw["path"] == "exact" else "matmul"
     if not form:
         form = "matmul"
         notes.append(
@@ -783,7 +718,8 @@ def resolve(**options) -> Plan:
             f"limit of the exact path; the matmul path was used instead, so ties are measured "
             f"but not expected to hold bitwise"
         )
-    config = {
+    config = VerifyConfig.record({
+        **kw,
         "widths": list(widths),
         "activation": net.activation,
         "output_activation": net.output_activation,
@@ -793,18 +729,8 @@ def resolve(**options) -> Plan:
         "init": [i.spec for i in inits],
         "optimizer": [o.spec for o in opts],
         "lr": [o.lr for o in opts],
-        "seeds": seeds,
-        "first_seed": first_seed,
-        "steps": steps,
-        "dtype": dtype,
-        "path": path,
-        "chunk": chunk,
         "ties": format_ties(tie_pairs),
-        "eps": eps,
-        "dropout": dropout,
-        "grad_noise": grad_noise,
-        "trajectory_every": every,
-    }
+    })
     return Plan(config, net, data, inits, opts, tie_pairs, form, notes)
 
 

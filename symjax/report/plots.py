@@ -35,7 +35,8 @@ if TYPE_CHECKING:  # pragma: no cover - types only
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-    from .verify import RunData, TrajectoryStats
+    from .run import RunData
+    from .stats import TrajectoryStats
 
 #: Local style of every figure.
 STYLE = {
@@ -119,7 +120,7 @@ def caption(name: str, run: RunData, stats: TrajectoryStats | None = None) -> st
 def save_figure(fig: Figure, name: str, write: Callable[[str, bytes], Any],
                 title: str) -> None:
     """Render ``fig`` as ``NAME.png`` and ``NAME.pdf`` and hand the bytes to ``write``."""
-    from .. import __version__
+    from ..base.version import __version__
 
     for ext, meta in (("png", {"Title": title, "Software": f"symjax {__version__}"}),
                       ("pdf", {"Title": title, "Creator": f"symjax {__version__}",
@@ -186,7 +187,7 @@ class _Painter:
     def solved_fraction(self) -> Figure:
         """Solved fraction with 95% Wilson intervals: one row per init, one marker per
         optimizer."""
-        from .verify import wilson_interval
+        from .stats import wilson_interval
 
         n_opt = len(self.optimizers)
         fig = self._figure(0.8 + 0.2 * len(self.inits) * max(1, n_opt / 2))

@@ -2,7 +2,7 @@
 
 Steps:
 
-1. Read the run (:func:`symjax.report.verify.load_run`: ``results.json`` with its hash check, and
+1. Read the run (:func:`symjax.report.writer.load_run`: ``results.json`` with its hash check, and
    ``per_seed.csv`` cross-checked against it), check that its config maps onto the keyword
    arguments of :func:`symjax.verify`, and read ``params.npz`` and ``trajectories.npz`` if they
    are there. Any problem is bad input (exit 2) before anything runs.
@@ -46,7 +46,7 @@ import numpy as np
 
 from ..base.errors import InputError
 from ..results.document import package_version
-from .verify import (
+from .run import (
     LABEL_COLUMNS,
     PARAMS_FILE,
     PER_SEED_FILE,
@@ -152,7 +152,7 @@ def reproduce(path: str | os.PathLike, *, tolerance: float | None = None,
       An :class:`Outcome`.
 
     Raises:
-      InputError: bad input (see :func:`symjax.report.verify.load_run`), a config that does not map
+      InputError: bad input (see :func:`symjax.report.writer.load_run`), a config that does not map
         onto :func:`symjax.verify`, an unreadable ``params.npz`` or ``trajectories.npz``, or a
         negative or non-finite tolerance.
     """
@@ -226,17 +226,10 @@ def check_file_digests(run: RunData) -> None:
 
 def _verify_options(run: RunData) -> dict[str, Any]:
     """The recorded config as keyword arguments of :func:`symjax.verify`."""
-    from ..experiments.config import OPTIONS
+    from ..results.config import VerifyConfig
 
-    config = run.config
-    unknown = sorted(set(config) - set(OPTIONS))
-    missing = sorted(set(OPTIONS) - set(config))
-    problems = ([f"unknown {', '.join(unknown)}"] if unknown else []) + (
-        [f"missing {', '.join(missing)}"] if missing else [])
-    if problems:
-        raise InputError(f"{run.file('results.json')}: config does not map onto symjax.verify "
-                         f"of symjax {package_version()}: {'; '.join(problems)}")
-    return dict(config)
+    return VerifyConfig.from_record(run.config, f"{run.file('results.json')} (symjax "
+                                                f"{package_version()})")
 
 
 def _check_options(run: RunData, options: dict[str, Any]) -> None:

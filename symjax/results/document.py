@@ -80,6 +80,7 @@ from pathlib import Path
 from typing import Any
 
 from ..base.errors import InputError, choose
+from ..base.version import DISTRIBUTION, __version__
 
 #: Name of the document type, stored in ``"schema"``.
 SCHEMA = "symjax-results"
@@ -92,7 +93,6 @@ RESULTS_FILE = "results.json"
 #: Kinds of results documents that can be written.
 KINDS = ("verify", "prove", "laws", "stability", "dynamics")
 #: Distribution name (the import name ``symjax`` is taken on PyPI by another project).
-DISTRIBUTION = "symjax-proofs"
 #: Third-party packages whose versions are recorded when installed.
 VERSIONED_PACKAGES = ("jax", "jaxlib", "optax", "chex", "sympy", "numpy")
 
@@ -145,10 +145,7 @@ def collect_provenance(*, jax_info: bool = True) -> dict[str, Any]:
 
 def package_version() -> str:
     """The installed version of ``symjax-proofs``, ``"0+unknown"`` in an uninstalled tree."""
-    try:
-        return version(DISTRIBUTION)
-    except PackageNotFoundError:
-        return "0+unknown"
+    return __version__
 
 
 def _now() -> str:

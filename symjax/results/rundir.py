@@ -480,7 +480,7 @@ def check_manifest(data: Any, path) -> dict[str, Any]:
     """``data`` if it is a symjax verify run manifest of this version with well-formed parts
     (config keys are options of ``verify``, values scalars or flat lists; layout a flat object;
     ``save_params`` and ``finished`` booleans), else :class:`InputError` naming ``path``."""
-    from ..experiments.config import OPTIONS
+    from .config import DEFAULTS as OPTIONS
 
     if (not isinstance(data, dict) or data.get("format") != MANIFEST_FORMAT
             or not isinstance(data.get("config"), dict)):
