@@ -60,6 +60,7 @@ from typing import Any
 import numpy as np
 
 from ..base.errors import InputError, choose
+from ..results.summary import seed_first_break
 
 #: Parts of :func:`measure` (and of ``symjax dynamics --part``).
 PARTS = ("laws", "stability", "rounding")
@@ -769,7 +770,7 @@ def measure_rounding(
                     res = verify(widths=w, init="tied", path=path, dtype=dtype, seeds=seeds,
                                  steps=steps, optimizer=optimizers, quiet=True)
                 for (_, opt), r in res.runs.items():
-                    first = _seed_first(r.first_break)
+                    first = seed_first_break(r.first_break)
                     broken = first >= 0
                     q = (np.quantile(first[broken], [0.0, 0.5, 1.0]).tolist() if broken.any()
                          else [None, None, None])
@@ -789,14 +790,6 @@ def measure_rounding(
                        "trajectory_seeds": trajectory_seeds,
                        "trajectory_steps": trajectory_steps, "horizons": list(horizons)},
             "runs": runs, "exact_never_breaks": exact_ok, "growth": growth, "ok": exact_ok}
-
-
-def _seed_first(first_break: np.ndarray) -> np.ndarray:
-    if first_break.shape[1] == 0:
-        return np.full(first_break.shape[0], -1)
-    masked = np.where(first_break >= 0, first_break, np.iinfo(np.int32).max)
-    first = masked.min(axis=1)
-    return np.where(first == np.iinfo(np.int32).max, -1, first)
 
 
 def _rounding_growth(dtype: str, seeds: int, steps: int, horizons: Sequence[int]) -> dict:

@@ -86,6 +86,7 @@ from ..results.rundir import (
     manifest_finished,
     read_manifest,
 )
+from ..results.summary import seed_first_break, summarize
 
 #: Keywords of :func:`verify` that choose where and how results are written, not what they are.
 _OUTPUT_OPTIONS = ("out", "save_params", "quiet", "resume", "progress", "force")
@@ -278,11 +279,10 @@ class VerifyResults:
                     _signals.check()  # a signal stops here; the partial file is removed
                     sl = slice(lo, lo + _CSV_SLICE)
                     fbk = r.first_break[sl]
-                    worst = (r.max_ulp[sl].max(axis=1) if r.max_ulp.shape[1]
-                             else np.zeros(len(fbk), np.uint64))
+                    worst = _worst_ulp(r.max_ulp[sl])
                     nf = r.nonfinite_step[sl]
                     cols = [
-                        _ints(self.seeds[sl]), _ints(_seed_first_break(fbk)), _ints(worst),
+                        _ints(self.seeds[sl]), _ints(seed_first_break(fbk)), _ints(worst),
                         *(_ints(fbk[:, j]) for j in range(fbk.shape[1])),
                         _floats(r.final_loss[sl], fmt), _ints(r.solved[sl].astype(np.int8)),
                         _floats(r.min_unit_distance[sl], fmt),
@@ -745,23 +745,14 @@ def _floats(a: np.ndarray, fmt: str) -> list[str]:
 
 
 # -- summaries ---------------------------------------------------------------------------------
-def _seed_first_break(first_break: np.ndarray) -> np.ndarray:
-    """Per seed: the first step at which any pair differs, -1 if none ever does."""
-    if first_break.shape[1] == 0:
-        return np.full(first_break.shape[0], -1, np.int64)
-    masked = np.where(first_break >= 0, first_break, np.iinfo(np.int32).max)
-    first = masked.min(axis=1).astype(np.int64)
-    return np.where(first == np.iinfo(np.int32).max, -1, first)
+def _worst_ulp(max_ulp: np.ndarray) -> np.ndarray:
+    """Per seed, the largest ULP distance over its pairs, from ``(seeds, pairs)``."""
+    return max_ulp.max(axis=1) if max_ulp.shape[1] else np.zeros(len(max_ulp), np.uint64)
 
 
 def _in_subspace(layout: Layout, pairs) -> bool:
     classes = {n: c for c in layout.tie_classes(default_ties(layout)) for n in c}
     return all(a in classes and b in classes[a] for a, b in pairs)
-
-
-def _median(values: np.ndarray) -> float | None:
-    values = values[np.isfinite(values)] if values.dtype.kind == "f" else values
-    return float(np.median(values)) if values.size else None
 
 
 def _summaries(sweep: SweepOutput, plan: Plan) -> list[dict[str, Any]]:
@@ -770,34 +761,16 @@ def _summaries(sweep: SweepOutput, plan: Plan) -> list[dict[str, Any]]:
     for i in plan.inits:
         for o in plan.optimizers:
             r = sweep.runs[(i.spec, o.label)]
-            n, n_pairs = r.first_break.shape
-            first = _seed_first_break(r.first_break)
-            broken = first >= 0
             expected = (get_init(i.name).symmetric and o.equivariant
                          and plan.path_used == "exact" and in_subspace)
             out.append({
                 "init": i.spec,
                 "optimizer": o.label,
                 "lr": o.lr,
-                "seeds": n,
-                "pairs": n_pairs,
-                "pairs_preserved": int((r.first_break < 0).sum()),
-                "pairs_total": n * n_pairs,
-                "seeds_all_pairs_preserved": int(n - broken.sum()),
-                "seeds_broken": int(broken.sum()),
-                "broken_at_step_0": int((first == 0).sum()),
-                "first_break_median": _median(first[broken].astype(np.float64)),
-                "first_break_min": int(first[broken].min()) if broken.any() else None,
-                "first_break_max": int(first[broken].max()) if broken.any() else None,
-                "max_ulp": int(r.max_ulp.max()) if r.max_ulp.size else 0,
-                "solved": int(r.solved.sum()),
-                "final_loss_median": _median(r.final_loss.astype(np.float64)),
-                "min_unit_distance_median": _median(r.min_unit_distance.astype(np.float64)),
-                "min_unit_distance_init_median":
-                    _median(r.min_unit_distance_init.astype(np.float64)),
-                "nonfinite": int((r.nonfinite_step >= 0).sum()),
+                **summarize(r.first_break, _worst_ulp(r.max_ulp), r.solved, r.final_loss,
+                            r.min_unit_distance, r.min_unit_distance_init, r.nonfinite_step),
                 "expected_preserved": bool(expected),
-                "invariant_holds": bool(not broken.any()) if expected else None,
+                "invariant_holds": bool((r.first_break < 0).all()) if expected else None,
             })
     return out
 

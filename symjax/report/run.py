@@ -18,6 +18,7 @@ from ..base.errors import InputError
 from ..base.layout import Layout
 from ..results.config import VerifyConfig
 from ..results.document import package_version, read_results, results_path
+from ..results.summary import seed_first_break, summarize
 
 #: Files of a ``symjax verify`` directory (the names :class:`symjax.experiments.verify.VerifyResults`
 #: writes; kept here so that reading them does not import JAX).
@@ -349,36 +350,13 @@ def _parse_column(where: str, name: str, cells: list[str], dtype: np.dtype) -> n
     return values.astype(dtype) if as_float else values
 
 
-def _median(values: np.ndarray) -> float | None:
-    """Median over finite values as the engine computes it (``None`` when there are none)."""
-    values = values.astype(np.float64)
-    values = values[np.isfinite(values)]
-    return float(np.median(values)) if values.size else None
-
-
 def summarize_per_seed(cols: dict[str, np.ndarray], pair_columns: Sequence[str]) -> dict:
     """The summary fields of one run that follow from its per-seed columns."""
-    first = cols["first_break_step"]
-    broken = first >= 0
-    pairs = np.stack([cols[c] for c in pair_columns]) if pair_columns else np.zeros((0, 1))
-    return {
-        "seeds": int(first.size),
-        "pairs": len(pair_columns),
-        "pairs_preserved": int((pairs < 0).sum()),
-        "pairs_total": int(first.size * len(pair_columns)),
-        "seeds_all_pairs_preserved": int((~broken).sum()),
-        "seeds_broken": int(broken.sum()),
-        "broken_at_step_0": int((first == 0).sum()),
-        "first_break_median": _median(first[broken]),
-        "first_break_min": int(first[broken].min()) if broken.any() else None,
-        "first_break_max": int(first[broken].max()) if broken.any() else None,
-        "max_ulp": int(cols["max_ulp"].max()) if pair_columns else 0,
-        "solved": int(cols["solved"].sum()),
-        "final_loss_median": _median(cols["final_loss"]),
-        "min_unit_distance_median": _median(cols["min_unit_distance"]),
-        "min_unit_distance_init_median": _median(cols["min_unit_distance_init"]),
-        "nonfinite": int(cols["nonfinite"].sum()),
-    }
+    pairs = (np.stack([cols[c] for c in pair_columns], axis=1) if pair_columns
+             else np.zeros((cols["seed"].size, 0), np.int64))
+    return summarize(pairs, cols["max_ulp"], cols["solved"], cols["final_loss"],
+                     cols["min_unit_distance"], cols["min_unit_distance_init"],
+                     cols["nonfinite_step"])
 
 
 def _check_against_summaries(where: str, run: RunData, per_seed: dict) -> None:
@@ -386,12 +364,8 @@ def _check_against_summaries(where: str, run: RunData, per_seed: dict) -> None:
     for summary in run.summaries:
         key = (summary["init"], summary["optimizer"])
         cols = per_seed[key]
-        if pair_cols:
-            pairs = np.stack([cols[c] for c in pair_cols])
-            masked = np.where(pairs >= 0, pairs, np.iinfo(np.int64).max).min(axis=0)
-            first = np.where(masked == np.iinfo(np.int64).max, -1, masked)
-        else:
-            first = np.full(cols["seed"].shape, -1)
+        first = seed_first_break(np.stack([cols[c] for c in pair_cols], axis=1) if pair_cols
+                                 else np.zeros((cols["seed"].size, 0), np.int64))
         consistent = ((first == cols["first_break_step"])
                       & (cols["nonfinite"] == (cols["nonfinite_step"] >= 0)))
         bad = np.flatnonzero(~consistent)
