@@ -164,7 +164,7 @@ _COORD = {
     "gprev": ({"real": True}, (Fraction(1, 2),) * 2),
     "eg": ({"nonnegative": True}, (Fraction(1, 4),) * 2),
     "ex": ({"nonnegative": True}, (Fraction(1, 4),) * 2),
-    "step": ({"positive": True}, (Fraction(1, 10),) * 2),
+    "step": ({"nonnegative": True}, (Fraction(1, 10),) * 2),
     "prev": ({"real": True}, (Fraction(1, 10),) * 2),
 }
 #: Shared state and leaf-norm symbols: name -> (assumptions, witness value, meaning).
