@@ -73,11 +73,11 @@ def main(argv=None) -> int:
         rows.append((optimizer, theorem, expected))
 
     _rule("Summary")
-    print(f"{'optimizer':<22} {'preserves ties':<16} {'expected':<10} ok")
+    print(f"{'optimizer':<28} {'preserves ties':<16} {'expected':<10} ok")
     for name, theorem, expected in rows:
         yes = {"proven": "yes", "refuted": "no"}.get(theorem.verdict, theorem.verdict)
         want = {"proven": "yes", "refuted": "no"}[expected]
-        print(f"{name:<22} {yes:<16} {want:<10} {'ok' if theorem.verdict == expected else 'FAIL'}")
+        print(f"{name:<28} {yes:<16} {want:<10} {'ok' if theorem.verdict == expected else 'FAIL'}")
 
     if args.latex:
         args.latex.mkdir(parents=True, exist_ok=True)

@@ -277,14 +277,18 @@ def test_sign_flip_ties_on_wider_and_deeper_nets(widths, ties, proven):
         assert thm.verdict == ("proven" if proven and activation == "tanh" else "refuted")
 
 
-def test_sign_flip_ties_survive_every_modelled_optimizer():
+def test_sign_flip_ties_survive_every_modelled_optimizer_but_yogi():
     from symjax.symbolic import OPTIMIZERS
 
     for optimizer in OPTIMIZERS:
         thm = prove_training_preserves_ties((2, 2, 1), SIGN_FLIP, optimizer, activation="tanh")
-        assert thm.proven, optimizer
         update = thm.lemmas[-1]
-        assert "sign-flipped" in update.claim and update.guard["evaluations"] > 0
+        assert update.proven and "sign-flipped" in update.claim, optimizer
+        assert update.guard["evaluations"] > 0
+        if optimizer == "yogi":  # both moments start at 1e-6: the initial state is not odd
+            assert thm.refuted and thm.witness["difference"] == "m_p(0) + m_q(0)"
+        else:
+            assert thm.proven, optimizer
     assert prove_training_preserves_ties((2, 2, 1), SIGN_FLIP, "adam").refuted  # sigma
 
 

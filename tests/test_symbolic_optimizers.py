@@ -12,10 +12,14 @@ import pytest
 import sympy as sp
 
 from symjax import InputError
+from symjax.symbolic import _optimizers
 from symjax.symbolic._optimizers import (
+    _RULES,
     OPTIMIZERS,
     PERTURBATIONS,
     SYMMETRIC_CONTROLS,
+    _hyper_values,
+    _initial_state_lemma,
     prove_training_preserves_ties,
     prove_update_preserves_ties,
     update_formulas,
@@ -23,6 +27,9 @@ from symjax.symbolic._optimizers import (
 
 BREAKING = tuple(SYMMETRIC_CONTROLS)
 PER_COORDINATE = ("noise", "per_unit_lr")
+#: (optimizer, perturbation) whose update map does not see the perturbation: rprop's learning
+#: rate is only its initial step size, so the initial-state lemma refutes it instead.
+INITIAL_STATE_ONLY = {("rprop", "per_unit_lr")}
 
 
 # -- the per-coordinate lemma ----------------------------------------------------------------
@@ -57,13 +64,26 @@ def _check_witness(optimizer, witness):
             assert witness[name] == witness[name[:-2] + "_q"], name
 
 
-@pytest.mark.parametrize("perturbation", PER_COORDINATE)
-@pytest.mark.parametrize("optimizer", OPTIMIZERS)
+@pytest.mark.parametrize(
+    ("optimizer", "perturbation"),
+    [(o, p) for o in OPTIMIZERS for p in PER_COORDINATE if (o, p) not in INITIAL_STATE_ONLY],
+)
 def test_perturbation_refuted_with_witness(optimizer, perturbation):
     name = f"{optimizer}+{perturbation}"
     theorem = prove_update_preserves_ties(name)
     assert theorem.refuted, theorem
     _check_witness(name, theorem.witness)
+
+
+def test_rprop_per_unit_learning_rate_is_refuted_by_the_initial_step_size():
+    assert prove_update_preserves_ties("rprop+per_unit_lr").proven  # the map ignores lr
+    theorem = prove_training_preserves_ties((2, 2, 1), None, "rprop+per_unit_lr")
+    assert theorem.refuted
+    initial = theorem.lemmas[2]
+    assert initial.refuted and theorem.witness == initial.witness
+    assert theorem.witness == {"lr_p": "1/10", "lr_q": "1/5",
+                               "difference": "step_p(0) - step_q(0)", "value": "-1/10"}
+    assert prove_training_preserves_ties((2, 2, 1), None, "rprop+shared_lr").proven
 
 
 @pytest.mark.parametrize("perturbation", PER_COORDINATE)
@@ -144,14 +164,14 @@ def test_perturbation_names_cover_their_controls():
 @pytest.mark.parametrize(
     ("call", "words"),
     [
-        (lambda: prove_update_preserves_ties("adabelief"), ["'adabelief'", "adam", "lars"]),
+        (lambda: prove_update_preserves_ties("lamb"), ["'lamb'", "adam", "lars", "yogi"]),
         (lambda: prove_update_preserves_ties(3), ["3", "gd"]),
         (lambda: prove_update_preserves_ties("sgd+jitter"), ["'jitter'", "sgd+noise"]),
         (lambda: prove_update_preserves_ties("adam", b3=0.5), ["'b3'", "b1", "eps_root"]),
         (lambda: prove_update_preserves_ties("adam", b1=1.0), ["b1=1.0", "[0, 1)"]),
         (lambda: prove_update_preserves_ties("adam", lr="fast"), ["lr='fast'", "number"]),
         (lambda: prove_update_preserves_ties("sgd+per_unit_lr", lr=0.1), ["'lr'"]),
-        (lambda: prove_training_preserves_ties(optimizer="nadam"), ["'nadam'", "rmsprop"]),
+        (lambda: prove_training_preserves_ties(optimizer="novograd"), ["'novograd'", "rprop"]),
         (
             lambda: prove_training_preserves_ties(optimizer="sgd+dropout", dropout="shared"),
             ["dropout='shared'", "sgd+dropout"],
@@ -187,9 +207,22 @@ HYPER = {
     "lion": {"lr": 0.1, "b1": 0.9, "b2": 0.99, "weight_decay": 0.3},
     "sign_sgd": {"lr": 0.1},
     "signum": {"lr": 0.1, "beta": 0.9},
+    "nadam": {"lr": 0.1, "b1": 0.8, "b2": 0.99, "eps": 1e-3, "eps_root": 1e-6},
+    "nadamw": {"lr": 0.1, "b1": 0.8, "b2": 0.99, "eps": 1e-3, "eps_root": 1e-6,
+               "weight_decay": 0.3},
+    "adamaxw": {"lr": 0.1, "b1": 0.8, "b2": 0.9, "eps": 1e-3, "weight_decay": 0.3},
+    "adabelief": {"lr": 0.1, "b1": 0.8, "b2": 0.99, "eps": 1e-3, "eps_root": 1e-4},
+    "adan": {"lr": 0.1, "b1": 0.8, "b2": 0.7, "b3": 0.9, "eps": 1e-3, "eps_root": 1e-4,
+             "weight_decay": 0.3},
+    # b2 = 0.9: rho reaches the threshold at the 5th step, so both branches are compared
+    "radam": {"lr": 0.1, "b1": 0.8, "b2": 0.9, "eps": 1e-3, "eps_root": 1e-6, "threshold": 4.5},
+    "yogi": {"lr": 0.1, "b1": 0.8, "b2": 0.9, "eps": 1e-3},
+    "adadelta": {"lr": 0.5, "rho": 0.8, "eps": 1e-3, "weight_decay": 0.3},
+    # the step size hits both clip bounds within the steps compared
+    "rprop": {"lr": 0.1, "eta_minus": 0.5, "eta_plus": 1.2, "min_step_size": 0.03,
+              "max_step_size": 0.13},
+    "optimistic_gradient_descent": {"lr": 0.1, "alpha": 0.7, "beta": 0.4},
 }
-INITIAL_STATE = {"m": 0.0, "v": 0.0, "nu": HYPER["rmsprop"]["initial_scale"],
-                 "s": HYPER["adagrad"]["initial_accumulator_value"], "vmax": 0.0, "inf": 0.0}
 
 
 def _optax(name):
@@ -222,6 +255,32 @@ def _optax(name):
         "lion": lambda: optax.lion(h["lr"], h["b1"], h["b2"], weight_decay=h["weight_decay"]),
         "sign_sgd": lambda: optax.sign_sgd(h["lr"]),
         "signum": lambda: optax.signum(h["lr"], beta=h["beta"]),
+        "nadam": lambda: optax.nadam(h["lr"], h["b1"], h["b2"], h["eps"], h["eps_root"]),
+        "nadamw": lambda: optax.nadamw(
+            h["lr"], h["b1"], h["b2"], h["eps"], h["eps_root"], weight_decay=h["weight_decay"]
+        ),
+        "adamaxw": lambda: optax.adamaxw(
+            h["lr"], h["b1"], h["b2"], h["eps"], weight_decay=h["weight_decay"]
+        ),
+        "adabelief": lambda: optax.adabelief(h["lr"], h["b1"], h["b2"], h["eps"], h["eps_root"]),
+        "adan": lambda: optax.adan(
+            h["lr"], h["b1"], h["b2"], h["b3"], h["eps"], h["eps_root"],
+            weight_decay=h["weight_decay"],
+        ),
+        "radam": lambda: optax.radam(
+            h["lr"], h["b1"], h["b2"], h["eps"], h["eps_root"], threshold=h["threshold"]
+        ),
+        "yogi": lambda: optax.yogi(h["lr"], h["b1"], h["b2"], h["eps"]),
+        "adadelta": lambda: optax.adadelta(
+            h["lr"], rho=h["rho"], eps=h["eps"], weight_decay=h["weight_decay"]
+        ),
+        "rprop": lambda: optax.rprop(
+            h["lr"], eta_minus=h["eta_minus"], eta_plus=h["eta_plus"],
+            min_step_size=h["min_step_size"], max_step_size=h["max_step_size"],
+        ),
+        "optimistic_gradient_descent": lambda: optax.optimistic_gradient_descent(
+            h["lr"], alpha=h["alpha"], beta=h["beta"]
+        ),
     }[name]()
 
 
@@ -246,7 +305,9 @@ def test_formulas_match_optax(optimizer):
         modules="math",
     )
     theta = {"p": 0.3, "q": -0.7}
-    state = {f"{s}_{t}": INITIAL_STATE[s] for s in slots for t in "pq"}
+    # the proof's initial state, so that it is checked against optax's too
+    initial = _RULES[optimizer].init(_hyper_values(optimizer, None, HYPER[optimizer]))
+    state = {f"{s}_{t}": float(initial[s]) for s in slots for t in "pq"}
 
     opt = _optax(optimizer)
     params = jnp.asarray([theta["p"], theta["q"]], dtype=jnp.float64)
@@ -261,3 +322,35 @@ def test_formulas_match_optax(optimizer):
         theta = {t: new[f"theta_{t}'"] for t in "pq"}
         state = {f"{s}_{t}": new[f"{s}_{t}'"] for s in slots for t in "pq"}
         assert [theta["p"], theta["q"]] == pytest.approx(params.tolist(), rel=1e-12, abs=1e-14)
+
+
+@pytest.mark.parametrize("optimizer", OPTIMIZERS)
+def test_sign_flip_verdict_matches_optax_bit_for_bit(optimizer):
+    """From theta_q = -theta_p with g_q = -g_p at every step, optax keeps the parameters exactly
+    opposite (bit patterns) iff the prover proves the sign-flip initial-state and update lemmas.
+    """
+    np = pytest.importorskip("numpy")
+    jnp = pytest.importorskip("jax.numpy")
+    proven = (_initial_state_lemma(optimizer, -1).proven
+              and prove_update_preserves_ties(optimizer, sign=-1).proven)
+    opt = _optax(optimizer)
+    params = jnp.asarray([0.3, -0.3], dtype=jnp.float64)
+    opt_state = opt.init(params)
+    opposite = True
+    for gp, _ in _gradients(6):
+        updates, opt_state = opt.update(jnp.asarray([gp, -gp], dtype=jnp.float64), opt_state,
+                                        params)
+        params = params + updates
+        p, q = np.asarray(params)
+        opposite = opposite and np.float64(-p).view(np.int64) == np.float64(q).view(np.int64)
+    assert opposite == proven
+    assert proven == (optimizer != "yogi")  # yogi's first moment starts at 1e-6, not 0
+
+
+@pytest.mark.parametrize(("optimizer", "slot"), [("adam", "v"), ("rprop", "step"),
+                                                  ("adan", "gprev"), ("rprop", "prev")])
+def test_a_wrong_parity_claim_is_refuted(monkeypatch, optimizer, slot):
+    """Declaring an even slot odd, or an odd one even, makes the sign-flip lemma fail."""
+    odd = tuple(n for n in _optimizers._ODD if n != slot)
+    monkeypatch.setattr(_optimizers, "_ODD", odd if slot in _optimizers._ODD else (*odd, slot))
+    assert prove_update_preserves_ties(optimizer, sign=-1).refuted

@@ -31,7 +31,8 @@ LEAKY_RELU_SLOPE = 0.01  # the symbolic half uses the exact rational 1/100
 #: Optimizers whose update the symbolic half models (``symjax prove --optimizer``).
 PROVABLE_OPTIMIZERS = (
     "gd", "sgd", "momentum", "nesterov", "adam", "adamw", "l2", "rmsprop", "adagrad", "clip",
-    "lars", "amsgrad", "adamax", "lion", "sign_sgd", "signum",
+    "lars", "amsgrad", "adamax", "lion", "sign_sgd", "signum", "nadam", "nadamw", "adamaxw",
+    "adabelief", "adan", "radam", "yogi", "adadelta", "rprop", "optimistic_gradient_descent",
 )
 #: Perturbations the symbolic half models, as ``OPTIMIZER+PERTURBATION``.
 PERTURBATIONS = (

@@ -5,7 +5,9 @@ norm-based ones, for one coordinate of a leaf whose norm it uses), written out i
 its optax definition. For a tied pair ``(p, q)`` the proof builds both coordinates' next state and
 update from their own symbols (parameter ``theta``, gradient ``g``, each state slot), substitutes
 ``q``'s symbols by ``p``'s and checks that every difference is exactly zero: first structurally
-(identical expressions), else by :func:`sympy.simplify`. Nothing is evaluated at points to prove.
+(identical expressions), else by :func:`sympy.cancel` (after folding piecewise parts), else by
+:func:`sympy.simplify`. Nothing is evaluated at points to prove. The optax definitions are
+those of optax 0.2.8; a test compares every map with optax itself in float64.
 
 Optimizers (:data:`OPTIMIZERS`), each modelling one optax call; ``u`` is the update that optax
 returns (``theta' = theta + u``), ``t`` the shared step count before the step:
@@ -34,6 +36,35 @@ returns (``theta' = theta + u``), ``t`` the shared step count before the step:
   ``u = -lr (sign((1 - b1) g + b1 m) + weight_decay theta)``, ``m' = b2 m + (1 - b2) g``.
 * ``sign_sgd``: ``optax.sign_sgd(lr)``: ``u = -lr sign(g)``.
 * ``signum``: ``optax.signum(lr, beta)``: ``m' = beta m + (1 - beta) g``, ``u = -lr sign(m')``.
+* ``nadam``, ``nadamw``: ``optax.nadam(lr, b1, b2, eps, eps_root)`` and
+  ``optax.nadamw(..., weight_decay)``: Adam with optax's Nesterov term
+  ``m_hat = b1 m' / (1 - b1**(t + 2)) + (1 - b1) g / (1 - b1**(t + 1))``.
+* ``adamaxw``: ``optax.adamaxw(lr, b1, b2, eps, weight_decay)``: Adamax with decoupled weight
+  decay.
+* ``adabelief``: ``optax.adabelief(lr, b1, b2, eps, eps_root)``:
+  ``v' = b2 v + (1 - b2) (g - m')**2 + eps_root``, ``u = -lr m_hat / (sqrt(v_hat) + eps)``.
+* ``adan``: ``optax.adan(lr, b1, b2, b3, eps, eps_root, weight_decay)``: moving averages of
+  ``g`` (``m``), of ``g - gprev`` (``d``; 0 at the first step) and of
+  ``(g + (1 - b2)(g - gprev))**2`` (``v``), the previous gradient ``gprev``.
+* ``radam``: ``optax.radam(lr, b1, b2, eps, eps_root, threshold)``: a ``Piecewise`` on the
+  step count: the rectified Adam step once ``rho_t >= threshold``, else the bias-corrected ``m``.
+* ``yogi``: ``optax.yogi(lr, b1, b2, eps)``: ``v' = v - (1 - b2) sign(v - g**2) g**2``; both
+  moments start at ``1e-6`` (optax.scale_by_yogi's ``initial_accumulator_value``), so sign-flip
+  ties are refuted by the initial state (``m_p(0) + m_q(0) != 0``).
+* ``adadelta``: ``optax.adadelta(lr, rho, eps, weight_decay)``: ``d = g + weight_decay theta``,
+  ``eg' = rho eg + (1 - rho) d**2``, ``x = sqrt(ex + eps) / sqrt(eg' + eps) d``,
+  ``ex' = rho ex + (1 - rho) x**2``, ``u = -lr x``.
+* ``rprop``: ``optax.rprop(lr, eta_minus, eta_plus, min_step_size, max_step_size)``: a step
+  size per coordinate (starting at ``lr``) grown or shrunk by the sign of ``g prev`` and
+  clipped, ``prev' = step' sign(g)`` (0 after a sign change); optax returns ``-prev`` of the
+  step before (0 after a sign change). A per-parameter learning rate is a per-parameter initial
+  step size: the initial-state lemma refutes ``rprop+per_unit_lr``.
+* ``optimistic_gradient_descent``: ``optax.optimistic_gradient_descent(lr, alpha, beta)``:
+  ``u = -lr ((alpha + beta) g - beta gprev)``, ``gprev = g`` at the first step.
+
+Sign-flip ties (``q = -p``) need the map to be odd: parameter, gradient, first moments,
+``d``, ``gprev``, ``prev`` and the update change sign (:data:`_ODD`); second moments,
+accumulators and step sizes stay equal. The initial state must be zero in the odd slots.
 
 Perturbations (:data:`PERTURBATIONS`) are named as ``"OPTIMIZER+PERTURBATION"``, e.g.
 ``"sgd+noise"``; each symmetry-breaking one has a symmetric control that must stay tied:
@@ -82,22 +113,40 @@ Hyper = Mapping[str, sp.Expr]
 Step = Callable[[Coord, tuple[Coord, Coord], Hyper], tuple[sp.Expr, Coord]]
 
 # -- symbols ---------------------------------------------------------------------------------
-#: Hyperparameter -> (constraint on overrides, value used in witnesses). Symbols are positive
-#: (``"positive"``, ``"unit"``: a decay rate in [0, 1)) or nonnegative.
+#: Hyperparameter -> (kind: a key of ``_KINDS``, value used in witnesses).
 _HYPER = {
     "lr": ("positive", Fraction(1, 10)),
     "momentum": ("unit", Fraction(1, 2)),
     "b1": ("unit", Fraction(1, 2)),
     "b2": ("unit", Fraction(3, 4)),
+    "b3": ("unit", Fraction(1, 2)),
     "eps": ("positive", Fraction(1, 1000)),
     "eps_root": ("nonnegative", Fraction(0)),
     "weight_decay": ("nonnegative", Fraction(1, 100)),
     "decay": ("unit", Fraction(1, 2)),
+    "rho": ("unit", Fraction(1, 2)),
     "initial_scale": ("nonnegative", Fraction(0)),
     "initial_accumulator_value": ("nonnegative", Fraction(1, 10)),
     "max_norm": ("positive", Fraction(1)),
     "trust_coefficient": ("positive", Fraction(1, 1000)),
     "beta": ("unit", Fraction(1, 2)),
+    "alpha": ("nonnegative", Fraction(1)),
+    "threshold": ("nonnegative", Fraction(5)),
+    "eta_minus": ("fraction", Fraction(1, 2)),
+    "eta_plus": ("growth", Fraction(6, 5)),
+    "min_step_size": ("nonnegative", Fraction(1, 1000)),
+    "max_step_size": ("positive", Fraction(50)),
+}
+#: Hyperparameters whose meaning depends on the optimizer: optimizer -> {name: (kind, witness)}.
+_HYPER_OF = {"optimistic_gradient_descent": {"beta": ("nonnegative", Fraction(1))}}
+#: Kind -> (SymPy assumptions of the symbol, test of an override, its range in words, the
+#: symbol's range in hypotheses). ``unit`` is a decay rate: an override may be 0.
+_KINDS = {
+    "positive": ({"positive": True}, lambda x: x > 0, "> 0", "> 0"),
+    "nonnegative": ({"nonnegative": True}, lambda x: x >= 0, ">= 0", ">= 0"),
+    "unit": ({"positive": True}, lambda x: 0 <= x < 1, "in [0, 1)", "in (0, 1)"),
+    "fraction": ({"nonnegative": True}, lambda x: 0 <= x <= 1, "in [0, 1]", "in [0, 1]"),
+    "growth": ({"positive": True}, lambda x: x >= 1, ">= 1", ">= 1"),
 }
 #: Per-coordinate symbols: base name -> (SymPy assumptions, value of p and of q in witnesses).
 _COORD = {
@@ -111,6 +160,12 @@ _COORD = {
     "inf": ({"nonnegative": True}, (Fraction(1, 4),) * 2),
     "n": ({"real": True}, (Fraction(1), Fraction(0))),
     "lr": ({"positive": True}, (Fraction(1, 10), Fraction(1, 5))),
+    "d": ({"real": True}, (Fraction(1, 4),) * 2),
+    "gprev": ({"real": True}, (Fraction(1, 2),) * 2),
+    "eg": ({"nonnegative": True}, (Fraction(1, 4),) * 2),
+    "ex": ({"nonnegative": True}, (Fraction(1, 4),) * 2),
+    "step": ({"nonnegative": True}, (Fraction(1, 10),) * 2),
+    "prev": ({"real": True}, (Fraction(1, 10),) * 2),
 }
 #: Shared state and leaf-norm symbols: name -> (assumptions, witness value, meaning).
 _SHARED = {
@@ -130,10 +185,13 @@ _SHARED = {
 }
 
 
-def _hyper_symbol(name: str) -> sp.Symbol:
-    if _HYPER[name][0] == "nonnegative":
-        return sp.Symbol(name, nonnegative=True)
-    return sp.Symbol(name, positive=True)
+def _hyper_spec(base: str, name: str) -> tuple[str, Fraction]:
+    """(kind, witness value) of hyperparameter ``name`` of optimizer ``base``."""
+    return _HYPER_OF.get(base, {}).get(name, _HYPER[name])
+
+
+def _hyper_symbol(base: str, name: str) -> sp.Symbol:
+    return sp.Symbol(name, **_KINDS[_hyper_spec(base, name)[0]][0])
 
 
 def _coord_symbol(base: str, tag: str) -> sp.Symbol:
@@ -209,24 +267,144 @@ def _nesterov(c: Coord, h: Hyper) -> tuple[sp.Expr, Coord]:
     return -c["lr"] * (c["g"] + h["momentum"] * m), {"m": m}
 
 
-def _adam_direction(c: Coord, h: Hyper) -> tuple[sp.Expr, Coord]:
-    """optax.scale_by_adam: the bias-corrected direction and the next moments."""
-    b1, b2, count = h["b1"], h["b2"], h["t"] + 1
+def _scaled(direction: Callable[[Coord, Hyper], tuple[sp.Expr, Coord]]):
+    """``optax.scale_by_learning_rate`` after a direction: ``u = -lr d``."""
+
+    def f(c: Coord, h: Hyper) -> tuple[sp.Expr, Coord]:
+        d, state = direction(c, h)
+        return -c["lr"] * d, state
+
+    return f
+
+
+def _decoupled(direction: Callable[[Coord, Hyper], tuple[sp.Expr, Coord]]):
+    """``optax.add_decayed_weights`` (mask ``None``: every parameter), then the learning rate:
+    ``u = -lr (d + weight_decay theta)``."""
+
+    def f(c: Coord, h: Hyper) -> tuple[sp.Expr, Coord]:
+        d, state = direction(c, h)
+        return -c["lr"] * (d + h["weight_decay"] * c["theta"]), state
+
+    return f
+
+
+def _first_moment(c: Coord, h: Hyper, nesterov: bool = False) -> tuple[sp.Expr, sp.Expr]:
+    """The next first moment ``m'`` and its bias-corrected value (optax's ``nesterov=True``:
+    ``b1 m' / (1 - b1**(count + 1)) + (1 - b1) g / (1 - b1**count)``)."""
+    b1, count = h["b1"], h["t"] + 1
     m = (1 - b1) * c["g"] + b1 * c["m"]
+    if nesterov:
+        return m, b1 * (m / (1 - b1 ** (count + 1))) + (1 - b1) * (c["g"] / (1 - b1**count))
+    return m, m / (1 - b1**count)
+
+
+def _adam_direction(c: Coord, h: Hyper, nesterov: bool = False) -> tuple[sp.Expr, Coord]:
+    """optax.scale_by_adam: the bias-corrected direction and the next moments."""
+    b2, count = h["b2"], h["t"] + 1
+    m, m_hat = _first_moment(c, h, nesterov)
     v = (1 - b2) * c["g"] ** 2 + b2 * c["v"]
-    m_hat = m / (1 - b1**count)
     v_hat = v / (1 - b2**count)
     return m_hat / (sp.sqrt(v_hat + h["eps_root"]) + h["eps"]), {"m": m, "v": v}
 
 
-def _adam(c: Coord, h: Hyper) -> tuple[sp.Expr, Coord]:
-    d, state = _adam_direction(c, h)
-    return -c["lr"] * d, state
+def _nadam_direction(c: Coord, h: Hyper) -> tuple[sp.Expr, Coord]:
+    return _adam_direction(c, h, nesterov=True)
 
 
-def _adamw(c: Coord, h: Hyper) -> tuple[sp.Expr, Coord]:
-    d, state = _adam_direction(c, h)
-    return -c["lr"] * (d + h["weight_decay"] * c["theta"]), state
+def _adabelief_direction(c: Coord, h: Hyper) -> tuple[sp.Expr, Coord]:
+    """optax.scale_by_belief: ``v`` is the moving average of ``(g - m')**2``, plus eps_root."""
+    b2, count = h["b2"], h["t"] + 1
+    m, m_hat = _first_moment(c, h)
+    v = (1 - b2) * (c["g"] - m) ** 2 + b2 * c["v"] + h["eps_root"]
+    return m_hat / (sp.sqrt(v / (1 - b2**count)) + h["eps"]), {"m": m, "v": v}
+
+
+def _radam_direction(c: Coord, h: Hyper) -> tuple[sp.Expr, Coord]:
+    """optax.scale_by_radam: Adam rectified by ``r`` once the length ``rho`` of the
+    approximated simple moving average reaches ``threshold``, else the bias-corrected ``m``."""
+    b2, count = h["b2"], h["t"] + 1
+    m, m_hat = _first_moment(c, h)
+    v = (1 - b2) * c["g"] ** 2 + b2 * c["v"]
+    v_hat = v / (1 - b2**count)
+    rho_inf = 2 / (1 - b2) - 1
+    rho = rho_inf - 2 * count * b2**count / (1 - b2**count)
+    r = sp.sqrt((rho - 4) * (rho - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho))
+    rectified = r * m_hat / (sp.sqrt(v_hat + h["eps_root"]) + h["eps"])
+    return sp.Piecewise((rectified, rho >= h["threshold"]), (m_hat, True)), {"m": m, "v": v}
+
+
+#: optax.yogi passes neither of these to optax.scale_by_yogi, which starts both moments at
+#: ``initial_accumulator_value`` (not zero) and uses ``eps_root = 0``.
+_YOGI_INITIAL = sp.Rational(1, 10**6)
+_YOGI_EPS_ROOT = sp.Integer(0)
+
+
+def _yogi_direction(c: Coord, h: Hyper) -> tuple[sp.Expr, Coord]:
+    """optax.scale_by_yogi: ``v' = v - (1 - b2) sign(v - g**2) g**2``."""
+    b2, count = h["b2"], h["t"] + 1
+    m, m_hat = _first_moment(c, h)
+    v = c["v"] - (1 - b2) * sp.sign(c["v"] - c["g"] ** 2) * c["g"] ** 2
+    v_hat = v / (1 - b2**count)
+    return m_hat / (sp.sqrt(v_hat + _YOGI_EPS_ROOT) + h["eps"]), {"m": m, "v": v}
+
+
+def _adan_direction(c: Coord, h: Hyper) -> tuple[sp.Expr, Coord]:
+    """optax.scale_by_adan: moving averages of ``g`` (``m``), of the gradient difference
+    ``g - gprev`` (``d``; the difference is 0 at the first step) and of the square of
+    ``g + (1 - b2) (g - gprev)`` (``v``), each bias-corrected."""
+    b1, b2, b3, count = h["b1"], h["b2"], h["b3"], h["t"] + 1
+    diff = sp.Piecewise((0, sp.Eq(h["t"], 0)), (c["g"] - c["gprev"], True))
+    m = (1 - b1) * c["g"] + b1 * c["m"]
+    d = (1 - b2) * diff + b2 * c["d"]
+    v = (1 - b3) * (c["g"] + (1 - b2) * diff) ** 2 + b3 * c["v"]
+    direction = m / (1 - b1**count) + (1 - b2) * (d / (1 - b2**count))
+    denominator = sp.sqrt(v / (1 - b3**count) + h["eps_root"]) + h["eps"]
+    return direction / denominator, {"m": m, "d": d, "v": v, "gprev": c["g"]}
+
+
+def _adamax_direction(c: Coord, h: Hyper) -> tuple[sp.Expr, Coord]:
+    """optax.scale_by_adamax: the infinity norm ``max(b2 inf, |g| + eps)``."""
+    m, m_hat = _first_moment(c, h)
+    inf = sp.Max(sp.Abs(c["g"]) + h["eps"], h["b2"] * c["inf"])
+    return m_hat / inf, {"m": m, "inf": inf}
+
+
+def _adadelta(c: Coord, h: Hyper) -> tuple[sp.Expr, Coord]:
+    """optax.adadelta: weight decay added to the gradient, then optax.scale_by_adadelta with
+    the moving averages ``eg`` of squared gradients and ``ex`` of squared updates."""
+    rho = h["rho"]
+    d = c["g"] + h["weight_decay"] * c["theta"]
+    eg = rho * c["eg"] + (1 - rho) * d**2
+    scaled = sp.sqrt(c["ex"] + h["eps"]) / sp.sqrt(eg + h["eps"]) * d
+    ex = rho * c["ex"] + (1 - rho) * scaled**2
+    return -c["lr"] * scaled, {"eg": eg, "ex": ex}
+
+
+def _rprop(c: Coord, h: Hyper) -> tuple[sp.Expr, Coord]:
+    """optax.scale_by_rprop, then optax.scale(-1): the step size grows by eta_plus where
+    ``g prev > 0``, shrinks by eta_minus where it is < 0 (clipped to [min_step_size,
+    max_step_size]); ``prev' = step' sign(g)`` (0 after a sign change). optax returns the
+    previous step's ``prev`` (0 after a sign change) as the update."""
+    s = c["g"] * c["prev"]
+
+    def clipped(x: sp.Expr) -> sp.Expr:
+        return sp.Min(sp.Max(h["min_step_size"], x), h["max_step_size"])
+
+    step = sp.Piecewise(
+        (c["step"], sp.Eq(s, 0)),
+        (clipped(c["step"] * h["eta_plus"]), s > 0),
+        (clipped(c["step"] * h["eta_minus"]), True),
+    )
+    prev = sp.Piecewise((0, s < 0), (step * sp.sign(c["g"]), True))
+    return -sp.Piecewise((0, s < 0), (c["prev"], True)), {"step": step, "prev": prev}
+
+
+def _optimistic(c: Coord, h: Hyper) -> tuple[sp.Expr, Coord]:
+    """optax.scale_by_optimistic_gradient: ``(alpha + beta) g - beta gprev``, with
+    ``gprev = g`` at the first step."""
+    gprev = sp.Piecewise((c["g"], sp.Eq(h["t"], 0)), (c["gprev"], True))
+    d = (h["alpha"] + h["beta"]) * c["g"] - h["beta"] * gprev
+    return -c["lr"] * d, {"gprev": c["g"]}
 
 
 def _rmsprop(c: Coord, h: Hyper) -> tuple[sp.Expr, Coord]:
@@ -271,14 +449,6 @@ def _amsgrad(c: Coord, h: Hyper) -> tuple[sp.Expr, Coord]:
         "m": m, "v": v, "vmax": vmax}
 
 
-def _adamax(c: Coord, h: Hyper) -> tuple[sp.Expr, Coord]:
-    """optax.scale_by_adamax: the infinity norm ``max(b2 inf, |g| + eps)``."""
-    b1, count = h["b1"], h["t"] + 1
-    m = (1 - b1) * c["g"] + b1 * c["m"]
-    inf = sp.Max(sp.Abs(c["g"]) + h["eps"], h["b2"] * c["inf"])
-    return -c["lr"] * m / (1 - b1**count) / inf, {"m": m, "inf": inf}
-
-
 def _lion(c: Coord, h: Hyper) -> tuple[sp.Expr, Coord]:
     direction = sp.sign((1 - h["b1"]) * c["g"] + h["b1"] * c["m"])
     m = h["b2"] * c["m"] + (1 - h["b2"]) * c["g"]
@@ -311,11 +481,11 @@ _RULES: dict[str, _Rule] = {
     ),
     "adam": _Rule(
         "optax.adam(lr, b1, b2, eps, eps_root) (optax.scale_by_adam)", _ADAM, ("m", "v"),
-        _zeros("m", "v"), _coordinatewise(_adam), ("t",),
+        _zeros("m", "v"), _coordinatewise(_scaled(_adam_direction)), ("t",),
     ),
     "adamw": _Rule(
         "optax.adamw(lr, b1, b2, eps, eps_root, weight_decay)", (*_ADAM, "weight_decay"),
-        ("m", "v"), _zeros("m", "v"), _coordinatewise(_adamw), ("t",),
+        ("m", "v"), _zeros("m", "v"), _coordinatewise(_decoupled(_adam_direction)), ("t",),
     ),
     "l2": _Rule(
         "optax.chain(optax.add_decayed_weights(weight_decay), optax.sgd(lr))",
@@ -347,7 +517,7 @@ _RULES: dict[str, _Rule] = {
     ),
     "adamax": _Rule(
         "optax.adamax(lr, b1, b2, eps) (optax.scale_by_adamax)", ("lr", "b1", "b2", "eps"),
-        ("m", "inf"), _zeros("m", "inf"), _coordinatewise(_adamax), ("t",),
+        ("m", "inf"), _zeros("m", "inf"), _coordinatewise(_scaled(_adamax_direction)), ("t",),
     ),
     "lion": _Rule(
         "optax.lion(lr, b1, b2, weight_decay) (optax.scale_by_lion, add_decayed_weights)",
@@ -360,6 +530,56 @@ _RULES: dict[str, _Rule] = {
     "signum": _Rule(
         "optax.signum(lr, beta) (optax.ema without debiasing, optax.scale_by_sign)",
         ("lr", "beta"), ("m",), _zeros("m"), _coordinatewise(_signum),
+    ),
+    "nadam": _Rule(
+        "optax.nadam(lr, b1, b2, eps, eps_root) (optax.scale_by_adam with nesterov=True)", _ADAM,
+        ("m", "v"), _zeros("m", "v"), _coordinatewise(_scaled(_nadam_direction)), ("t",),
+    ),
+    "nadamw": _Rule(
+        "optax.nadamw(lr, b1, b2, eps, eps_root, weight_decay)", (*_ADAM, "weight_decay"),
+        ("m", "v"), _zeros("m", "v"), _coordinatewise(_decoupled(_nadam_direction)), ("t",),
+    ),
+    "adamaxw": _Rule(
+        "optax.adamaxw(lr, b1, b2, eps, weight_decay) (optax.scale_by_adamax, "
+        "add_decayed_weights)", ("lr", "b1", "b2", "eps", "weight_decay"), ("m", "inf"),
+        _zeros("m", "inf"), _coordinatewise(_decoupled(_adamax_direction)), ("t",),
+    ),
+    "adabelief": _Rule(
+        "optax.adabelief(lr, b1, b2, eps, eps_root) (optax.scale_by_belief)", _ADAM,
+        ("m", "v"), _zeros("m", "v"), _coordinatewise(_scaled(_adabelief_direction)), ("t",),
+    ),
+    "adan": _Rule(
+        "optax.adan(lr, b1, b2, b3, eps, eps_root, weight_decay) (optax.scale_by_adan, "
+        "add_decayed_weights)", ("lr", "b1", "b2", "b3", "eps", "eps_root", "weight_decay"),
+        ("m", "d", "v", "gprev"), _zeros("m", "d", "v", "gprev"),
+        _coordinatewise(_decoupled(_adan_direction)), ("t",),
+    ),
+    "radam": _Rule(
+        "optax.radam(lr, b1, b2, eps, eps_root, threshold) (optax.scale_by_radam)",
+        (*_ADAM, "threshold"), ("m", "v"), _zeros("m", "v"),
+        _coordinatewise(_scaled(_radam_direction)), ("t",),
+    ),
+    "yogi": _Rule(
+        "optax.yogi(lr, b1, b2, eps) (optax.scale_by_yogi: both moments start at 1e-6, "
+        "eps_root = 0)", ("lr", "b1", "b2", "eps"), ("m", "v"),
+        lambda h: {"m": _YOGI_INITIAL, "v": _YOGI_INITIAL},
+        _coordinatewise(_scaled(_yogi_direction)), ("t",),
+    ),
+    "adadelta": _Rule(
+        "optax.adadelta(lr, rho, eps, weight_decay) (optax.add_decayed_weights, "
+        "optax.scale_by_adadelta)", ("lr", "rho", "eps", "weight_decay"), ("eg", "ex"),
+        _zeros("eg", "ex"), _coordinatewise(_adadelta),
+    ),
+    "rprop": _Rule(
+        "optax.rprop(lr, eta_minus, eta_plus, min_step_size, max_step_size) "
+        "(optax.scale_by_rprop: lr is the initial step size)",
+        ("lr", "eta_minus", "eta_plus", "min_step_size", "max_step_size"), ("step", "prev"),
+        lambda h: {"step": h["lr"], "prev": sp.Integer(0)}, _coordinatewise(_rprop),
+    ),
+    "optimistic_gradient_descent": _Rule(
+        "optax.optimistic_gradient_descent(lr, alpha, beta) "
+        "(optax.scale_by_optimistic_gradient)", ("lr", "alpha", "beta"), ("gprev",),
+        _zeros("gprev"), _coordinatewise(_optimistic), ("t",),
     ),
 }
 
@@ -375,8 +595,7 @@ def _parse(optimizer) -> tuple[str, str | None]:
     if base not in OPTIMIZERS:
         raise InputError(
             f"optimizer {base!r} is not modelled by the prover; it models "
-            f"{', '.join(OPTIMIZERS)} (symjax verify trains with more optimizers and checks "
-            "their ties numerically, bit for bit)"
+            f"{', '.join(OPTIMIZERS)}"
         )
     if not plus:
         return base, None
@@ -399,15 +618,15 @@ def _hyper_names(base: str, perturbation: str | None) -> tuple[str, ...]:
 def _hyper_values(base: str, perturbation: str | None, overrides: Mapping) -> dict:
     """The rule's hyperparameters (symbols unless overridden), ``t`` and ``rest_*``."""
     allowed = _hyper_names(base, perturbation)
-    values: dict[str, sp.Expr] = {n: _hyper_symbol(n) for n in allowed}
+    values: dict[str, sp.Expr] = {n: _hyper_symbol(base, n) for n in allowed}
     for name, value in overrides.items():
         choose(f"hyperparameter of {base}", name, allowed)
-        values[name] = _exact(name, value)
+        values[name] = _exact(name, value, _hyper_spec(base, name)[0])
     values.update({n: _shared_symbol(n) for n in _RULES[base].shared})
     return values
 
 
-def _exact(name: str, value) -> sp.Rational:
+def _exact(name: str, value, kind: str) -> sp.Rational:
     """An override as an exact rational within its constraint, or an :class:`InputError`."""
     if isinstance(value, bool) or not isinstance(value, Real | str):
         raise InputError(f"hyperparameter {name}={value!r} must be a number")
@@ -415,10 +634,8 @@ def _exact(name: str, value) -> sp.Rational:
         x = sp.Rational(str(value))
     except (TypeError, ValueError):
         raise InputError(f"hyperparameter {name}={value!r} must be a number") from None
-    kind = _HYPER[name][0]
-    ok = {"positive": x > 0, "nonnegative": x >= 0, "unit": 0 <= x < 1}[kind]
-    if not ok:
-        wanted = {"positive": "> 0", "nonnegative": ">= 0", "unit": "in [0, 1)"}[kind]
+    _, ok, wanted, _ = _KINDS[kind]
+    if not ok(x):
         raise InputError(f"hyperparameter {name}={value!r} must be {wanted}")
     return x
 
@@ -450,9 +667,10 @@ def _output_name(name: str, tag: str) -> str:
     return f"u_{tag}" if name == "u" else f"{name}_{tag}'"
 
 
-#: Per-coordinate quantities that change sign with the parameter under a sign flip; the others
-#: (second moments, accumulators, learning rates) are even and stay equal.
-_ODD = ("theta", "g", "m", "n", "u")
+#: Per-coordinate quantities that change sign with the parameter under a sign flip (first
+#: moments, averages of gradient differences, previous gradients and updates); the others
+#: (second moments, accumulators, step sizes, learning rates) are even and stay equal.
+_ODD = ("theta", "g", "m", "n", "u", "d", "gprev", "prev")
 
 
 def _parity(name: str, sign: int) -> int:
@@ -497,9 +715,12 @@ def update_formulas(optimizer: str, **hyper) -> dict[str, sp.Expr]:
 
 # -- the per-coordinate lemma ----------------------------------------------------------------
 def _vanishes(expr: sp.Expr) -> str | None:
-    """How ``expr`` is exactly zero (structurally or after simplify), or ``None`` if it is not."""
+    """How ``expr`` is exactly zero (structurally, as a rational function of its atoms after
+    folding piecewise parts, or after simplify), or ``None`` if it is not."""
     if expr == 0:
         return "identical after substitution"
+    if sp.cancel(sp.piecewise_fold(expr)) == 0:
+        return "cancels to 0"
     if sp.simplify(expr) == 0:
         return "simplifies to 0"
     return None
@@ -530,12 +751,15 @@ _PERTURBATION_TEXT = {
 }
 
 
-#: Second values of q's untied symbols, for maps a first witness misses (a sign: sign(2) = sign(1)).
+#: Second values of q's untied symbols, for maps a first witness misses (a sign: sign(2) = sign(1)),
+#: and of shared symbols (a branch on the first step, t = 0).
 _SECOND_Q = {"n": Fraction(-3), "lr": Fraction(1, 5)}
+_SECOND_SHARED = {"t": Fraction(1)}
 
 
 def _witnesses(base: str, perturbation: str | None, h: Hyper, overrides: Mapping, sign: int):
-    """The witness point, then the same with q's untied symbols moved further away."""
+    """The witness point, then the same with q's untied symbols moved further away, one step
+    later."""
     yield _witness(base, perturbation, h, overrides, sign)
     yield _witness(base, perturbation, h, overrides, sign, second=True)
 
@@ -558,8 +782,14 @@ def _witness(
             q_value = sp.Rational(_SECOND_Q[b])
         point[q] = tie[q].xreplace(point) if q in tie else q_value
     for name, value in h.items():
-        if name not in overrides:
-            point[value] = sp.Rational(_HYPER[name][1] if name in _HYPER else _SHARED[name][1])
+        if name in overrides:
+            continue
+        if name in _HYPER:
+            point[value] = sp.Rational(_hyper_spec(base, name)[1])
+        elif second and name in _SECOND_SHARED:
+            point[value] = sp.Rational(_SECOND_SHARED[name])
+        else:
+            point[value] = sp.Rational(_SHARED[name][1])
     return point
 
 
@@ -588,9 +818,8 @@ def _lemma_header(
             "One value for every coordinate: "
             + "; ".join(f"{n}, {_SHARED[n][2]}" for n in rule.shared) + "."
         )
-    ranges = {"positive": "> 0", "nonnegative": ">= 0", "unit": "in (0, 1)"}
     hyper = [
-        f"{k} {ranges[_HYPER[k][0]]}" if isinstance(v, sp.Symbol) else f"{k} = {v}"
+        f"{k} {_KINDS[_hyper_spec(base, k)[0]][3]}" if isinstance(v, sp.Symbol) else f"{k} = {v}"
         for k, v in h.items() if k in _HYPER
     ]
     if hyper:
@@ -660,10 +889,10 @@ def prove_update_preserves_ties(optimizer: str, *, sign: int = 1, **hyper) -> Th
                 ))
                 return Theorem(claim, hypotheses, REFUTED, steps=steps, witness=witness,
                                context=context)
-            if sp.simplify(diff) != 0:
+            how = _vanishes(diff)
+            if how is None:
                 return Theorem(claim, hypotheses, UNKNOWN, steps=steps, context=context,
                                reason=f"{label} did not simplify to 0 and is 0 at the test point")
-            how = "simplifies to 0"
         steps.append(ProofStep(
             f"{label} = 0 ({how}); {_output_name(name, 'p')} = {p_expr}",
             rf"{sp.latex(p_expr)} - \left({sp.latex(q_expr)}\right) = 0",
@@ -720,35 +949,48 @@ def _batch_lemma(sign: int = 1) -> Theorem:
     )
 
 
-def _initial_state_lemma(base: str, sign: int = 1) -> Theorem:
+def _initial_state_lemma(base: str, sign: int = 1, perturbation: str | None = None) -> Theorem:
     """The optimizer's initial state is the same constant for every coordinate (and zero in
-    the slots that are odd under a sign flip)."""
+    the slots that are odd under a sign flip); refuted with a witness where it is not (a
+    per-parameter learning rate that sets an initial step size; a nonzero initial first moment
+    under a sign flip)."""
     rule = _RULES[base]
-    h = _hyper_values(base, None, {})
-    init_p, init_q = rule.init(h), rule.init(h)
+    h = _hyper_values(base, perturbation, {})
+    per_unit = _PERTURBATION_SYMBOL.get(perturbation) == "lr"
+    init = {tag: rule.init({**h, "lr": _coord_symbol("lr", tag)} if per_unit else h)
+            for tag in "pq"}
+    tie = _tie_map(base, perturbation, sign)
 
     def op(s: str) -> str:
         return "-" if _parity(s, sign) > 0 else "+"
 
-    steps = [
-        _identity_step(f"{s}_p(0) {op(s)} {s}_q(0)", init_p[s], _parity(s, sign) * init_q[s], {})
-        for s in rule.slots
-    ]
+    claim = f"The initial state of {base} is {'tied' if sign > 0 else 'sign-flip tied'}."
+    hypotheses = [f"The optimizer is {rule.models}, initialised as optax does."]
+    if per_unit:
+        hypotheses.append(_PERTURBATION_TEXT[perturbation])
+    steps, differences = [], {}
+    for s in rule.slots:
+        label = f"{s}_p(0) {op(s)} {s}_q(0)"
+        p_expr, q_expr = init["p"][s], _parity(s, sign) * init["q"][s]
+        if _vanishes((p_expr - q_expr).xreplace(tie)) is None:
+            point = _witness(base, perturbation, h, {}, sign)
+            value = sp.simplify((p_expr - q_expr).xreplace(point))
+            witness = {str(k): str(point[k]) for k in (p_expr - q_expr).free_symbols}
+            witness.update(difference=label, value=str(value))
+            steps.append(ProofStep(
+                f"{label} is not 0: {p_expr} {op(s)} {init['q'][s]} = {value} at the witness.",
+                rf"{sp.latex(p_expr)} - \left({sp.latex(q_expr)}\right) = {sp.latex(value)}",
+            ))
+            return Theorem(claim, hypotheses, REFUTED, steps=steps, witness=witness)
+        steps.append(_identity_step(label, p_expr, q_expr, tie))
+        differences[label] = p_expr - q_expr
     if "t" in rule.shared:
         steps.append(ProofStep("The step count starts at t = 0, one scalar for all coordinates."))
     if not steps:
         steps.append(ProofStep(f"{base} keeps no per-coordinate state."))
-    claim = f"The initial state of {base} is {'tied' if sign > 0 else 'sign-flip tied'}."
-    differences = {
-        f"{s}_p(0) {op(s)} {s}_q(0)": init_p[s] - _parity(s, sign) * init_q[s]
-        for s in rule.slots
-    }
-    guard = (_guard.check_identities(differences, claim) if differences
+    guard = (_guard.check_identities(differences, claim, equal=tie) if differences
              else _guard.vacuous(f"{base} keeps no per-coordinate state"))
-    return Theorem(
-        claim, [f"The optimizer is {rule.models}, initialised as optax does."],
-        PROVEN, steps=steps, guard=guard,
-    )
+    return Theorem(claim, hypotheses, PROVEN, steps=steps, guard=guard)
 
 
 def prove_training_preserves_ties(
@@ -797,7 +1039,7 @@ def prove_training_preserves_ties(
         _check_sign(sign, perturbation, optimizer)
     lemmas = [gradient]
     for sign in signs:
-        lemmas += [_batch_lemma(sign), _initial_state_lemma(base, sign)]
+        lemmas += [_batch_lemma(sign), _initial_state_lemma(base, sign, perturbation)]
         lemmas.append(prove_update_preserves_ties(optimizer, sign=sign))
     tie_text = format_ties(pairs)
     claim = (
