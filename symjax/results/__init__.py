@@ -1,0 +1,1 @@
+"""symjax.results."""
