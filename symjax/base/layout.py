@@ -406,3 +406,52 @@ def parse_permutation(text: str) -> tuple[int, dict[int, int]]:
     raise InputError(
         f"permutation {text!r} must look like LAYER:IMAGES with 1-based units, e.g. 1:2,3,1"
     )
+
+
+#: Above this many (units^2 x unit size) elements a layer's distances use the Gram matrix.
+_DIRECT_DISTANCE_MAX = 1 << 16
+
+
+def unit_rows(layout: Layout) -> tuple[tuple[tuple[int, ...], ...], ...]:
+    """Per hidden layer of width >= 2: per unit, the flat indices of its (incoming weights,
+    bias, outgoing weights)."""
+    out = []
+    for layer in layout.hidden_layers:
+        if layout.widths[layer] < 2:
+            continue
+        units = []
+        for unit in range(1, layout.widths[layer] + 1):
+            p = layout.unit_params(layer, unit)
+            units.append(tuple(layout.info(n).index for n in p["in"] + p["bias"] + p["out"]))
+        out.append(tuple(units))
+    return tuple(out)
+
+
+def min_unit_distance(layout: Layout, params, xp):
+    """Smallest Euclidean distance between two units of the same hidden layer, over the last
+    axis of ``params`` (flat parameters), with the array namespace ``xp`` (``numpy`` or
+    ``jax.numpy``).
+
+    A unit is the vector (incoming weights, bias, outgoing weights). Zero exactly when two units
+    are tied; NaN when no hidden layer has two units. The engine computes it in the run's dtype
+    on every seed, the report in float64 on recorded trajectories.
+    """
+    rows_all = unit_rows(layout)
+    lead = params.shape[:-1]
+    if not rows_all:
+        return xp.full(lead, xp.nan, params.dtype)
+    best = xp.full(lead, xp.inf, params.dtype)
+    for rows in rows_all:
+        index = xp.asarray(rows, dtype=xp.int32)
+        v = params[..., index]  # (..., H, D)
+        h, d = len(rows), len(rows[0])
+        if h * h * d <= _DIRECT_DISTANCE_MAX:
+            d2 = xp.sum((v[..., :, None, :] - v[..., None, :, :]) ** 2, axis=-1)
+        else:
+            sq = xp.sum(v * v, axis=-1)
+            precise = {} if xp.__name__ == "numpy" else {"precision": "highest"}
+            gram = xp.matmul(v, xp.swapaxes(v, -1, -2), **precise)
+            d2 = xp.maximum(sq[..., :, None] + sq[..., None, :] - 2 * gram, 0)
+        off_diag = ~xp.eye(h, dtype=bool)
+        best = xp.minimum(best, xp.min(xp.where(off_diag, d2, xp.inf), axis=(-2, -1)))
+    return xp.sqrt(best)

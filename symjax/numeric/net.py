@@ -36,7 +36,6 @@ from functools import cached_property
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 from jax import lax
 from jax.scipy.special import xlogy
 
@@ -47,6 +46,7 @@ from ..base.choices import (
     reduction_name,
 )
 from ..base.layout import Layout
+from ..base.layout import min_unit_distance as unit_distance
 
 #: The scalar layout of the exact path: at most this many parameters ...
 SCALAR_MAX_PARAMS = 64
@@ -58,7 +58,6 @@ SCALAR_MAX_UNROLL = 512
 #: The vector layout unrolls loops over the units of a layer; wider layers use the matmul path.
 VECTOR_MAX_WIDTH = 512
 #: Above this many pairs x coordinates, hidden-unit distances use the Gram-matrix formula.
-_DIRECT_DISTANCE_MAX = 1 << 16
 
 _ACTIVATIONS = {
     "identity": lambda z: z,
@@ -415,42 +414,10 @@ def default_ties(layout: Layout) -> tuple[tuple[str, str], ...]:
     return tuple(dict.fromkeys(pairs))
 
 
-def _unit_rows(layout: Layout) -> tuple[np.ndarray, ...]:
-    """Per hidden layer of width >= 2: ``(H, D)`` indices of each unit's parameters."""
-    out = []
-    for layer in layout.hidden_layers:
-        if layout.widths[layer] < 2:
-            continue
-        rows = []
-        for unit in range(1, layout.widths[layer] + 1):
-            p = layout.unit_params(layer, unit)
-            rows.append([layout.info(n).index for n in p["in"] + p["bias"] + p["out"]])
-        out.append(np.asarray(rows, dtype=np.int32))
-    return tuple(out)
-
-
 def min_unit_distance(net: Net, flat: jax.Array) -> jax.Array:
-    """Smallest Euclidean distance between two units of the same hidden layer.
-
-    A unit is the vector (incoming weights, bias, outgoing weights). Zero exactly when two units
-    are tied; NaN when no hidden layer has two units.
-    """
-    best = jnp.array(jnp.inf, flat.dtype)
-    rows_all = _unit_rows(net.layout)
-    if not rows_all:
-        return jnp.array(jnp.nan, flat.dtype)
-    for rows in rows_all:
-        v = flat[rows]  # (H, D)
-        h, d = rows.shape
-        if h * h * d <= _DIRECT_DISTANCE_MAX:
-            d2 = jnp.sum((v[:, None, :] - v[None, :, :]) ** 2, axis=-1)
-        else:
-            sq = jnp.sum(v * v, axis=-1)
-            gram = jnp.matmul(v, v.T, precision=lax.Precision.HIGHEST)
-            d2 = jnp.maximum(sq[:, None] + sq[None, :] - 2 * gram, 0)
-        off_diag = ~np.eye(h, dtype=bool)
-        best = jnp.minimum(best, jnp.min(jnp.where(off_diag, d2, jnp.inf)))
-    return jnp.sqrt(best)
+    """Smallest Euclidean distance between two units of one hidden layer of ``net``
+    (:func:`symjax.base.layout.min_unit_distance`)."""
+    return unit_distance(net.layout, flat, jnp)
 
 
 def solved(task: str, outputs: jax.Array, y: jax.Array, r2: float) -> jax.Array:

@@ -10,7 +10,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ..base.errors import InputError
-from ..base.layout import Layout
+from ..base.layout import Layout, min_unit_distance, unit_rows
 from .run import SAMPLE_FILE, TRAJECTORIES_FILE, NpzArrays, RunData
 
 
@@ -80,7 +80,7 @@ def trajectory_stats(run: RunData) -> TrajectoryStats | None:
         raise InputError(f"{where}: results.json records no trajectories (trajectory_every 0); "
                          f"the file belongs to another run")
     names = tuple(run.results["param_names"])
-    units = _unit_indices(Layout(run.config["widths"]))
+    layout = Layout(run.config["widths"])
     distance, loss, tied, outcomes = {}, {}, {}, {}
 
     def mismatch(problem: str) -> InputError:
@@ -110,7 +110,7 @@ def trajectory_stats(run: RunData) -> TrajectoryStats | None:
             p, lo = data.get(f"{init}__{opt}__params"), data.get(f"{init}__{opt}__loss")
             if p is None or lo is None or p.shape != shape or lo.shape != shape[:2]:
                 raise mismatch(f"arrays of run {init}/{opt} are missing or of the wrong shape")
-            d, lo = _min_unit_distance(p, units), lo.astype(np.float64)
+            d, lo = _distances(layout, p), lo.astype(np.float64)
             distance[(init, opt)], loss[(init, opt)] = _band(d), _band(lo)
             tied[(init, opt)] = bool(np.all(d == 0))
             solved = run.per_seed[(init, opt)]["solved"][index].astype(bool)
@@ -121,31 +121,16 @@ def trajectory_stats(run: RunData) -> TrajectoryStats | None:
                            index.size)
 
 
-def _unit_indices(layout: Layout) -> list[np.ndarray]:
-    """Per hidden layer with two or more units: ``(units, D)`` indices of each unit's
-    (incoming weights, bias, outgoing weights)."""
-    out = []
-    for layer in layout.hidden_layers:
-        rows = []
-        for unit in range(1, layout.widths[layer] + 1):
-            p = layout.unit_params(layer, unit)
-            rows.append([layout.info(n).index for n in (*p["in"], *p["bias"], *p["out"])])
-        if len(rows) >= 2:
-            out.append(np.asarray(rows))
-    return out
-
-
-def _min_unit_distance(params: np.ndarray, units: list[np.ndarray]) -> np.ndarray:
-    """``(seeds, records)`` smallest distance between two units of one hidden layer (float64;
-    NaN when no hidden layer has two units)."""
-    best = np.full(params.shape[:2], np.inf if units else np.nan)
-    p = params.astype(np.float64)
-    for rows in units:
-        for i in range(len(rows)):
-            for j in range(i + 1, len(rows)):
-                diff = p[..., rows[i]] - p[..., rows[j]]
-                best = np.minimum(best, np.sqrt(np.sum(diff * diff, axis=-1)))
-    return best
+def _distances(layout: Layout, params: np.ndarray) -> np.ndarray:
+    """:func:`min_unit_distance` in float64 of ``(seeds, records, P)`` parameters, a block of
+    records at a time (bounded memory for wide layers)."""
+    flat = params.reshape(-1, params.shape[-1])
+    sizes = [len(r) ** 2 * len(r[0]) for r in unit_rows(layout)]
+    block = max(1, (1 << 22) // max(sizes, default=1))
+    parts = [min_unit_distance(layout, flat[i:i + block].astype(np.float64), np)
+             for i in range(0, len(flat), block)]
+    return np.concatenate(parts).reshape(params.shape[:-1]) if parts else (
+        np.full(params.shape[:-1], np.nan))
 
 
 def _band(values: np.ndarray) -> Band:
