@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import argparse
 import datetime as _dt
-import re
 
+from ..base.text import tex_escape
 from ..results.document import DISTRIBUTION, package_version, read_results, results_path
 
 TITLE = (
@@ -23,14 +23,6 @@ AUTHORS = "The symjax developers"
 REPOSITORY = "https://github.com/symjax-proofs/symjax-proofs"
 YEAR = 2026
 SOFTWARE_KEY = "symjax2026"
-
-_TEX_SPECIAL = re.compile(r"([&%$#_{}~^\\])")
-_TEX_REPLACEMENT = {
-    "~": r"\textasciitilde{}",
-    "^": r"\textasciicircum{}",
-    "\\": r"\textbackslash{}",
-}
-
 
 def register(subparsers) -> None:
     """Add the ``cite`` subcommand."""
@@ -74,9 +66,9 @@ def software_entry(version: str) -> str:
             ("title", _protect(TITLE)),
             ("author", "{" + AUTHORS + "}"),
             ("year", str(YEAR)),
-            ("version", _tex(version)),
+            ("version", tex_escape(version)),
             ("url", REPOSITORY),
-            ("note", _tex(f"Python package {DISTRIBUTION}, version {version}")),
+            ("note", tex_escape(f"Python package {DISTRIBUTION}, version {version}")),
         ],
     )
 
@@ -103,9 +95,9 @@ def run_entry(document: dict) -> str:
             ("title", _protect(f"symjax {kind} run {run_id}")),
             ("author", "{" + AUTHORS + "}"),
             ("year", str(_year(prov))),
-            ("version", _tex(str(prov["version"]))),
+            ("version", tex_escape(str(prov["version"]))),
             ("url", REPOSITORY),
-            ("note", _tex("; ".join(details))),
+            ("note", tex_escape("; ".join(details))),
         ],
     )
 
@@ -126,11 +118,6 @@ def _bibtex(entry_type: str, key: str, fields: list[tuple[str, str]]) -> str:
     return f"@{entry_type}{{{key},\n{body},\n}}"
 
 
-def _tex(text: str) -> str:
-    """Escape LaTeX's special characters in plain text."""
-    return _TEX_SPECIAL.sub(lambda m: _TEX_REPLACEMENT.get(m[1], "\\" + m[1]), text)
-
-
 def _protect(title: str) -> str:
     """Escape a title and brace the name symjax so that BibTeX styles keep its lowercase."""
-    return _tex(title).replace("symjax", "{symjax}")
+    return tex_escape(title).replace("symjax", "{symjax}")

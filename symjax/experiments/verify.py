@@ -51,6 +51,7 @@ from ..base import signals as _signals
 from ..base.errors import InputError
 from ..base.layout import Layout, format_ties
 from ..base.specs import split_list
+from ..base.text import text_table
 from ..numeric.datasets import Dataset, make_dataset
 from ..numeric.inits import (
     PRNG_IMPL,
@@ -197,11 +198,6 @@ class VerifyResults:
                          f"{s['pairs_preserved']}/{s['pairs_total']}",
                          f"{s['seeds_broken']}/{n}", fb, f"{s['solved']}/{n}", loss,
                          str(s["nonfinite"])])
-        widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
-
-        def line(cells: list[str]) -> str:
-            return "  ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip()
-
         checked = [s for s in self.summaries if s["expected_preserved"]]
         verdict = (
             f"tied inits stay bitwise tied under equivariant optimizers: "
@@ -211,7 +207,7 @@ class VerifyResults:
             "exact path)"
         )
         return "\n".join([
-            line(head), line(["-" * w for w in widths]), *map(line, rows), "",
+            text_table([head, *rows]), "",
             f"pairs kept: seed x pair counts of bitwise equality at every step 0..steps "
             f"(ties {format_ties(self.ties) or 'none'}); broken: seeds with some pair differing "
             f"at some step (step 0 included); path used: {self.path_used}"

@@ -11,6 +11,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from ..base.text import markdown_table as pipe_table
+from ..base.text import tex_escape
 from .run import _PRETTY, RunData
 from .stats import wilson_interval
 
@@ -71,16 +73,6 @@ class Markup(NamedTuple):
     number: Callable[[str], str]  # a formatted number
     dash: str  # a range of seeds
     math: Callable[[str, str], str]  # (plain words, LaTeX math) -> one of them
-
-
-_TEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#",
-                "_": r"\_", "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\^{}",
-                "–": "--", "×": r"$\times$", "≥": r"$\geq$", "²": r"$^2$"}
-
-
-def tex_escape(text: str) -> str:
-    """Escape LaTeX's special characters in plain text."""
-    return "".join(_TEX_SPECIAL.get(c, c) for c in str(text))
 
 
 def _tex_number(text: str) -> str:
@@ -315,10 +307,8 @@ def table_rows(run: RunData, keys: Sequence[str] = MARKDOWN_COLUMNS) -> list[lis
 def markdown_table(run: RunData) -> str:
     """The summary table in Markdown (GitHub pipe table), every quantity."""
     cols = [TABLE_COLUMNS[k] for k in MARKDOWN_COLUMNS]
-    head = [h for h, *_ in cols]
-    align = ["---:" if a == "r" else ":---" for _, _, a, _ in cols]
-    lines = [head, align, *table_rows(run)]
-    return "\n".join("| " + " | ".join(r) + " |" for r in lines) + "\n"
+    return pipe_table([[h for h, *_ in cols], *table_rows(run)],
+                      "".join(a for _, _, a, _ in cols)) + "\n"
 
 
 def latex_table(run: RunData, name: str = "table_symmetry") -> str:

@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..base.errors import InputError
+from ..base.text import tex_escape
 from ..results.document import SCHEMA, read_results, results_path
 from .run import PROOF_FILE, REPORT_DIR, SAMPLE_FILE, TRAJECTORIES_FILE, RunData, load_run
 from .stats import TrajectoryStats, trajectory_stats
@@ -47,7 +48,6 @@ from .text import (
     markdown_table,
     methods_paragraph,
     summary_csv,
-    tex_escape,
     verify_command,
 )
 

@@ -26,6 +26,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..base.text import tex_escape
+
 PROVEN = "proven"
 REFUTED = "refuted"
 UNKNOWN = "unknown"
@@ -132,16 +134,16 @@ class Theorem:
         """A LaTeX fragment (no preamble) that a paper can ``\\input``."""
         out = [
             r"\begin{description}",
-            rf"\item[Claim] {_tex_escape(self.claim)}",
+            rf"\item[Claim] {tex_escape(self.claim)}",
         ]
         if self.hypotheses:
             out.append(r"\item[Hypotheses] \begin{itemize}")
-            out += [rf"\item {_tex_escape(h)}" for h in self.hypotheses]
+            out += [rf"\item {tex_escape(h)}" for h in self.hypotheses]
             out.append(r"\end{itemize}")
         if self.steps:
             out.append(r"\item[Proof] \begin{enumerate}")
             for s in self.steps:
-                item = rf"\item {_tex_escape(s.text)}"
+                item = rf"\item {tex_escape(s.text)}"
                 if s.latex:
                     item += "\n" + rf"\[ {s.latex} \]"
                 out.append(item)
@@ -149,16 +151,16 @@ class Theorem:
         if self.witness:
             out.append(r"\item[Witness] \begin{itemize}")
             out += [
-                rf"\item $\mathtt{{{_tex_escape(k)}}} = {_tex_escape(v)}$"
+                rf"\item $\mathtt{{{tex_escape(k)}}} = {tex_escape(v)}$"
                 if k not in ("activation", "loss", "output_activation")
-                else rf"\item {_tex_escape(k)}: {_tex_escape(v)}"
+                else rf"\item {tex_escape(k)}: {tex_escape(v)}"
                 for k, v in self.witness.items()
             ]
             out.append(r"\end{itemize}")
         if self.reason:
-            out.append(rf"\item[Reason] {_tex_escape(self.reason)}")
+            out.append(rf"\item[Reason] {tex_escape(self.reason)}")
         if self.guard and self.guard.get("evaluations"):
-            out.append(rf"\item[Independent check] {_tex_escape(guard_summary(self.guard))}")
+            out.append(rf"\item[Independent check] {tex_escape(guard_summary(self.guard))}")
         out.append(rf"\item[Verdict] \textbf{{{self.verdict}}}")
         out.append(r"\end{description}")
         for lemma in self.lemmas:
@@ -212,12 +214,3 @@ def guard_summary(guard: dict[str, Any]) -> str:
     return ", ".join(parts) + f" ({guard['method']})"
 
 
-_TEX = {
-    "\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#",
-    "_": r"\_", "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\^{}",
-    "<": r"\textless{}", ">": r"\textgreater{}", "|": r"\textbar{}",
-}
-
-
-def _tex_escape(s: str) -> str:
-    return "".join(_TEX.get(c, c) for c in str(s))

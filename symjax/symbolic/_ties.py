@@ -37,6 +37,7 @@ from sympy.core.evalf import PrecisionExhausted
 from ..base.choices import UNDEFINED_ACTIVATION, UNDEFINED_LOSS
 from ..base.errors import InputError
 from ..base.layout import Layout, format_ties, parse_widths, split_signed
+from ..base.text import tex_escape, text_table
 from . import _guard
 from ._network import (
     CONCRETE_ACTIVATIONS,
@@ -579,17 +580,12 @@ def _lattice_rows(theorem: Theorem) -> list[tuple[str, str, str]]:
 
 def lattice_table(theorem: Theorem) -> str:
     """The lemmas of :func:`tie_lattice` as a plain-text table: ties, verdict, witness."""
-    rows = [("ties", "verdict", "witness"), *_lattice_rows(theorem)]
-    width = max(len(r[0]) for r in rows)
-    return "\n".join(f"{a:<{width}}  {b:<8}  {c}".rstrip() for a, b, c in rows)
+    return text_table([("ties", "verdict", "witness"), *_lattice_rows(theorem)], rule=False)
 
 
 def lattice_table_latex(theorem: Theorem) -> str:
     """The lemmas of :func:`tie_lattice` as a LaTeX ``tabular``."""
-    def tex(s: str) -> str:
-        return s.replace("_", r"\_")
-
     lines = [r"\begin{tabular}{lll}", r"ties & verdict & witness \\ \hline"]
-    lines += [rf"\texttt{{{tex(a)}}} & {b} & {tex(c)} \\" for a, b, c in _lattice_rows(theorem)]
+    lines += [rf"\texttt{{{tex_escape(a)}}} & {b} & {tex_escape(c)} \\" for a, b, c in _lattice_rows(theorem)]
     lines.append(r"\end{tabular}")
     return "\n".join(lines) + "\n"
