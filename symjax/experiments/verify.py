@@ -76,11 +76,10 @@ from ..numeric.sweep import (
 from ..numeric.train import TrainConfig
 from ..numeric.xla import configured
 from ..results.config import MAX_SEEDS, VerifyConfig, parse_int
+from ..results.files import atomic_open, atomic_savez
 from ..results.rundir import (
     ChunkStore,
     DirectoryLock,
-    atomic_open,
-    atomic_savez,
     claim_directory,
     existing_directory,
     holds_verify_run,

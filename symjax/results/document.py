@@ -70,7 +70,6 @@ import json
 import math
 import os
 import platform
-import secrets
 import socket
 import subprocess
 import sys
@@ -81,6 +80,7 @@ from typing import Any
 
 from ..base.errors import InputError, choose
 from ..base.version import DISTRIBUTION, __version__
+from .files import atomic_write_text
 
 #: Name of the document type, stored in ``"schema"``.
 SCHEMA = "symjax-results"
@@ -339,7 +339,7 @@ def write_results(
     target = results_path(path, create=True)
     _validate(document, target)
     text = json.dumps(document, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
-    _atomic_write(target, text)
+    atomic_write_text(target, text)
     return document
 
 
@@ -358,31 +358,6 @@ def results_path(path: str | os.PathLike, *, create: bool = False) -> Path:
     if create:
         p.parent.mkdir(parents=True, exist_ok=True)
     return p
-
-
-def _atomic_write(target: Path, text: str) -> None:
-    """Write to a temporary file in the same directory, fsync, then rename over ``target``."""
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    try:  # make the rename itself durable (POSIX); not possible on every platform
-        dir_fd = os.open(target.parent, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(dir_fd)
-    except OSError:
-        pass
-    finally:
-        os.close(dir_fd)
 
 
 # -- reading -------------------------------------------------------------------------------
