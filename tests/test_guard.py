@@ -150,7 +150,7 @@ def test_a_dropout_mask_that_dropout_cannot_produce_is_rejected():
     bad = {**thm.witness, "r1": "3/7"}
     with pytest.raises(GuardContradiction, match="inverted dropout"):
         _guard.confirm_tie_witness(
-            (2, 2, 1), _ties.default_ties(thm_layout()), _options(dropout="independent"), bad
+            (2, 2, 1), _ties.swap_ties(thm_layout()), _options(dropout="independent"), bad
         )
 
 

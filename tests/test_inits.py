@@ -9,6 +9,7 @@ import pytest
 
 import symjax
 from symjax import InputError, Layout
+from symjax.base.layout import tied_subspace_pairs
 from symjax.numeric.inits import (
     BUILTIN_INITS,
     PRNG_IMPL,
@@ -19,7 +20,6 @@ from symjax.numeric.inits import (
     pinned_numerics,
     register_init,
 )
-from symjax.numeric.net import default_ties
 from symjax.results.config import DEFAULT_INITS
 
 
@@ -32,7 +32,7 @@ def _draw(specs, widths, dtype, seeds):
 def _tied_pairs_equal(widths, params):
     lay = Layout(widths)
     idx = {n: i for i, n in enumerate(lay.names)}
-    pairs = default_ties(lay)
+    pairs = tied_subspace_pairs(lay)
     bits = params.view(np.uint32 if params.dtype == np.float32 else np.uint64)
     return np.array([[bits[s, idx[a]] == bits[s, idx[b]] for a, b in pairs]
                      for s in range(params.shape[0])])

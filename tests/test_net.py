@@ -11,15 +11,15 @@ from jax import lax
 import symjax.numeric.net as net_module
 from symjax import InputError, Layout
 from symjax.base.choices import ACTIVATIONS, LEAKY_RELU_SLOPE
+from symjax.base.layout import tied_subspace_pairs
 from symjax.numeric.net import (
     SCALAR_MAX_PARAMS,
     SCALAR_MAX_UNROLL,
     Net,
     _kernel_boundary,
     activation,
-    default_ties,
     delta_barrier,
-    exact_layout,
+    exact_form,
     fixed_dense,
     from_matrices,
     matmul_loss,
@@ -131,12 +131,12 @@ def test_fixed_dense_keeps_equal_rows_and_columns_bitwise_equal():
 
 
 def test_exact_layout_choice():
-    assert exact_layout(Net((2, 2, 1)), 4) == "scalar"
-    assert exact_layout(Net((2, 2, 1)), SCALAR_MAX_UNROLL // 9) == "scalar"
-    assert exact_layout(Net((2, 2, 1)), SCALAR_MAX_UNROLL // 9 + 1) == "vector"
+    assert exact_form(Net((2, 2, 1)), 4) == "scalar"
+    assert exact_form(Net((2, 2, 1)), SCALAR_MAX_UNROLL // 9) == "scalar"
+    assert exact_form(Net((2, 2, 1)), SCALAR_MAX_UNROLL // 9 + 1) == "vector"
     big = Net((2, 20, 1))
-    assert big.n_params > SCALAR_MAX_PARAMS and exact_layout(big, 4) == "vector"
-    assert exact_layout(Net((2, 600, 1)), 4) == ""
+    assert big.n_params > SCALAR_MAX_PARAMS and exact_form(big, 4) == "vector"
+    assert exact_form(Net((2, 600, 1)), 4) == ""
 
 
 def test_matrices_follow_the_shared_parameter_order():
@@ -154,15 +154,15 @@ def test_matrices_follow_the_shared_parameter_order():
 
 
 def test_default_ties_are_the_fully_tied_subspace():
-    assert default_ties(Layout((2, 2, 1))) == (
+    assert tied_subspace_pairs(Layout((2, 2, 1))) == (
         ("w1", "w3"), ("w2", "w4"), ("w5", "w6"), ("b1", "b2"))
     lay = Layout((2, 3, 1))
-    classes = lay.tie_classes(default_ties(lay))
+    classes = lay.tie_classes(tied_subspace_pairs(lay))
     assert ("w1", "w3", "w5") in classes and ("b1", "b2", "b3") in classes
     assert ("w7", "w8", "w9") in classes
     deep = Layout((2, 2, 2, 1))  # the middle weights of two tied layers all share one class
-    assert ("w5", "w6", "w7", "w8") in deep.tie_classes(default_ties(deep))
-    assert default_ties(Layout((2, 1, 1))) == ()
+    assert ("w5", "w6", "w7", "w8") in deep.tie_classes(tied_subspace_pairs(deep))
+    assert tied_subspace_pairs(Layout((2, 1, 1))) == ()
 
 
 def test_min_unit_distance():

@@ -139,7 +139,7 @@ def test_forms_of_the_exact_path_and_the_matmul_fallback():
     assert resolve(widths=widths).path_used == "matmul"
     with pytest.warns(SymjaxWarning, match="matmul path was used instead"):
         res = verify(widths=widths, init="tied", optimizer="sgd", seeds=4, steps=3, quiet=True)
-    assert res.layout["path_used"] == "matmul" and res.config["path"] == "exact"
+    assert res.batching["path_used"] == "matmul" and res.config["path"] == "exact"
     assert not res.summaries[0]["expected_preserved"] and "warning:" in res.table()
 
 

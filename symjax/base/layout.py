@@ -408,6 +408,22 @@ def parse_permutation(text: str) -> tuple[int, dict[int, int]]:
     )
 
 
+def tied_subspace_pairs(layout: Layout) -> tuple[tuple[str, str], ...]:
+    """The pairs of the fully tied subspace of every hidden layer.
+
+    For each hidden layer of width ``H >= 2``, the pairs fixed by the cycle ``1 -> 2 -> ... -> H
+    -> 1`` of its units (:meth:`Layout.permutation_pairs`): each unit's incoming weights, bias
+    and outgoing weights equal the next unit's. For 2-2-1: ``w1=w3, w2=w4, w5=w6, b1=b2``.
+    """
+    pairs: list[tuple[str, str]] = []
+    for layer in layout.hidden_layers:
+        width = layout.widths[layer]
+        if width >= 2:
+            cycle = [(i + 1) % width for i in range(width)]
+            pairs.extend(layout.permutation_pairs(layer, cycle))
+    return tuple(dict.fromkeys(pairs))
+
+
 #: Above this many (units^2 x unit size) elements a layer's distances use the Gram matrix.
 _DIRECT_DISTANCE_MAX = 1 << 16
 

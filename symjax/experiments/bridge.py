@@ -51,7 +51,7 @@ from ..base.choices import ACTIVATIONS, LOSSES
 from ..base.errors import InputError, choose
 from ..numeric.net import (
     Net,
-    exact_layout,
+    exact_form,
     from_matrices,
     matmul_loss,
     scalar_loss,
@@ -61,7 +61,7 @@ from ..numeric.net import (
 )
 from ..symbolic._network import SymbolicMLP
 
-#: What ``path`` may name: the exact path (in the layout :func:`symjax.numeric.net.exact_layout` picks,
+#: What ``path`` may name: the exact path (in the layout :func:`symjax.numeric.net.exact_form` picks,
 #: as in training), the matmul path, or one of the exact path's two layouts explicitly.
 PATHS = ("exact", "matmul", "scalar", "vector")
 #: Number of random points used when none is given.
@@ -239,7 +239,7 @@ def numeric_form(net: SymbolicMLP, path: str = "exact") -> str:
     """
     choose("path", path, PATHS)
     if path == "exact":
-        return exact_layout(_numeric_net(net), net.samples)
+        return exact_form(_numeric_net(net), net.samples)
     return path
 
 

@@ -3,8 +3,8 @@
 Definitions (also stored in ``results.json`` under ``results.definitions``):
 
 * **Tied pairs**: by default the pairs of the fully tied subspace of every hidden layer (the
-  pairs fixed by the cycle of all its units, see :func:`symjax.numeric.net.default_ties`; for 2-2-1
-  exactly ``w1=w3, w2=w4, w5=w6, b1=b2``); ``ties`` overrides them.
+  pairs fixed by the cycle of all its units, see :func:`symjax.base.layout.tied_subspace_pairs`;
+  for 2-2-1 exactly ``w1=w3, w2=w4, w5=w6, b1=b2``); ``ties`` overrides them.
 * **Step**: 0 is the initial parameters, ``t`` the parameters after ``t`` updates.
 * **Pairs preserved**: counted over seeds x pairs, a pair whose two parameters have equal bit
   patterns at every step 0..steps.
@@ -49,7 +49,7 @@ import numpy as np
 
 from ..base import signals as _signals
 from ..base.errors import InputError
-from ..base.layout import Layout, format_ties
+from ..base.layout import Layout, format_ties, tied_subspace_pairs
 from ..base.specs import split_list
 from ..base.text import text_table
 from ..numeric.datasets import Dataset, make_dataset
@@ -62,15 +62,15 @@ from ..numeric.inits import (
     parse_init,
     pinned_numerics,
 )
-from ..numeric.net import VECTOR_MAX_WIDTH, Net, default_ties, exact_layout
+from ..numeric.net import VECTOR_MAX_WIDTH, Net, exact_form
 from ..numeric.optimizers import OptimizerSpec, parse_optimizers
 from ..numeric.sweep import (
     RunArrays,
-    SweepLayout,
     SweepOutput,
+    SweepPlan,
     check_memory,
     missing_units,
-    plan_layout,
+    plan_sweep,
     run_sweep,
 )
 from ..numeric.train import TrainConfig
@@ -132,7 +132,8 @@ class VerifyResults:
 
     Attributes:
       config: every option that determines the results, resolved (``verify(**config)`` re-runs).
-      layout: how the runs were batched (per-seed rounding depends on it).
+      batching: how the runs were batched and on what devices (``layout`` in ``results.json``;
+        per-seed rounding can depend on it).
       ties: the checked pairs of parameter names.
       seeds: ``(n,)`` seed numbers.
       runs: ``(init label, optimizer label) -> RunArrays`` per-seed arrays.
@@ -143,7 +144,7 @@ class VerifyResults:
     """
 
     config: dict[str, Any]
-    layout: dict[str, Any]
+    batching: dict[str, Any]
     ties: tuple[tuple[str, str], ...]
     param_names: tuple[str, ...]
     seeds: np.ndarray
@@ -160,8 +161,13 @@ class VerifyResults:
         return all(s["invariant_holds"] is not False for s in self.summaries)
 
     @property
+    def layout(self) -> dict[str, Any]:
+        """The same as :attr:`batching`, under its key in ``results.json``."""
+        return self.batching
+
+    @property
     def path_used(self) -> str:
-        return self.layout["path_used"]
+        return self.batching["path_used"]
 
     def results_dict(self) -> dict[str, Any]:
         """The ``results`` part of ``results.json``."""
@@ -180,7 +186,7 @@ class VerifyResults:
     def to_dict(self) -> dict[str, Any]:
         """``{"kind": "verify", "config", "layout", "results"}`` (JSON-ready except NumPy
         scalars)."""
-        return {"kind": "verify", "config": self.config, "layout": self.layout,
+        return {"kind": "verify", "config": self.config, "layout": self.batching,
                 "results": self.results_dict()}
 
     def table(self) -> str:
@@ -210,7 +216,7 @@ class VerifyResults:
             f"pairs kept: seed x pair counts of bitwise equality at every step 0..steps "
             f"(ties {format_ties(self.ties) or 'none'}); broken: seeds with some pair differing "
             f"at some step (step 0 included); path used: {self.path_used}"
-            + (f" ({self.layout['form']} layout)" if self.path_used == "exact" else ""),
+            + (f" ({self.batching['form']} layout)" if self.path_used == "exact" else ""),
             verdict,
             *(f"warning: {w}" for w in self.warnings),
         ])
@@ -242,7 +248,7 @@ class VerifyResults:
         # The digest puts every per-seed number under the run ID: the same run ID means the
         # same summaries *and* the same per-seed CSV, byte for byte.
         results = {**self.results_dict(), "files": {CSV_FILE: f"sha256:{digest}"}}
-        write_results(out, kind="verify", config=self.config, layout=self.layout,
+        write_results(out, kind="verify", config=self.config, layout=self.batching,
                       results=results, provenance=provenance)
         return out / "results.json"
 
@@ -397,10 +403,10 @@ def verify(
     if out is None and (resume or nproc > 1):
         raise InputError("resume and multi-process runs need out=DIR (--out DIR): the chunk "
                          "files live there")
-    lay = plan_layout(config["seeds"], len(plan.inits), config["chunk"])
-    layout = _layout_dict(lay, plan, config["dtype"])
+    sweep_plan = plan_sweep(config["seeds"], len(plan.inits), config["chunk"])
+    batching = _batching(sweep_plan, plan, config["dtype"])
     configs = plan.train_configs()
-    check_memory(configs[0], lay.batching, config["seeds"] * len(plan.inits) * len(configs),
+    check_memory(configs[0], sweep_plan.batching, config["seeds"] * len(plan.inits) * len(configs),
                  save_params, on_disk=out is not None, seeds=config["seeds"])  # before any file
     provenance = collect_provenance()
     for note in plan.notes:
@@ -409,7 +415,7 @@ def verify(
                              dtype=np.uint64).astype(np.uint32)
     store = lock = None
     if out is not None:
-        store, lock = _open_store(out, config, layout, save_params, resume, pid, nproc, force)
+        store, lock = _open_store(out, config, batching, save_params, resume, pid, nproc, force)
     try:
         start = time.perf_counter()
         with pinned_numerics(config["dtype"]):
@@ -430,7 +436,7 @@ def verify(
         total = time.perf_counter() - start
         res = VerifyResults(
             config=config,
-            layout=layout,
+            batching=batching,
             ties=plan.ties,
             param_names=plan.net.layout.names,
             seeds=seed_numbers,
@@ -703,9 +709,10 @@ def resolve(**options) -> Plan:
                    + [(f"{k} of {o.spec}", v) for o in opts for k, v in o.options
                       if isinstance(v, float)])
     layout = net.layout
-    tie_pairs = default_ties(layout) if kw["ties"] is None else layout.parse_ties(kw["ties"])
+    tie_pairs = (tied_subspace_pairs(layout) if kw["ties"] is None
+                 else layout.parse_ties(kw["ties"]))
     notes = []
-    form = exact_layout(net, data.n_samples) if kw["path"] == "exact" else "matmul"
+    form = exact_form(net, data.n_samples) if kw["path"] == "exact" else "matmul"
     if not form:
         form = "matmul"
         notes.append(
@@ -746,7 +753,7 @@ def _worst_ulp(max_ulp: np.ndarray) -> np.ndarray:
 
 
 def _in_subspace(layout: Layout, pairs) -> bool:
-    classes = {n: c for c in layout.tie_classes(default_ties(layout)) for n in c}
+    classes = {n: c for c in layout.tie_classes(tied_subspace_pairs(layout)) for n in c}
     return all(a in classes and b in classes[a] for a, b in pairs)
 
 
@@ -770,7 +777,7 @@ def _summaries(sweep: SweepOutput, plan: Plan) -> list[dict[str, Any]]:
     return out
 
 
-def _layout_dict(lay: SweepLayout, plan: Plan, dtype: str) -> dict:
+def _batching(lay: SweepPlan, plan: Plan, dtype: str) -> dict:
     devices = jax.local_devices()
     return {
         "seeds_per_call": lay.seeds_per_call,

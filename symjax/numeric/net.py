@@ -182,7 +182,7 @@ def _reduce(net: Net, total, n_samples: int):
 
 
 # -- exact path --------------------------------------------------------------------------------
-def exact_layout(net: Net, n_samples: int) -> str:
+def exact_form(net: Net, n_samples: int) -> str:
     """``"scalar"`` or ``"vector"``: the layout of the exact path for this network and data, or
     ``""`` when a layer is too wide for the exact path (see the module docstring)."""
     if net.n_params <= SCALAR_MAX_PARAMS and net.n_params * n_samples <= SCALAR_MAX_UNROLL:
@@ -398,22 +398,6 @@ def matmul_loss(net: Net, mats, x: jax.Array, y: jax.Array, masks=None) -> jax.A
 
 
 # -- structure: ties and hidden-unit distances -------------------------------------------------
-def default_ties(layout: Layout) -> tuple[tuple[str, str], ...]:
-    """The pairs of the fully tied subspace of every hidden layer.
-
-    For each hidden layer of width ``H >= 2``, the pairs fixed by the cycle ``1 -> 2 -> ... -> H
-    -> 1`` of its units (:meth:`Layout.permutation_pairs`): each unit's incoming weights, bias
-    and outgoing weights equal the next unit's. For 2-2-1: ``w1=w3, w2=w4, w5=w6, b1=b2``.
-    """
-    pairs: list[tuple[str, str]] = []
-    for layer in layout.hidden_layers:
-        width = layout.widths[layer]
-        if width >= 2:
-            cycle = [(i + 1) % width for i in range(width)]
-            pairs.extend(layout.permutation_pairs(layer, cycle))
-    return tuple(dict.fromkeys(pairs))
-
-
 def min_unit_distance(net: Net, flat: jax.Array) -> jax.Array:
     """Smallest Euclidean distance between two units of one hidden layer of ``net``
     (:func:`symjax.base.layout.min_unit_distance`)."""

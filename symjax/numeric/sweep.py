@@ -164,7 +164,7 @@ class RunArrays:
 
 
 @dataclass(frozen=True)
-class SweepLayout:
+class SweepPlan:
     """How ``n`` seeds x ``inits`` schemes are cut into calls (chunks) on this process."""
 
     seeds_per_call: int
@@ -172,7 +172,7 @@ class SweepLayout:
     batching: Batching
 
 
-def plan_layout(n_seeds: int, n_inits: int, chunk: int) -> SweepLayout:
+def plan_sweep(n_seeds: int, n_inits: int, chunk: int) -> SweepPlan:
     """``ceil(n_seeds / chunk)`` calls of equal size (at most ``chunk`` seeds each, so the last
     call is not mostly padding); the runs of all schemes of a chunk in one call, batched over
     this process's devices."""
@@ -183,7 +183,7 @@ def plan_layout(n_seeds: int, n_inits: int, chunk: int) -> SweepLayout:
     block = BLOCK_TARGET
     if local[0].platform != "cpu":  # accelerators want one wide block, not cache-sized ones
         block = _GPU_ALIGN * math.ceil(per_call * n_inits / devices / _GPU_ALIGN)
-    return SweepLayout(per_call, calls,
+    return SweepPlan(per_call, calls,
                        plan_batching(per_call * n_inits, devices, block))
 
 
@@ -277,7 +277,7 @@ def run_sweep(
 
     cfg0 = configs[0]
     n, n_inits = len(seeds), len(inits)
-    lay = plan_layout(n, n_inits, chunk)
+    lay = plan_sweep(n, n_inits, chunk)
     per_call, batching = lay.seeds_per_call, lay.batching
     check_memory(cfg0, batching, n * n_inits * len(configs), keep_params, store is not None, n)
     fields = _fields(cfg0, keep_params)
@@ -387,7 +387,7 @@ def _fields(cfg: TrainConfig, keep_params: bool) -> tuple[str, ...]:
             + (TRAJECTORY_FIELDS if cfg.trajectory_every else ()))
 
 
-def _unit_meta(store: ChunkStore | None, lay: SweepLayout, n_seeds: int, chunk: int,
+def _unit_meta(store: ChunkStore | None, lay: SweepPlan, n_seeds: int, chunk: int,
                label: str, inits: Sequence[InitSpec], fields: Sequence[str]) -> dict:
     """What the chunk file of unit (seed chunk ``chunk``, optimizer ``label``) must say it holds."""
     start = chunk * lay.seeds_per_call
@@ -399,7 +399,7 @@ def _unit_meta(store: ChunkStore | None, lay: SweepLayout, n_seeds: int, chunk: 
 def missing_units(store: ChunkStore, configs: Sequence[TrainConfig], inits: Sequence[InitSpec],
                   n_seeds: int, chunk: int, keep_params: bool) -> list[tuple[int, int, str]]:
     """``(chunk, optimizer, why)`` of every unit not complete and intact in ``store``."""
-    lay = plan_layout(n_seeds, len(inits), chunk)
+    lay = plan_sweep(n_seeds, len(inits), chunk)
     fields = _fields(configs[0], keep_params)
     out = []
     for c in range(lay.calls):

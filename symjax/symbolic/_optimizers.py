@@ -1008,7 +1008,7 @@ def prove_training_preserves_ties(
     Args:
       widths: the layer widths, e.g. ``(2, 2, 1)`` or ``"2,2,1"``.
       ties: the tie set (``"w1=w3,w2=w4,b1=b2,w5=w6"`` or pairs); ``None``: the swap of the
-        first two units of hidden layer 1 (:func:`~symjax.symbolic._ties.default_ties`).
+        first two units of hidden layer 1 (:func:`~symjax.symbolic._ties.swap_ties`).
       optimizer: a name from :data:`OPTIMIZERS`, optionally ``+`` a name from
         :data:`PERTURBATIONS`: ``"sgd+noise"``, ``"adam+per_unit_lr"``, ``"sgd+dropout"`` (an
         independent mask per unit) are refuted; their symmetric controls ``"sgd+shared_noise"``,

@@ -138,7 +138,7 @@ def whole_layer_ties(widths, layer: int) -> Pairs:
     return layout.permutation_pairs(layer, {i: i % width + 1 for i in range(1, width + 1)})
 
 
-def default_ties(layout: Layout) -> Pairs:
+def swap_ties(layout: Layout) -> Pairs:
     """The swap of the first two units of hidden layer 1."""
     if not layout.hidden_layers or layout.widths[1] < 2:
         raise InputError(
@@ -149,8 +149,8 @@ def default_ties(layout: Layout) -> Pairs:
 
 
 def resolve_ties(layout: Layout, ties) -> Pairs:
-    """``None`` -> :func:`default_ties`; a string or pairs -> :meth:`Layout.parse_ties`."""
-    return default_ties(layout) if ties is None else layout.parse_ties(ties, signed=True)
+    """``None`` -> :func:`swap_ties`; a string or pairs -> :meth:`Layout.parse_ties`."""
+    return swap_ties(layout) if ties is None else layout.parse_ties(ties, signed=True)
 
 
 @functools.lru_cache(maxsize=32)
