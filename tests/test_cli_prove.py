@@ -167,3 +167,35 @@ def test_json_carries_run_id_provenance_and_latex(tmp_path):
     assert c["run_id"] != a["run_id"]  # a different claim is a different run
     assert a["provenance"]["versions"]["sympy"] == a["versions"]["sympy"]
     assert "\\begin{description}" in a["latex"] and "dJ" in a["latex"]
+
+
+@pytest.mark.parametrize("option", ["--json", "--latex"])
+def test_output_files_of_others_are_never_replaced(capsys, tmp_path, option):
+    """A file symjax did not write is refused before any work (exit 2, file unchanged);
+    symjax's own file is replaced; --force replaces any regular file; a link is refused."""
+    theirs = tmp_path / "theirs"
+    theirs.write_text("keep me\n")
+    code, out, err = run(capsys, option, theirs)
+    assert code == 2 and out == "" and "not a symjax" in err
+    assert theirs.read_text() == "keep me\n"
+    ours = tmp_path / "ours"
+    assert run(capsys, option, ours)[0] == 0
+    first = ours.read_text()
+    assert run(capsys, option, ours, "--ties", "w1=w3")[0] == 1  # ours: replaced
+    assert ours.read_text() != first
+    assert run(capsys, option, theirs, "--force")[0] == 0
+    assert theirs.read_text() != "keep me\n"
+    link = tmp_path / "link"
+    link.symlink_to(ours)
+    code, _, err = run(capsys, option, link)
+    assert code == 2 and "symbolic link" in err
+
+
+def test_laws_and_stability_records_carry_run_ids(tmp_path):
+    from symjax.cli import main
+
+    assert main(["laws", "--json", str(tmp_path / "l.json")]) == 0
+    assert main(["laws", "--json", str(tmp_path / "m.json")]) == 0
+    a, b = (json.loads((tmp_path / n).read_text()) for n in ("l.json", "m.json"))
+    assert a["kind"] == a["command"] == "laws" and a["run_id"] == b["run_id"]
+    assert a["config"]["activation"] == "relu" and "sympy" in a["versions"]

@@ -13,15 +13,8 @@ activation, widths that are not ``n,r,m``, more parameters than the limit).
 from __future__ import annotations
 
 import argparse
-import json
-import platform
-from importlib.metadata import PackageNotFoundError, version
-from pathlib import Path
-from typing import Any
 
 from ..base.choices import ACTIVATIONS
-from ..base.errors import InputError
-from ..results.document import package_version
 
 #: Largest number of parameters ``symjax laws`` accepts (``symjax.symbolic._laws.MAX_LAW_PARAMS``;
 #: repeated here so that ``--help`` does not import SymPy).
@@ -51,13 +44,23 @@ def register(subparsers) -> None:
         help="include the biases as parameters (folded into the incoming weights)",
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of the generic point (default 0)")
-    parser.add_argument("--json", metavar="FILE", help="also write the result as JSON to FILE")
+    add_json_options(parser)
     parser.set_defaults(func=run)
+
+
+def add_json_options(parser) -> None:
+    """``--json FILE`` and ``--force`` of the symbolic commands."""
+    parser.add_argument("--json", metavar="FILE", help="also write the result as JSON to FILE")
+    parser.add_argument("--force", action="store_true",
+                        help="replace a --json file that symjax did not write")
 
 
 def run(args: argparse.Namespace) -> int:
     """Compute, print, optionally write JSON; the exit status as documented above."""
+    from ..results.records import claim_targets, command_config, write_record
     from ..symbolic._laws import conservation_laws
+
+    claim_targets(args, "laws")
 
     result = conservation_laws(args.widths, args.activation, bias=args.bias, seed=args.seed)
     print(result.render())
@@ -70,29 +73,6 @@ def run(args: argparse.Namespace) -> int:
     else:
         print("Verdict: no law is listed, so nothing is proven.")
     if args.json:
-        write_json(args.json, "laws", result.to_dict())
+        write_record(args.json, kind="laws", config=command_config(args),
+                     result=result.to_dict(), force=args.force)
     return 0 if result.ok else 1
-
-
-def write_json(path: str, command: str, result: dict[str, Any]) -> None:
-    """Write ``{"command", "symjax", "versions", **result}`` to ``path`` as indented JSON.
-
-    Raises:
-      InputError: the file cannot be written (one line, exit status 2).
-    """
-    versions = {"python": platform.python_version()}
-    for name in ("sympy", "mpmath", "numpy"):
-        try:
-            versions[name] = version(name)
-        except PackageNotFoundError:
-            continue
-    document = {
-        "command": command,
-        "symjax": package_version(),
-        "versions": versions,
-        **result,
-    }
-    try:
-        Path(path).write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
-    except OSError as err:
-        raise InputError(f"cannot write {path}: {err.strerror or err}") from None

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 
 from ..base.choices import (
     ACTIVATIONS,
@@ -20,7 +19,6 @@ from ..base.choices import (
     PROVABLE_OPTIMIZERS,
     REDUCTIONS,
 )
-from ..base.errors import InputError
 
 _EXIT_HELP = (
     "exit status: 0 proven, 1 refuted (with a witness), 2 bad input, 3 unknown (time limit), "
@@ -102,26 +100,20 @@ def register(subparsers) -> None:
     )
     p.add_argument("--latex", metavar="FILE", help="write the derivation and theorem as LaTeX")
     p.add_argument("--json", metavar="FILE", help="write the theorem as JSON")
+    p.add_argument("--force", action="store_true",
+                   help="replace --json/--latex files that symjax did not write")
     p.add_argument(
         "--timeout", type=float, default=120.0, help="seconds before 'unknown' (default: 120)"
     )
     p.set_defaults(func=run)
 
 
-def _write(path: str, content: str, option: str) -> None:
-    try:
-        with open(path, "w", encoding="utf-8") as fh:
-            fh.write(content)
-    except OSError as err:
-        raise InputError(f"cannot write {option} {path!r}: {err.strerror}") from None
-
-
 def run(args: argparse.Namespace) -> int:
     """Run ``symjax prove``; returns the exit status."""
-    import sympy
-
-    from ..base.version import __version__
+    from ..results.records import claim_targets, command_config, write_latex, write_record
     from ..symbolic import _ties
+
+    claim_targets(args, "prove")
     from ..symbolic._claim import prove_claim
 
     claim = prove_claim(
@@ -142,48 +134,10 @@ def run(args: argparse.Namespace) -> int:
             print(_ties.lattice_table(theorem))
             print()
         print(theorem.render())
+    latex = steps.latex() + "\n" + theorem.to_latex()
     if args.latex:
-        _write(args.latex, steps.latex() + "\n" + theorem.to_latex(), "--latex")
+        write_latex(args.latex, latex, force=args.force)
     if args.json:
-        record = {
-            **theorem.to_dict(),
-            "versions": {"symjax": __version__, "sympy": sympy.__version__},
-            "latex": steps.latex() + "\n" + theorem.to_latex(),
-            **_identity(args, theorem),
-        }
-        _write(args.json, json.dumps(record, indent=2) + "\n", "--json")
+        write_record(args.json, kind="prove", config=command_config(args),
+                     result=theorem.to_dict(), extra={"latex": latex}, force=args.force)
     return theorem.exit_code
-
-
-def _identity(args, theorem) -> dict:
-    """Run ID and provenance for ``--json``, as ``symjax verify`` records them.
-
-    The content hash covers the options that decide the claim and the theorem itself (claim,
-    verdict, steps, witness), so the same proof gives the same ``run_id`` on any machine;
-    provenance (versions, host, times) is recorded beside it and not hashed.
-    """
-    from ..results.document import (
-        SCHEMA,
-        SCHEMA_VERSION,
-        collect_provenance,
-        content_hash,
-        run_id_of,
-        to_json_value,
-    )
-
-    options = {k: v for k, v in sorted(vars(args).items()) if k not in ("func", "json", "latex")}
-    document = {
-        "schema": SCHEMA,
-        "schema_version": SCHEMA_VERSION,
-        "kind": "prove",
-        "config": to_json_value(options),
-        "layout": {},
-        "results": to_json_value(theorem.to_dict()),
-    }
-    full = content_hash(document)
-    return {
-        "run_id": run_id_of(document),
-        "content_hash": full,
-        "config": document["config"],
-        "provenance": collect_provenance(jax_info=False),
-    }

@@ -15,7 +15,7 @@ import argparse
 
 from ..base.choices import ACTIVATIONS
 from ..base.errors import InputError
-from .laws import write_json
+from .laws import add_json_options
 
 #: Repeated from ``symjax.symbolic._stability`` so that ``--help`` does not import SymPy.
 _OUTPUTS = ("sigmoid", "identity")
@@ -51,7 +51,7 @@ def register(subparsers) -> None:
             f"default), exact rationals (default {_DEFAULT_POINT})"
         ),
     )
-    parser.add_argument("--json", metavar="FILE", help="also write the result as JSON to FILE")
+    add_json_options(parser)
     parser.set_defaults(func=run)
 
 
@@ -105,6 +105,7 @@ def run(args: argparse.Namespace) -> int:
     """Prove, evaluate, print, optionally write JSON; 0 proven, 1 refuted."""
     import sympy as sp
 
+    from ..results.records import claim_targets, command_config, write_record
     from ..symbolic._stability import (
         describe_compact_form,
         growth_factor,
@@ -113,6 +114,8 @@ def run(args: argparse.Namespace) -> int:
         stability_model,
     )
     from ..symbolic._theorem import EXIT_STATUS
+
+    claim_targets(args, "stability")
 
     check_lr(args.lr)
     model = stability_model(args.activation, args.output_activation)
@@ -140,7 +143,7 @@ def run(args: argparse.Namespace) -> int:
     print("\n" + block.render())
     print("\n" + duplication.render())
     if args.json:
-        write_json(args.json, "stability", {
+        result = {
             "activation": model.activation,
             "output_activation": model.output_activation,
             "data": [[str(v) for v in row] for row in model.data],
@@ -150,6 +153,8 @@ def run(args: argparse.Namespace) -> int:
                 for i in range(4)
             ],
             "theorems": [block.to_dict(), duplication.to_dict()],
-        })
+        }
+        write_record(args.json, kind="stability", config=command_config(args), result=result,
+                     force=args.force)
     verdicts = {block.verdict, duplication.verdict}
     return max(EXIT_STATUS[v] for v in verdicts) if "refuted" not in verdicts else 1

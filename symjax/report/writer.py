@@ -53,7 +53,8 @@ from .text import (
 
 # -- proof appendix ----------------------------------------------------------------------------
 #: Keys of ``symjax prove --json`` that are not part of the theorem itself.
-_PROOF_EXTRA = ("versions", "latex", "run_id", "content_hash", "config", "provenance")
+_PROOF_EXTRA = ("versions", "latex", "run_id", "content_hash", "config", "provenance", "command",
+                "kind", "symjax")
 #: Names ``symjax prove`` uses for "any hidden activation", "any output activation", "any loss".
 _ANY = {"activation": "sigma", "output_activation": "phi", "loss": "l"}
 
