@@ -1297,6 +1297,10 @@ def write_report(path: str | os.PathLike, out: str | os.PathLike | None = None, 
     document = read_results(path)
     if document["kind"] == "dynamics":
         return _dynamics_report(path, document, out, figures, width)
+    if document["kind"] == "model":  # a user's model (symjax.verify_model): its table
+        from .model import model_report
+
+        return model_report(path, document, out)
     run = load_run(path, document, check_digests=True)
     out_dir = Path(out) if out is not None else run.directory / REPORT_DIR
     stats = trajectory_stats(run)
