@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from test_own_model import PARAMS, SWAP, X, Y, elementwise
 
+import symjax
 from symjax import InputError
 from symjax.cli import main
 from symjax.experiments import own_model
@@ -97,6 +98,13 @@ def test_a_changed_per_seed_file_or_document_is_refused(model_run, tmp_path, cap
     table = (copy / "report" / "table.txt").read_text()
     assert table == written.table() + "\n"
     assert "0/300" in table
+    doc = read_results(copy)  # summaries that disagree with the (intact) per-seed file
+    doc["results"]["pairs"][0]["held"] = 1
+    write_results(copy, **{k: doc[k] for k in ("kind", "config", "layout", "results",
+                                              "provenance")})
+    capsys.readouterr()
+    assert main(["report", str(copy), "--out", str(tmp_path / "r2")]) == 2
+    assert "per-pair summaries differ" in capsys.readouterr().err
     text = (copy / "per_seed.csv").read_text()
     (copy / "per_seed.csv").write_text(text.replace("\n1,", "\n9,", 1))
     capsys.readouterr()
@@ -109,6 +117,8 @@ def test_a_changed_per_seed_file_or_document_is_refused(model_run, tmp_path, cap
         read_results(copy)
     assert main(["reproduce", str(out)]) == 2  # needs a verify run: it names the kind
     assert "holds model results" in capsys.readouterr().err
+    with pytest.raises(InputError, match="holds no symjax verify run"):
+        symjax.verify(out=out, seeds=4, steps=1, quiet=True)
 
 
 def test_an_interrupted_run_resumes_from_its_chunks_and_other_settings_are_refused(

@@ -208,10 +208,11 @@ def pair_summaries(pairs, first_break: np.ndarray, max_ulp: np.ndarray) -> list[
 def pair_table(summaries: Sequence[dict], seeds: int) -> str:
     """The table of :meth:`ModelVerification.table` from :func:`pair_summaries`."""
     width = max([28, *(len("=".join(s["pair"])) for s in summaries)])
-    lines = [f"{'pair':<{width}} {'held':>12}  {'first break med':>15}  {'max ulp':>8}"]
+    n = max(5, len(str(seeds)))
+    lines = [f"{'pair':<{width}} {'held':>{2 * n + 2}}  {'first break med':>15}  {'max ulp':>8}"]
     for s in summaries:
         med = "never" if s["first_break_median"] is None else str(s["first_break_median"])
-        lines.append(f"{'='.join(s['pair']):<{width}} {s['held']:>6}/{seeds:<5}  "
+        lines.append(f"{'='.join(s['pair']):<{width}} {s['held']:>{n + 1}}/{seeds:<{n}}  "
                      f"{med:>15}  {int(s['max_ulp']):>8}")
     return "\n".join(lines)
 
