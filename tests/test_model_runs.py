@@ -144,6 +144,12 @@ def test_an_interrupted_run_resumes_from_its_chunks_and_other_settings_are_refus
     assert resumed.run_id == written.run_id
     assert read_results(out)["provenance"]["calls_reused"] == 1
     assert (out / "per_seed.csv").read_bytes() == (written.directory / "per_seed.csv").read_bytes()
+    # a finished run is replaced by one with other settings (one call: compiled already)
+    assert main(["report", str(out), "--no-figures"]) == 0
+    other = verify_model(elementwise, PARAMS, SWAP[:2], X, Y, **kwargs, chunk=300, out=out)
+    assert other.run_id == written.run_id  # the layout is not part of the run ID
+    assert read_results(out)["layout"]["calls"] == 1
+    assert not (out / "report").exists() and len(list((out / "chunks").iterdir())) == 1
 
 
 def test_foreign_directories_and_bad_model_documents_are_refused(tmp_path):

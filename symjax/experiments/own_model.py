@@ -12,6 +12,14 @@ For a plain-JAX ``loss(params, *data)`` over a parameter pytree and a symmetry g
   every seed and pair whether the tie held bit for bit at every step, the first step it broke
   and the largest ULP distance. Kernels that round tied rows differently (a matrix product on
   CPU) show as small ULP distances: that is a measurement, not a failure of the theorem.
+  The seeds run in equal calls of at most ``chunk`` seeds; with ``out=DIR`` the run is written
+  like ``symjax verify --out``'s (``results.json`` of kind ``model``, ``per_seed.csv``, chunk
+  files in the store of :mod:`symjax.results.rundir`, so an interrupted run resumes), and
+  ``symjax report DIR`` writes its table (:mod:`symjax.report.model`).
+
+A model of Equinox (or another JAX library) goes in through its pure-function form: the
+parameter pytree (``eqx.partition(model, eqx.is_array)``) and a loss that rebuilds the model
+from it (``eqx.combine``).
 """
 
 from __future__ import annotations
@@ -265,12 +273,9 @@ def verify_model(loss: Callable, params, pairs, *data, optimizer: str = "adam",
 
     from ..numeric.optimizers import parse_optimizers
 
-    for name, v, top in (("seeds", seeds, 10**7), ("steps", steps, 10**7),
-                         ("chunk", chunk, 10**7)):
-        if v is None and name == "chunk":
-            continue
-        if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= top:
-            raise InputError(f"{name} must be an integer from 1 to {top}, got {v!r}")
+    for name, v in (("seeds", seeds), ("steps", steps), ("chunk", 1 if chunk is None else chunk)):
+        if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= 10**7:
+            raise InputError(f"{name} must be an integer from 1 to 10000000, got {v!r}")
     if dtype not in ("float32", "float64"):
         raise InputError(f"unknown dtype {dtype!r}; allowed: float32, float64")
     sym, order = _pairs(params, pairs)
@@ -365,14 +370,14 @@ def verify_model(loss: Callable, params, pairs, *data, optimizer: str = "adam",
                 "device_kind": jax.devices()[0].device_kind, "vmap": True})
         try:
             first, worst = _run_calls(program, seeds, per_call, calls, run, progress)
+            first = first.astype(np.int32, copy=False)
+            result = ModelVerification(tuple((p, q) for p, q in pairs), first < 0, first,
+                                       worst.astype(np.float64), steps)
+            if run is not None:  # its files are written under the lock
+                result = run.finish(result)
         finally:
             if run is not None:
                 run.lock.release()
-    first = first.astype(np.int32, copy=False)
-    result = ModelVerification(tuple((p, q) for p, q in pairs), first < 0, first,
-                               worst.astype(np.float64), steps)
-    if run is not None:
-        result = run.finish(result)
     return result
 
 
@@ -385,10 +390,10 @@ _PROGRAMS_KEPT = 4
 
 def _cached(key, build):
     try:
-        hash(key)
-    except TypeError:  # e.g. a loss that is a callable holding arrays: no cache
+        known = key in _PROGRAMS
+    except (TypeError, ValueError):  # e.g. a loss that is a callable holding arrays: no cache
         return build()
-    if key not in _PROGRAMS:
+    if not known:
         while len(_PROGRAMS) >= _PROGRAMS_KEPT:
             del _PROGRAMS[next(iter(_PROGRAMS))]
         _PROGRAMS[key] = build()
@@ -480,6 +485,7 @@ class _ModelRun:
             DirectoryLock,
             claim_directory,
             holds_model_run,
+            read_text_nofollow,
         )
 
         directory = claim_directory(out, option="out", ours=holds_model_run, what="model run",
@@ -497,8 +503,6 @@ class _ModelRun:
         try:
             existing = None
             if store.manifest_path.is_file():
-                from ..results.rundir import read_text_nofollow
-
                 try:
                     existing = json.loads(read_text_nofollow(store.manifest_path))
                 except (OSError, UnicodeDecodeError, ValueError, RecursionError):
@@ -510,6 +514,9 @@ class _ModelRun:
                         f"{directory} holds an unfinished model run with other settings; "
                         f"resume it with its own arguments, or remove it, or choose another out")
                 store.clear_chunks()  # a new run replaces a finished one's chunk files
+                from .verify import REPORT_DIR, _remove_report
+
+                _remove_report(directory / REPORT_DIR)  # and its report
             store.remove_temporaries()
             store.write_manifest(finished=False)
         except BaseException:
