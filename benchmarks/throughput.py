@@ -918,7 +918,7 @@ def section_widths(rep: Report, ctx: Context, series, n: int, steps: int, peak: 
             rows.append(with_derived(row, engine_rate, peak))
         print(f"  ... {label} done", file=sys.stderr, flush=True)
     rep.table(rows, WIDTH_COLUMNS)
-    rep.lines(["form used: the engine's choice (symjax.numeric.net.exact_layout): scalar = unrolled "
+    rep.lines(["form used: the engine's choice (symjax.numeric.net.exact_form): scalar = unrolled "
                "scalar leaves, vector = fixed-order column loops (still exact), matmul = x @ W.T "
                f"(exact path falls back to it for very wide layers). max |p - p_engine| and "
                f"within tol: textbook vs engine on the first {min(check_seeds, n)} seeds after "

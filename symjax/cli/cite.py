@@ -48,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
     entries = [software_entry(package_version())]
     if args.results is not None:
         document = read_results(args.results)
-        if document["kind"] == "verify":  # its per-seed file is under the run ID too
+        if document["kind"] in ("verify", "model"):  # their per-seed file is under the run ID
             from ..report.run import check_file_digests
 
             check_file_digests(results_path(args.results).parent, document)

@@ -21,7 +21,8 @@ of another network, other ties or not proven is refused. Every number is read fr
 files; a report directory holding the report of another run, or a symbolic link, is refused.
 Exit status 0 on success, 2 on bad input (a missing, truncated, edited or inconsistent file). A
 directory written by symjax dynamics --out DIR gets report.md, summary.txt, summary.tex and its
-figures."""
+figures; one written by symjax.verify_model(..., out=DIR) (your own model) gets report.md,
+table.txt and summary.csv, its per-seed file checked against the run ID."""
 
 
 def register(subparsers) -> None:

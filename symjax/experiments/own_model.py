@@ -12,18 +12,32 @@ For a plain-JAX ``loss(params, *data)`` over a parameter pytree and a symmetry g
   every seed and pair whether the tie held bit for bit at every step, the first step it broke
   and the largest ULP distance. Kernels that round tied rows differently (a matrix product on
   CPU) show as small ULP distances: that is a measurement, not a failure of the theorem.
+  The seeds run in equal calls of at most ``chunk`` seeds; with ``out=DIR`` the run is written
+  like ``symjax verify --out``'s (``results.json`` of kind ``model``, ``per_seed.csv``, chunk
+  files in the store of :mod:`symjax.results.rundir`, so an interrupted run resumes), and
+  ``symjax report DIR`` writes its table (:mod:`symjax.report.model`).
+
+A model of Equinox (or another JAX library) goes in through its pure-function form: the
+parameter pytree (``eqx.partition(model, eqx.is_array)``) and a loss that rebuilds the model
+from it (``eqx.combine``).
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import math
 import re
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ..base.errors import InputError
+from ..results.rundir import arrays_digest
 
 _ELEMENT = re.compile(r"^(-?)([A-Za-z_][A-Za-z0-9_]*)\[([0-9,]*)\]$")
 
@@ -162,6 +176,8 @@ class ModelVerification:
       first_break: ``(seeds, pairs)`` int, -1 where the pair never broke.
       max_ulp: ``(seeds, pairs)`` largest ULP distance of ``q`` from ``s p`` over the steps.
       steps: training steps.
+      run_id: the run ID of ``results.json`` when the run was written (``out=DIR``).
+      directory: that directory.
     """
 
     pairs: tuple[tuple[str, str], ...]
@@ -169,6 +185,8 @@ class ModelVerification:
     first_break: np.ndarray
     max_ulp: np.ndarray
     steps: int
+    run_id: str | None = None
+    directory: Path | None = None
 
     @property
     def seeds(self) -> int:
@@ -176,35 +194,86 @@ class ModelVerification:
 
     def table(self) -> str:
         """One line per pair: seeds held, first break (median over broken seeds), max ULP."""
-        lines = [f"{'pair':<28} {'held':>12}  {'first break med':>15}  {'max ulp':>8}"]
-        for k, (p, q) in enumerate(self.pairs):
-            broken = self.first_break[:, k][self.first_break[:, k] >= 0]
-            med = f"{int(np.median(broken))}" if broken.size else "never"
-            lines.append(f"{p + '=' + q:<28} {int(self.held[:, k].sum()):>6}/{self.seeds:<5}  "
-                         f"{med:>15}  {int(self.max_ulp[:, k].max()):>8}")
-        return "\n".join(lines)
+        return pair_table(pair_summaries(self.pairs, self.first_break, self.max_ulp),
+                          self.seeds)
+
+
+def pair_summaries(pairs, first_break: np.ndarray, max_ulp: np.ndarray) -> list[dict]:
+    """Per pair: seeds held, seeds broken, first break median, min and max over the broken
+    seeds (``None`` when none broke), largest ULP distance."""
+    out = []
+    for k, (p, q) in enumerate(pairs):
+        broken = first_break[:, k][first_break[:, k] >= 0]
+        out.append({"pair": [p, q], "held": int(first_break.shape[0] - broken.size),
+                    "broken": int(broken.size),
+                    "first_break_median": int(np.median(broken)) if broken.size else None,
+                    "first_break_min": int(broken.min()) if broken.size else None,
+                    "first_break_max": int(broken.max()) if broken.size else None,
+                    "max_ulp": float(max_ulp[:, k].max()) if max_ulp.shape[0] else 0.0})
+    return out
+
+
+def pair_table(summaries: Sequence[dict], seeds: int) -> str:
+    """The table of :meth:`ModelVerification.table` from :func:`pair_summaries`."""
+    width = max([28, *(len("=".join(s["pair"])) for s in summaries)])
+    n = max(5, len(str(seeds)))
+    lines = [f"{'pair':<{width}} {'held':>{2 * n + 2}}  {'first break med':>15}  {'max ulp':>8}"]
+    for s in summaries:
+        med = "never" if s["first_break_median"] is None else str(s["first_break_median"])
+        lines.append(f"{'='.join(s['pair']):<{width}} {s['held']:>{n + 1}}/{seeds:<{n}}  "
+                     f"{med:>15}  {int(s['max_ulp']):>8}")
+    return "\n".join(lines)
+
+
+#: Seeds per compiled call at most (``chunk=None`` also keeps a call's training state, about
+#: eight copies of the parameters per seed, under :data:`_CALL_BYTES`).
+DEFAULT_CHUNK = 16384
+_CALL_BYTES = 1 << 30
+#: Files of a model run directory.
+CSV_FILE = "per_seed.csv"
+_CSV_SLICE = 1 << 16
 
 
 def verify_model(loss: Callable, params, pairs, *data, optimizer: str = "adam",
                  lr: float | None = None, seeds: int = 1000, steps: int = 100, seed: int = 0,
-                 dtype: str = "float32") -> ModelVerification:
+                 dtype: str = "float32", chunk: int | None = None, out=None,
+                 progress: bool | None = None, force: bool = False) -> ModelVerification:
     """Train ``seeds`` random inits projected onto the fixed set of the pairs and check the ties.
 
     Each seed's parameters are drawn uniform in [-1, 1] (``jax.random.fold_in(key, seed)``),
     then ``q = s p`` is imposed for every pair. Training: the given data (one fixed batch),
-    ``steps`` updates of an optax optimizer by name (as ``symjax verify`` names them), all
-    seeds at once under ``jit(vmap(scan))``. After every update each pair is compared bit for
-    bit (``q == s p``) and its ULP distance recorded.
+    ``steps`` updates of an optax optimizer by name (as ``symjax verify`` names them), the
+    seeds in equal calls of at most ``chunk`` seeds under ``jit(vmap(scan))`` (memory is
+    bounded by one call; a run of ``chunk`` seeds or fewer is one call). After every update
+    each pair is compared bit for bit (``q == s p``) and its ULP distance recorded.
+
+    With ``out=DIR`` the run is written like a ``symjax verify`` run: ``DIR/results.json``
+    (kind ``model``: the model named by the SHA-256 of its jaxpr, the data by theirs, the
+    options, the layout, per-pair summaries, the SHA-256 of the per-seed file, provenance;
+    a run ID), ``DIR/per_seed.csv`` (per seed: ``held``, first break step, largest ULP
+    distance, and per pair its first break, -1 = held, and largest ULP distance) and every
+    finished call in ``DIR/chunks/`` at once. Calling again with the same arguments and
+    ``out`` resumes an interrupted run (intact chunk files are kept). ``symjax report DIR``
+    writes its table. Only a new or empty directory, or one holding a model run, is written
+    into (``force=True``: any directory; files with symjax's names are replaced).
+
+    Args:
+      chunk: seeds per compiled call; ``None``: :data:`DEFAULT_CHUNK`, fewer for large models.
+      out: directory to write the run into (see above); ``None``: nothing is written.
+      progress: ``True`` show a progress bar over the calls on stderr, ``False`` never,
+        ``None`` only on a terminal.
+      force: write into ``out`` even when it holds other files.
 
     Raises:
-      InputError: bad pairs, optimizer, counts or dtype.
+      InputError: bad pairs, optimizer, counts, dtype or output directory.
+      RunInterrupted: SIGINT or SIGTERM stopped the run (the message says what was kept).
     """
     import jax
     import jax.numpy as jnp
 
     from ..numeric.optimizers import parse_optimizers
 
-    for name, v in (("seeds", seeds), ("steps", steps)):
+    for name, v in (("seeds", seeds), ("steps", steps), ("chunk", 1 if chunk is None else chunk)):
         if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= 10**7:
             raise InputError(f"{name} must be an integer from 1 to 10000000, got {v!r}")
     if dtype not in ("float32", "float64"):
@@ -217,6 +286,11 @@ def verify_model(loss: Callable, params, pairs, *data, optimizer: str = "adam",
         )
     opt = spec.transformation()
     base = _as_dict(params, order)
+    if chunk is None:
+        n_params = sum(int(np.prod(np.shape(v))) for v in base.values())
+        chunk = max(1, min(DEFAULT_CHUNK, _CALL_BYTES // (8 * n_params * np.dtype(dtype).itemsize)))
+    calls = math.ceil(seeds / min(chunk, seeds))
+    per_call = math.ceil(seeds / calls)
     with jax.enable_x64(dtype == "float64"):
         dt = jnp.dtype(dtype)
         args = [jax.tree_util.tree_map(lambda a: jnp.asarray(a, dt), d) for d in data]
@@ -242,7 +316,8 @@ def verify_model(loss: Callable, params, pairs, *data, optimizer: str = "adam",
                 dist.append(jnp.where(nan, jnp.asarray(0, uint), ulp(a, b)))
             return jnp.stack(eq), jnp.stack(dist)
 
-        def one(key):
+        def one(index):
+            key = jax.random.fold_in(jax.random.key(seed), index)
             tree = {k: jax.random.uniform(jax.random.fold_in(key, i), np.shape(v), dt, -1, 1)
                     for i, (k, v) in enumerate(base.items())}
             tree = _project(tree, sym)
@@ -269,9 +344,248 @@ def verify_model(loss: Callable, params, pairs, *data, optimizer: str = "adam",
             (_, _, first, worst, _), _ = jax.lax.scan(step, carry0, None, length=steps)
             return first, worst
 
-        keys = jax.vmap(lambda i: jax.random.fold_in(jax.random.key(seed), i))(
-            jnp.arange(seeds))
-        first, worst = jax.jit(jax.vmap(one))(keys)
-    first = np.asarray(first)
-    return ModelVerification(tuple((p, q) for p, q in pairs), first < 0, first,
-                             np.asarray(worst).astype(np.float64), steps)
+        data_key = "sha256:" + arrays_digest(
+            {f"{i}.{j}": np.asarray(a) for i, d in enumerate(args)
+             for j, a in enumerate(jax.tree_util.tree_leaves(d))})
+        program = _cached(
+            (loss, jax.tree_util.tree_structure(params), tuple((k, np.shape(v)) for k, v in
+                                                         base.items()),
+             sym, spec, steps, seed, dtype, tuple(jax.tree_util.tree_structure(d) for d in args),
+             data_key), lambda: jax.jit(jax.vmap(one)))
+        run = None
+        if out is not None:
+            run = _ModelRun.open(out, force, {
+                "loss": f"{getattr(loss, '__module__', '')}."
+                        f"{getattr(loss, '__qualname__', type(loss).__name__)}",
+                "model_jaxpr_sha256": _jaxpr_digest(loss, params, dt, args),
+                "parameters": {k: list(np.shape(v)) for k, v in base.items()},
+                "data": [[list(np.shape(a)) for a in jax.tree_util.tree_leaves(d)]
+                         for d in args],
+                "data_sha256": data_key,
+                "pairs": [list(pq) for pq in pairs], "optimizer": spec.spec, "lr": spec.lr,
+                "seeds": seeds, "steps": steps, "seed": seed, "dtype": dtype,
+                "init": "uniform(-1, 1), projected onto the fixed set of the pairs",
+            }, {"seeds_per_call": per_call, "calls": calls, "devices": 1,
+                "platform": jax.devices()[0].platform,
+                "device_kind": jax.devices()[0].device_kind, "vmap": True})
+        try:
+            first, worst = _run_calls(program, seeds, per_call, calls, run, progress)
+            first = first.astype(np.int32, copy=False)
+            result = ModelVerification(tuple((p, q) for p, q in pairs), first < 0, first,
+                                       worst.astype(np.float64), steps)
+            if run is not None:  # its files are written under the lock
+                result = run.finish(result)
+        finally:
+            if run is not None:
+                run.lock.release()
+    return result
+
+
+#: Compiled programs of the latest runs (a second run of the same model, pairs, data and
+#: options, e.g. a resume, neither retraces nor recompiles; like ``jax.jit``, it assumes the
+#: loss function computes the same as long as it is the same object).
+_PROGRAMS: dict = {}
+_PROGRAMS_KEPT = 4
+
+
+def _cached(key, build):
+    try:
+        known = key in _PROGRAMS
+    except (TypeError, ValueError):  # e.g. a loss that is a callable holding arrays: no cache
+        return build()
+    if not known:
+        while len(_PROGRAMS) >= _PROGRAMS_KEPT:
+            del _PROGRAMS[next(iter(_PROGRAMS))]
+        _PROGRAMS[key] = build()
+    return _PROGRAMS[key]
+
+
+def _run_calls(program, seeds: int, per_call: int, calls: int, run: _ModelRun | None,
+               progress: bool | None) -> tuple[np.ndarray, np.ndarray]:
+    """Every call of ``program`` over seed indices (the last one padded), one dispatched ahead
+    while the previous one is fetched; finished calls go to the run's chunk store."""
+    import jax
+    from tqdm.auto import tqdm
+
+    from ..base import signals as _signals
+
+    parts: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+    if run is not None:
+        for c in range(calls):
+            arrays = run.read_chunk(c, per_call, seeds)
+            if arrays is not None:
+                parts[c] = arrays
+    todo = [c for c in range(calls) if c not in parts]
+    reused = len(parts)
+
+    def saved() -> str:
+        if run is None:
+            return "nothing was saved (pass out=DIR to keep finished calls and resume)"
+        return (f"{len(parts)} of {calls} calls are saved in {run.store.chunk_dir}; resume by "
+                f"calling verify_model again with the same arguments and out={run.directory}")
+
+    bar = tqdm(total=len(todo), desc="verify_model", unit="call", file=sys.stderr,
+               disable=(None if progress is None else not progress), leave=False)
+
+    def finish(c, pending) -> None:
+        _signals.wait(pending)
+        first, worst = (np.asarray(a)[: min(per_call, seeds - c * per_call)]
+                        for a in jax.device_get(pending))
+        parts[c] = (first, worst)
+        if run is not None:
+            run.write_chunk(c, per_call, seeds, first, worst)
+        bar.update(1)
+
+    try:
+        with _signals.guard(), _signals.hint(saved):
+            in_flight: list = []
+            for c in todo:
+                _signals.check()
+                index = np.arange(c * per_call, (c + 1) * per_call).clip(max=seeds - 1)
+                in_flight.append((c, program(index.astype(np.int32))))
+                if len(in_flight) > 1:
+                    finish(*in_flight.pop(0))
+            while in_flight:
+                finish(*in_flight.pop(0))
+    finally:
+        bar.close()
+    if run is not None:
+        run.reused = reused
+    return (np.concatenate([parts[c][0] for c in range(calls)]),
+            np.concatenate([parts[c][1] for c in range(calls)]))
+
+
+def _jaxpr_digest(loss, params, dt, args) -> str:
+    """``sha256:`` of the model's jaxpr text (function addresses removed): what the run trains."""
+    import jax
+
+    cast = jax.tree_util.tree_map(lambda a: jax.numpy.asarray(a, dt), params)
+    text = re.sub(r" at 0x[0-9a-fA-F]+", "", str(jax.make_jaxpr(loss)(cast, *args)))
+    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
+
+
+class _ModelRun:
+    """The output directory of :func:`verify_model`: claimed, locked, a chunk store."""
+
+    FIELDS = ("first_break", "max_ulp")
+
+    def __init__(self, directory: Path, store, lock, config: dict, layout: dict):
+        self.directory, self.store, self.lock = directory, store, lock
+        self.config, self.layout, self.reused = config, layout, 0
+        from ..results.document import collect_provenance
+
+        self.provenance = collect_provenance()
+
+    @classmethod
+    def open(cls, out, force: bool, config: dict, layout: dict) -> _ModelRun:
+        """Claim and lock ``out``; a run with other settings that did not finish is refused."""
+        from ..results.rundir import (
+            MODEL_FORMAT,
+            ChunkStore,
+            DirectoryLock,
+            claim_directory,
+            holds_model_run,
+            read_text_nofollow,
+        )
+
+        directory = claim_directory(out, option="out", ours=holds_model_run, what="model run",
+                                    force=force, force_option="force=True")
+        key = hashlib.sha256(json.dumps({"config": config, "layout": layout}, sort_keys=True)
+                             .encode()).hexdigest()
+        store = ChunkStore(directory, {"format": MODEL_FORMAT, "config": config,
+                                       "layout": layout, "run_key": key})
+        try:
+            store.check_links(("results.json", CSV_FILE))
+            lock = DirectoryLock(directory).acquire()
+        except OSError as err:
+            raise InputError(f"cannot write into out {directory}: {err.strerror or err}"
+                             ) from None
+        try:
+            existing = None
+            if store.manifest_path.is_file():
+                try:
+                    existing = json.loads(read_text_nofollow(store.manifest_path))
+                except (OSError, UnicodeDecodeError, ValueError, RecursionError):
+                    existing = None
+            if not isinstance(existing, dict) or existing.get("run_key") != key:
+                if (isinstance(existing, dict) and existing.get("format") == MODEL_FORMAT
+                        and not existing.get("finished", False)):
+                    raise InputError(
+                        f"{directory} holds an unfinished model run with other settings; "
+                        f"resume it with its own arguments, or remove it, or choose another out")
+                store.clear_chunks()  # a new run replaces a finished one's chunk files
+                from .verify import REPORT_DIR, _remove_report
+
+                _remove_report(directory / REPORT_DIR)  # and its report
+            store.remove_temporaries()
+            store.write_manifest(finished=False)
+        except BaseException:
+            lock.release()
+            raise
+        return cls(directory, store, lock, config, layout)
+
+    def _meta(self, c: int, per_call: int, seeds: int) -> dict:
+        return {"first_seed_index": c * per_call, "seeds": min(per_call, seeds - c * per_call),
+                "fields": list(self.FIELDS), "run": self.store.manifest["run_key"]}
+
+    def read_chunk(self, c: int, per_call: int, seeds: int):
+        arrays, why = self.store.read_chunk(c, 0, self._meta(c, per_call, seeds))
+        if why and why != "missing":
+            print(f"symjax: {self.store.chunk_path(c, 0)} is {why}; recomputing it",
+                  file=sys.stderr)
+        return None if arrays is None else (arrays["first_break"], arrays["max_ulp"])
+
+    def write_chunk(self, c: int, per_call: int, seeds: int, first, worst) -> None:
+        self.store.write_chunk(c, 0, self._meta(c, per_call, seeds),
+                               {"first_break": first, "max_ulp": worst})
+
+    def finish(self, result: ModelVerification) -> ModelVerification:
+        """Write ``per_seed.csv`` and ``results.json`` (last), mark the run finished."""
+        import dataclasses
+
+        from ..results.document import write_results
+        from ..results.rundir import file_sha256
+
+        csv_path = self.directory / CSV_FILE
+        _write_csv(csv_path, result)
+        summaries = pair_summaries(result.pairs, result.first_break, result.max_ulp)
+        results = {"seeds": result.seeds, "seeds_held": int(result.held.all(axis=1).sum()),
+                   "pairs": summaries, "files": {CSV_FILE: file_sha256(csv_path)}}
+        provenance = {**self.provenance, "calls_reused": self.reused}
+        doc = write_results(self.directory, kind="model", config=self.config,
+                            layout=self.layout, results=results, provenance=provenance)
+        self.store.write_manifest(finished=True)
+        return dataclasses.replace(result, run_id=doc["run_id"], directory=self.directory)
+
+
+def _write_csv(path: Path, result: ModelVerification) -> None:
+    """Per seed: ``seed`` (index), ``held`` (every pair), ``first_break_step`` (first over
+    the pairs, -1 = never), ``max_ulp`` (over the pairs), then per pair ``first_break P=Q``
+    and ``max_ulp P=Q``; written atomically, in slices."""
+    import csv
+
+    from ..base import signals as _signals
+    from ..results.files import atomic_open
+
+    names = ["=".join(pq) for pq in result.pairs]
+    with atomic_open(path, "w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f, lineterminator="\n")
+        writer.writerow(["seed", "held", "first_break_step", "max_ulp",
+                         *(f"first_break {n}" for n in names), *(f"max_ulp {n}" for n in names)])
+        for lo in range(0, result.seeds, _CSV_SLICE):
+            _signals.check()
+            fb = result.first_break[lo:lo + _CSV_SLICE].astype(np.int64)
+            ulp = result.max_ulp[lo:lo + _CSV_SLICE]
+            never = np.iinfo(np.int64).max
+            first = np.where(fb >= 0, fb, never).min(axis=1, initial=never)
+            cols = [range(lo, lo + len(fb)), (fb < 0).all(axis=1).astype(int).tolist(),
+                    np.where(first == never, -1, first).tolist(),
+                    _whole(ulp.max(axis=1, initial=0)),
+                    *(fb[:, k].tolist() for k in range(fb.shape[1])),
+                    *(_whole(ulp[:, k]) for k in range(fb.shape[1]))]
+            writer.writerows(zip(*cols))
+
+
+def _whole(values: np.ndarray) -> list[str]:
+    """ULP distances (stored as floats) as exact decimal integers."""
+    return [f"{v:.0f}" for v in values.tolist()]

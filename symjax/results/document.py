@@ -91,7 +91,7 @@ SCHEMA_FILE = "results.schema.json"
 #: File name used when a directory is given.
 RESULTS_FILE = "results.json"
 #: Kinds of results documents that can be written.
-KINDS = ("verify", "prove", "laws", "stability", "dynamics")
+KINDS = ("verify", "prove", "laws", "stability", "dynamics", "model")
 #: Distribution name (the import name ``symjax`` is taken on PyPI by another project).
 #: Third-party packages whose versions are recorded when installed.
 VERSIONED_PACKAGES = ("jax", "jaxlib", "optax", "chex", "sympy", "numpy")

@@ -45,6 +45,8 @@ MANIFEST = "run.json"
 CHUNK_DIR = "chunks"
 MANIFEST_FORMAT = "symjax-verify-run"
 MANIFEST_VERSION = 1
+#: Manifest format of a run of :func:`symjax.verify_model` (a user's model), same store.
+MODEL_FORMAT = "symjax-model-run"
 #: Names of the files symjax itself leaves in a directory that holds nothing else yet.
 _OWN_LEFTOVERS = re.compile(r"\.lock(-p[0-9]+)?")
 _CHUNK_NAME = re.compile(r"c[0-9]{6}-o[0-9]{2}\.npz")
@@ -520,6 +522,19 @@ def holds_verify_run(directory) -> bool:
 def holds_dynamics_results(directory) -> bool:
     """Whether ``directory`` holds the intact ``results.json`` of ``symjax dynamics``."""
     return _holds_results(directory, "dynamics")
+
+
+def holds_model_run(directory) -> bool:
+    """Whether ``directory`` holds a run of :func:`symjax.verify_model`: its manifest
+    (format ``symjax-model-run``) or the intact ``results.json`` of kind ``model``."""
+    path = Path(directory) / MANIFEST
+    try:
+        if not path.is_symlink() and path.is_file():
+            return json.loads(read_text_nofollow(path)).get("format") == MODEL_FORMAT
+    except (OSError, UnicodeDecodeError, ValueError, AttributeError, RecursionError,
+            InputError):
+        return False
+    return _holds_results(directory, "model")
 
 
 def _holds_results(path, kind: str) -> bool:

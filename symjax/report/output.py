@@ -1,0 +1,77 @@
+"""The files of one report: one directory, one run, never written through a symbolic link."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..base.errors import InputError
+
+
+@dataclass
+class Report:
+    """What :func:`write_report` wrote.
+
+    Attributes:
+      out: the output directory.
+      files: paths written, in order.
+      notes: what is missing and how to get it (figures, trajectories, proof).
+    """
+
+    out: Path
+    files: list[Path]
+    notes: list[str]
+
+
+#: Written into every report directory: the run ID the report belongs to.
+REPORT_STAMP = "report_of_run.txt"
+
+
+class ReportWriter:
+    """Writes the files of one report into one directory, never through a symbolic link.
+
+    The directory must not be a symbolic link, and no file is written through one (``lstat``
+    before, ``O_NOFOLLOW`` when opening). A directory that holds the report of another run
+    (:data:`REPORT_STAMP`) is refused: a report belongs to one run.
+    """
+
+    def __init__(self, out: Path, run_id: str):
+        self.out, self.files = out, []
+        if out.is_symlink():
+            raise InputError(f"report directory {out} is a symbolic link; symjax report does "
+                             f"not write through links (remove it, or choose another --out)")
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise InputError(f"cannot create report directory {out}: "
+                             f"{err.strerror or err}") from None
+        if out.is_symlink() or not out.is_dir():
+            raise InputError(f"report directory {out} is not a directory")
+        stamp = out / REPORT_STAMP
+        if stamp.is_symlink():
+            raise InputError(f"{stamp} is a symbolic link; remove it")
+        if stamp.is_file():
+            other = stamp.read_text(encoding="utf-8", errors="replace").strip()
+            if other != run_id:
+                raise InputError(f"{out} holds the report of run {other[:40]}, not of run "
+                                 f"{run_id}; remove it or choose another --out (a report "
+                                 f"belongs to one run)")
+        self.write(REPORT_STAMP, run_id + "\n")
+
+    def write(self, name: str, data: str | bytes) -> Path:
+        """Write ``data`` (text as UTF-8) to ``out/name``, never through a symbolic link."""
+        target = self.out / name
+        if target.is_symlink():
+            raise InputError(f"{target} is a symbolic link; symjax report does not write "
+                             f"through links (remove it)")
+        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0)
+        try:
+            fd = os.open(target, flags, 0o666)
+        except OSError as err:
+            raise InputError(f"cannot write {target}: {err.strerror or err}") from None
+        with os.fdopen(fd, "wb") as f:
+            f.write(data.encode("utf-8") if isinstance(data, str) else data)
+        if name != REPORT_STAMP:
+            self.files.append(target)
+        return target
