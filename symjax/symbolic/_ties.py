@@ -418,13 +418,8 @@ def prove_tie_invariance(
     widths=(2, 2, 1),
     ties=None,
     *,
-    activation: str = UNDEFINED_ACTIVATION,
-    output_activation: str = UNDEFINED_OUTPUT_ACTIVATION,
-    loss: str = UNDEFINED_LOSS,
-    samples: int = 1,
-    reduction: str = "mean",
-    dropout: str | None = None,
     timeout: float = DEFAULT_TIMEOUT,
+    **options,
 ) -> Theorem:
     """Prove or refute that gradient descent preserves a tie set.
 
@@ -433,9 +428,9 @@ def prove_tie_invariance(
       ties: ``None`` (swap of the first two units of hidden layer 1), a string
         ``"w1=w3,w2=w4,b1=b2,w5=w6"``, pairs ``[("w1", "w3"), ..]``, or the output of
         :func:`permutation_ties`. An empty tie set is vacuously preserved.
-      activation, output_activation, loss, samples, reduction, dropout: as
-        :class:`SymbolicMLP`; the defaults are undefined functions, so a proof covers every
-        activation and loss.
+      **options: the network's ``activation``, ``output_activation``, ``loss``, ``samples``,
+        ``reduction`` and ``dropout``, as :class:`SymbolicMLP` takes them; the defaults are
+        undefined functions, so a proof covers every activation and loss.
       timeout: seconds before the verdict becomes ``"unknown"``.
 
     Returns:
@@ -454,10 +449,7 @@ def prove_tie_invariance(
       'dJ/dw1 - dJ/dw3'
     """
     budget = _Budget(timeout)
-    net = network(
-        widths, activation=activation, output_activation=output_activation, loss=loss,
-        samples=samples, reduction=reduction, dropout=dropout,
-    )
+    net = network(widths, **options)
     return _prove(net, resolve_ties(net.layout, ties), budget)
 
 
@@ -500,13 +492,8 @@ def tie_lattice(
     widths=(2, 2, 1),
     ties=None,
     *,
-    activation: str = UNDEFINED_ACTIVATION,
-    output_activation: str = UNDEFINED_OUTPUT_ACTIVATION,
-    loss: str = UNDEFINED_LOSS,
-    samples: int = 1,
-    reduction: str = "mean",
-    dropout: str | None = None,
     timeout: float = DEFAULT_TIMEOUT,
+    **options,
 ) -> Theorem:
     """Classify every subset of a tie set as preserved by gradient descent or not.
 
@@ -514,8 +501,7 @@ def tie_lattice(
     subsets; each lemma carries its proof or its witness.
 
     Args:
-      widths, ties, activation, output_activation, loss, samples, reduction, dropout: as
-        :func:`prove_tie_invariance`; ``ties`` are the generators (at most
+      widths, ties, **options: as :func:`prove_tie_invariance`; ``ties`` are the generators (at most
         :data:`MAX_LATTICE_GENERATORS`).
       timeout: seconds for the whole lattice.
 
@@ -525,10 +511,7 @@ def tie_lattice(
       ``context["not_invariant"]`` list the subsets as tie strings (``""`` is the empty set).
     """
     budget = _Budget(timeout)
-    net = network(
-        widths, activation=activation, output_activation=output_activation, loss=loss,
-        samples=samples, reduction=reduction, dropout=dropout,
-    )
+    net = network(widths, **options)
     generators = resolve_ties(net.layout, ties)
     if len(generators) > MAX_LATTICE_GENERATORS:
         raise InputError(
