@@ -2,7 +2,7 @@
 
 For a handful of networks (every activation, both losses, one to three hidden layers, several
 samples, dropout), the SymPy gradient of :class:`symjax.symbolic.SymbolicMLP`, lambdified to JAX,
-is compared with ``jax.grad`` of the loss of :mod:`symjax.numeric.net` on each numeric path (the exact
+is compared with ``jax.grad`` of the engine's loss on each numeric path (the exact
 path in both of its layouts, and matmul) at 1000 random points in float64. Prints the largest
 relative difference of each comparison (see :mod:`symjax.experiments.bridge` for its definition).
 
@@ -13,13 +13,13 @@ Usage: ``python proofs/bridge.py [--latex DIR]``
 
 from __future__ import annotations
 
-import argparse
 import math
-import pathlib
 import sys
 
-from symjax.experiments.bridge import TOLERANCE, GradientComparison, compare_on_paths
-from symjax.symbolic import SymbolicMLP
+from symjax import bridge, tex_escape
+from symjax.symbolic import ProofScript, SymbolicMLP
+
+TOLERANCE = bridge.TOLERANCE
 
 POINTS = 1000
 SEED = 0
@@ -40,10 +40,6 @@ NETWORKS = [
 ]
 
 
-def _tex(text: str) -> str:
-    return text.replace("_", r"\_")
-
-
 def _tex_number(x: float) -> str:
     """``1.2e-15`` -> ``$1.2\\times 10^{-15}$``; zero and infinity as such."""
     if not 0 < x < math.inf:
@@ -52,7 +48,7 @@ def _tex_number(x: float) -> str:
     return rf"${mantissa}\times 10^{{{int(exponent)}}}$"
 
 
-def latex_table(results: list[GradientComparison]) -> str:
+def latex_table(results: list[bridge.GradientComparison]) -> str:
     """A ``tabular`` fragment: one row per comparison."""
     rows = [
         r"\begin{tabular}{lllllrl}",
@@ -62,8 +58,9 @@ def latex_table(results: list[GradientComparison]) -> str:
     for r in results:
         data = f"{r.samples} ({r.reduction}" + (f", {r.dropout} dropout)" if r.dropout else ")")
         rows.append(
-            f"{'-'.join(map(str, r.widths))} & {_tex(r.activation)}/{_tex(r.output_activation)} "
-            f"& {_tex(r.loss)} & {_tex(data)} & {r.form} & "
+            f"{'-'.join(map(str, r.widths))} & "
+            f"{tex_escape(r.activation)}/{tex_escape(r.output_activation)} "
+            f"& {tex_escape(r.loss)} & {tex_escape(data)} & {r.form} & "
             f"{_tex_number(r.max_rel)} & {'yes' if r.agrees else 'no'} \\\\"
         )
     rows.append(r"\end{tabular}")
@@ -72,27 +69,22 @@ def latex_table(results: list[GradientComparison]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Run every comparison, print them, write the LaTeX fragment if asked; 0 if all agree."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--latex", metavar="DIR", type=pathlib.Path,
-                        help="write the table of results to DIR/bridge.tex")
-    args = parser.parse_args(argv)
+    script = ProofScript(__doc__, argv, latex_help="write the table of results to DIR/bridge.tex")
 
     print(f"Symbolic gradient (lambdified) vs jax.grad, {POINTS} random points, float64, "
           f"tolerance {TOLERANCE:.0e} (relative)\n")
     results = []
     for widths, options in NETWORKS:
-        for result in compare_on_paths(SymbolicMLP(widths, **options), PATHS, points=POINTS,
-                                       seed=SEED):
+        net = SymbolicMLP(widths, **options)
+        for result in bridge.compare_on_paths(net, PATHS, points=POINTS, seed=SEED):
             results.append(result)
+            script.check(str(result), result.agrees)
             print(f"  {'ok  ' if result.agrees else 'FAIL'} {result}")
     worst = max(results, key=lambda r: r.max_rel)
-    agree = all(r.agrees for r in results)
     print(f"\n{sum(r.agrees for r in results)} of {len(results)} comparisons agree; largest "
           f"relative difference {worst.max_rel:.2e} ({worst.network}, {worst.form}).")
-    if args.latex:
-        args.latex.mkdir(parents=True, exist_ok=True)
-        (args.latex / "bridge.tex").write_text(latex_table(results))
-    return 0 if agree else 1
+    script.fragment("bridge.tex", latex_table(results))
+    return script.finish(summary=False)
 
 
 if __name__ == "__main__":

@@ -25,11 +25,9 @@ Usage: ``python proofs/conservation_laws.py [--latex DIR]``
 
 from __future__ import annotations
 
-import argparse
-import pathlib
 import sys
 
-from symjax.symbolic._laws import check_conserved, conservation_laws
+from symjax.symbolic import ProofScript, check_conserved, conservation_laws
 
 
 def _expected(widths: tuple[int, int, int], activation: str, bias: bool) -> int:
@@ -64,17 +62,13 @@ CONTROLS = [
 ]
 
 
-def _rule(title: str) -> None:
-    print(f"\n{'=' * 100}\n{title}\n{'=' * 100}")
-
-
 def numeric_checks(seeds: int = 128, steps: int = 50, lr: float = 0.05) -> list[tuple]:
     """GD changes Q_j by exactly eta^2 (|g_in|^2 - g_out^2) per step; momentum and Adam drift;
     weight decay multiplies Q_j by (1 - eta lambda)^2 first; a tanh unit breaks the law.
 
     Returns summary rows ``(label, measured, expected, source, ok)``.
     """
-    from symjax.experiments.dynamics import DRIFT_RATIO, check_law, law_drift, law_trajectories
+    from symjax import dynamics
 
     rows = []
     gd_drift = None
@@ -83,10 +77,10 @@ def numeric_checks(seeds: int = 128, steps: int = 50, lr: float = 0.05) -> list[
     for name, wd, activation in (("gd", 0.0, "relu"), ("momentum", 0.0, "relu"),
                                  ("adam", 0.0, "relu"), ("weight_decay", 0.1, "relu"),
                                  ("gd", 0.0, "tanh")):
-        traj = law_trajectories(optimizer=name, weight_decay=wd, activation=activation,
+        traj = dynamics.law_trajectories(optimizer=name, weight_decay=wd, activation=activation,
                                 seeds=seeds, steps=steps, lr=lr)
-        check = check_law(traj, lr=lr, weight_decay=wd)
-        drift = law_drift(traj)["median"]
+        check = dynamics.check_law(traj, lr=lr, weight_decay=wd)
+        drift = dynamics.law_drift(traj)["median"]
         gd_drift = drift if (name, activation) == ("gd", "relu") else gd_drift
         label = f"{name} ({activation})"
         err = check["error_rounding_units"]["max"]
@@ -96,13 +90,13 @@ def numeric_checks(seeds: int = 128, steps: int = 50, lr: float = 0.05) -> list[
             rows.append((f"numeric: {label} law exact", "holds" if check["holds"] else "fails",
                          "holds", "Kunin et al. 2021", check["holds"]))
         elif activation == "relu":
-            drifts = not check["holds"] and drift >= DRIFT_RATIO * gd_drift
+            drifts = not check["holds"] and drift >= dynamics.DRIFT_RATIO * gd_drift
             rows.append((f"numeric: {label} drifts", "drifts" if drifts else "no drift",
                          "drifts", "Kunin et al. 2021", drifts))
         else:
             rows.append((f"control: numeric {label} law", "holds" if check["holds"] else
                          "fails", "fails", "control", not check["holds"]))
-    wrong = check_law(law_trajectories(seeds=seeds, steps=steps, lr=lr), lr=lr,
+    wrong = dynamics.check_law(dynamics.law_trajectories(seeds=seeds, steps=steps, lr=lr), lr=lr,
                       prediction="eta")
     print(f"  control: predicting eta instead of eta^2: max error "
           f"{wrong['error_rounding_units']['max']:.3g} rounding units")
@@ -112,46 +106,45 @@ def numeric_checks(seeds: int = 128, steps: int = 50, lr: float = 0.05) -> list[
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--latex", metavar="DIR", type=pathlib.Path,
-                        help="write one .tex fragment per case into DIR")
-    args = parser.parse_args(argv)
+    script = ProofScript(__doc__, argv, latex_help="write one .tex fragment per case into DIR")
 
-    rows, fragments = [], {}
+    rows = []
     for widths, activation, bias, source in CASES:
         result = conservation_laws(widths, activation, bias=bias)
         label = f"{'-'.join(map(str, widths))} {activation}{' +bias' if bias else ''}"
-        _rule(label)
+        script.section(label)
         print(result.render())
         print(f"Verdict: {result.theorem.verdict.upper()}")
         expected = _expected(widths, activation, bias)
         ok = result.ok and result.complete and result.count == expected
         rows.append((label, result.count, expected, source, ok))
-        fragments[label] = result.theorem.to_latex()
+        script.fragment(f"laws_{_file_name(label)}.tex", result.theorem.to_latex())
 
-    _rule("Negative controls (must be refuted)")
+    script.section("Negative controls (must be refuted)")
     for quantity, widths, activation, bias, label in CONTROLS:
         theorem = check_conserved(quantity, widths, activation, bias=bias)
         print(f"\n{label}: {quantity}")
         print(theorem.render())
         rows.append((f"control: {label}", theorem.verdict, "refuted", "control",
                      theorem.refuted))
-        fragments[f"control {label}"] = theorem.to_latex()
+        script.fragment(f"laws_{_file_name('control ' + label)}.tex", theorem.to_latex())
 
-    _rule("Numerically (JAX, float64): the ReLU law under finite steps (Kunin et al. 2021)")
+    script.section("Numerically (JAX, float64): the ReLU law under finite steps "
+                   "(Kunin et al. 2021)")
     rows += numeric_checks()
 
-    _rule("Summary")
+    script.section("Summary")
     print(f"{'case':<40} {'count':>7} {'expected':>9}  {'source':<26} ok")
     for label, got, want, source, ok in rows:
         print(f"{label:<40} {got!s:>7} {want!s:>9}  {source:<26} {'ok' if ok else 'FAIL'}")
 
-    if args.latex:
-        args.latex.mkdir(parents=True, exist_ok=True)
-        for label, text in fragments.items():
-            name = "".join(c if c.isalnum() else "_" for c in label)
-            (args.latex / f"laws_{name}.tex").write_text(text)
-    return 0 if all(row[-1] for row in rows) else 1
+    for row in rows:
+        script.check(row[0], row[-1])
+    return script.finish(summary=False)
+
+
+def _file_name(label: str) -> str:
+    return "".join(c if c.isalnum() else "_" for c in label)
 
 
 if __name__ == "__main__":

@@ -11,15 +11,14 @@ Usage: ``python proofs/optimizers.py [--latex DIR]``
 
 from __future__ import annotations
 
-import argparse
-import pathlib
 import sys
 
 import sympy as sp
 
-from symjax.symbolic._optimizers import (
+from symjax.symbolic import (
     OPTIMIZERS,
     SYMMETRIC_CONTROLS,
+    ProofScript,
     prove_training_preserves_ties,
     prove_update_preserves_ties,
     update_formulas,
@@ -34,19 +33,12 @@ PERTURBED = [
 ]
 
 
-def _rule(title: str) -> None:
-    print(f"\n{'=' * 100}\n{title}\n{'=' * 100}")
-
-
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--latex", metavar="DIR", type=pathlib.Path,
-                        help="write one .tex fragment per theorem into DIR")
-    args = parser.parse_args(argv)
+    script = ProofScript(__doc__, argv, latex_help="write one .tex fragment per theorem into DIR")
 
     rows = []
     for optimizer in OPTIMIZERS:
-        _rule(f"Optimizer {optimizer}")
+        script.section(f"Optimizer {optimizer}")
         print("Per-coordinate update of p (for q, swap p and q):")
         shown: dict[sp.Expr, sp.Symbol] = {}
         for name, expr in update_formulas(optimizer).items():
@@ -62,7 +54,7 @@ def main(argv=None) -> int:
         print(f"Verdict: {theorem.verdict.upper()}")
         rows.append((optimizer, theorem, "proven"))
 
-    _rule("Perturbations (refuted: ties break; the symmetric controls must stay proven)")
+    script.section("Perturbations (refuted: ties break; the symmetric controls must stay proven)")
     for optimizer, expected in PERTURBED:
         theorem = prove_training_preserves_ties((2, 2, 1), None, optimizer)
         failing = next((lemma for lemma in theorem.lemmas if not lemma.proven), None)
@@ -72,22 +64,19 @@ def main(argv=None) -> int:
             print("  witness: " + ", ".join(f"{k}={v}" for k, v in theorem.witness.items()))
         rows.append((optimizer, theorem, expected))
 
-    _rule("Summary")
+    script.section("Summary")
     print(f"{'optimizer':<28} {'preserves ties':<16} {'expected':<10} ok")
     for name, theorem, expected in rows:
         yes = {"proven": "yes", "refuted": "no"}.get(theorem.verdict, theorem.verdict)
         want = {"proven": "yes", "refuted": "no"}[expected]
         print(f"{name:<28} {yes:<16} {want:<10} {'ok' if theorem.verdict == expected else 'FAIL'}")
 
-    if args.latex:
-        args.latex.mkdir(parents=True, exist_ok=True)
-        for name, theorem, _ in rows:
-            (args.latex / f"optimizer_{name.replace('+', '_')}.tex").write_text(theorem.to_latex())
-        print(f"\nLaTeX fragments written to {args.latex}")
-
-    ok = all(theorem.verdict == expected for _, theorem, expected in rows)
-    print("\nAll claims came out as stated." if ok else "\nSOME CLAIMS DID NOT COME OUT AS STATED.")
-    return 0 if ok else 1
+    for name, theorem, expected in rows:
+        script.check(name, theorem.verdict == expected)
+        script.fragment(f"optimizer_{name.replace('+', '_')}.tex", theorem.to_latex())
+    print("\nAll claims came out as stated." if script.ok else
+          "\nSOME CLAIMS DID NOT COME OUT AS STATED.")
+    return script.finish(summary=False)
 
 
 if __name__ == "__main__":

@@ -13,14 +13,11 @@ Usage: ``python proofs/permutation_invariance.py [--latex DIR]``
 
 from __future__ import annotations
 
-import argparse
 import itertools
-import pathlib
 import sys
 
-from symjax import Layout
-from symjax.base.layout import format_ties
-from symjax.symbolic import permutation_ties, prove_tie_invariance, whole_layer_ties
+from symjax import Layout, format_ties
+from symjax.symbolic import ProofScript, permutation_ties, prove_tie_invariance, whole_layer_ties
 
 WIDTHS = [(2, 3, 1), (3, 3, 2), (2, 4, 1), (2, 2, 2, 1), (2, 3, 3, 1), (2, 2, 2, 2, 1)]
 
@@ -63,22 +60,16 @@ def negative_cases(widths) -> list[tuple[str, tuple, dict, str]]:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--latex", metavar="DIR", type=pathlib.Path,
-                        help="write one .tex fragment per network into DIR")
-    args = parser.parse_args(argv)
-    failures, total = 0, 0
+    script = ProofScript(__doc__, argv, latex_help="write one .tex fragment per network into DIR")
     for widths in WIDTHS:
         name = "-".join(map(str, widths))
-        print(f"\n{'=' * 100}\n{name}\n{'=' * 100}")
+        script.section(name)
         rows = [(d, t, {}, "proven") for d, t in positive_cases(widths)]
         rows += negative_cases(widths)
         fragment = [rf"\paragraph{{{name}}}", r"\begin{itemize}"]
         for description, ties, options, expected in rows:
             theorem = prove_tie_invariance(widths, ties, **options)
-            ok = theorem.verdict == expected
-            failures += not ok
-            total += 1
+            ok = script.check(f"{name} {description}", theorem.verdict == expected)
             w = theorem.witness
             evidence = f"  witness: {w['difference']} = {w['value']}" if w else ""
             print(f"  [{'ok' if ok else 'FAILED'}] {theorem.verdict:<8} {description}: "
@@ -88,12 +79,11 @@ def main(argv=None) -> int:
                 rf"--- \textbf{{{theorem.verdict}}}"
             )
         fragment.append(r"\end{itemize}")
-        if args.latex:
-            args.latex.mkdir(parents=True, exist_ok=True)
-            (args.latex / f"permutations_{name}.tex").write_text("\n".join(fragment) + "\n")
-    print(f"\n{total - failures} of {total} verdicts as stated "
+        script.fragment(f"permutations_{name}.tex", "\n".join(fragment) + "\n")
+    held = sum(ok for _, ok in script.checks)
+    print(f"\n{held} of {len(script.checks)} verdicts as stated "
           "(every permutation tie set proven for arbitrary sigma, phi and l; controls refuted).")
-    return 0 if failures == 0 else 1
+    return script.finish(summary=False)
 
 
 if __name__ == "__main__":

@@ -23,11 +23,15 @@ Usage: ``python proofs/sign_flips.py``
 
 from __future__ import annotations
 
-import argparse
 import sys
 
 from symjax import Layout
-from symjax.symbolic import OPTIMIZERS, prove_tie_invariance, prove_training_preserves_ties
+from symjax.symbolic import (
+    OPTIMIZERS,
+    ProofScript,
+    prove_tie_invariance,
+    prove_training_preserves_ties,
+)
 
 
 def flip(widths, layer: int, u: int, v: int, parts=("in", "bias", "out")) -> str:
@@ -61,15 +65,12 @@ def cases():
 
 
 def main(argv=None) -> int:
-    argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args(argv)
+    script = ProofScript(__doc__, argv)
     print(__doc__.split("\n\n")[1])
-    failures = total = 0
     print(f"\n{'case':<58} {'ties':<40} verdict")
     for description, widths, ties, options, expected in cases():
         theorem = prove_tie_invariance(widths, ties, **options)
-        ok = theorem.verdict == expected
-        failures += not ok
-        total += 1
+        ok = script.check(f"{description}: {ties}", theorem.verdict == expected)
         evidence = ""
         if theorem.witness:
             w = theorem.witness
@@ -83,14 +84,14 @@ def main(argv=None) -> int:
         )
         # yogi starts its first moment at 1e-6, not 0: opposite parameters get unequal moments
         expected = "refuted" if optimizer == "yogi" else "proven"
-        failures += theorem.verdict != expected
-        total += 1
+        script.check(f"training under {optimizer}", theorem.verdict == expected)
         reason = f"  {theorem.witness['difference']} = {theorem.witness['value']}" if (
             theorem.refuted) else ""
         print(f"  {optimizer:<28} {theorem.verdict.upper()}"
               f"{'' if theorem.verdict == expected else '  (expected ' + expected + ')'}{reason}")
-    print(f"\n{total - failures} of {total} verdicts as stated.")
-    return 1 if failures else 0
+    held = sum(ok for _, ok in script.checks)
+    print(f"\n{held} of {len(script.checks)} verdicts as stated.")
+    return script.finish(summary=False)
 
 
 if __name__ == "__main__":

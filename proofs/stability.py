@@ -9,8 +9,8 @@ itself: one gradient-descent step in 60-digit mpmath from tied + eps d must move
 eps (I - eta H_anti) d. Last, a 50-step tied trajectory: the product of the linear maps must
 predict the asymmetry measured by 50 mpmath steps from a perturbed start.
 
-Then numerically (JAX, float64, 128 seeds, symjax.experiments.dynamics): the Jacobian of the GD map on the
-antisymmetric subspace (jax.jacfwd) equals the symbolic I - eta H_anti and central finite
+Then numerically (JAX, float64, 128 seeds, :mod:`symjax.dynamics`): the Jacobian of the GD map on
+the antisymmetric subspace (jax.jacfwd) equals the symbolic I - eta H_anti and central finite
 differences, and the product of those Jacobians along each tied trajectory predicts the unit
 difference measured from tied + eps starts, and the step at which it passes 0.1.
 
@@ -23,15 +23,14 @@ Usage: ``python proofs/stability.py [--latex DIR]``
 
 from __future__ import annotations
 
-import argparse
-import pathlib
 import sys
 from fractions import Fraction
 
 import mpmath
 import numpy as np
 
-from symjax.symbolic._stability import (
+from symjax.symbolic import (
+    ProofScript,
     antisymmetric_hessian_at,
     describe_compact_form,
     gd_step,
@@ -62,10 +61,6 @@ DIRECTION = ("1/3", "-1/2", "1/5", "2/7")
 ONE_STEP_TOL = mpmath.mpf("1e-20")
 TRAJECTORY_STEPS = 50
 TRAJECTORY_TOL = 1e-6
-
-
-def _rule(title: str) -> None:
-    print(f"\n{'=' * 100}\n{title}\n{'=' * 100}")
 
 
 def _mp(value) -> mpmath.mpf:
@@ -107,9 +102,9 @@ def numeric_checks(seeds: int = 128, steps: int = 200) -> list[tuple[str, bool]]
     """The JAX Jacobian of the GD map on the antisymmetric subspace against the symbolic
     I - eta H_anti and finite differences; the measured growth against its product along tied
     trajectories; break step against ln(1/eps)."""
-    from symjax.experiments.dynamics import GROWTH_TOL, JACOBIAN_TOL, measure_stability
+    from symjax import dynamics
 
-    r = measure_stability(seeds=seeds, steps=steps, eps=(1e-10, 1e-8, 1e-6, 1e-4, 1e-2))
+    r = dynamics.measure_stability(seeds=seeds, steps=steps, eps=(1e-10, 1e-8, 1e-6, 1e-4, 1e-2))
     sym = r["jacobian"]["symbolic"]
     fd = r["jacobian"]["finite_difference_relative_error"]["max"]
     print(f"{seeds} seeds x {steps} steps, GD lr {r['config']['lr']} on XOR")
@@ -128,30 +123,26 @@ def numeric_checks(seeds: int = 128, steps: int = 200) -> list[tuple[str, bool]]
     small = [g["relative_error"]["median"] for g in r["growth"] if g["eps"] <= 1e-4]
     return [
         ("numeric: jacfwd = I - eta H_anti (symbolic)", sym["agree"]),
-        ("numeric: jacfwd = finite differences", fd <= JACOBIAN_TOL),
+        ("numeric: jacfwd = finite differences", fd <= dynamics.JACOBIAN_TOL),
         ("numeric: tied trajectories stay exactly tied", r["tied_trajectory_max_asymmetry"] == 0),
         ("numeric: measured growth = linear prediction",
-         all(m is not None and m <= GROWTH_TOL for m in small)),
+         all(m is not None and m <= dynamics.GROWTH_TOL for m in small)),
     ]
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--latex", metavar="DIR", type=pathlib.Path,
-                        help="write one .tex fragment per theorem into DIR")
-    args = parser.parse_args(argv)
+    script = ProofScript(__doc__, argv, latex_help="write one .tex fragment per theorem into DIR")
 
-    checks, fragments = [], {}
     for activation, output in SETTINGS:
         model = stability_model(activation, output)
         name = f"{activation}_{output}"
-        _rule(f"Hidden {activation}, output {output}")
+        script.section(f"Hidden {activation}, output {output}")
         print(describe_compact_form(model) + "\n")
         for kind, theorem in (("block", prove_block_diagonal(model)),
                               ("duplication", prove_duplication(model))):
             print(theorem.render() + "\n")
-            checks.append((f"{name}: {kind} theorem proven", theorem.proven))
-            fragments[f"stability_{name}_{kind}"] = theorem.to_latex()
+            script.check(f"{name}: {kind} theorem proven", theorem.proven)
+            script.fragment(f"stability_{name}_{kind}.tex", theorem.to_latex())
 
         print(f"Growth factors rho(I - eta H_anti), eta = {LR}:")
         for label, point in POINTS.items():
@@ -165,27 +156,21 @@ def main(argv=None) -> int:
                 f"{mpmath.nstr(error, 3)}"
             )
             if moving:
-                checks.append((f"{name} {label}: rho > 1", growth.grows))
-            checks.append((f"{name} {label}: one-step check", error < ONE_STEP_TOL))
+                script.check(f"{name} {label}: rho > 1", growth.grows)
+            script.check(f"{name} {label}: one-step check", error < ONE_STEP_TOL)
 
-    _rule(f"{TRAJECTORY_STEPS}-step trajectory (sigmoid, sigmoid), from the default point")
+    script.section(f"{TRAJECTORY_STEPS}-step trajectory (sigmoid, sigmoid), from the default point")
     model = stability_model("sigmoid", "sigmoid")
     error, growth = trajectory_error(model, POINTS["default"], LR)
     print(f"predicted |d_T| / |d_0| = {growth:.10f}; relative error against {TRAJECTORY_STEPS} "
           f"mpmath GD steps from tied + 1e-12 d: {error:.2e}")
-    checks.append(("trajectory prediction", error < TRAJECTORY_TOL))
+    script.check("trajectory prediction", error < TRAJECTORY_TOL)
 
-    _rule("Numerically (JAX, float64): tied + eps over many seeds, tanh hidden, sigmoid output")
-    checks += numeric_checks()
-
-    _rule("Summary")
-    for label, ok in checks:
-        print(f"  {'ok  ' if ok else 'FAIL'} {label}")
-    if args.latex:
-        args.latex.mkdir(parents=True, exist_ok=True)
-        for name, text in fragments.items():
-            (args.latex / f"{name}.tex").write_text(text)
-    return 0 if all(ok for _, ok in checks) else 1
+    script.section("Numerically (JAX, float64): tied + eps over many seeds, tanh hidden, "
+                   "sigmoid output")
+    for label, ok in numeric_checks():
+        script.check(label, ok)
+    return script.finish()
 
 
 if __name__ == "__main__":

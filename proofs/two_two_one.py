@@ -11,59 +11,59 @@ Usage: ``python proofs/two_two_one.py [--latex DIR]``
 
 from __future__ import annotations
 
-import argparse
-import pathlib
 import sys
 
-from symjax.base.choices import ACTIVATIONS
-from symjax.symbolic import SymbolicMLP, chain_rule, compare_chains, prove_tie_invariance
-from symjax.symbolic._chain import forward_latex, forward_text
-from symjax.symbolic._ties import lattice_table, lattice_table_latex, tie_lattice
+from symjax.symbolic import (
+    ACTIVATIONS,
+    ProofScript,
+    SymbolicMLP,
+    chain_rule,
+    compare_chains,
+    forward_latex,
+    forward_text,
+    lattice_table,
+    lattice_table_latex,
+    prove_tie_invariance,
+    tie_lattice,
+)
 
 FULL = "w1=w3,w2=w4,w5=w6,b1=b2"
 
 
-def _rule(title: str) -> None:
-    print(f"\n{'=' * 100}\n{title}\n{'=' * 100}")
-
-
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--latex", metavar="DIR", type=pathlib.Path,
-                        help="write .tex fragments (forward, chain rules, ...) into DIR")
-    args = parser.parse_args(argv)
-    checks: list[tuple[str, bool]] = []
+    script = ProofScript(__doc__, argv,
+                       latex_help="write .tex fragments (forward, chain rules, ...) into DIR")
     net = SymbolicMLP((2, 2, 1))
     w5, w6, x1 = (net.symbol(n) for n in ("w5", "w6", "x1"))
 
-    _rule("Forward pass (sigma, phi and l are arbitrary differentiable functions)")
+    script.section("Forward pass (sigma, phi and l are arbitrary differentiable functions)")
     print(forward_text(net))
 
-    _rule("Chain rule for every parameter, read from J back to the parameter")
+    script.section("Chain rule for every parameter, read from J back to the parameter")
     rules = {name: chain_rule(net, name) for name in net.layout.names}
     for rule in rules.values():
         print(rule.text())
-    checks.append(("every chain rule equals sympy.diff(J, p) exactly",
-                   all(rule.check() for rule in rules.values())))
+    script.check("every chain rule equals sympy.diff(J, p) exactly",
+                 all(rule.check() for rule in rules.values()))
     factors = {f.name: f.value for f in rules["w1"].terms[0]}
-    checks.append(("dz3/da1 = w5 and dz1/dw1 = x1",
-                   factors["dz3/da1"] == w5 and factors["dz1/dw1"] == x1))
+    script.check("dz3/da1 = w5 and dz1/dw1 = x1",
+                 factors["dz3/da1"] == w5 and factors["dz1/dw1"] == x1)
     w3_factors = {f.name: f.value for f in rules["w3"].terms[0]}
-    checks.append(("dz3/da2 = w6", w3_factors["dz3/da2"] == w6))
+    script.check("dz3/da2 = w6", w3_factors["dz3/da2"] == w6)
 
-    _rule("Why the gradients differ")
+    script.section("Why the gradients differ")
     w1_w3 = compare_chains(rules["w1"], rules["w3"])
     w1_w2 = compare_chains(rules["w1"], rules["w2"])
     print(w1_w3.text(), "", w1_w2.text(), sep="\n")
-    checks.append(("dJ/dw1 vs dJ/dw3 differ only through w5 vs w6 and z1 vs z2",
-                   w1_w3.through == (("w5", "w6"), ("z1", "z2"))))
-    checks.append(("dJ/dw1 vs dJ/dw2 differ only through x1 vs x2",
-                   w1_w2.through == (("x1", "x2"),)))
+    script.check("dJ/dw1 vs dJ/dw3 differ only through w5 vs w6 and z1 vs z2",
+                 w1_w3.through == (("w5", "w6"), ("z1", "z2")))
+    script.check("dJ/dw1 vs dJ/dw2 differ only through x1 vs x2",
+                 w1_w2.through == (("x1", "x2"),))
 
-    _rule(f"Theorem: the ties {FULL} are preserved, for every activation and loss")
+    script.section(f"Theorem: the ties {FULL} are preserved, for every activation and loss")
     theorem = prove_tie_invariance((2, 2, 1), FULL)
     print(theorem.render())
-    checks.append(("tie theorem proven for arbitrary sigma, phi and l", theorem.proven))
+    script.check("tie theorem proven for arbitrary sigma, phi and l", theorem.proven)
     concrete = [
         prove_tie_invariance((2, 2, 1), FULL, activation=act, output_activation=out, loss=loss)
         for act in ACTIVATIONS
@@ -72,32 +72,23 @@ def main(argv=None) -> int:
     print(f"\nAs corollaries, proven directly for each of the {len(concrete)} concrete "
           f"activation x (identity, squared_error | sigmoid, bce) choices: "
           f"{sum(t.proven for t in concrete)} of {len(concrete)}.")
-    checks.append(("tie theorem proven for every concrete activation and loss",
-                   all(t.proven for t in concrete)))
+    script.check("tie theorem proven for every concrete activation and loss",
+                 all(t.proven for t in concrete))
 
-    _rule(f"Which of the 16 subsets of {FULL} are preserved?")
+    script.section(f"Which of the 16 subsets of {FULL} are preserved?")
     lattice = tie_lattice((2, 2, 1), FULL)
     print(lattice_table(lattice))
     print(f"\n{lattice.claim}")
-    checks.append(("lattice decided, and only the empty and the full tie set are preserved",
-                   lattice.proven and lattice.context["invariant"] == ["", FULL]))
+    script.check("lattice decided, and only the empty and the full tie set are preserved",
+                 lattice.proven and lattice.context["invariant"] == ["", FULL])
 
-    _rule("Summary")
-    for text, ok in checks:
-        print(f"  [{'ok' if ok else 'FAILED'}] {text}")
-    if args.latex:
-        args.latex.mkdir(parents=True, exist_ok=True)
-        fragments = {
-            "forward.tex": "\\[\n" + forward_latex(net) + "\n\\]\n",
-            "chain_rules.tex": "".join(f"\\[\n{r.latex()}\n\\]\n" for r in rules.values()),
-            "comparisons.tex": w1_w3.latex() + "\n" + w1_w2.latex(),
-            "theorem.tex": theorem.to_latex(),
-            "lattice.tex": lattice_table_latex(lattice),
-        }
-        for name, content in fragments.items():
-            (args.latex / name).write_text(content, encoding="utf-8")
-        print(f"LaTeX fragments written to {args.latex}/: {', '.join(fragments)}")
-    return 0 if all(ok for _, ok in checks) else 1
+    script.fragment("forward.tex", "\\[\n" + forward_latex(net) + "\n\\]\n")
+    script.fragment("chain_rules.tex",
+                    "".join(f"\\[\n{r.latex()}\n\\]\n" for r in rules.values()))
+    script.fragment("comparisons.tex", w1_w3.latex() + "\n" + w1_w2.latex())
+    script.fragment("theorem.tex", theorem.to_latex())
+    script.fragment("lattice.tex", lattice_table_latex(lattice))
+    return script.finish()
 
 
 if __name__ == "__main__":

@@ -13,9 +13,18 @@ from .base.errors import InputError as InputError
 from .base.layout import Layout as Layout
 from .base.version import __version__ as __version__
 
+#: Public modules: the symbolic half, the cross-check of the two halves (``bridge``) and the
+#: measurements of training dynamics (``dynamics``), loaded on first access.
+_MODULES = {
+    "symbolic": "symjax.symbolic",
+    "bridge": "symjax.experiments.bridge",
+    "dynamics": "symjax.experiments.dynamics",
+}
 #: name -> module that defines it, loaded on first access.
 _LAZY = {
-    "symbolic": "symjax.symbolic",
+    **_MODULES,
+    "format_ties": "symjax.base.layout",
+    "tex_escape": "symjax.base.text",
     "collect_provenance": "symjax.results.document",
     "write_results": "symjax.results.document",
     "read_results": "symjax.results.document",
@@ -39,7 +48,7 @@ _LAZY = {
 def __getattr__(name):
     if name in _LAZY:
         module = importlib.import_module(_LAZY[name])
-        value = module if module.__name__ == f"symjax.{name}" else getattr(module, name)
+        value = module if name in _MODULES else getattr(module, name)
         globals()[name] = value
         return value
     raise AttributeError(f"module 'symjax' has no attribute {name!r}")

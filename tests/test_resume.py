@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 
 from symjax.base.errors import InputError
-from symjax.results.files import atomic_write_text
+from symjax.base.files import atomic_write_text
 from symjax.results.rundir import ChunkStore, DirectoryLock, read_manifest
 
 #: A run of 12 chunks (x 1 optimizer) that takes a few seconds, so a signal lands mid-run.
@@ -293,7 +293,7 @@ def test_atomic_write_leaves_old_file_on_failure(tmp_path):
     class Boom(Exception):
         pass
 
-    from symjax.results.files import atomic_open
+    from symjax.base.files import atomic_open
 
     with pytest.raises(Boom), atomic_open(path, "w") as f:
         f.write("new, half written")

@@ -177,3 +177,33 @@ def test_cli_stability_exit_1_when_refuted(monkeypatch, capsys):
     argv = ["stability", "--activation", "relu", "--output-activation", "identity"]
     assert cli.main(argv) == 1
     assert "Verdict: REFUTED" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("activation,output", [("tanh", "sigmoid"), ("sigmoid", "identity")])
+def test_stability_model_is_the_bridged_network_on_the_shared_xor_data(activation, output):
+    """The stability analysis writes its 2-2-1 loss by hand; it must be exactly the loss of the
+    SymbolicMLP (which the bridge checks against the engine) on the XOR data both halves share,
+    and the engine's dynamics measure the same function."""
+    import numpy as np
+
+    from symjax.base.choices import XOR
+    from symjax.experiments.dynamics import xor_loss
+    from symjax.symbolic import SymbolicMLP
+
+    model = stability_model(activation, output)
+    net = SymbolicMLP((2, 2, 1), activation=activation, output_activation=output,
+                      loss="squared_error", samples=len(XOR), reduction="mean")
+    data = {}
+    for s, (x1, x2, y) in enumerate(XOR, 1):
+        data.update({net.x(1, s): x1, net.x(2, s): x2, net.y(1, s): y})
+    rename = {net.params[p.name]: p for p in model.params}
+    mlp = net.loss_expr.xreplace(data).xreplace(rename)
+    assert sp.simplify((mlp - model.loss).rewrite(sp.exp)) == 0
+    # negative control: another data set gives another loss
+    other = net.loss_expr.xreplace({**data, net.y(1, 1): 1}).xreplace(rename)
+    assert sp.simplify((other - model.loss).rewrite(sp.exp)) != 0
+    # the engine's loss on --dataset xor agrees with it at a point (float64)
+    theta = [0.3, -0.2, 0.1, 0.4, -0.5, 0.6, 0.05, -0.15, 0.2]
+    point = dict(zip(model.params, map(sp.Rational, map(str, theta))))
+    engine = float(xor_loss(activation, output)(np.asarray(theta, np.float64)))
+    assert engine == pytest.approx(float(model.loss.xreplace(point)), rel=1e-13)

@@ -27,6 +27,9 @@ LOSSES = ("squared_error", "bce")
 LOSS_ALIASES = {"mse": "squared_error", "se": "squared_error", "cross_entropy": "bce"}
 UNDEFINED_LOSS = "l"
 REDUCTIONS = ("mean", "sum")
+#: The XOR data set of both halves, rows ``(x1, x2, y)``: ``--dataset xor`` of the engine and the
+#: exact data of the stability analysis.
+XOR = ((0, 0, 0), (0, 1, 1), (1, 0, 1), (1, 1, 0))
 LEAKY_RELU_SLOPE = 0.01  # the symbolic half uses the exact rational 1/100
 #: Optimizers whose update the symbolic half models (``symjax prove --optimizer``).
 PROVABLE_OPTIMIZERS = (

@@ -140,7 +140,7 @@ def run(args: argparse.Namespace) -> int:
 def figure_writer(directory: Path):
     """``write(name, bytes)`` into ``directory``, atomically: a new file replaces a link of that
     name, never writes through it."""
-    from ..results.files import atomic_open
+    from ..base.files import atomic_open
 
     def write(name: str, data: bytes) -> None:
         with atomic_open(directory / name) as f:

@@ -91,8 +91,6 @@ JACOBIAN_TOL = 1e-8
 GROWTH_TOL = 1e-3
 DTYPES = ("float32", "float64")
 
-_XOR_X = ((0.0, 0.0), (0.0, 1.0), (1.0, 0.0), (1.0, 1.0))
-_XOR_Y = (0.0, 1.0, 1.0, 0.0)
 # Shared 2-2-1 order [w1..w6, b1, b2, b3]; pairs (unit 1, unit 2) as in _stability.PAIRS.
 _P = (0, 1, 6, 4)  # w1, w2, b1, w5
 _Q = (2, 3, 7, 5)  # w3, w4, b2, w6
@@ -398,29 +396,40 @@ def measure_laws(
 
 
 # == stability of the tied subspace ===========================================================
-def gd_map(activation: str = "tanh", output_activation: str = "sigmoid", lr: float = 2.0):
-    """The gradient-descent map ``theta -> theta - eta grad J(theta)`` of 2-2-1 on XOR (JAX).
-
-    ``J = mean_s (yhat_s - y_s)^2 / 2``, parameters ``[w1..w6, b1, b2, b3]``: the loss of
-    :mod:`symjax.symbolic._stability` and of ``symjax verify`` (squared error, mean).
-    """
-    import jax
-    import jax.numpy as jnp
+def xor_network(activation: str = "tanh", output_activation: str = "sigmoid"):
+    """``(net, x, y)``: the engine's 2-2-1 network (squared error, mean) and the XOR data set of
+    ``symjax verify`` (``--dataset xor``), the model of :mod:`symjax.symbolic._stability`."""
+    from ..numeric.datasets import make_dataset
+    from ..numeric.net import Net
 
     choose("hidden activation", activation, STABILITY_ACTIVATIONS)
     choose("output activation", output_activation, OUTPUT_ACTIVATIONS)
-    sigma = jnp.tanh if activation == "tanh" else jax.nn.sigmoid
-    phi = jax.nn.sigmoid if output_activation == "sigmoid" else (lambda u: u)
+    data = make_dataset("xor", (2, 2, 1))
+    return Net((2, 2, 1), activation, output_activation, "squared_error", "mean"), data.x, data.y
+
+
+def xor_loss(activation: str = "tanh", output_activation: str = "sigmoid"):
+    """``theta -> J(theta)`` for one parameter vector ``[w1..w6, b1, b2, b3]`` (JAX): the
+    engine's exact-path loss on XOR, the function the bridge checks against SymPy."""
+    import jax.numpy as jnp
+
+    from ..numeric.net import scalar_loss, to_leaves
+
+    net, x, y = xor_network(activation, output_activation)
 
     def loss(theta):
-        x = jnp.asarray(_XOR_X, theta.dtype)
-        y = jnp.asarray(_XOR_Y, theta.dtype)
-        w1, w2, w3, w4, w5, w6, b1, b2, b3 = (theta[i] for i in range(9))
-        h1 = sigma(w1 * x[:, 0] + w2 * x[:, 1] + b1)
-        h2 = sigma(w3 * x[:, 0] + w4 * x[:, 1] + b2)
-        return 0.5 * jnp.mean((phi(w5 * h1 + w6 * h2 + b3) - y) ** 2)
+        return scalar_loss(net, to_leaves(theta), jnp.asarray(x, theta.dtype),
+                           jnp.asarray(y, theta.dtype))
 
-    grad = jax.grad(loss)
+    return loss
+
+
+def gd_map(activation: str = "tanh", output_activation: str = "sigmoid", lr: float = 2.0):
+    """The gradient-descent map ``theta -> theta - eta grad J(theta)`` of 2-2-1 on XOR (JAX),
+    with ``J`` the loss of :func:`xor_loss`."""
+    import jax
+
+    grad = jax.grad(xor_loss(activation, output_activation))
 
     def step(theta):
         return theta - lr * grad(theta)
@@ -594,26 +603,11 @@ def stability_trajectories(
     with pinned_numerics("float64"):
         numbers = jnp.arange(first_seed, first_seed + seeds, dtype=jnp.uint32)
         meas, pred, rho, fd, broken, last = jax.jit(jax.vmap(one_seed))(numbers)
-        loss = _xor_loss(activation, output_activation, last)
+        loss = jax.vmap(xor_loss(activation, output_activation))(last)
     return {"measured": np.asarray(meas), "predicted_unit": np.asarray(pred),
             "rho": np.asarray(rho), "fd_error": np.asarray(fd),
             "tied_broken": np.asarray(broken), "loss_tied": np.asarray(loss),
             "eps": eps_arr}
-
-
-def _xor_loss(activation: str, output_activation: str, theta):
-    """The loss of :func:`gd_map` for a batch of parameter vectors (seeds, 9)."""
-    import jax
-    import jax.numpy as jnp
-
-    sigma = jnp.tanh if activation == "tanh" else jax.nn.sigmoid
-    phi = jax.nn.sigmoid if output_activation == "sigmoid" else (lambda u: u)
-    x = jnp.asarray(_XOR_X, theta.dtype)
-    y = jnp.asarray(_XOR_Y, theta.dtype)
-    h1 = sigma(theta[:, 0:1] * x[None, :, 0] + theta[:, 1:2] * x[None, :, 1] + theta[:, 6:7])
-    h2 = sigma(theta[:, 2:3] * x[None, :, 0] + theta[:, 3:4] * x[None, :, 1] + theta[:, 7:8])
-    out = phi(theta[:, 4:5] * h1 + theta[:, 5:6] * h2 + theta[:, 8:9])
-    return 0.5 * jnp.mean((out - y[None, :]) ** 2, axis=1)
 
 
 def break_steps(curves: np.ndarray, threshold: float) -> np.ndarray:

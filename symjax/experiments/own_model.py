@@ -565,7 +565,7 @@ def _write_csv(path: Path, result: ModelVerification) -> None:
     import csv
 
     from ..base import signals as _signals
-    from ..results.files import atomic_open
+    from ..base.files import atomic_open
 
     names = ["=".join(pq) for pq in result.pairs]
     with atomic_open(path, "w", newline="", encoding="utf-8") as f:

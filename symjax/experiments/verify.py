@@ -49,6 +49,7 @@ import numpy as np
 
 from ..base import signals as _signals
 from ..base.errors import InputError
+from ..base.files import atomic_open, atomic_savez
 from ..base.layout import Layout, format_ties, tied_subspace_pairs
 from ..base.specs import split_list
 from ..base.text import text_table
@@ -76,7 +77,6 @@ from ..numeric.sweep import (
 from ..numeric.train import TrainConfig
 from ..numeric.xla import configured
 from ..results.config import MAX_SEEDS, VerifyConfig, parse_int
-from ..results.files import atomic_open, atomic_savez
 from ..results.rundir import (
     ChunkStore,
     DirectoryLock,

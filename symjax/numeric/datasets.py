@@ -27,6 +27,7 @@ from itertools import product
 
 import numpy as np
 
+from ..base.choices import XOR
 from ..base.errors import InputError
 from ..base.layout import parse_widths
 from ..base.specs import format_spec, format_value, parse_spec
@@ -85,9 +86,9 @@ def make_dataset(spec: str, widths) -> Dataset:
     merged = {**_OPTIONS.get(name, {}), **opts}
     n_in, n_out = widths[0], widths[-1]
     if name in ("xor", "and", "or"):
-        x = np.array(list(product((0.0, 1.0), repeat=2)))
+        x = np.array([row[:2] for row in XOR], np.float64)  # 00, 01, 10, 11
         bits = x.astype(int)
-        table = {"xor": bits[:, 0] ^ bits[:, 1], "and": bits[:, 0] & bits[:, 1],
+        table = {"xor": np.array([row[2] for row in XOR]), "and": bits[:, 0] & bits[:, 1],
                  "or": bits[:, 0] | bits[:, 1]}
         y, task = table[name][:, None].astype(np.float64), "classification"
     elif name == "parity":

@@ -79,8 +79,8 @@ from pathlib import Path
 from typing import Any
 
 from ..base.errors import InputError, choose
+from ..base.files import atomic_write_text
 from ..base.version import DISTRIBUTION, __version__
-from .files import atomic_write_text
 
 #: Name of the document type, stored in ``"schema"``.
 SCHEMA = "symjax-results"

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ..base.errors import InputError
+from ..base.files import atomic_write_text
 from ..base.version import __version__
 from .document import (
     SCHEMA,
@@ -26,7 +27,6 @@ from .document import (
     run_id_of,
     to_json_value,
 )
-from .files import atomic_write_text
 from .rundir import claim_file
 
 #: Package versions a symbolic result depends on.

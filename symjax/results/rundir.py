@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 
 from ..base.errors import InputError
-from .files import atomic_savez, atomic_write_text
+from ..base.files import atomic_savez, atomic_write_text
 
 MANIFEST = "run.json"
 CHUNK_DIR = "chunks"

@@ -52,7 +52,7 @@ import mpmath
 import numpy as np
 import sympy as sp
 
-from ..base.choices import activation_name
+from ..base.choices import XOR, activation_name
 from ..base.errors import InputError, choose
 from . import _guard
 from ._laws import nonzero_witness
@@ -70,8 +70,6 @@ NAMES_SYM = ("w1+w3", "w2+w4", "b1+b2", "w5+w6", "b3")
 NAMES_ANTI = ("w1-w3", "w2-w4", "b1-b2", "w5-w6")
 #: Output activations accepted.
 OUTPUT_ACTIVATIONS = ("sigmoid", "identity")
-#: XOR: inputs {0,1}^2, targets 0, 1, 1, 0, as ``(x1, x2, y)``.
-XOR = ((0, 0, 0), (0, 1, 1), (1, 0, 1), (1, 1, 0))
 #: Most samples in a data set.
 MAX_SAMPLES = 16
 #: Tied point used when none is given (w1=w3, w2=w4, b1=b2, w5=w6).
