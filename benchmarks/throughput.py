@@ -9,7 +9,8 @@ handed to every baseline; the initial parameters are drawn by the engine's init 
 Methods, all in this one process, after :func:`symjax.configure_xla` set the XLA flags before JAX
 was imported, so the JAX baselines run under the same flags as the engine:
 
-* ``engine``: ``symjax.numeric.sweep.run_sweep``, the training call of ``symjax.verify`` (exact path,
+* ``engine``: ``symjax.numeric.sweep.run_sweep``, the training call of ``symjax.verify`` (exact
+path,
   invariant checks at every step, chunks of ``--chunk`` seeds, sharded over the CPU devices,
   init drawn per chunk, results fetched to NumPy);
 * ``prototype``: a minimal hand-written scalar-leaf ``vmap(scan)`` with the same arithmetic and
@@ -1045,7 +1046,7 @@ def section_breakdown(rep: Report, ctx: Context, n: int, steps: int, peak: float
                "of a block). leaves: nine (n,) arrays in the scan carry; stacked: one (9, n) "
                "array (the engine's layout); checks: the engine's per-step bit-pattern, ULP and "
                "non-finite checks; manual grad: hand-written backprop instead of jax.grad; delta "
-               "barrier: each delta computed once per step (symjax.numeric.net.delta_barrier, as the "
+               "barrier: each delta computed once per step (numeric.net.delta_barrier, as the "
                "engine); const data: XOR baked into the program. All rows timed in the same rounds "
                f"(best of {max(ctx.repeat, 5)})."])
     return rows

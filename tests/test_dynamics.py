@@ -1,4 +1,5 @@
-"""The numeric half of conservation laws, stability and rounding (``symjax.experiments.dynamics``), with
+"""The numeric half of conservation laws, stability and rounding
+(``symjax.experiments.dynamics``), with
 negative controls: a quantity that is not conserved drifts, a wrong prediction is rejected, the
 predicted growth matches finite differences of the training map, and the exact path never breaks
 while an artificially broken tie is caught."""

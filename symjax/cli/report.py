@@ -1,6 +1,7 @@
 """``symjax report``: tables, figures and a methods paragraph from a ``symjax verify`` directory.
 
-Nothing heavy at import: :mod:`symjax.report.writer` (NumPy) and matplotlib load when the command runs;
+Nothing heavy at import: :mod:`symjax.report.writer` (NumPy) and matplotlib load when the command
+runs;
 JAX is never needed.
 """
 

@@ -61,7 +61,8 @@ from ..numeric.net import (
 )
 from ..symbolic._network import SymbolicMLP
 
-#: What ``path`` may name: the exact path (in the layout :func:`symjax.numeric.net.exact_form` picks,
+#: What ``path`` may name: the exact path (in the layout :func:`symjax.numeric.net.exact_form`
+#: picks,
 #: as in training), the matmul path, or one of the exact path's two layouts explicitly.
 PATHS = ("exact", "matmul", "scalar", "vector")
 #: Number of random points used when none is given.
@@ -232,7 +233,8 @@ def _numeric_net(net: SymbolicMLP) -> Net:
 
 
 def numeric_form(net: SymbolicMLP, path: str = "exact") -> str:
-    """The form of :mod:`symjax.numeric.net` that ``path`` runs for ``net``: scalar, vector or matmul.
+    """The form of :mod:`symjax.numeric.net` that ``path`` runs for ``net``: scalar, vector or
+    matmul.
 
     Raises:
       InputError: for a ``path`` not in :data:`PATHS`.
@@ -244,7 +246,8 @@ def numeric_form(net: SymbolicMLP, path: str = "exact") -> str:
 
 
 def numeric_gradient(net: SymbolicMLP, *, path: str = "exact") -> GradientFn:
-    """``jax.grad`` of the loss of :mod:`symjax.numeric.net` for the same network and data as ``net``.
+    """``jax.grad`` of the loss of :mod:`symjax.numeric.net` for the same network and data as
+    ``net``.
 
     Args:
       net: a network with concrete activations and loss; its widths, activations, loss,

@@ -140,7 +140,8 @@ class VerifyResults:
       summaries: one dict per init x optimizer (see the module docstring for definitions).
       warnings: messages about the run (e.g. a fallback to the matmul path).
       timing: compile and run seconds per optimizer and seed-steps per second (not hashed).
-      provenance: versions, devices, flags (from :func:`symjax.results.document.collect_provenance`).
+      provenance: versions, devices, flags (from
+        :func:`symjax.results.document.collect_provenance`).
     """
 
     config: dict[str, Any]

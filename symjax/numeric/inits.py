@@ -200,8 +200,9 @@ def perturbation_key(seed: jax.Array) -> jax.Array:
 
 #: XLA options of the init program: it runs once per chunk and is cheap, but the threefry
 #: hashing of 13 schemes takes seconds to compile at the default LLVM optimization level (3).
-#: Level 1 halves that and gives bitwise the same values as the default level (measured); level
-#: 0 is faster still but rounds some float transforms differently (no FMA contraction).
+#: Level 1 compiles faster and gave bitwise the same values as the default level (see
+#: benchmarks/README.md); level 0 would round some float transforms differently (no FMA
+#: contraction).
 _INIT_COMPILER_OPTIONS = {"xla_backend_optimization_level": 1}
 
 

@@ -50,10 +50,8 @@ from ..base.layout import min_unit_distance as unit_distance
 
 #: The scalar layout of the exact path: at most this many parameters ...
 SCALAR_MAX_PARAMS = 64
-#: ... and at most this many parameters x samples (all unrolled). Measured on a 2-core CPU with
-#: the flags of :func:`symjax.configure_xla`: 2-2-1 on XOR compiles in about 1 s, 2-16-1 on XOR
-#: (260) and 4-3-1 on 4-bit parity (304) in 2-5 s, 4-8-1 on parity (784) in 8 s; beyond about
-#: 80 parameters compile times grow to tens of seconds and some programs exhaust memory.
+#: ... and at most this many parameters x samples (all unrolled): beyond these, compile time and
+#: compiler memory grow faster than the run gets faster (compile times in benchmarks/README.md).
 SCALAR_MAX_UNROLL = 512
 #: The vector layout unrolls loops over the units of a layer; wider layers use the matmul path.
 VECTOR_MAX_WIDTH = 512
@@ -245,19 +243,17 @@ def delta_barrier(z: jax.Array) -> jax.Array:
     sample is used by several gradients (its incoming weights and bias) and by the deltas of
     the layer below; XLA would otherwise recompute the delta, and the chain of products behind
     it, inside each of those kernels (the nine gradient kernels of 2-2-1 each recomputed the
-    output deltas of all four samples). With the barrier each delta is computed once per step:
-    the default workload trains about 20% faster on a 2-core CPU, float32 and float64
-    (``benchmarks/throughput.py``). The gradient is the same function; its last bits may differ
+    output deltas of all four samples). With the barrier each delta is computed once per step
+    (the gain is measured in ``benchmarks/README.md``). The gradient is the same function; its
+    last bits may differ
     from the plain ``jax.grad`` program's, because XLA contracts multiply-adds into FMAs within
     a kernel and the kernels are cut differently. Ties stay exact: both members of a tied pair
     still go through the same operations.
 
-    Caveat, measured on CPU with jaxlib 0.10.2: under ``vmap`` the reduction runs over the minor
-    axis of ``(seeds, 2)``. In the engine's CPU blocks of 512 seeds (and of 128) it is fast, in
-    blocks of 4096 training was 7x slower (putting the reduction on the major axis with a custom
-    batching rule still left it 2x slower than no barrier). So the engine uses the barrier on
-    CPU only, where its blocks are 512 seeds; GPUs and TPUs, one block per device, train without
-    it. Re-measure before changing either.
+    Under ``vmap`` the barrier's reduction runs over the minor axis of ``(seeds, 2)``, which is
+    fast in small blocks of seeds and slow in large ones; so the engine uses the barrier on CPU
+    only, where its blocks are small, and GPUs and TPUs (one large block per device) train
+    without it. The measurements behind this are in ``benchmarks/README.md``.
     """
     return z
 

@@ -94,9 +94,8 @@ class TrainConfig:
 class Checks(NamedTuple):
     """Invariant accumulators of a block of ``n`` seeds (in the scan carry).
 
-    The two per-pair accumulators share one array, so that one kernel per step updates both
-    (as separate arrays, XLA's CPU backend gave each its own kernel and copied the pairs' rows
-    out in two more: 5-13% of a 2-2-1 or 2-8-1 float32 step; no change in float64).
+    The two per-pair accumulators share one array, so that one kernel per step updates both (as
+    separate arrays XLA's CPU backend gives each its own kernel and copies the pairs' rows out).
     """
 
     pairs: jax.Array  # (2, n_pairs, n) uint32 (float32) / uint64 (float64): first_break, max_ulp

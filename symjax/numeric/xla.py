@@ -3,9 +3,7 @@
 XLA reads ``XLA_FLAGS`` once, when JAX initialises its backends, so the flags must be in the
 environment before ``import jax``. The ``symjax`` command calls :func:`configure_xla` first thing;
 from Python, call ``symjax.configure_xla()`` before anything imports JAX. Everything works
-without it, only slower: on a 2-core CPU, for the default 2-2-1 XOR workload (float32, exact
-path), the two CPU flags below made each core about 2.7x faster (CPU time for 131,072 seeds x
-1,000 steps: 5.2 s without, 1.9 s with) and the second CPU device doubles the throughput again.
+without it, only slower (the gains are measured in ``benchmarks/README.md``).
 
 Flags set (each only when the user has not set the same flag already; the user's value wins):
 
@@ -45,8 +43,7 @@ SPEED_FLAGS = (
 _DEVICE_COUNT_FLAG = "--xla_force_host_platform_device_count"
 #: Flags known without asking XLA (any other XLA_FLAGS entry is checked by :func:`check_flags`).
 _KNOWN = frozenset(f.split("=", 1)[0] for f in (*SPEED_FLAGS, _DEVICE_COUNT_FLAG))
-#: Memory a CPU device costs (measured: 0.1 MiB each to create, 0.3 MiB each in a small
-#: ``verify``, jaxlib 0.10.2; rounded up for larger networks).
+#: Memory a CPU device costs in the memory estimate (an upper bound; see benchmarks/README.md).
 CPU_DEVICE_BYTES = 1 << 20
 _CHECKED: dict[str, str | None] = {}  # XLA_FLAGS -> XLA's complaint (None: accepted)
 

@@ -1,6 +1,7 @@
 """Figures of ``symjax dynamics`` (PDF and PNG; needs matplotlib), drawn from the results dict.
 
-Same conventions as :mod:`symjax.report.plots`: no pyplot, the local :data:`symjax.report.plots.STYLE`.
+Same conventions as :mod:`symjax.report.plots`: no pyplot, the local
+:data:`symjax.report.plots.STYLE`.
 """
 
 from __future__ import annotations

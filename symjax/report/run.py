@@ -20,7 +20,8 @@ from ..results.config import VerifyConfig
 from ..results.document import package_version, read_results, results_path
 from ..results.summary import seed_first_break, summarize
 
-#: Files of a ``symjax verify`` directory (the names :class:`symjax.experiments.verify.VerifyResults`
+#: Files of a ``symjax verify`` directory (the names
+#: :class:`symjax.experiments.verify.VerifyResults`
 #: writes; kept here so that reading them does not import JAX).
 PER_SEED_FILE = "per_seed.csv"
 PARAMS_FILE = "params.npz"

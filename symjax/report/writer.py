@@ -24,7 +24,8 @@ link): ``report.md`` (methods with definitions, table, figures, notes, provenanc
 runs, every proportion with its 95% Wilson interval), ``table_symmetry.tex`` and
 ``table_training.tex`` (booktabs ``tabular``, one column wide, ready to ``\\input``),
 ``summary.csv`` (every summary field at full precision), the figures as PDF and PNG with a
-``NAME.tex`` each (:mod:`symjax.report.plots`, needs the ``plots`` extra), ``appendix_proof.tex`` and
+``NAME.tex`` each (:mod:`symjax.report.plots`, needs the ``plots`` extra), ``appendix_proof.tex``
+and
 ``report_of_run.txt`` (the run ID; a directory holding the report of another run is refused).
 """
 

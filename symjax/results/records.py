@@ -1,7 +1,8 @@
 """The JSON record of a symbolic command (``symjax prove | laws | stability --json FILE``).
 
 One writer for every kind: the result's own keys at the top level (the form scripts read), plus
-``command`` and ``kind`` (the command), ``config`` (the options that decide the result), ``run_id`` and
+``command`` and ``kind`` (the command), ``config`` (the options that decide the result),
+``run_id`` and
 ``content_hash`` (over kind, config and result, as for a results document: the same claim gives
 the same ID on any machine), ``versions`` and ``provenance`` (not hashed). The file is written
 atomically, never through a symbolic link, and never over a file that is not a record of the

@@ -20,7 +20,8 @@ Symbols (all ``real=True``):
   ``dropout="shared"`` one mask ``R_l`` per hidden layer ``l`` (per sample in both cases,
   as dropout draws a fresh mask for every example).
 
-Functions: the hidden activation is one of :data:`symjax.base.choices.ACTIVATIONS` or ``"sigma"``, an
+Functions: the hidden activation is one of :data:`symjax.base.choices.ACTIVATIONS` or ``"sigma"``,
+an
 undefined function (a claim about every activation). The output activation is one of the same
 concrete names or ``"phi"``, a *separate* undefined function, so that a proof with the defaults
 covers networks whose output function differs from the hidden one. The per-sample loss is
@@ -108,7 +109,8 @@ def _bce(yhat: tuple, y: tuple) -> sp.Expr:
     return sp.Add(*[-(t * sp.log(a) + (1 - t) * sp.log(1 - a)) for a, t in zip(yhat, y)])
 
 
-#: Concrete per-sample losses ``loss(yhat, y)`` summed over outputs, as in :mod:`symjax.base.choices`.
+#: Concrete per-sample losses ``loss(yhat, y)`` summed over outputs, as in
+#: :mod:`symjax.base.choices`.
 CONCRETE_LOSSES: dict[str, Callable[[tuple, tuple], sp.Expr]] = {
     "squared_error": _squared_error,
     "bce": _bce,
@@ -265,7 +267,8 @@ class SymbolicMLP:
 
     Args:
       widths: layer widths ``(n0, .., nL)``, e.g. ``(2, 2, 1)`` or ``"2,2,1"``.
-      activation: hidden activation, a name of :data:`symjax.base.choices.ACTIVATIONS` or ``"sigma"``
+      activation: hidden activation, a name of :data:`symjax.base.choices.ACTIVATIONS` or
+        ``"sigma"``
         (undefined function).
       output_activation: output activation, a concrete name or ``"phi"`` (undefined function,
         distinct from ``sigma``).

@@ -569,6 +569,7 @@ def lattice_table(theorem: Theorem) -> str:
 def lattice_table_latex(theorem: Theorem) -> str:
     """The lemmas of :func:`tie_lattice` as a LaTeX ``tabular``."""
     lines = [r"\begin{tabular}{lll}", r"ties & verdict & witness \\ \hline"]
-    lines += [rf"\texttt{{{tex_escape(a)}}} & {b} & {tex_escape(c)} \\" for a, b, c in _lattice_rows(theorem)]
+    lines += [rf"\texttt{{{tex_escape(a)}}} & {b} & {tex_escape(c)} \\"
+              for a, b, c in _lattice_rows(theorem)]
     lines.append(r"\end{tabular}")
     return "\n".join(lines) + "\n"
