@@ -61,9 +61,9 @@ from ..numeric.net import (
 )
 from ..symbolic._network import SymbolicMLP
 
-#: What ``path`` may name: the exact path (in the layout :func:`symjax.numeric.net.exact_form`
-#: picks,
-#: as in training), the matmul path, or one of the exact path's two layouts explicitly.
+#: What ``path`` may name: the exact path (in the layout that
+#: :func:`symjax.numeric.net.exact_form` picks, as in training), the matmul path, or one of the
+#: exact path's two layouts explicitly.
 PATHS = ("exact", "matmul", "scalar", "vector")
 #: Number of random points used when none is given.
 DEFAULT_POINTS = 1000

@@ -268,8 +268,7 @@ class SymbolicMLP:
     Args:
       widths: layer widths ``(n0, .., nL)``, e.g. ``(2, 2, 1)`` or ``"2,2,1"``.
       activation: hidden activation, a name of :data:`symjax.base.choices.ACTIVATIONS` or
-        ``"sigma"``
-        (undefined function).
+        ``"sigma"`` (undefined function).
       output_activation: output activation, a concrete name or ``"phi"`` (undefined function,
         distinct from ``sigma``).
       loss: ``"squared_error"`` (alias ``"mse"``), ``"bce"``, or ``"l"`` (undefined function).
