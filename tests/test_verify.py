@@ -264,3 +264,37 @@ def test_the_same_run_without_the_false_belief_holds_and_exits_0(capsys):
     code, out, err = _cli(["verify", *VIOLATING], capsys)
     assert code == 0, err
     assert "HOLDS (1 of 2 runs covered by the theorem)" in out
+
+
+def test_verify_config_is_the_one_declaration_of_the_options():
+    """The CLI, the results schema and the record all come from VerifyConfig's fields; an option
+    declared with since_default is recorded only away from its default."""
+    import dataclasses
+
+    from symjax.cli import build_parser
+    from symjax.results.config import VerifyConfig, option, real
+
+    fields = VerifyConfig.fields()
+    help_text = build_parser().parse_args(["verify"]).__dict__
+    assert set(fields) <= set(help_text)  # every field is a CLI option (dest = field name)
+    schema = VerifyConfig.schema()
+    assert set(schema["properties"]) == set(fields)
+    assert "chunk" not in schema["required"] and "seeds" in schema["required"]
+    with pytest.raises(InputError, match="unknown option 'sedes'; allowed: widths"):
+        VerifyConfig.complete({"sedes": 3})
+    with pytest.raises(InputError, match="seeds 0 must be between 1 and"):
+        VerifyConfig.check_plain({"seeds": 0})
+
+    @dataclasses.dataclass(frozen=True)
+    class Extended(VerifyConfig):
+        label_noise: float = option(0.0, "flip labels", {"type": "number"}, check=real(0.0),
+                                    since_default=True)
+
+    resolved = {**Extended.defaults(), "widths": [2, 2, 1]}
+    assert "label_noise" not in Extended.record(resolved)  # earlier run IDs stay the same
+    assert Extended.record({**resolved, "label_noise": 0.1})["label_noise"] == 0.1
+    assert Extended.from_record(VerifyConfig.record(resolved), "old.json")  # old records read
+    with pytest.raises(InputError, match="missing seeds"):
+        Extended.from_record({k: v for k, v in resolved.items() if k != "seeds"}, "x.json")
+    with pytest.raises(InputError, match="label_noise '-1' must be finite and >= 0"):
+        Extended.check_plain({"label_noise": "-1"})
