@@ -34,7 +34,8 @@ def test_refuted_tie_exits_1_and_writes_a_witness(capsys, tmp_path):
     data = json.loads(path.read_text())
     assert data["verdict"] == "refuted"
     assert data["witness"]["difference"] == "dJ/dw1 - dJ/dw2"
-    assert data["versions"] == {"symjax": data["versions"]["symjax"], "sympy": sp.__version__}
+    assert data["versions"]["sympy"] == sp.__version__ and data["versions"]["symjax"]
+    assert data["kind"] == data["command"] == "prove" and data["run_id"].startswith("sha256:")
     assert {"claim", "hypotheses", "steps", "witness", "context"} <= set(data)
 
 

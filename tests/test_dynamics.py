@@ -12,6 +12,7 @@ import pytest
 from symjax import cli
 from symjax.base.errors import InputError
 from symjax.experiments import dynamics as dyn
+from symjax.results.summary import seed_first_break
 
 SEEDS, STEPS, LR = 32, 30, 0.05
 
@@ -119,14 +120,14 @@ def test_exact_path_never_breaks_and_checker_catches_broken_tie():
         broken = symjax.verify(init="tied_eps", eps=1e-9, path="exact", seeds=32, steps=20,
                                optimizer="sgd", dtype="float64", quiet=True)
     (run,) = exact.runs.values()
-    assert (dyn._seed_first(run.first_break) == -1).all()
+    assert (seed_first_break(run.first_break) == -1).all()
     (run,) = broken.runs.values()
-    assert (dyn._seed_first(run.first_break) == 0).all()
+    assert (seed_first_break(run.first_break) == 0).all()
 
 
-def test_seed_first():
+def test_seed_first_break():
     fb = np.array([[-1, 5, 3], [-1, -1, -1], [0, 2, -1]])
-    assert dyn._seed_first(fb).tolist() == [3, -1, 0]
+    assert seed_first_break(fb).tolist() == [3, -1, 0]
 
 
 def test_bad_input():
