@@ -30,8 +30,8 @@ OPTIONS: dict[str, tuple[object, str]] = {
     "loss": ("squared_error", f"loss per sample: {' or '.join(LOSSES)} (squared_error: sum "
              "over outputs of (yhat-y)^2/2)"),
     "reduction": ("mean", "loss over samples: mean or sum"),
-    "dataset": ("xor", "data set spec: xor, and, or, parity, teacher, moons, circles "
-                "(options as name:key=value)"),
+    "dataset": ("xor", "data set spec: xor, and, or, parity, teacher, moons, circles, spirals, "
+                "iris (options as name:key=value)"),
     "init": (DEFAULT_INITS, "init scheme specs, comma-separated, or 'all' for every registered "
              "scheme (options as name:key=value); built in: " + DEFAULT_INITS.replace(",", ", ")),
     "optimizer": ("sgd,adam", "optimizer specs, comma-separated (optax keyword options and "
@@ -53,6 +53,19 @@ OPTIONS: dict[str, tuple[object, str]] = {
     "dropout": (0.0, "dropout rate of hidden units for every optimizer (perturbation)"),
     "grad_noise": (0.0, "gradient noise scale for every optimizer (perturbation)"),
     "trajectory_every": (0, "record parameters and loss every K steps (0: off)"),
+    "batch_size": (0, "samples per training step: 0 = the whole data set every step; B > 0 = "
+                   "mini-batches of B, each epoch a fresh per-seed shuffle (S // B steps)"),
+    "input_noise": (0.0, "standard deviation of Gaussian noise added to the inputs of every "
+                    "step, per seed (augmentation; every unit sees the same inputs)"),
+    "weight_decay": (0.0, "L2 weight decay for every optimizer (optax add_decayed_weights "
+                     "chained before it)"),
+    "schedule": ("constant", "learning-rate schedule over the steps: constant, cosine, "
+                 "exponential, step, warmup_cosine (options as name:key=value, e.g. "
+                 "exponential:rate=0.5, step:every=100:rate=0.5, warmup_cosine:warmup=50)"),
 }
+
+#: Options that results written before they existed lack; their defaults are what those runs
+#: did, so a recorded config without them re-runs with the defaults.
+NEWER_OPTIONS = ("batch_size", "input_noise", "weight_decay", "schedule")
 
 DEFAULTS = {name: default for name, (default, _) in OPTIONS.items()}

@@ -31,6 +31,7 @@ Definitions (also stored in ``results.json`` under ``results.definitions``):
 from __future__ import annotations
 
 import csv
+import dataclasses
 import hashlib
 import io
 import json
@@ -63,7 +64,7 @@ from ..numeric.inits import (
     pinned_numerics,
 )
 from ..numeric.net import VECTOR_MAX_WIDTH, Net, default_ties, exact_layout
-from ..numeric.optimizers import OptimizerSpec, parse_optimizers
+from ..numeric.optimizers import OptimizerSpec, parse_optimizers, parse_schedule
 from ..numeric.sweep import (
     RunArrays,
     SweepLayout,
@@ -339,6 +340,10 @@ def verify(
     dropout: float = DEFAULTS["dropout"],
     grad_noise: float = DEFAULTS["grad_noise"],
     trajectory_every: int = DEFAULTS["trajectory_every"],
+    batch_size: int = DEFAULTS["batch_size"],
+    input_noise: float = DEFAULTS["input_noise"],
+    weight_decay: float = DEFAULTS["weight_decay"],
+    schedule: str = DEFAULTS["schedule"],
     out=None,
     save_params: bool = False,
     quiet: bool = False,
@@ -374,6 +379,9 @@ def verify(
       eps: perturbation size of the ``tied_eps`` init.
       dropout: dropout rate for every optimizer; grad_noise: gradient noise for every optimizer.
       trajectory_every: record parameters and loss every this many steps (0: off).
+      batch_size: samples per step, 0 = full batch; input_noise: Gaussian input noise per step
+        (:mod:`symjax.numeric.train`); weight_decay: L2 decay for every optimizer; schedule:
+        learning-rate schedule spec (:func:`symjax.numeric.optimizers.parse_schedule`).
       out: directory to write ``results.json``, ``per_seed.csv`` (and ``params.npz``) into.
       save_params: keep initial and final parameters (and write ``params.npz`` into ``out``).
       quiet: no progress bar (it is shown only on a terminal anyway).
@@ -414,7 +422,8 @@ def verify(
         reduction=reduction, dataset=dataset, init=init, optimizer=optimizer, lr=lr,
         seeds=seeds, first_seed=first_seed, steps=steps, dtype=dtype, path=path, chunk=chunk,
         ties=ties, eps=eps, dropout=dropout, grad_noise=grad_noise,
-        trajectory_every=trajectory_every,
+        trajectory_every=trajectory_every, batch_size=batch_size, input_noise=input_noise,
+        weight_decay=weight_decay, schedule=schedule,
     )
     config, data = plan.config, plan.data
     pid, nproc = jax.process_index(), jax.process_count()
@@ -731,7 +740,8 @@ class Plan(NamedTuple):
         ties = tuple((index[a], index[b]) for a, b in self.ties)
         c = self.config
         return [TrainConfig(self.net, o, c["steps"], c["dtype"], self.form, ties,
-                            self.data.task, c["trajectory_every"]) for o in self.optimizers]
+                            self.data.task, c["trajectory_every"], c["batch_size"],
+                            c["input_noise"]) for o in self.optimizers]
 
 
 def resolve(**options) -> Plan:
@@ -768,14 +778,22 @@ def resolve(**options) -> Plan:
     if len({i.spec for i in inits}) != len(inits):
         raise InputError(f"init list {kw['init']!r} names a scheme twice")
     opts = parse_optimizers(kw["optimizer"], kw["lr"], dropout=dropout, grad_noise=grad_noise)
-    _representable(dtype, [("eps", eps), ("grad_noise", grad_noise)]
+    batch_size = _int("batch_size", 0 if kw["batch_size"] is None else kw["batch_size"], 0,
+                      data.n_samples)
+    input_noise = _float("input_noise", kw["input_noise"], 0.0)
+    weight_decay = _float("weight_decay", kw["weight_decay"], 0.0)
+    schedule = parse_schedule(kw["schedule"])
+    opts = tuple(dataclasses.replace(o, weight_decay=weight_decay, schedule=schedule,
+                                     schedule_steps=steps) for o in opts)
+    _representable(dtype, [("eps", eps), ("grad_noise", grad_noise),
+                           ("input_noise", input_noise), ("weight_decay", weight_decay)]
                    + [(f"lr of {o.spec}", o.lr) for o in opts]
                    + [(f"{k} of {o.spec}", v) for o in opts for k, v in o.options
                       if isinstance(v, float)])
     layout = net.layout
     tie_pairs = default_ties(layout) if kw["ties"] is None else layout.parse_ties(kw["ties"])
     notes = []
-    form = exact_layout(net, data.n_samples) if path == "exact" else "matmul"
+    form = exact_layout(net, batch_size or data.n_samples) if path == "exact" else "matmul"
     if not form:
         form = "matmul"
         notes.append(
@@ -804,6 +822,10 @@ def resolve(**options) -> Plan:
         "dropout": dropout,
         "grad_noise": grad_noise,
         "trajectory_every": every,
+        "batch_size": batch_size,
+        "input_noise": input_noise,
+        "weight_decay": weight_decay,
+        "schedule": schedule,
     }
     return Plan(config, net, data, inits, opts, tie_pairs, form, notes)
 

@@ -83,7 +83,8 @@ class Net:
       widths: layer widths, input first, e.g. ``(2, 2, 1)``.
       activation: activation of every hidden layer.
       output_activation: activation of the output layer.
-      loss: ``"squared_error"`` or ``"bce"`` (aliases accepted, stored canonical).
+      loss: ``"squared_error"``, ``"bce"`` or ``"softmax_cross_entropy"`` (aliases accepted,
+        stored canonical).
       reduction: ``"mean"`` or ``"sum"`` of the per-sample losses.
     """
 
@@ -166,6 +167,8 @@ def from_matrices(mats: Sequence[tuple[jax.Array, jax.Array]]) -> jax.Array:
 # -- losses ------------------------------------------------------------------------------------
 def _sample_loss(net: Net, z_out, a_out, y_out):
     """Loss of one sample (or of each sample, elementwise), summed over output units in order."""
+    if net.loss == "softmax_cross_entropy":
+        return _softmax_ce(a_out, y_out)
     total = None
     for z, a, y in zip(z_out, a_out, y_out):
         if net.loss == "squared_error":
@@ -174,6 +177,25 @@ def _sample_loss(net: Net, z_out, a_out, y_out):
             term = -(y * jax.nn.log_sigmoid(z) + (1 - y) * jax.nn.log_sigmoid(-z))
         else:
             term = -(xlogy(y, a) + xlogy(1 - y, 1 - a))
+        total = term if total is None else total + term
+    return total
+
+
+def _softmax_ce(a_out, y_out):
+    """``sum_k y_k (lse - a_k)`` with ``lse = m + log(sum_j exp(a_j - m))``, ``m = max_j a_j``
+    (no gradient through ``m``: ``lse`` does not depend on it); every sum in output order."""
+    m = a_out[0]
+    for a in a_out[1:]:
+        m = jnp.maximum(m, a)
+    m = lax.stop_gradient(m)
+    s = None
+    for a in a_out:
+        e = jnp.exp(a - m)
+        s = e if s is None else s + e
+    lse = m + jnp.log(s)
+    total = None
+    for a, y in zip(a_out, y_out):
+        term = y * (lse - a)
         total = term if total is None else total + term
     return total
 
@@ -453,8 +475,16 @@ def min_unit_distance(net: Net, flat: jax.Array) -> jax.Array:
     return jnp.sqrt(best)
 
 
+#: Training accuracy (argmax of the outputs = the one-hot class) a multi-class run must reach
+#: to count as solved.
+MULTICLASS_SOLVED = 0.95
+
+
 def solved(task: str, outputs: jax.Array, y: jax.Array, r2: float) -> jax.Array:
     """Whether a run solved its task (see :mod:`symjax.numeric.datasets` for the criteria)."""
+    if task == "classification" and y.shape[1] > 1:  # one-hot classes: argmax accuracy
+        right = jnp.argmax(outputs, axis=1) == jnp.argmax(y, axis=1)
+        return jnp.mean(right.astype(outputs.dtype)) >= MULTICLASS_SOLVED
     if task == "classification":
         return jnp.all((outputs > 0.5) == (y > 0.5))
     mse = jnp.mean((outputs - y) ** 2)

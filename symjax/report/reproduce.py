@@ -226,9 +226,9 @@ def check_file_digests(run: RunData) -> None:
 
 def _verify_options(run: RunData) -> dict[str, Any]:
     """The recorded config as keyword arguments of :func:`symjax.verify`."""
-    from ..experiments.config import OPTIONS
+    from ..experiments.config import DEFAULTS, NEWER_OPTIONS, OPTIONS
 
-    config = run.config
+    config = {**{k: DEFAULTS[k] for k in NEWER_OPTIONS}, **run.config}
     unknown = sorted(set(config) - set(OPTIONS))
     missing = sorted(set(OPTIONS) - set(config))
     problems = ([f"unknown {', '.join(unknown)}"] if unknown else []) + (
