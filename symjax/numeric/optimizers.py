@@ -293,6 +293,7 @@ SCHEDULES: dict[str, dict[str, Value | None]] = {
     "step": {"rate": 0.5, "every": None},
     "warmup_cosine": {"warmup": None, "end": 0.0},
 }
+_SCHEDULE_KEYS = {k: tuple(v) for k, v in SCHEDULES.items()}
 
 
 def parse_schedule(text) -> str:
@@ -302,8 +303,7 @@ def parse_schedule(text) -> str:
       InputError: unknown name or option, or a value out of range (``rate`` in (0, 1],
         ``alpha`` and ``end`` in [0, 1], ``every`` an integer >= 1, ``warmup`` >= 0).
     """
-    name, opts = parse_spec("schedule", text, SCHEDULES,
-                            {k: tuple(v) for k, v in SCHEDULES.items()})
+    name, opts = parse_spec("schedule", text, SCHEDULES, _SCHEDULE_KEYS)
     for key, value in opts.items():
         if isinstance(value, bool):
             raise InputError(f"schedule {name} option {key}={format_value(value)} must be a "
@@ -325,7 +325,7 @@ def parse_schedule(text) -> str:
 
 def learning_rate_schedule(spec: str, lr: float, steps: int) -> optax.Schedule:
     """The optax schedule of a canonical ``spec`` (:func:`parse_schedule`) over ``steps``."""
-    name, opts = parse_spec("schedule", spec, SCHEDULES, {k: tuple(v) for k, v in SCHEDULES.items()})
+    name, opts = parse_spec("schedule", spec, SCHEDULES, _SCHEDULE_KEYS)
     opts = {**SCHEDULES[name], **opts}
     span = max(int(steps), 1)
     if name == "constant":
