@@ -26,6 +26,9 @@ from __future__ import annotations
 from .errors import InputError
 
 ACTIVATIONS = ("identity", "tanh", "sigmoid", "relu", "leaky_relu", "softplus")
+#: Odd activations, ``f(-z) = -f(z)``: flipping the sign of a hidden unit's incoming weights,
+#: bias and outgoing weights leaves the network's function unchanged only for these.
+ODD_ACTIVATIONS = ("identity", "tanh")
 UNDEFINED_ACTIVATION = "sigma"
 LOSSES = ("squared_error", "bce", "softmax_cross_entropy")
 LOSS_ALIASES = {"mse": "squared_error", "se": "squared_error", "cross_entropy": "bce",

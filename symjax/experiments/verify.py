@@ -51,20 +51,28 @@ import numpy as np
 
 from ..base import signals as _signals
 from ..base.errors import InputError, choose
-from ..base.layout import Layout, format_ties
+from ..base.choices import ODD_ACTIVATIONS
+from ..base.layout import Layout, format_ties, split_signed
 from ..base.specs import split_list
 from ..numeric.datasets import Dataset, make_dataset
 from ..numeric.inits import (
     PRNG_IMPL,
+    SIGN_FLIP_INITS,
     THREEFRY_PARTITIONABLE,
     InitSpec,
     get_init,
     init_schemes,
+    flip_signs,
     parse_init,
     pinned_numerics,
 )
 from ..numeric.net import VECTOR_MAX_WIDTH, Net, default_ties, exact_layout
-from ..numeric.optimizers import OptimizerSpec, parse_optimizers, parse_schedule
+from ..numeric.optimizers import (
+    SIGN_EQUIVARIANT,
+    OptimizerSpec,
+    parse_optimizers,
+    parse_schedule,
+)
 from ..numeric.sweep import (
     RunArrays,
     SweepLayout,
@@ -737,11 +745,13 @@ class Plan(NamedTuple):
     def train_configs(self) -> list[TrainConfig]:
         """One :class:`TrainConfig` per optimizer."""
         index = {n: i for i, n in enumerate(self.net.layout.names)}
-        ties = tuple((index[a], index[b]) for a, b in self.ties)
+        signed = [split_signed(b) for _, b in self.ties]
+        ties = tuple((index[a], index[b]) for (a, _), (_, b) in zip(self.ties, signed))
+        signs = tuple(s for s, _ in signed) if any(s < 0 for s, _ in signed) else ()
         c = self.config
         return [TrainConfig(self.net, o, c["steps"], c["dtype"], self.form, ties,
                             self.data.task, c["trajectory_every"], c["batch_size"],
-                            c["input_noise"]) for o in self.optimizers]
+                            c["input_noise"], signs) for o in self.optimizers]
 
 
 def resolve(**options) -> Plan:
@@ -791,7 +801,10 @@ def resolve(**options) -> Plan:
                    + [(f"{k} of {o.spec}", v) for o in opts for k, v in o.options
                       if isinstance(v, float)])
     layout = net.layout
-    tie_pairs = default_ties(layout) if kw["ties"] is None else layout.parse_ties(kw["ties"])
+    tie_pairs = (default_ties(layout) if kw["ties"] is None else
+                 layout.parse_ties(kw["ties"], signed=True))
+    if any(split_signed(b)[0] < 0 for _, b in tie_pairs):
+        net = dataclasses.replace(net, sign_exact=True)
     notes = []
     form = exact_layout(net, batch_size or data.n_samples) if path == "exact" else "matmul"
     if not form:
@@ -855,13 +868,34 @@ def _in_subspace(layout: Layout, pairs) -> bool:
     return all(a in classes and b in classes[a] for a, b in pairs)
 
 
+def _signed_theorem_applies(plan: Plan, init: InitSpec, optimizer: OptimizerSpec) -> bool:
+    """Sign-flip ties (some ``b = -a``): the sign-flip theorem applies when the init draws on the
+    sign-flip subspace, the hidden activation is odd, the optimizer's update is odd (and
+    unperturbed), the exact path runs, and every pair holds on that subspace: ``a`` and ``b``
+    tied in the fully tied subspace, with the sign :func:`flip_signs` gives them."""
+    layout = plan.net.layout
+    classes = {n: c for c in layout.tie_classes(default_ties(layout)) for n in c}
+    flips = flip_signs(layout)
+    index = {n: i for i, n in enumerate(layout.names)}
+
+    def on_subspace(a: str, signed_b: str) -> bool:
+        sign, b = split_signed(signed_b)
+        return (a in classes and b in classes[a]
+                and sign == int(flips[index[a]]) * int(flips[index[b]]))
+
+    return (init.name in SIGN_FLIP_INITS and plan.net.activation in ODD_ACTIVATIONS
+            and optimizer.equivariant and optimizer.name in SIGN_EQUIVARIANT
+            and plan.path_used == "exact" and all(on_subspace(a, b) for a, b in plan.ties))
+
+
 def _median(values: np.ndarray) -> float | None:
     values = values[np.isfinite(values)] if values.dtype.kind == "f" else values
     return float(np.median(values)) if values.size else None
 
 
 def _summaries(sweep: SweepOutput, plan: Plan) -> list[dict[str, Any]]:
-    in_subspace = _in_subspace(plan.net.layout, plan.ties)
+    signed = any(split_signed(b)[0] < 0 for _, b in plan.ties)
+    in_subspace = not signed and _in_subspace(plan.net.layout, plan.ties)
     out = []
     for i in plan.inits:
         for o in plan.optimizers:
@@ -869,8 +903,9 @@ def _summaries(sweep: SweepOutput, plan: Plan) -> list[dict[str, Any]]:
             n, n_pairs = r.first_break.shape
             first = _seed_first_break(r.first_break)
             broken = first >= 0
-            expected = (get_init(i.name).symmetric and o.equivariant
-                         and plan.path_used == "exact" and in_subspace)
+            expected = (_signed_theorem_applies(plan, i, o) if signed else
+                        get_init(i.name).symmetric and o.equivariant
+                        and plan.path_used == "exact" and in_subspace)
             out.append({
                 "init": i.spec,
                 "optimizer": o.label,

@@ -75,6 +75,32 @@ def activation(name: str):
     return _ACTIVATIONS[activation_name(name)]
 
 
+@jax.custom_jvp
+def odd_tanh(z: jax.Array) -> jax.Array:
+    """``tanh`` with the derivative ``1 - tanh(z)**2``, bitwise even in ``z``.
+
+    The same function as ``jnp.tanh`` (whose values are bitwise odd); only the derivative's
+    rounding differs. JAX's own derivative, ``4 sigmoid(2z) sigmoid(-2z)``, is fused and rounded
+    differently at ``z`` and ``-z`` on XLA's CPU backend (measured: 46% of 100,000 random
+    float32 points differ in the last bits), so sign-flipped units (``b = -a``) drift apart by
+    an ULP or two within a few steps. Used for the hidden units of a :class:`Net` with
+    ``sign_exact``; every other run keeps ``jnp.tanh`` (and its per-seed results).
+    """
+    return jnp.tanh(z)
+
+
+@odd_tanh.defjvp
+def _odd_tanh_jvp(primals, tangents):
+    (z,), (dz,) = primals, tangents
+    a = jnp.tanh(z)
+    return a, dz * (1 - a * a)
+
+
+def _hidden(net: Net):
+    """The hidden activation of ``net`` (:func:`odd_tanh` for tanh when ``net.sign_exact``)."""
+    return odd_tanh if net.sign_exact and net.activation == "tanh" else activation(net.activation)
+
+
 @dataclass(frozen=True)
 class Net:
     """Static description of an MLP: widths, activations, loss. Hashable; no arrays.
@@ -86,6 +112,8 @@ class Net:
       loss: ``"squared_error"``, ``"bce"`` or ``"softmax_cross_entropy"`` (aliases accepted,
         stored canonical).
       reduction: ``"mean"`` or ``"sum"`` of the per-sample losses.
+      sign_exact: compute the hidden tanh's derivative as :func:`odd_tanh` does, so that
+        sign-flip ties hold bitwise (set by ``symjax verify`` for sign-flip ties only).
     """
 
     widths: tuple[int, ...]
@@ -93,6 +121,7 @@ class Net:
     output_activation: str = "sigmoid"
     loss: str = "squared_error"
     reduction: str = "mean"
+    sign_exact: bool = False
 
     def __post_init__(self):
         object.__setattr__(self, "widths", Layout(self.widths).widths)
@@ -226,7 +255,7 @@ def scalar_forward(net: Net, leaves, inputs, masks=None, barrier: bool = False):
     Returns:
       ``(z, a)``: lists of the output layer's pre-activations and activations.
     """
-    hidden = activation(net.activation)
+    hidden = _hidden(net)
     a = list(inputs)
     n_layers = len(net._index)
     unit = 0
@@ -365,7 +394,7 @@ def vector_forward(net: Net, mats, x: jax.Array, masks=None):
     ``mats``: per layer ``(W, b)``; ``x``: ``(S, n_in)``; ``masks``: ``(n_hidden_units, S)`` or
     ``None``.
     """
-    hidden = activation(net.activation)
+    hidden = _hidden(net)
     a, unit = x.T, 0
     for layer, (w, b) in enumerate(mats, start=1):
         z = fixed_dense(w, b, a)
@@ -398,7 +427,7 @@ def matmul_forward(net: Net, mats, x: jax.Array, masks=None):
 
     ``masks``: ``(n_hidden_units, S)`` dropout factors or ``None``.
     """
-    hidden = activation(net.activation)
+    hidden = _hidden(net)
     a, unit = x, 0
     for layer, (w, b) in enumerate(mats, start=1):
         z = jnp.matmul(a, w.T, precision=lax.Precision.HIGHEST) + b[None, :]

@@ -84,6 +84,11 @@ _OPTIMIZERS: dict[str, tuple[Callable[..., optax.GradientTransformation], dict, 
     "optimistic_gradient_descent": (optax.optimistic_gradient_descent, {}, 0.5),
 }
 OPTIMIZERS = tuple(_OPTIMIZERS)
+#: Optimizers whose update is odd in (parameter, gradient, first moments) with second moments
+#: even, so that a sign-flipped pair stays sign-flipped: those whose sign-flip lemma the prover
+#: proves (``symjax prove --optimizer NAME --ties w1=-w3,...``; a test checks the list).
+SIGN_EQUIVARIANT = ("sgd", "momentum", "nesterov", "adam", "adamw", "amsgrad", "adamax",
+                    "rmsprop", "adagrad", "lion", "sign_sgd", "signum")
 PERTURBATIONS = ("dropout", "grad_noise")
 #: Options whose optax default is ``None`` but that take a number.
 _NUMERIC_NONE_DEFAULTS = ("momentum",)

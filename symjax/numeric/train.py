@@ -12,7 +12,7 @@ the compiled loop at every step, on bit patterns:
 
 * Steps are numbered 0 (the initial parameters) to ``steps`` (after the last update); step ``t``
   is checked after the ``t``-th update.
-* For each tied pair ``(a, b)``: ``first_break`` is the first step at which the bit patterns of
+* For each tied pair ``(a, b)`` (``(a, -b)`` for a sign-flip tie ``b = -a``): ``first_break`` is the first step at which the bit patterns of
   ``a`` and ``b`` differ (``-1``: never, i.e. bitwise equal at every step), and ``max_ulp`` the
   largest distance between them in units in the last place over all steps. ULP distance is the
   difference of the IEEE bit patterns read as sign-magnitude integers, so ``+0`` and ``-0`` differ
@@ -88,6 +88,8 @@ class TrainConfig:
       trajectory_every: record parameters and loss every this many steps (0: off).
       batch_size: samples per step (0: the whole data set, in order, every step).
       input_noise: standard deviation of the Gaussian noise added to the inputs each step.
+      tie_signs: per tied pair, ``1`` (``b == a``) or ``-1`` (a sign-flip tie, ``b == -a``,
+        checked on the bits of ``-b`` and ``a``); empty: every pair ``1``.
     """
 
     net: Net
@@ -100,6 +102,7 @@ class TrainConfig:
     trajectory_every: int = 0
     batch_size: int = 0
     input_noise: float = 0.0
+    tie_signs: tuple[int, ...] = ()
 
     @property
     def path(self) -> str:
@@ -220,6 +223,9 @@ def _pair_values(cfg: TrainConfig, params: jax.Array) -> tuple[jax.Array, jax.Ar
     """``(n_pairs, n)`` values of the first and of the second members of the tied pairs."""
     left = np.asarray([i for i, _ in cfg.ties], np.int32)
     right = np.asarray([j for _, j in cfg.ties], np.int32)
+    if any(s < 0 for s in cfg.tie_signs):  # negation is exact: it flips the sign bit only
+        flip = np.asarray([s < 0 for s in cfg.tie_signs])[:, None]
+        return params[left], jnp.where(flip, -params[right], params[right])
     return params[left], params[right]
 
 
