@@ -223,3 +223,79 @@ def test_per_unit_batches_or_noise_break_ties_and_the_check_catches_it(control):
         first_break = np.asarray(checks.first_break)[:, 0]
         assert bool((first_break == 1).any()) is broken
         assert bool((first_break == -1).all()) is not broken
+
+
+# -- sign-flip ties ----------------------------------------------------------------------------
+def test_sign_equivariant_optimizers_are_those_the_prover_proves_odd():
+    from symjax.numeric.optimizers import OPTIMIZERS, SIGN_EQUIVARIANT
+    from symjax.symbolic._optimizers import OPTIMIZERS as MODELLED
+    from symjax.symbolic._optimizers import prove_update_preserves_ties
+
+    proven = {n for n in MODELLED if n in OPTIMIZERS
+              and prove_update_preserves_ties(n, sign=-1).proven}
+    assert proven == set(SIGN_EQUIVARIANT)
+
+
+def test_flip_signs_and_the_tied_flip_init_of_2_2_1():
+    from symjax.numeric.inits import flip_signs, init_program, parse_init
+
+    plan = resolve(ties="w1=-w3,w2=-w4,b1=-b2,w5=-w6")
+    names = plan.net.layout.names
+    assert [n for n, s in zip(names, flip_signs(plan.net.layout)) if s < 0] == [
+        "w3", "w4", "w6", "b2"]
+    with pinned_numerics("float32"):
+        (flat,) = init_program([parse_init("tied_flip", eps=0.0)], (2, 2, 1), "float32", 4)(
+            np.arange(4, dtype=np.uint32))
+    flat = np.asarray(flat)
+    i = {n: k for k, n in enumerate(names)}
+    for a, b in (("w1", "w3"), ("w2", "w4"), ("b1", "b2"), ("w5", "w6")):
+        np.testing.assert_array_equal(flat[:, i[b]].view(np.uint32),
+                                      (-flat[:, i[a]]).view(np.uint32))
+    assert plan.net.sign_exact and not resolve().net.sign_exact
+
+
+def test_the_sign_flip_check_compares_bits_of_a_and_minus_b():
+    (cfg, _) = resolve(ties="w1=-w3,w2=w4").train_configs()
+    assert cfg.tie_signs == (-1, 1)
+    w = np.zeros((9, 4), np.float32)
+    # seed 0 right, seed 1 wrong sign, seed 2 +0 and +0, seed 3 +0 and -0 (x - x = +0 in IEEE
+    # whatever the sign of x: zeros count as their own negation)
+    w[0], w[2] = [0.5, 0.5, 0.0, 0.0], [-0.5, 0.5, 0.0, -0.0]
+    w[1], w[3] = 0.25, [0.25, 0.25, 0.25, -0.25]  # w2=w4 unsigned: seed 3 differs
+    checks = _init_checks(cfg, jnp.asarray(w))
+    assert np.asarray(checks.first_break).tolist() == [[-1, 0, -1, -1], [-1, -1, -1, 0]]
+
+
+def test_sign_flip_ties_hold_bitwise_for_tanh_and_break_for_sigmoid():
+    ties = "w1=-w3,w2=-w4,b1=-b2,w5=-w6"
+    res = verify(ties=ties, activation="tanh", init="tied_flip,tied", optimizer="sgd,adam",
+                 seeds=16, steps=60, quiet=True)
+    assert res.ok
+    for opt in ("sgd", "adam"):
+        s = _summary(res, "tied_flip", opt)
+        assert s["expected_preserved"] and s["pairs_preserved"] == s["pairs_total"] == 64
+        wrong = _summary(res, "tied", opt)  # w3 = +w1: the sign-flip check fails at step 0
+        assert not wrong["expected_preserved"] and wrong["broken_at_step_0"] == 16
+    sig = verify(ties=ties, activation="sigmoid", init="tied_flip", optimizer="sgd", seeds=16,
+                 steps=60, quiet=True)
+    s = _summary(sig, "tied_flip", "sgd")
+    assert not s["expected_preserved"] and s["seeds_broken"] == 16  # sigmoid is not odd
+    assert s["broken_at_step_0"] == 0  # the init was on the subspace: training broke it
+
+
+def test_odd_tanh_has_a_bitwise_even_derivative_where_jax_s_does_not():
+    from symjax.numeric.net import odd_tanh
+
+    rng = np.random.default_rng(0)
+    x = jnp.asarray(rng.standard_normal(20000).astype(np.float32))
+    g = jnp.asarray(rng.standard_normal(20000).astype(np.float32))
+
+    def vjp(f):
+        run = jax.jit(lambda x, g: jax.vjp(f, x)[1](g)[0])
+        return np.asarray(run(x, g)).view(np.uint32), np.asarray(-run(-x, -g)).view(np.uint32)
+
+    mine, flipped = vjp(odd_tanh)
+    np.testing.assert_array_equal(mine, flipped)
+    np.testing.assert_array_equal(np.asarray(jax.jit(odd_tanh)(x)), np.asarray(jnp.tanh(x)))
+    theirs, theirs_flipped = vjp(jnp.tanh)
+    assert (theirs != theirs_flipped).any()  # why odd_tanh exists (XLA CPU, jax 0.10)

@@ -33,7 +33,8 @@ OPTIONS: dict[str, tuple[object, str]] = {
     "dataset": ("xor", "data set spec: xor, and, or, parity, teacher, moons, circles, spirals, "
                 "iris (options as name:key=value)"),
     "init": (DEFAULT_INITS, "init scheme specs, comma-separated, or 'all' for every registered "
-             "scheme (options as name:key=value); built in: " + DEFAULT_INITS.replace(",", ", ")),
+             "scheme (options as name:key=value); built in: " + DEFAULT_INITS.replace(",", ", ")
+             + "; also tied_flip (on the sign-flip subspace, for ties such as w1=-w3)"),
     "optimizer": ("sgd,adam", "optimizer specs, comma-separated (optax keyword options and "
                   "dropout=, grad_noise= as name:key=value); built in: "
                   + ", ".join(OPTIMIZER_CHOICES)),
@@ -47,8 +48,8 @@ OPTIONS: dict[str, tuple[object, str]] = {
              "(x @ W.T)"),
     "chunk": (16384, "at most this many seeds per compiled call (bounds memory; the seeds are "
               "split into equal calls)"),
-    "ties": (None, "tied pairs to check, e.g. w1=w3,w2=w4 (default: the fully tied subspace "
-             "of every hidden layer)"),
+    "ties": (None, "tied pairs to check, e.g. w1=w3,w2=w4, or sign flips w1=-w3 (default: the "
+             "fully tied subspace of every hidden layer)"),
     "eps": (1e-3, "perturbation size of the tied_eps init"),
     "dropout": (0.0, "dropout rate of hidden units for every optimizer (perturbation)"),
     "grad_noise": (0.0, "gradient noise scale for every optimizer (perturbation)"),

@@ -115,7 +115,8 @@ DEFINITIONS = {
     "ties": "default: pairs of the fully tied subspace of every hidden layer (cycle of all its "
             "units); for 2-2-1 w1=w3, w2=w4, w5=w6, b1=b2",
     "step": "0 = initial parameters, t = after t updates; checks run at every step 0..steps",
-    "pairs_preserved": "over seeds x pairs: pairs with equal bit patterns at every step",
+    "pairs_preserved": "over seeds x pairs: pairs with equal bit patterns at every step (a "
+                       "sign-flip pair b=-a: a and -b, zeros of either sign counting as equal)",
     "seeds_broken": "seeds where some tied pair differs at some step, step 0 included "
                     "(random inits break at step 0)",
     "first_break": "first step at which any tied pair of a seed differs; -1 = never; summary "

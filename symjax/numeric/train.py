@@ -12,7 +12,9 @@ the compiled loop at every step, on bit patterns:
 
 * Steps are numbered 0 (the initial parameters) to ``steps`` (after the last update); step ``t``
   is checked after the ``t``-th update.
-* For each tied pair ``(a, b)`` (``(a, -b)`` for a sign-flip tie ``b = -a``): ``first_break`` is the first step at which the bit patterns of
+* For each tied pair ``(a, b)`` (``(a, -b)`` for a sign-flip tie ``b = -a``, where a zero of
+  either sign counts as ``+0``: round-to-nearest gives ``x - x = +0`` whatever the sign of
+  ``x``, so the sign of an exact zero is not odd): ``first_break`` is the first step at which the bit patterns of
   ``a`` and ``b`` differ (``-1``: never, i.e. bitwise equal at every step), and ``max_ulp`` the
   largest distance between them in units in the last place over all steps. ULP distance is the
   difference of the IEEE bit patterns read as sign-magnitude integers, so ``+0`` and ``-0`` differ
@@ -225,7 +227,12 @@ def _pair_values(cfg: TrainConfig, params: jax.Array) -> tuple[jax.Array, jax.Ar
     right = np.asarray([j for _, j in cfg.ties], np.int32)
     if any(s < 0 for s in cfg.tie_signs):  # negation is exact: it flips the sign bit only
         flip = np.asarray([s < 0 for s in cfg.tie_signs])[:, None]
-        return params[left], jnp.where(flip, -params[right], params[right])
+        a, b = params[left], params[right]
+
+        def unsigned_zero(v):  # IEEE gives x - x = +0 for either sign of x: zeros are not odd
+            return jnp.where(flip & (v == 0), jnp.zeros_like(v), v)
+
+        return unsigned_zero(a), unsigned_zero(jnp.where(flip, -b, b))
     return params[left], params[right]
 
 
