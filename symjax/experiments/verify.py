@@ -50,8 +50,8 @@ import jax
 import numpy as np
 
 from ..base import signals as _signals
-from ..base.errors import InputError, choose
 from ..base.choices import ODD_ACTIVATIONS
+from ..base.errors import InputError, choose
 from ..base.layout import Layout, format_ties, split_signed
 from ..base.specs import split_list
 from ..numeric.datasets import Dataset, make_dataset
@@ -60,9 +60,9 @@ from ..numeric.inits import (
     SIGN_FLIP_INITS,
     THREEFRY_PARTITIONABLE,
     InitSpec,
+    flip_signs,
     get_init,
     init_schemes,
-    flip_signs,
     parse_init,
     pinned_numerics,
 )
