@@ -15,10 +15,10 @@ the compiled loop at every step, on bit patterns:
 * For each tied pair ``(a, b)`` (``(a, -b)`` for a sign-flip tie ``b = -a``, where a zero of
   either sign counts as ``+0``: round-to-nearest gives ``x - x = +0`` whatever the sign of
   ``x``, so the sign of an exact zero is not odd): ``first_break`` is the first step at which
-  the bit patterns of ``a`` and ``b`` differ (``-1``: never, i.e. bitwise equal at every step), and ``max_ulp`` the
-  largest distance between them in units in the last place over all steps. ULP distance is the
-  difference of the IEEE bit patterns read as sign-magnitude integers, so ``+0`` and ``-0`` differ
-  bitwise but are 0 ULP apart.
+  the bit patterns of ``a`` and ``b`` differ (``-1``: never, i.e. bitwise equal at every
+  step), and ``max_ulp`` the largest distance between them in units in the last place over all
+  steps. ULP distance is the difference of the IEEE bit patterns read as sign-magnitude
+  integers, so ``+0`` and ``-0`` differ bitwise but are 0 ULP apart.
 * ``nonfinite_step``: the first step at which some parameter is NaN or infinite (``-1``: never).
   Training goes on with the non-finite values; nothing raises.
 
