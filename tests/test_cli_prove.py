@@ -94,7 +94,7 @@ def test_time_limit_gives_unknown_and_exit_3(capsys):
         (["--widths", "2,5,5,5,5,1"], "the symbolic engine handles at most 256"),
         (["--activation", "swish"], "unknown activation 'swish'; allowed: identity, tanh"),
         (["--output-activation", "swish"], "unknown output activation 'swish'; allowed:"),
-        (["--loss", "hinge"], "unknown loss 'hinge'; allowed: squared_error, bce, l"),
+        (["--loss", "hinge"], "unknown loss 'hinge'; allowed: squared_error, bce, softmax_cross_entropy, l"),
         (["--reduction", "max"], "unknown reduction 'max'; allowed: mean, sum"),
         (["--dropout", "maybe"], "unknown dropout 'maybe'; allowed: none, shared, independent"),
         (["--samples", "0"], "samples must be an integer from 1 to 8, got 0"),

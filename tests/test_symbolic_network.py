@@ -133,7 +133,7 @@ def test_point_parses_exact_rationals_and_rejects_unknown_names():
         ({"widths": (1,) * 9}, "hidden layers"),
         ({"activation": "swish"}, "unknown activation 'swish'; allowed: identity, tanh"),
         ({"output_activation": "sigma"}, "unknown output activation 'sigma'; allowed: .*phi"),
-        ({"loss": "hinge"}, "unknown loss 'hinge'; allowed: squared_error, bce, l"),
+        ({"loss": "hinge"}, "unknown loss 'hinge'; allowed: squared_error, bce, softmax_cross_entropy, l"),
         ({"reduction": "max"}, "unknown reduction 'max'; allowed: mean, sum"),
         ({"samples": 0}, f"samples must be an integer from 1 to {MAX_SAMPLES}, got 0"),
         ({"samples": 2.5}, "samples must be an integer"),
