@@ -299,3 +299,29 @@ def test_odd_tanh_has_a_bitwise_even_derivative_where_jax_s_does_not():
     np.testing.assert_array_equal(np.asarray(jax.jit(odd_tanh)(x)), np.asarray(jnp.tanh(x)))
     theirs, theirs_flipped = vjp(jnp.tanh)
     assert (theirs != theirs_flipped).any()  # why odd_tanh exists (XLA CPU, jax 0.10)
+
+
+# -- the proofs of weight decay ----------------------------------------------------------------
+def test_weight_decay_before_any_optimizer_is_proven_and_a_per_unit_decay_refuted():
+    import sympy as sp
+
+    from symjax.symbolic._optimizers import (
+        OPTIMIZERS,
+        prove_training_preserves_ties,
+        prove_update_preserves_ties,
+        update_formulas,
+    )
+
+    for name in OPTIMIZERS:
+        assert prove_update_preserves_ties(f"{name}+weight_decay").proven, name
+        assert prove_update_preserves_ties(f"{name}+weight_decay", sign=-1).proven, name
+        broken = prove_update_preserves_ties(f"{name}+per_unit_weight_decay")
+        assert broken.refuted, name
+        w = broken.witness
+        assert w["theta_p"] == w["theta_q"] and w["g_p"] == w["g_q"] and w["wd_p"] != w["wd_q"]
+        p_name, q_name = (s.strip() for s in w["difference"].split(" - "))
+        formulas = update_formulas(f"{name}+per_unit_weight_decay")
+        diff = formulas[p_name] - formulas[q_name]
+        value = diff.xreplace({s: sp.Rational(w[s.name]) for s in diff.free_symbols})
+        assert sp.simplify(value - sp.sympify(w["value"])) == 0 and value != 0
+    assert prove_training_preserves_ties((2, 2, 1), None, "adam+weight_decay").proven

@@ -44,6 +44,7 @@ PROVABLE_OPTIMIZERS = (
 #: Perturbations the symbolic half models, as ``OPTIMIZER+PERTURBATION``.
 PERTURBATIONS = (
     "noise", "shared_noise", "per_unit_lr", "shared_lr", "dropout", "shared_dropout",
+    "per_unit_weight_decay", "weight_decay",
 )
 
 
