@@ -14,8 +14,9 @@ Definitions (also stored in ``results.json`` under ``results.definitions``):
   summaries give the median and range over broken seeds.
 * **Max ULP**: the largest distance in units in the last place between the two parameters of a
   tied pair over all steps.
-* **Solved**: classification: every output on the right side of 0.5 for every sample;
-  regression: ``R^2 >= 0.99`` (:mod:`symjax.numeric.datasets`).
+* **Solved**: classification: every output on the right side of 0.5 for every sample; one-hot
+  classes (several outputs): the argmax of the outputs is the right class for at least 95% of
+  the samples; regression: ``R^2 >= 0.99`` (:mod:`symjax.numeric.datasets`).
 * **Min unit distance**: the smallest Euclidean distance between the (incoming weights, bias,
   outgoing weights) vectors of two units of the same hidden layer, at the end of training
   (``min_unit_distance``) and at step 0 (``min_unit_distance_init``).
@@ -25,7 +26,11 @@ Definitions (also stored in ``results.json`` under ``results.definitions``):
   the optimizer is equivariant (no dropout, no gradient noise), the path actually used is
   ``exact``, and every checked pair lies in the fully tied subspace. For those runs every pair
   must be preserved in every seed; ``ok`` is ``False`` otherwise. The ``matmul`` path is only
-  measured, never expected to keep ties.
+  measured, never expected to keep ties. Mini-batches, input noise, weight decay and learning-
+  rate schedules keep an optimizer equivariant. Sign-flip ties (``w1=-w3``) are expected to
+  hold for the ``tied_flip`` init, an odd hidden activation (``tanh``, ``identity``) and an
+  optimizer whose update is odd (:data:`symjax.numeric.optimizers.SIGN_EQUIVARIANT`), with
+  every pair on the sign-flip subspace.
 """
 
 from __future__ import annotations
@@ -123,6 +128,7 @@ DEFINITIONS = {
                    "median and range over broken seeds",
     "max_ulp": "largest distance in units in the last place within a tied pair over all steps",
     "solved": "classification: every output on the right side of 0.5 for every sample; "
+              "one-hot classes: argmax of the outputs right on at least 95% of the samples; "
               "regression: R^2 >= 0.99",
     "min_unit_distance": "smallest Euclidean distance between (incoming weights, bias, outgoing "
                          "weights) of two units of one hidden layer, after training (and _init: "
@@ -130,7 +136,8 @@ DEFINITIONS = {
     "nonfinite": "seeds with a NaN or infinite parameter at some step (recorded, not raised)",
     "expected_preserved": "symmetric init, equivariant optimizer (no perturbation), exact path "
                           "used, ties inside the fully tied subspace: the theorem says every "
-                          "pair stays bitwise equal",
+                          "pair stays bitwise equal (sign-flip ties: tied_flip init, odd hidden "
+                          "activation, odd optimizer update)",
 }
 
 
