@@ -166,7 +166,7 @@ def parse_init(text: str, *, eps: float) -> InitSpec:
             kind = "true or false" if isinstance(defaults[key], bool) else "a number"
             raise InputError(f"init scheme {name} option {key}={format_value(value)} must be "
                              f"{kind}")
-        if key in _NONNEGATIVE and name in BUILTIN_INITS and value < 0:
+        if key in _NONNEGATIVE and name in (*BUILTIN_INITS, *SIGN_FLIP_INITS) and value < 0:
             raise InputError(f"init scheme {name} option {key}={format_value(value)} must be "
                              f">= 0")
     if "eps" in defaults:
