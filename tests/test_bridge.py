@@ -41,6 +41,7 @@ CASES = [
     ((2, 2, 2, 1), "relu", "identity", "squared_error", 3, "sum", None),
     ((2, 2, 2, 1), "softplus", "relu", "squared_error", 1, "mean", "shared"),
     ((2, 2, 2, 2, 1), "tanh", "sigmoid", "bce", 1, "sum", None),
+    ((2, 2, 3), "tanh", "identity", "softmax_cross_entropy", 3, "mean", None),
 ]
 
 

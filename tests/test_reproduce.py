@@ -219,3 +219,29 @@ def test_every_seed_is_compared_up_to_the_last(run_dir):
         assert got.n_differences == 1 and got.by_column == {key: 1}, name
         assert got.differences[0].startswith(f"{where}: recorded "), got.differences
         assert "1 ULP" in got.differences[0]
+
+
+def test_a_run_recorded_before_the_realistic_options_reproduces(run_dir, tmp_path, cli, capsys):
+    """A results.json written before --batch-size, --input-noise, --weight-decay and
+    --schedule existed lacks them; their defaults are what it ran, so it re-runs bit for bit.
+    Any other missing option is still refused."""
+    from symjax.results.config import VerifyConfig
+
+    NEWER_OPTIONS = [n for n, f in VerifyConfig.fields().items() if f.metadata["since_default"]]
+    assert set(NEWER_OPTIONS) == {"batch_size", "input_noise", "weight_decay", "schedule"}
+
+    copy = _copy(run_dir, tmp_path)
+    doc = _results(copy)
+
+    def write(drop):
+        write_results(copy, kind="verify",
+                      config={k: v for k, v in doc["config"].items() if k not in drop},
+                      layout=doc["layout"], results=doc["results"],
+                      provenance=doc["provenance"])
+
+    write(("chunk",))
+    assert main(["reproduce", str(copy)]) == 2
+    assert "missing chunk" in capsys.readouterr().err
+    write(NEWER_OPTIONS)
+    done = cli("reproduce", copy / "results.json", "--quiet")
+    assert done.returncode == 0, done.stdout + done.stderr

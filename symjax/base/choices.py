@@ -12,6 +12,10 @@ Losses, per sample and summed over output units:
 * ``squared_error``: ``(yhat - y)**2 / 2`` (alias ``mse``).
 * ``bce``: binary cross-entropy ``-(y log(yhat) + (1 - y) log(1 - yhat))`` of the output
   activation's value (use ``--output-activation sigmoid``).
+* ``softmax_cross_entropy``: ``sum_k y_k (log(sum_j exp(yhat_j)) - yhat_k)``, i.e.
+  ``-sum_k y_k log softmax(yhat)_k`` (alias ``softmax_ce``), for one-hot class targets; the
+  output activation's values are the logits (use ``--output-activation identity``). It is
+  symmetric under permuting hidden units (not output units), like every loss here.
 
 The symbolic half also accepts ``l``, an undefined loss ``l(yhat, y)``. Over a data set the loss
 is the ``mean`` (default) or the ``sum`` of the per-sample losses.
@@ -22,9 +26,13 @@ from __future__ import annotations
 from .errors import InputError
 
 ACTIVATIONS = ("identity", "tanh", "sigmoid", "relu", "leaky_relu", "softplus")
+#: Odd activations, ``f(-z) = -f(z)``: flipping the sign of a hidden unit's incoming weights,
+#: bias and outgoing weights leaves the network's function unchanged only for these.
+ODD_ACTIVATIONS = ("identity", "tanh")
 UNDEFINED_ACTIVATION = "sigma"
-LOSSES = ("squared_error", "bce")
-LOSS_ALIASES = {"mse": "squared_error", "se": "squared_error", "cross_entropy": "bce"}
+LOSSES = ("squared_error", "bce", "softmax_cross_entropy")
+LOSS_ALIASES = {"mse": "squared_error", "se": "squared_error", "cross_entropy": "bce",
+                "softmax_ce": "softmax_cross_entropy"}
 UNDEFINED_LOSS = "l"
 REDUCTIONS = ("mean", "sum")
 #: The XOR data set of both halves, rows ``(x1, x2, y)``: ``--dataset xor`` of the engine and the
@@ -40,6 +48,7 @@ PROVABLE_OPTIMIZERS = (
 #: Perturbations the symbolic half models, as ``OPTIMIZER+PERTURBATION``.
 PERTURBATIONS = (
     "noise", "shared_noise", "per_unit_lr", "shared_lr", "dropout", "shared_dropout",
+    "per_unit_weight_decay", "weight_decay",
 )
 
 

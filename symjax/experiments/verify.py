@@ -14,8 +14,9 @@ Definitions (also stored in ``results.json`` under ``results.definitions``):
   summaries give the median and range over broken seeds.
 * **Max ULP**: the largest distance in units in the last place between the two parameters of a
   tied pair over all steps.
-* **Solved**: classification: every output on the right side of 0.5 for every sample;
-  regression: ``R^2 >= 0.99`` (:mod:`symjax.numeric.datasets`).
+* **Solved**: classification: every output on the right side of 0.5 for every sample; one-hot
+  classes (several outputs): the argmax of the outputs is the right class for at least 95% of
+  the samples; regression: ``R^2 >= 0.99`` (:mod:`symjax.numeric.datasets`).
 * **Min unit distance**: the smallest Euclidean distance between the (incoming weights, bias,
   outgoing weights) vectors of two units of the same hidden layer, at the end of training
   (``min_unit_distance``) and at step 0 (``min_unit_distance_init``).
@@ -25,7 +26,11 @@ Definitions (also stored in ``results.json`` under ``results.definitions``):
   the optimizer is equivariant (no dropout, no gradient noise), the path actually used is
   ``exact``, and every checked pair lies in the fully tied subspace. For those runs every pair
   must be preserved in every seed; ``ok`` is ``False`` otherwise. The ``matmul`` path is only
-  measured, never expected to keep ties.
+  measured, never expected to keep ties. Mini-batches, input noise, weight decay and learning-
+  rate schedules keep an optimizer equivariant. Sign-flip ties (``w1=-w3``) are expected to
+  hold for the ``tied_flip`` init, an odd hidden activation (``tanh``, ``identity``) and an
+  optimizer whose update is odd (:data:`symjax.numeric.optimizers.SIGN_EQUIVARIANT`), with
+  every pair on the sign-flip subspace.
 """
 
 from __future__ import annotations
@@ -48,23 +53,31 @@ import jax
 import numpy as np
 
 from ..base import signals as _signals
+from ..base.choices import ODD_ACTIVATIONS
 from ..base.errors import InputError
 from ..base.files import atomic_open, atomic_savez
-from ..base.layout import Layout, format_ties, tied_subspace_pairs
+from ..base.layout import Layout, format_ties, split_signed, tied_subspace_pairs
 from ..base.specs import split_list
 from ..base.text import text_table
 from ..numeric.datasets import Dataset, make_dataset
 from ..numeric.inits import (
     PRNG_IMPL,
+    SIGN_FLIP_INITS,
     THREEFRY_PARTITIONABLE,
     InitSpec,
+    flip_signs,
     get_init,
     init_schemes,
     parse_init,
     pinned_numerics,
 )
 from ..numeric.net import VECTOR_MAX_WIDTH, Net, exact_form
-from ..numeric.optimizers import OptimizerSpec, parse_optimizers
+from ..numeric.optimizers import (
+    SIGN_EQUIVARIANT,
+    OptimizerSpec,
+    parse_optimizers,
+    parse_schedule,
+)
 from ..numeric.sweep import (
     RunArrays,
     SweepOutput,
@@ -124,6 +137,32 @@ DEFINITIONS = {
                           "used, ties inside the fully tied subspace: the theorem says every "
                           "pair stays bitwise equal",
 }
+#: What a definition adds for runs that use a feature (only those runs record it, so the
+#: documents, and run IDs, of other runs are unchanged).
+_SIGNED_DEFINITIONS = {
+    "pairs_preserved": " (a sign-flip pair b=-a: a and -b, zeros of either sign counting as "
+                       "equal)",
+    "expected_preserved": " (sign-flip ties: tied_flip init, odd hidden activation, odd "
+                          "optimizer update)",
+}
+_ONE_HOT_DEFINITIONS = {
+    "solved": "; one-hot classes (several outputs): argmax of the outputs right on at least 95% "
+              "of the samples",
+}
+
+
+def definitions(ties, n_outputs: int, task: str) -> dict[str, str]:
+    """The definitions a run's results record: :data:`DEFINITIONS`, with what sign-flip ties
+    and one-hot classes add where the run has them."""
+    out = dict(DEFINITIONS)
+    extra = {}
+    if any(split_signed(b)[0] < 0 for _, b in ties):
+        extra.update(_SIGNED_DEFINITIONS)
+    if n_outputs > 1 and task == "classification":
+        extra.update(_ONE_HOT_DEFINITIONS)
+    for key, text in extra.items():
+        out[key] += text
+    return out
 
 
 @dataclass
@@ -181,7 +220,8 @@ class VerifyResults:
             "dataset": self.dataset,
             "summaries": self.summaries,
             "warnings": list(self.warnings),
-            "definitions": DEFINITIONS,
+            "definitions": definitions(self.ties, self.config["widths"][-1],
+                                       self.dataset["task"]),
         }
 
     def to_dict(self) -> dict[str, Any]:
@@ -361,6 +401,9 @@ def verify(
       eps: perturbation size of the ``tied_eps`` init.
       dropout: dropout rate for every optimizer; grad_noise: gradient noise for every optimizer.
       trajectory_every: record parameters and loss every this many steps (0: off).
+      batch_size: samples per step, 0 = full batch; input_noise: Gaussian input noise per step
+        (:mod:`symjax.numeric.train`); weight_decay: L2 decay for every optimizer; schedule:
+        learning-rate schedule spec (:func:`symjax.numeric.optimizers.parse_schedule`).
       out: directory to write ``results.json``, ``per_seed.csv`` (and ``params.npz``) into.
       save_params: keep initial and final parameters (and write ``params.npz`` into ``out``).
       quiet: no progress bar (it is shown only on a terminal anyway).
@@ -676,10 +719,13 @@ class Plan(NamedTuple):
     def train_configs(self) -> list[TrainConfig]:
         """One :class:`TrainConfig` per optimizer."""
         index = {n: i for i, n in enumerate(self.net.layout.names)}
-        ties = tuple((index[a], index[b]) for a, b in self.ties)
-        c = self.config
+        signed = [split_signed(b) for _, b in self.ties]
+        ties = tuple((index[a], index[b]) for (a, _), (_, b) in zip(self.ties, signed))
+        signs = tuple(s for s, _ in signed) if any(s < 0 for s, _ in signed) else ()
+        c = {**VerifyConfig.defaults(), **self.config}  # options at their default are unrecorded
         return [TrainConfig(self.net, o, c["steps"], c["dtype"], self.form, ties,
-                            self.data.task, c["trajectory_every"]) for o in self.optimizers]
+                            self.data.task, c["trajectory_every"], c["batch_size"],
+                            c["input_noise"], signs) for o in self.optimizers]
 
 
 def resolve(**options) -> Plan:
@@ -705,15 +751,26 @@ def resolve(**options) -> Plan:
         raise InputError(f"init list {kw['init']!r} names a scheme twice")
     opts = parse_optimizers(kw["optimizer"], kw["lr"], dropout=kw["dropout"],
                             grad_noise=kw["grad_noise"])
-    _representable(dtype, [("eps", eps), ("grad_noise", kw["grad_noise"])]
+    kw["batch_size"] = parse_int("batch_size", 0 if kw["batch_size"] is None
+                                 else kw["batch_size"], 0, data.n_samples)
+    kw["schedule"] = parse_schedule(kw["schedule"])
+    opts = tuple(dataclasses.replace(o, weight_decay=kw["weight_decay"],
+                                     schedule=kw["schedule"], schedule_steps=kw["steps"])
+                 for o in opts)
+    _representable(dtype, [("eps", eps), ("grad_noise", kw["grad_noise"]),
+                           ("input_noise", kw["input_noise"]),
+                           ("weight_decay", kw["weight_decay"])]
                    + [(f"lr of {o.spec}", o.lr) for o in opts]
                    + [(f"{k} of {o.spec}", v) for o in opts for k, v in o.options
                       if isinstance(v, float)])
     layout = net.layout
     tie_pairs = (tied_subspace_pairs(layout) if kw["ties"] is None
-                 else layout.parse_ties(kw["ties"]))
+                 else layout.parse_ties(kw["ties"], signed=True))
+    if any(split_signed(b)[0] < 0 for _, b in tie_pairs):
+        net = dataclasses.replace(net, sign_exact=True)
     notes = []
-    form = exact_form(net, data.n_samples) if kw["path"] == "exact" else "matmul"
+    form = (exact_form(net, kw["batch_size"] or data.n_samples) if kw["path"] == "exact"
+            else "matmul")
     if not form:
         form = "matmul"
         notes.append(
@@ -758,14 +815,36 @@ def _in_subspace(layout: Layout, pairs) -> bool:
     return all(a in classes and b in classes[a] for a, b in pairs)
 
 
+def _signed_theorem_applies(plan: Plan, init: InitSpec, optimizer: OptimizerSpec) -> bool:
+    """Sign-flip ties (some ``b = -a``): the sign-flip theorem applies when the init draws on the
+    sign-flip subspace, the hidden activation is odd, the optimizer's update is odd (and
+    unperturbed), the exact path runs, and every pair holds on that subspace: ``a`` and ``b``
+    tied in the fully tied subspace, with the sign :func:`flip_signs` gives them."""
+    layout = plan.net.layout
+    classes = {n: c for c in layout.tie_classes(tied_subspace_pairs(layout)) for n in c}
+    flips = flip_signs(layout)
+    index = {n: i for i, n in enumerate(layout.names)}
+
+    def on_subspace(a: str, signed_b: str) -> bool:
+        sign, b = split_signed(signed_b)
+        return (a in classes and b in classes[a]
+                and sign == int(flips[index[a]]) * int(flips[index[b]]))
+
+    return (init.name in SIGN_FLIP_INITS and plan.net.activation in ODD_ACTIVATIONS
+            and optimizer.equivariant and optimizer.name in SIGN_EQUIVARIANT
+            and plan.path_used == "exact" and all(on_subspace(a, b) for a, b in plan.ties))
+
+
 def _summaries(sweep: SweepOutput, plan: Plan) -> list[dict[str, Any]]:
-    in_subspace = _in_subspace(plan.net.layout, plan.ties)
+    signed = any(split_signed(b)[0] < 0 for _, b in plan.ties)
+    in_subspace = not signed and _in_subspace(plan.net.layout, plan.ties)
     out = []
     for i in plan.inits:
         for o in plan.optimizers:
             r = sweep.runs[(i.spec, o.label)]
-            expected = (get_init(i.name).symmetric and o.equivariant
-                         and plan.path_used == "exact" and in_subspace)
+            expected = (_signed_theorem_applies(plan, i, o) if signed else
+                        get_init(i.name).symmetric and o.equivariant
+                        and plan.path_used == "exact" and in_subspace)
             out.append({
                 "init": i.spec,
                 "optimizer": o.label,

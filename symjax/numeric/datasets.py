@@ -14,10 +14,28 @@ Names and options (``name:key=value``, see :mod:`symjax.base.specs`):
   ``noise=0.1``, ``seed=0``.
 * ``circles``: two concentric circles, inner radius ``factor=0.5``, ``samples=64``,
   ``noise=0.05``, ``seed=0``.
+* ``spirals``: ``arms`` interleaved spiral arms (default: the output width when it is 2 or more,
+  else 2), ``samples=300`` in all, ``turns=1.0`` turns per arm, Gaussian ``noise=0.05``,
+  ``seed=0``. Arm ``c`` has radii ``r`` evenly spaced in ``[0.05, 1]`` and angles
+  ``2 pi (turns r + c / arms)``. Two arms and one output: target 0 or 1; otherwise one-hot
+  targets, one output per arm.
+* ``iris``: Fisher's iris data (R. A. Fisher, "The use of multiple measurements in taxonomic
+  problems", Annals of Eugenics 7(2), 1936; the copy of the UCI Machine Learning Repository,
+  https://archive.ics.uci.edu/dataset/53/iris), shipped with the package
+  (``symjax/numeric/data/iris.csv``, no download): 150 samples, 4 features (sepal length and
+  width, petal length and width, in cm), standardized to mean 0 and standard deviation 1 per
+  feature (``standardize=false`` keeps centimetres), and one-hot targets of the 3 species
+  (setosa, versicolor, virginica; widths ``4,...,3``).
 
-"Solved": for classification (all but ``teacher``), every output is on the right side of 0.5 for
-every sample; for regression, the mean squared error (over samples and outputs) is at most
-``(1 - R2_SOLVED)`` times the variance of the targets, i.e. ``R^2 >= 0.99``.
+Every data set is used whole: full-batch training, or mini-batches of it (``symjax verify
+--batch-size``).
+
+"Solved": for classification with one output (all but ``teacher``, ``iris`` and multi-arm
+``spirals``), every output is on the right side of 0.5 for every sample; with one-hot targets
+(several outputs), the argmax of the outputs is the right class on at least
+:data:`symjax.numeric.net.MULTICLASS_SOLVED` (95%) of the samples; for regression, the mean
+squared error (over samples and outputs) is at most ``(1 - R2_SOLVED)`` times the variance of the
+targets, i.e. ``R^2 >= 0.99``.
 """
 
 from __future__ import annotations
@@ -41,12 +59,16 @@ MAX_SAMPLES = 1 << 16
 #: Largest hidden width of the teacher network.
 MAX_TEACHER_HIDDEN = 1 << 12
 
-DATASETS = ("xor", "and", "or", "parity", "teacher", "moons", "circles")
+DATASETS = ("xor", "and", "or", "parity", "teacher", "moons", "circles", "spirals", "iris")
+#: The iris species in class order (one-hot column order).
+IRIS_CLASSES = ("setosa", "versicolor", "virginica")
 _OPTIONS = {
     "parity": {"bits": None},
     "teacher": {"samples": 64, "hidden": 8, "noise": 0.0, "seed": 0},
     "moons": {"samples": 64, "noise": 0.1, "seed": 0},
     "circles": {"samples": 64, "noise": 0.05, "factor": 0.5, "seed": 0},
+    "spirals": {"arms": None, "samples": 300, "turns": 1.0, "noise": 0.05, "seed": 0},
+    "iris": {"standardize": True},
 }
 
 
@@ -81,7 +103,7 @@ def make_dataset(spec: str, widths) -> Dataset:
     widths = parse_widths(widths)
     name, opts = parse_spec("dataset", spec, DATASETS, {k: tuple(v) for k, v in _OPTIONS.items()})
     for key, value in opts.items():
-        if isinstance(value, bool):
+        if isinstance(value, bool) and key != "standardize":
             raise InputError(f"dataset {name} option {key}={format_value(value)} must be a number")
     merged = {**_OPTIONS.get(name, {}), **opts}
     n_in, n_out = widths[0], widths[-1]
@@ -100,6 +122,12 @@ def make_dataset(spec: str, widths) -> Dataset:
     elif name == "teacher":
         x, y = _teacher(merged, n_in, n_out)
         task = "regression"
+    elif name == "spirals":
+        x, y = _spirals(merged, n_out)
+        task = "classification"
+    elif name == "iris":
+        x, y = _iris(merged)
+        task = "classification"
     else:
         x, y = (_moons if name == "moons" else _circles)(merged)
         task = "classification"
@@ -186,3 +214,42 @@ def _circles(opts) -> tuple[np.ndarray, np.ndarray]:
     ])
     y = np.concatenate([np.zeros(n_out), np.ones(n - n_out)])[:, None]
     return x + _noise("circles", opts) * rng.standard_normal(x.shape), y
+
+
+def _spirals(opts, n_out: int) -> tuple[np.ndarray, np.ndarray]:
+    n = _samples("spirals", opts)
+    arms = (n_out if n_out >= 2 else 2) if opts["arms"] is None else opts["arms"]
+    arms = _int_option("spirals", "arms", arms)
+    if not 2 <= arms <= 16:
+        raise InputError(f"dataset spirals arms={arms} must be between 2 and 16")
+    if n < arms:
+        raise InputError(f"dataset spirals samples={n} must be at least arms={arms}")
+    turns = float(opts["turns"])
+    if not 0 < turns <= 16:
+        raise InputError(f"dataset spirals turns={turns} must be in (0, 16]")
+    rng = np.random.default_rng(_seed("spirals", opts))
+    sizes = [n // arms + (c < n % arms) for c in range(arms)]
+    xs, labels = [], []
+    for c, size in enumerate(sizes):
+        r = np.linspace(0.05, 1.0, size)
+        angle = 2 * np.pi * (turns * r + c / arms)
+        xs.append(np.stack([r * np.cos(angle), r * np.sin(angle)], axis=1))
+        labels.append(np.full(size, c))
+    x, label = np.concatenate(xs), np.concatenate(labels)
+    y = label[:, None].astype(np.float64) if arms == 2 and n_out == 1 else np.eye(arms)[label]
+    return x + _noise("spirals", opts) * rng.standard_normal(x.shape), y
+
+
+def _iris(opts) -> tuple[np.ndarray, np.ndarray]:
+    from importlib.resources import files
+
+    standardize = opts["standardize"]
+    if not isinstance(standardize, bool):
+        raise InputError(f"dataset iris option standardize={standardize!r} must be true or false")
+    rows = files(__package__).joinpath("data", "iris.csv").read_text("utf-8").split()[1:]
+    cells = [r.split(",") for r in rows]
+    x = np.array([[float(v) for v in c[:4]] for c in cells])
+    y = np.eye(len(IRIS_CLASSES))[[IRIS_CLASSES.index(c[4]) for c in cells]]
+    if standardize:
+        x = (x - x.mean(axis=0)) / x.std(axis=0)
+    return x, y

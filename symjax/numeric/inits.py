@@ -166,7 +166,7 @@ def parse_init(text: str, *, eps: float) -> InitSpec:
             kind = "true or false" if isinstance(defaults[key], bool) else "a number"
             raise InputError(f"init scheme {name} option {key}={format_value(value)} must be "
                              f"{kind}")
-        if key in _NONNEGATIVE and name in BUILTIN_INITS and value < 0:
+        if key in _NONNEGATIVE and name in (*BUILTIN_INITS, *SIGN_FLIP_INITS) and value < 0:
             raise InputError(f"init scheme {name} option {key}={format_value(value)} must be "
                              f">= 0")
     if "eps" in defaults:
@@ -327,3 +327,34 @@ register_init("orthogonal", _weights_only(lambda scale: _inits.orthogonal(scale)
               defaults={"scale": 1.0})
 #: The built-in schemes, in the order of ``symjax verify``'s default.
 BUILTIN_INITS = init_schemes()
+
+
+def flip_signs(layout: Layout) -> np.ndarray:
+    """``(n_params,)`` of +1/-1: the sign each parameter takes when unit ``k`` of every hidden
+    layer is multiplied by ``(-1)**(k - 1)`` (a weight gets the product of the signs of the two
+    units it joins, a bias the sign of its unit; input and output units keep their sign)."""
+    def unit_sign(layer: int, unit: int) -> int:
+        hidden = 0 < layer < layout.n_layers
+        return -1 if hidden and unit % 2 == 0 else 1
+
+    out = np.ones(layout.n_params, np.int8)
+    for layer in range(1, layout.n_layers + 1):
+        for unit in range(1, layout.widths[layer] + 1):
+            out[layout.info(layout.bias(layer, unit)).index] = unit_sign(layer, unit)
+            for src in range(1, layout.widths[layer - 1] + 1):
+                out[layout.info(layout.weight(layer, unit, src)).index] = (
+                    unit_sign(layer, unit) * unit_sign(layer - 1, src))
+    return out
+
+
+def _tied_flip(key, layout, dtype, *, scale):
+    return _tied(key, layout, dtype, scale=scale) * flip_signs(layout).astype(dtype)
+
+
+#: Not part of the default list: ``tied`` with every even-numbered hidden unit's sign flipped
+#: (:func:`flip_signs`), a random point of the sign-flip subspace (for 2-2-1: ``w3 = -w1``,
+#: ``w4 = -w2``, ``b2 = -b1``, ``w6 = -w5``), where the sign-flip ties of ``symjax verify
+#: --ties w1=-w3,...`` hold bitwise at step 0. Not symmetric in the sense of the plain ties.
+register_init("tied_flip", _tied_flip, defaults={"scale": 1.0})
+#: Schemes whose every draw lies on the sign-flip subspace of :func:`flip_signs`.
+SIGN_FLIP_INITS = ("tied_flip",)

@@ -72,6 +72,32 @@ def activation(name: str):
     return _ACTIVATIONS[activation_name(name)]
 
 
+@jax.custom_jvp
+def odd_tanh(z: jax.Array) -> jax.Array:
+    """``tanh`` with the derivative ``1 - tanh(z)**2``, bitwise even in ``z``.
+
+    The same function as ``jnp.tanh`` (whose values are bitwise odd); only the derivative's
+    rounding differs. JAX's own derivative, ``4 sigmoid(2z) sigmoid(-2z)``, is fused and rounded
+    differently at ``z`` and ``-z`` on XLA's CPU backend (measured: 46% of 100,000 random
+    float32 points differ in the last bits), so sign-flipped units (``b = -a``) drift apart by
+    an ULP or two within a few steps. Used for the hidden units of a :class:`Net` with
+    ``sign_exact``; every other run keeps ``jnp.tanh`` (and its per-seed results).
+    """
+    return jnp.tanh(z)
+
+
+@odd_tanh.defjvp
+def _odd_tanh_jvp(primals, tangents):
+    (z,), (dz,) = primals, tangents
+    a = jnp.tanh(z)
+    return a, dz * (1 - a * a)
+
+
+def _hidden(net: Net):
+    """The hidden activation of ``net`` (:func:`odd_tanh` for tanh when ``net.sign_exact``)."""
+    return odd_tanh if net.sign_exact and net.activation == "tanh" else activation(net.activation)
+
+
 @dataclass(frozen=True)
 class Net:
     """Static description of an MLP: widths, activations, loss. Hashable; no arrays.
@@ -80,8 +106,11 @@ class Net:
       widths: layer widths, input first, e.g. ``(2, 2, 1)``.
       activation: activation of every hidden layer.
       output_activation: activation of the output layer.
-      loss: ``"squared_error"`` or ``"bce"`` (aliases accepted, stored canonical).
+      loss: ``"squared_error"``, ``"bce"`` or ``"softmax_cross_entropy"`` (aliases accepted,
+        stored canonical).
       reduction: ``"mean"`` or ``"sum"`` of the per-sample losses.
+      sign_exact: compute the hidden tanh's derivative as :func:`odd_tanh` does, so that
+        sign-flip ties hold bitwise (set by ``symjax verify`` for sign-flip ties only).
     """
 
     widths: tuple[int, ...]
@@ -89,6 +118,7 @@ class Net:
     output_activation: str = "sigmoid"
     loss: str = "squared_error"
     reduction: str = "mean"
+    sign_exact: bool = False
 
     def __post_init__(self):
         object.__setattr__(self, "widths", Layout(self.widths).widths)
@@ -163,6 +193,8 @@ def from_matrices(mats: Sequence[tuple[jax.Array, jax.Array]]) -> jax.Array:
 # -- losses ------------------------------------------------------------------------------------
 def _sample_loss(net: Net, z_out, a_out, y_out):
     """Loss of one sample (or of each sample, elementwise), summed over output units in order."""
+    if net.loss == "softmax_cross_entropy":
+        return _softmax_ce(a_out, y_out)
     total = None
     for z, a, y in zip(z_out, a_out, y_out):
         if net.loss == "squared_error":
@@ -171,6 +203,25 @@ def _sample_loss(net: Net, z_out, a_out, y_out):
             term = -(y * jax.nn.log_sigmoid(z) + (1 - y) * jax.nn.log_sigmoid(-z))
         else:
             term = -(xlogy(y, a) + xlogy(1 - y, 1 - a))
+        total = term if total is None else total + term
+    return total
+
+
+def _softmax_ce(a_out, y_out):
+    """``sum_k y_k (lse - a_k)`` with ``lse = m + log(sum_j exp(a_j - m))``, ``m = max_j a_j``
+    (no gradient through ``m``: ``lse`` does not depend on it); every sum in output order."""
+    m = a_out[0]
+    for a in a_out[1:]:
+        m = jnp.maximum(m, a)
+    m = lax.stop_gradient(m)
+    s = None
+    for a in a_out:
+        e = jnp.exp(a - m)
+        s = e if s is None else s + e
+    lse = m + jnp.log(s)
+    total = None
+    for a, y in zip(a_out, y_out):
+        term = y * (lse - a)
         total = term if total is None else total + term
     return total
 
@@ -201,7 +252,7 @@ def scalar_forward(net: Net, leaves, inputs, masks=None, barrier: bool = False):
     Returns:
       ``(z, a)``: lists of the output layer's pre-activations and activations.
     """
-    hidden = activation(net.activation)
+    hidden = _hidden(net)
     a = list(inputs)
     n_layers = len(net._index)
     unit = 0
@@ -338,7 +389,7 @@ def vector_forward(net: Net, mats, x: jax.Array, masks=None):
     ``mats``: per layer ``(W, b)``; ``x``: ``(S, n_in)``; ``masks``: ``(n_hidden_units, S)`` or
     ``None``.
     """
-    hidden = activation(net.activation)
+    hidden = _hidden(net)
     a, unit = x.T, 0
     for layer, (w, b) in enumerate(mats, start=1):
         z = fixed_dense(w, b, a)
@@ -371,7 +422,7 @@ def matmul_forward(net: Net, mats, x: jax.Array, masks=None):
 
     ``masks``: ``(n_hidden_units, S)`` dropout factors or ``None``.
     """
-    hidden = activation(net.activation)
+    hidden = _hidden(net)
     a, unit = x, 0
     for layer, (w, b) in enumerate(mats, start=1):
         z = jnp.matmul(a, w.T, precision=lax.Precision.HIGHEST) + b[None, :]
@@ -400,8 +451,16 @@ def min_unit_distance(net: Net, flat: jax.Array) -> jax.Array:
     return unit_distance(net.layout, flat, jnp)
 
 
+#: Training accuracy (argmax of the outputs = the one-hot class) a multi-class run must reach
+#: to count as solved.
+MULTICLASS_SOLVED = 0.95
+
+
 def solved(task: str, outputs: jax.Array, y: jax.Array, r2: float) -> jax.Array:
     """Whether a run solved its task (see :mod:`symjax.numeric.datasets` for the criteria)."""
+    if task == "classification" and y.shape[1] > 1:  # one-hot classes: argmax accuracy
+        right = jnp.argmax(outputs, axis=1) == jnp.argmax(y, axis=1)
+        return jnp.mean(right.astype(outputs.dtype)) >= MULTICLASS_SOLVED
     if task == "classification":
         return jnp.all((outputs > 0.5) == (y > 0.5))
     mse = jnp.mean((outputs - y) ** 2)

@@ -24,6 +24,23 @@ parameters are grouped into arrays (``lamb``, ``lars``, ``fromage``, ``novograd`
 ``adafactor``, ``sm3``) are left out on purpose: the two computation paths group parameters
 differently, so they would not even compute the same algorithm. A perturbation makes a run
 non-equivariant (the noise differs between tied units), whatever the optimizer.
+
+Two more options apply to every optimizer of a run and keep it equivariant (they act on each
+parameter alone, with global scalars only):
+
+* ``weight_decay=w``: L2 weight decay, ``optax.add_decayed_weights(w)`` chained before the
+  optimizer (the gradient of ``w/2 |theta|^2`` added to the gradient; AdamW's own decoupled
+  ``weight_decay`` option is separate).
+* ``schedule``: the learning rate over the ``steps`` updates (optax's update count ``n``, 0 for
+  the first update), a spec ``name:key=value`` (see :func:`parse_schedule`):
+
+  - ``constant`` (default): ``lr``.
+  - ``cosine`` (``alpha=0.0``): ``lr ((1 - alpha) (1 + cos(pi n / steps)) / 2 + alpha)``.
+  - ``exponential`` (``rate=0.1``, ``every``: default ``steps``): ``lr rate^(n / every)``.
+  - ``step`` (``rate=0.5``, ``every``: default ``max(1, steps // 3)``):
+    ``lr rate^floor(n / every)``.
+  - ``warmup_cosine`` (``warmup``: default ``steps // 10``, ``end=0.0``): linear from 0 to
+    ``lr`` over ``warmup`` updates, then cosine down to ``end * lr`` at ``steps``.
 """
 
 from __future__ import annotations
@@ -67,6 +84,13 @@ _OPTIMIZERS: dict[str, tuple[Callable[..., optax.GradientTransformation], dict, 
     "optimistic_gradient_descent": (optax.optimistic_gradient_descent, {}, 0.5),
 }
 OPTIMIZERS = tuple(_OPTIMIZERS)
+#: Optimizers whose update is odd in (parameter, gradient, first moments) with second moments
+#: even, so that a sign-flipped pair stays sign-flipped: those whose sign-flip lemma the prover
+#: proves (``symjax prove --optimizer NAME --ties w1=-w3,...``; a test checks the list).
+SIGN_EQUIVARIANT = ("sgd", "momentum", "nesterov", "adam", "adamw", "nadam", "nadamw", "amsgrad",
+                    "adamax", "adamaxw", "adabelief", "adan", "radam", "rmsprop", "adagrad",
+                    "adadelta", "lion", "sign_sgd", "signum", "rprop",
+                    "optimistic_gradient_descent")
 PERTURBATIONS = ("dropout", "grad_noise")
 #: Options whose optax default is ``None`` but that take a number.
 _NUMERIC_NONE_DEFAULTS = ("momentum",)
@@ -120,6 +144,9 @@ class OptimizerSpec:
       grad_noise: standard deviation of the gradient noise (0 = off).
       label: unique name of the run in tables and files: ``spec``, or ``spec@lr=...`` when the
         same spec runs with several learning rates.
+      weight_decay: L2 weight decay chained before the optimizer (0 = off).
+      schedule: canonical learning-rate schedule spec (:func:`parse_schedule`).
+      schedule_steps: the number of training steps the schedule spans.
     """
 
     spec: str
@@ -129,6 +156,9 @@ class OptimizerSpec:
     dropout: float
     grad_noise: float
     label: str
+    weight_decay: float = 0.0
+    schedule: str = "constant"
+    schedule_steps: int = 0
 
     @property
     def perturbed(self) -> bool:
@@ -141,7 +171,12 @@ class OptimizerSpec:
 
     def transformation(self) -> optax.GradientTransformation:
         factory, preset, _ = _OPTIMIZERS[self.name]
-        return factory(learning_rate=self.lr, **{**preset, **dict(self.options)})
+        rate = (self.lr if self.schedule == "constant" else
+                learning_rate_schedule(self.schedule, self.lr, self.schedule_steps))
+        tx = factory(learning_rate=rate, **{**preset, **dict(self.options)})
+        if self.weight_decay > 0:
+            tx = optax.chain(optax.add_decayed_weights(self.weight_decay), tx)
+        return tx
 
 
 def default_lr(name: str) -> float:
@@ -255,3 +290,61 @@ def _check_noise(value) -> float:
             or not math.isfinite(value) or value < 0):
         raise InputError(f"grad_noise {value!r} must be a finite number >= 0")
     return float(value)
+
+
+#: Learning-rate schedules: name -> option defaults (``None``: derived from the steps).
+SCHEDULES: dict[str, dict[str, Value | None]] = {
+    "constant": {},
+    "cosine": {"alpha": 0.0},
+    "exponential": {"rate": 0.1, "every": None},
+    "step": {"rate": 0.5, "every": None},
+    "warmup_cosine": {"warmup": None, "end": 0.0},
+}
+_SCHEDULE_KEYS = {k: tuple(v) for k, v in SCHEDULES.items()}
+
+
+def parse_schedule(text) -> str:
+    """The canonical spec of a learning-rate schedule, e.g. ``"exponential:rate=0.5"``.
+
+    Raises:
+      InputError: unknown name or option, or a value out of range (``rate`` in (0, 1],
+        ``alpha`` and ``end`` in [0, 1], ``every`` an integer >= 1, ``warmup`` >= 0).
+    """
+    name, opts = parse_spec("schedule", text, SCHEDULES, _SCHEDULE_KEYS)
+    for key, value in opts.items():
+        if isinstance(value, bool):
+            raise InputError(f"schedule {name} option {key}={format_value(value)} must be a "
+                             f"number")
+        if key in ("every", "warmup"):
+            low = 1 if key == "every" else 0
+            if not float(value).is_integer() or value < low:
+                raise InputError(f"schedule {name} option {key}={format_value(value)} must be "
+                                 f"an integer >= {low}")
+            opts[key] = int(value)
+        elif key == "rate" and not 0 < value <= 1:
+            raise InputError(f"schedule {name} option rate={format_value(value)} must be in "
+                             f"(0, 1]")
+        elif key in ("alpha", "end") and not 0 <= value <= 1:
+            raise InputError(f"schedule {name} option {key}={format_value(value)} must be in "
+                             f"[0, 1]")
+    return format_spec(name, opts)
+
+
+def learning_rate_schedule(spec: str, lr: float, steps: int) -> optax.Schedule:
+    """The optax schedule of a canonical ``spec`` (:func:`parse_schedule`) over ``steps``."""
+    name, opts = parse_spec("schedule", spec, SCHEDULES, _SCHEDULE_KEYS)
+    opts = {**SCHEDULES[name], **opts}
+    span = max(int(steps), 1)
+    if name == "constant":
+        return optax.constant_schedule(lr)
+    if name == "cosine":
+        return optax.cosine_decay_schedule(lr, decay_steps=span, alpha=float(opts["alpha"]))
+    if name in ("exponential", "step"):
+        every = opts["every"] or (span if name == "exponential" else max(1, span // 3))
+        return optax.exponential_decay(lr, transition_steps=int(every),
+                                       decay_rate=float(opts["rate"]),
+                                       staircase=name == "step")
+    warmup = span // 10 if opts["warmup"] is None else int(opts["warmup"])
+    return optax.warmup_cosine_decay_schedule(0.0, lr, warmup_steps=warmup,
+                                              decay_steps=max(span, warmup + 1),
+                                              end_value=float(opts["end"]) * lr)

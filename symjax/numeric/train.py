@@ -12,17 +12,36 @@ the compiled loop at every step, on bit patterns:
 
 * Steps are numbered 0 (the initial parameters) to ``steps`` (after the last update); step ``t``
   is checked after the ``t``-th update.
-* For each tied pair ``(a, b)``: ``first_break`` is the first step at which the bit patterns of
-  ``a`` and ``b`` differ (``-1``: never, i.e. bitwise equal at every step), and ``max_ulp`` the
-  largest distance between them in units in the last place over all steps. ULP distance is the
-  difference of the IEEE bit patterns read as sign-magnitude integers, so ``+0`` and ``-0`` differ
-  bitwise but are 0 ULP apart.
+* For each tied pair ``(a, b)`` (``(a, -b)`` for a sign-flip tie ``b = -a``, where a zero of
+  either sign counts as ``+0``: round-to-nearest gives ``x - x = +0`` whatever the sign of
+  ``x``, so the sign of an exact zero is not odd): ``first_break`` is the first step at which
+  the bit patterns of ``a`` and ``b`` differ (``-1``: never, i.e. bitwise equal at every
+  step), and ``max_ulp`` the largest distance between them in units in the last place over all
+  steps. ULP distance is the difference of the IEEE bit patterns read as sign-magnitude
+  integers, so ``+0`` and ``-0`` differ bitwise but are 0 ULP apart.
 * ``nonfinite_step``: the first step at which some parameter is NaN or infinite (``-1``: never).
   Training goes on with the non-finite values; nothing raises.
+
+Realistic training (both options keep a run equivariant: every seed's step sees one batch, and
+both members of a tied pair see the same batch):
+
+* Mini-batches (``batch_size`` B > 0): each epoch of ``S // B`` steps goes through one
+  permutation of the ``S`` samples in batches of B (the last ``S % B`` samples of the
+  permutation are left out of that epoch). Step ``t`` (1-based) is batch ``(t - 1) % (S // B)``
+  of epoch ``e = (t - 1) // (S // B)``, whose permutation is
+  ``jax.random.permutation(fold_in(fold_in(perturbation_key(seed), e), 2), S)``: per seed,
+  deterministic, independent of batching and of the init scheme. The loss is the mean or sum
+  over the batch.
+* Input noise (``input_noise`` sigma > 0): step ``t`` adds ``sigma * N(0, 1)`` drawn from
+  ``fold_in(fold_in(perturbation_key(seed), t), 3)`` to the batch's inputs (augmentation).
+
+The final loss, "solved" and the trajectory's losses are those of the whole data set without
+noise.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -69,6 +88,10 @@ class TrainConfig:
       ties: tied pairs as index pairs into the shared parameter order.
       task: ``"classification"`` or ``"regression"`` (the "solved" criterion).
       trajectory_every: record parameters and loss every this many steps (0: off).
+      batch_size: samples per step (0: the whole data set, in order, every step).
+      input_noise: standard deviation of the Gaussian noise added to the inputs each step.
+      tie_signs: per tied pair, ``1`` (``b == a``) or ``-1`` (a sign-flip tie, ``b == -a``,
+        checked on the bits of ``-b`` and ``a``); empty: every pair ``1``.
     """
 
     net: Net
@@ -79,6 +102,9 @@ class TrainConfig:
     ties: tuple[tuple[int, int], ...]
     task: str
     trajectory_every: int = 0
+    batch_size: int = 0
+    input_noise: float = 0.0
+    tie_signs: tuple[int, ...] = ()
 
     @property
     def path(self) -> str:
@@ -185,11 +211,27 @@ def _view(cfg: TrainConfig) -> _View:
                  functools.partial(loss, net), functools.partial(predict, net))
 
 
+def _eval_view(cfg: TrainConfig) -> _View:
+    """The view that evaluates the whole data set: with mini-batches, the scalar layout (sized
+    for a batch) hands over to the vector layout, the same function on every sample."""
+    if cfg.form == "scalar" and cfg.batch_size:
+        return _view(dataclasses.replace(cfg, form="vector"))
+    return _view(cfg)
+
+
 # -- checks ---------------------------------------------------------------------------------
 def _pair_values(cfg: TrainConfig, params: jax.Array) -> tuple[jax.Array, jax.Array]:
     """``(n_pairs, n)`` values of the first and of the second members of the tied pairs."""
     left = np.asarray([i for i, _ in cfg.ties], np.int32)
     right = np.asarray([j for _, j in cfg.ties], np.int32)
+    if any(s < 0 for s in cfg.tie_signs):  # negation is exact: it flips the sign bit only
+        flip = np.asarray([s < 0 for s in cfg.tie_signs])[:, None]
+        a, b = params[left], params[right]
+
+        def unsigned_zero(v):  # IEEE gives x - x = +0 for either sign of x: zeros are not odd
+            return jnp.where(flip & (v == 0), jnp.zeros_like(v), v)
+
+        return unsigned_zero(a), unsigned_zero(jnp.where(flip, -b, b))
     return params[left], params[right]
 
 
@@ -232,6 +274,24 @@ def _grad_noise(cfg: TrainConfig, key: jax.Array, t: jax.Array) -> jax.Array:
     return cfg.optimizer.grad_noise * jax.random.normal(step_key, (cfg.net.n_params,), cfg.dtype)
 
 
+def batch_data(cfg: TrainConfig, key: jax.Array, t: jax.Array, x: jax.Array,
+               y: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """One seed's batch ``(x, y)`` of step ``t``: a mini-batch of the seed's permutation of the
+    epoch, plus input noise (see the module docstring)."""
+    if cfg.batch_size:
+        per_epoch = x.shape[0] // cfg.batch_size
+        epoch, k = (t - 1) // per_epoch, (t - 1) % per_epoch
+        order = jax.random.permutation(jax.random.fold_in(jax.random.fold_in(key, epoch), 2),
+                                       x.shape[0])
+        idx = lax.dynamic_slice_in_dim(order, k * cfg.batch_size, cfg.batch_size)
+        x, y = x[idx], y[idx]
+    if cfg.input_noise > 0:
+        noise_key = jax.random.fold_in(jax.random.fold_in(key, t), 3)
+        x = x + jnp.asarray(cfg.input_noise, x.dtype) * jax.random.normal(noise_key, x.shape,
+                                                                           x.dtype)
+    return x, y
+
+
 def make_step(cfg: TrainConfig, keys: jax.Array, x: jax.Array, y: jax.Array):
     """The pure training step ``(state, t) -> (state, None)`` of a block of seeds, for scan.
 
@@ -255,17 +315,29 @@ def make_step(cfg: TrainConfig, keys: jax.Array, x: jax.Array, y: jax.Array):
         # XLA's CPU fusion then computes each delta once per step, not once per use
         loss = functools.partial(scalar_loss, cfg.net, barrier=True)
 
-    def seed_grad(flat, masks):
-        return view.flatten(jax.grad(loss)(view.unflatten(flat), x, y, masks))
+    def seed_grad(flat, masks, xs=x, ys=y):
+        return view.flatten(jax.grad(loss)(view.unflatten(flat), xs, ys, masks))
 
-    grad = jax.vmap(seed_grad, in_axes=(1, 0 if dropout else None), out_axes=1)
+    masks_axis = 0 if dropout else None
+    if cfg.batch_size or cfg.input_noise > 0:
+        batched = jax.vmap(lambda flat, masks, key, t: seed_grad(
+            flat, masks, *batch_data(cfg, key, t, x, y)),
+            in_axes=(1, masks_axis, 0, None), out_axes=1)
+
+        def grad(params, masks, t):
+            return batched(params, masks, keys, t)
+    else:
+        full = jax.vmap(seed_grad, in_axes=(1, masks_axis), out_axes=1)
+
+        def grad(params, masks, t):
+            return full(params, masks)
 
     def step(state: TrainState, t: jax.Array) -> tuple[TrainState, None]:
         masks = None
         if dropout:
             masks = jax.vmap(_dropout_masks, in_axes=(None, 0, None, None))(
-                cfg, keys, t, x.shape[0])
-        grads = grad(state.params, masks)
+                cfg, keys, t, cfg.batch_size or x.shape[0])
+        grads = grad(state.params, masks, t)
         if cfg.optimizer.grad_noise > 0:
             grads = grads + jax.vmap(_grad_noise, in_axes=(None, 0, None), out_axes=1)(
                 cfg, keys, t)
@@ -293,7 +365,7 @@ def run_block(cfg: TrainConfig, flat0: jax.Array, seeds: jax.Array, x: jax.Array
     Returns:
       A :class:`RunResult` with a leading seed axis.
     """
-    view = _view(cfg)
+    view = _eval_view(cfg)
     params0 = flat0.T
     state = TrainState(params0, cfg.optimizer.transformation().init(params0),
                        _init_checks(cfg, params0))

@@ -108,7 +108,11 @@ def _task(run: RunData) -> str:
 def definitions(run: RunData, markup: Markup = PLAIN) -> str:
     """The definitions of every measured quantity, as one paragraph."""
     t, m = markup.text, markup.math
-    solved = (t("A network solved the task when, after training, every output was on the "
+    one_hot = run.config["widths"][-1] > 1
+    solved = (t("A network solved the task when, after training, the largest output was the "
+                "correct class for at least 95% of the samples.")
+              if run.results["dataset"]["task"] == "classification" and one_hot else
+              t("A network solved the task when, after training, every output was on the "
                 "correct side of 0.5 for every sample.")
               if run.results["dataset"]["task"] == "classification" else
               t("A network solved the task when, after training, ")
@@ -198,6 +202,17 @@ def methods_paragraph(run: RunData, markup: Markup = PLAIN) -> str:
     if cfg["grad_noise"]:
         perturb.append(t("Gaussian gradient noise of scale ") +
                        num(fmt_number(float(cfg["grad_noise"]))))
+    if cfg.get("input_noise"):
+        perturb.append(t("Gaussian input noise of scale ") +
+                       num(fmt_number(float(cfg["input_noise"]))) + t(" on every step"))
+    if cfg.get("weight_decay"):
+        perturb.append(t("L2 weight decay ") + num(fmt_number(float(cfg["weight_decay"]))))
+    if cfg.get("schedule", "constant") != "constant":
+        perturb.append(t("the learning-rate schedule ") + c(cfg["schedule"]))
+    batch = cfg.get("batch_size") or 0
+    kind = (f"steps of mini-batches of {batch} (a fresh shuffle of the samples every epoch)"
+            if batch else "full-batch steps")
+    over = f"{batch} samples of each batch" if batch else f"{data['samples']} samples"
     devices = f"{layout['devices']} {layout['platform'].upper()} device" + (
         "s" if layout["devices"] != 1 else "")
     first = cfg["first_seed"]
@@ -205,8 +220,8 @@ def methods_paragraph(run: RunData, markup: Markup = PLAIN) -> str:
         t(f"{n_seeds} seeds (seed numbers {first}") + markup.dash + t(f"{first + n_seeds - 1}) "
           f"of a {widths} network with {pretty(cfg['activation'])} hidden units and a "
           f"{pretty(cfg['output_activation'])} output, {pretty(cfg['loss'])} loss "
-          f"({cfg['reduction']} over the {data['samples']} samples) on ") + dataset +
-        t(f", were trained for {steps} full-batch steps with ") + _and(opts) +
+          f"({cfg['reduction']} over the {over}) on ") + dataset +
+        t(f", were trained for {steps} {kind} with ") + _and(opts) +
         (t(", with ") + _and(perturb) if perturb else "") +
         t(f", from each of {len(inits)} initialization scheme{'s' if len(inits) > 1 else ''} (")
         + t(", ").join(inits) + t(")") + eps + t(" ") + path +

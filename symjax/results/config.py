@@ -132,11 +132,12 @@ class VerifyConfig:
     loss: str = option("squared_error", f"loss per sample: {' or '.join(LOSSES)} (squared_error: "
                        "sum over outputs of (yhat-y)^2/2)", _STRING)
     reduction: str = option("mean", "loss over samples: mean or sum", _STRING)
-    dataset: str = option("xor", "data set spec: xor, and, or, parity, teacher, moons, circles "
-                          "(options as name:key=value)", _STRING)
+    dataset: str = option("xor", "data set spec: xor, and, or, parity, teacher, moons, circles, "
+                          "spirals, iris (options as name:key=value)", _STRING)
     init: Any = option(DEFAULT_INITS, "init scheme specs, comma-separated, or 'all' for every "
                        "registered scheme (options as name:key=value); built in: "
-                       + DEFAULT_INITS.replace(",", ", "), {**_STRINGS, "minItems": 1})
+                       + DEFAULT_INITS.replace(",", ", ") + "; also tied_flip (on the sign-flip "
+                       "subspace, for ties such as w1=-w3)", {**_STRINGS, "minItems": 1})
     optimizer: Any = option("sgd,adam", "optimizer specs, comma-separated (optax keyword options "
                             "and dropout=, grad_noise= as name:key=value); built in: "
                             + ", ".join(OPTIMIZER_CHOICES), {**_STRINGS, "minItems": 1})
@@ -156,8 +157,8 @@ class VerifyConfig:
     chunk: int = option(16384, "at most this many seeds per compiled call (bounds memory; the "
                         "seeds are split into equal calls)", {"type": "integer", "minimum": 1},
                         check=integer(1), required=False)
-    ties: Any = option(None, "tied pairs to check, e.g. w1=w3,w2=w4 (default: the fully tied "
-                       "subspace of every hidden layer)", _STRING)
+    ties: Any = option(None, "tied pairs to check, e.g. w1=w3,w2=w4, or sign flips w1=-w3 "
+                       "(default: the fully tied subspace of every hidden layer)", _STRING)
     eps: float = option(1e-3, "perturbation size of the tied_eps init", _NONNEGATIVE,
                         check=real(0.0), required=False)
     dropout: float = option(0.0, "dropout rate of hidden units for every optimizer "
@@ -166,6 +167,20 @@ class VerifyConfig:
                                _NONNEGATIVE, check=real(0.0))
     trajectory_every: int = option(0, "record parameters and loss every K steps (0: off)", _INT,
                                    check=integer(0, MAX_STEPS))
+    # -- realistic training: recorded only away from their defaults (earlier run IDs stay) ----
+    batch_size: int = option(0, "samples per training step: 0 = the whole data set every step; "
+                             "B > 0 = mini-batches of B, each epoch a fresh per-seed shuffle "
+                             "(S // B steps)", _INT, since_default=True)
+    input_noise: float = option(0.0, "standard deviation of Gaussian noise added to the inputs "
+                                "of every step, per seed (augmentation; every unit sees the same "
+                                "inputs)", _NONNEGATIVE, check=real(0.0), since_default=True)
+    weight_decay: float = option(0.0, "L2 weight decay for every optimizer (optax "
+                                 "add_decayed_weights chained before it)", _NONNEGATIVE,
+                                 check=real(0.0), since_default=True)
+    schedule: str = option("constant", "learning-rate schedule over the steps: constant, cosine, "
+                           "exponential, step, warmup_cosine (options as name:key=value, e.g. "
+                           "exponential:rate=0.5, step:every=100:rate=0.5, "
+                           "warmup_cosine:warmup=50)", _STRING, since_default=True)
 
     # -- the declaration, read by the CLI, the results document and reproduce ----------------
     @classmethod

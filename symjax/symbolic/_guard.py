@@ -203,7 +203,18 @@ def _bce(u, y):
     return total
 
 
-_LOSSES = {"squared_error": _squared_error, "bce": _bce}
+def _softmax_ce(u, y):
+    total_exp = 0
+    for a in u:
+        total_exp = total_exp + _apply(mpmath.exp, mpmath.exp, a)
+    lse = _log(total_exp)
+    total = 0
+    for a, t in zip(u, y):
+        total = total + t * (lse - a)
+    return total
+
+
+_LOSSES = {"squared_error": _squared_error, "bce": _bce, "softmax_cross_entropy": _softmax_ce}
 
 
 def _nonzero(rng: random.Random) -> Fraction:

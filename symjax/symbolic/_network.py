@@ -25,7 +25,8 @@ an
 undefined function (a claim about every activation). The output activation is one of the same
 concrete names or ``"phi"``, a *separate* undefined function, so that a proof with the defaults
 covers networks whose output function differs from the hidden one. The per-sample loss is
-``squared_error`` or ``bce`` (summed over outputs, as in :mod:`symjax.base.choices`) or ``"l"``, an
+``squared_error`` or ``bce`` (summed over outputs), ``softmax_cross_entropy`` (``sum_k y_k (log
+sum_j exp(yhat_j) - yhat_k)``; all as in :mod:`symjax.base.choices`) or ``"l"``, an
 undefined function ``l(yhat_1, .., yhat_K, y_1, .., y_K)`` of all outputs and targets at once
 (more general than a sum over outputs). Over the samples the loss is the mean (default) or sum.
 
@@ -109,11 +110,17 @@ def _bce(yhat: tuple, y: tuple) -> sp.Expr:
     return sp.Add(*[-(t * sp.log(a) + (1 - t) * sp.log(1 - a)) for a, t in zip(yhat, y)])
 
 
+def _softmax_ce(yhat: tuple, y: tuple) -> sp.Expr:
+    lse = sp.log(sp.Add(*[sp.exp(a) for a in yhat]))
+    return sp.Add(*[t * (lse - a) for a, t in zip(yhat, y)])
+
+
 #: Concrete per-sample losses ``loss(yhat, y)`` summed over outputs, as in
 #: :mod:`symjax.base.choices`.
 CONCRETE_LOSSES: dict[str, Callable[[tuple, tuple], sp.Expr]] = {
     "squared_error": _squared_error,
     "bce": _bce,
+    "softmax_cross_entropy": _softmax_ce,
 }
 
 
@@ -271,7 +278,8 @@ class SymbolicMLP:
         ``"sigma"`` (undefined function).
       output_activation: output activation, a concrete name or ``"phi"`` (undefined function,
         distinct from ``sigma``).
-      loss: ``"squared_error"`` (alias ``"mse"``), ``"bce"``, or ``"l"`` (undefined function).
+      loss: ``"squared_error"`` (alias ``"mse"``), ``"bce"``, ``"softmax_cross_entropy"`` (alias
+        ``"softmax_ce"``), or ``"l"`` (undefined function).
       samples: number of symbolic samples ``m``.
       reduction: ``"mean"`` or ``"sum"`` of the per-sample losses.
       dropout: ``None``, ``"independent"`` (mask ``r_u`` per hidden unit) or ``"shared"`` (mask

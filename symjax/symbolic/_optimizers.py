@@ -73,6 +73,11 @@ Perturbations (:data:`PERTURBATIONS`) are named as ``"OPTIMIZER+PERTURBATION"``,
   control ``shared_noise`` (``n_q = n_p``).
 * ``per_unit_lr`` (a learning rate per parameter, ``lr_p != lr_q``) and ``shared_lr``
   (``lr_q = lr_p``, e.g. one learning rate per layer).
+* ``per_unit_weight_decay`` (L2 weight decay added to the gradient before the optimizer,
+  ``optax.chain(optax.add_decayed_weights(wd), OPTIMIZER)``, with a decay per parameter,
+  ``wd_p != wd_q``) and its control ``weight_decay`` (``wd_q = wd_p``: one decay for every
+  parameter, as ``symjax verify --weight-decay`` trains with any optimizer; it also keeps
+  sign-flip ties, the decay term being odd in the parameter).
 * ``dropout`` (an independent mask per unit, through the gradient lemma of
   :func:`symjax.symbolic._ties.prove_tie_invariance` with ``dropout="independent"``) and
   ``shared_dropout`` (one mask per layer, ``dropout="shared"``). Dropout acts on the gradient, not
@@ -99,12 +104,16 @@ OPTIMIZERS = PROVABLE_OPTIMIZERS
 #: The symmetric control of each symmetry-breaking perturbation.
 SYMMETRIC_CONTROLS = {
     "noise": "shared_noise", "per_unit_lr": "shared_lr", "dropout": "shared_dropout",
+    "per_unit_weight_decay": "weight_decay",
 }
 
 #: The ``dropout`` option of the gradient lemma for each dropout perturbation.
 _DROPOUT = {"dropout": "independent", "shared_dropout": "shared"}
 #: The per-coordinate symbol each per-coordinate perturbation adds (``n_p``, ``lr_p``).
-_PERTURBATION_SYMBOL = {"noise": "n", "shared_noise": "n", "per_unit_lr": "lr", "shared_lr": "lr"}
+_PERTURBATION_SYMBOL = {"noise": "n", "shared_noise": "n", "per_unit_lr": "lr", "shared_lr": "lr",
+                        "per_unit_weight_decay": "wd", "weight_decay": "wd"}
+#: The symmetric perturbations: their symbol is tied on the pair.
+_SHARED_PERTURBATIONS = ("shared_noise", "shared_lr", "weight_decay")
 
 #: One coordinate's symbols (``theta``, ``g``, ``lr``, state slots), or its next state.
 Coord = dict[str, sp.Expr]
@@ -166,6 +175,7 @@ _COORD = {
     "ex": ({"nonnegative": True}, (Fraction(1, 4),) * 2),
     "step": ({"nonnegative": True}, (Fraction(1, 10),) * 2),
     "prev": ({"real": True}, (Fraction(1, 10),) * 2),
+    "wd": ({"nonnegative": True}, (Fraction(1, 100), Fraction(1, 10))),
 }
 #: Shared state and leaf-norm symbols: name -> (assumptions, witness value, meaning).
 _SHARED = {
@@ -647,6 +657,8 @@ def _coordinate(tag: str, rule: _Rule, perturbation: str | None, h: Hyper) -> Co
     c.update({s: _coord_symbol(s, tag) for s in rule.slots})
     symbol = _PERTURBATION_SYMBOL.get(perturbation)
     c["g"] = c["g"] + _coord_symbol("n", tag) if symbol == "n" else c["g"]
+    if symbol == "wd":  # optax.add_decayed_weights before the optimizer
+        c["g"] = c["g"] + _coord_symbol("wd", tag) * c["theta"]
     c["lr"] = _coord_symbol("lr", tag) if symbol == "lr" else h["lr"]
     return c
 
@@ -682,7 +694,7 @@ def _tie_map(base: str, perturbation: str | None, sign: int = 1) -> dict[sp.Symb
     """q's symbols -> p's (negated where odd under a sign flip): parameter, gradient, state,
     and the perturbation when symmetric."""
     bases = ["theta", "g", *_RULES[base].slots]
-    if perturbation in ("shared_noise", "shared_lr"):
+    if perturbation in _SHARED_PERTURBATIONS:
         bases.append(_PERTURBATION_SYMBOL[perturbation])
     return {_coord_symbol(b, "q"): _parity(b, sign) * _coord_symbol(b, "p") for b in bases}
 
@@ -744,6 +756,10 @@ _PERTURBATION_TEXT = {
     "n_q = n_p.",
     "per_unit_lr": "A learning rate per parameter: lr_p and lr_q, any positive values.",
     "shared_lr": "A learning rate per parameter, equal on the pair: lr_q = lr_p.",
+    "per_unit_weight_decay": "L2 weight decay per parameter before the optimizer: it sees "
+    "g_p + wd_p theta_p and g_q + wd_q theta_q, for any wd_p, wd_q >= 0.",
+    "weight_decay": "L2 weight decay before the optimizer (optax.add_decayed_weights): it sees "
+    "g_p + wd_p theta_p and g_q + wd_q theta_q with wd_q = wd_p >= 0.",
     "dropout": "Dropout with an independent mask per unit acts on the gradient, not on this map "
     "(see the gradient lemma).",
     "shared_dropout": "Dropout with one mask per layer acts on the gradient, not on this map "
@@ -753,7 +769,7 @@ _PERTURBATION_TEXT = {
 
 #: Second values of q's untied symbols, for maps a first witness misses (a sign: sign(2) = sign(1)),
 #: and of shared symbols (a branch on the first step, t = 0).
-_SECOND_Q = {"n": Fraction(-3), "lr": Fraction(1, 5)}
+_SECOND_Q = {"n": Fraction(-3), "lr": Fraction(1, 5), "wd": Fraction(1)}
 _SECOND_SHARED = {"t": Fraction(1)}
 
 
@@ -762,6 +778,11 @@ def _witnesses(base: str, perturbation: str | None, h: Hyper, overrides: Mapping
     later."""
     yield _witness(base, perturbation, h, overrides, sign)
     yield _witness(base, perturbation, h, overrides, sign, second=True)
+    if perturbation == "per_unit_weight_decay":  # a decay that turns g + wd theta around
+        point = _witness(base, perturbation, h, overrides, sign, second=True)
+        for tag in "pq":
+            point[_coord_symbol("theta", tag)] = sp.Rational(-2)
+        yield point
 
 
 def _witness(
@@ -909,7 +930,7 @@ def prove_update_preserves_ties(optimizer: str, *, sign: int = 1, **hyper) -> Th
 def _check_sign(sign, perturbation: str | None, optimizer: str) -> None:
     if sign not in (1, -1):
         raise InputError(f"sign must be 1 or -1, got {sign!r}")
-    if sign < 0 and perturbation is not None:
+    if sign < 0 and perturbation not in (None, "weight_decay"):
         raise InputError(
             f"sign-flip ties with a perturbation ({optimizer!r}) are not modelled; use the "
             "optimizer alone, or ties without signs"

@@ -189,7 +189,9 @@ def hypotheses(net: SymbolicMLP, pairs: Pairs | None = None) -> list[str]:
     if net.loss == UNDEFINED_LOSS:
         out.append("loss: l(outputs, targets), an arbitrary differentiable function")
     else:
-        out.append(f"loss: {net.loss}, summed over outputs")
+        out.append(f"loss: {net.loss}" + (
+            ", -sum_k y_k log softmax(outputs)_k (symmetric in the hidden units, not in the "
+            "outputs)" if net.loss == "softmax_cross_entropy" else ", summed over outputs"))
     data = "1 symbolic sample" if net.samples == 1 else f"{net.samples} symbolic samples"
     out.append(f"data: {data}, per-sample losses combined by their {net.reduction}")
     if net.dropout == "independent":
