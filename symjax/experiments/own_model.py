@@ -290,7 +290,9 @@ def verify_model(loss: Callable, params, pairs, *data, optimizer: str = "adam",
         n_params = sum(int(np.prod(np.shape(v))) for v in base.values())
         chunk = max(1, min(DEFAULT_CHUNK, _CALL_BYTES // (8 * n_params * np.dtype(dtype).itemsize)))
     calls = math.ceil(seeds / min(chunk, seeds))
-    per_call = math.ceil(seeds / calls)
+    devices = jax.local_devices()
+    # every call's seeds are split evenly over the local devices (one shard each)
+    per_call = len(devices) * math.ceil(seeds / calls / len(devices))
     with jax.enable_x64(dtype == "float64"):
         dt = jnp.dtype(dtype)
         args = [jax.tree_util.tree_map(lambda a: jnp.asarray(a, dt), d) for d in data]
@@ -365,11 +367,11 @@ def verify_model(loss: Callable, params, pairs, *data, optimizer: str = "adam",
                 "pairs": [list(pq) for pq in pairs], "optimizer": spec.spec, "lr": spec.lr,
                 "seeds": seeds, "steps": steps, "seed": seed, "dtype": dtype,
                 "init": "uniform(-1, 1), projected onto the fixed set of the pairs",
-            }, {"seeds_per_call": per_call, "calls": calls, "devices": 1,
+            }, {"seeds_per_call": per_call, "calls": calls, "devices": len(devices),
                 "platform": jax.devices()[0].platform,
                 "device_kind": jax.devices()[0].device_kind, "vmap": True})
         try:
-            first, worst = _run_calls(program, seeds, per_call, calls, run, progress)
+            first, worst = _run_calls(program, seeds, per_call, calls, run, progress, devices)
             first = first.astype(np.int32, copy=False)
             result = ModelVerification(tuple((p, q) for p, q in pairs), first < 0, first,
                                        worst.astype(np.float64), steps)
@@ -401,14 +403,17 @@ def _cached(key, build):
 
 
 def _run_calls(program, seeds: int, per_call: int, calls: int, run: _ModelRun | None,
-               progress: bool | None) -> tuple[np.ndarray, np.ndarray]:
-    """Every call of ``program`` over seed indices (the last one padded), one dispatched ahead
-    while the previous one is fetched; finished calls go to the run's chunk store."""
+               progress: bool | None, devices) -> tuple[np.ndarray, np.ndarray]:
+    """Every call of ``program`` over seed indices (the last one padded), sharded over
+    ``devices``, one dispatched ahead while the previous one is fetched; finished calls go to
+    the run's chunk store."""
     import jax
+    from jax.sharding import Mesh, NamedSharding, PartitionSpec
     from tqdm.auto import tqdm
 
     from ..base import signals as _signals
 
+    shards = NamedSharding(Mesh(np.asarray(devices), ("seeds",)), PartitionSpec("seeds"))
     parts: dict[int, tuple[np.ndarray, np.ndarray]] = {}
     if run is not None:
         for c in range(calls):
@@ -442,7 +447,7 @@ def _run_calls(program, seeds: int, per_call: int, calls: int, run: _ModelRun | 
             for c in todo:
                 _signals.check()
                 index = np.arange(c * per_call, (c + 1) * per_call).clip(max=seeds - 1)
-                in_flight.append((c, program(index.astype(np.int32))))
+                in_flight.append((c, program(jax.device_put(index.astype(np.int32), shards))))
                 if len(in_flight) > 1:
                     finish(*in_flight.pop(0))
             while in_flight:
