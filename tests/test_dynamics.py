@@ -204,7 +204,38 @@ def test_report_of_a_dynamics_run(tmp_path):
     assert summary == dyn.render(results) + "\n"
     assert "Stability of the tied subspace" in (report.out / "report.md").read_text()
     assert read_results(tmp_path)["run_id"] in (report.out / "report.md").read_text()
+    # its numbers as a booktabs table, only for the parts the run measured
+    table = (report.out / "table_stability.tex").read_text()
+    assert r"\toprule" in table and r"$1{\times}10^{-6}$" in table and "--" in table
+    assert not (report.out / "table_laws.tex").exists()
+    _compiles(report.out, ["table_stability.tex"], "summary.tex")
     bad = tmp_path / "bad"
     write_results(bad, kind="dynamics", config={"parts": ["laws"]}, layout={}, results={})
     with pytest.raises(InputError, match="needs config.parts"):
         write_report(bad, figures=False)
+
+
+def _compiles(directory, tables, *inputs):
+    """The tables (in table floats) and other inputs compile in a two-column paper, and the
+    tables fit a column; skipped without pdflatex."""
+    import shutil
+    import subprocess
+
+    pdflatex = shutil.which("pdflatex")
+    if pdflatex is None:
+        pytest.skip("pdflatex not found (Debian: apt-get install texlive-latex-base "
+                    "texlive-latex-recommended)")
+    body = [f"\\begin{{table}}[h]\\centering\\input{{{t}}}\\caption{{x}}\\end{{table}}"
+            for t in tables] + [f"\\input{{{name}}}" for name in inputs]
+    (directory / "paper.tex").write_text("\n".join([
+        r"\documentclass[twocolumn]{article}", r"\usepackage{booktabs}", r"\usepackage{amsmath}",
+        r"\begin{document}", *body, r"\end{document}", ""]))
+    done = subprocess.run([pdflatex, "-interaction=nonstopmode", "-halt-on-error",
+                           "-no-shell-escape", "paper.tex"], cwd=directory, capture_output=True,
+                          text=True, timeout=120)
+    log = (directory / "paper.log").read_text(errors="replace")
+    assert done.returncode == 0, log[-2000:]
+    for table in tables:
+        after = log.split(f"(./{table}", 1)[1].split("(./", 1)[0]
+        assert "Overfull \\hbox" not in after, table
+

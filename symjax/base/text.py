@@ -38,3 +38,17 @@ def markdown_table(rows: Sequence[Sequence[str]], align: str | None = None) -> s
     align = align or "l" * len(rows[0])
     marks = ["---:" if a == "r" else ":---" for a in align]
     return "\n".join("| " + " | ".join(r) + " |" for r in [rows[0], marks, *rows[1:]])
+
+
+def latex_tabular(rows: Sequence[Sequence[str]], align: str, *,
+                  comments: Sequence[str] = ()) -> str:
+    r"""Rows of LaTeX cells as a booktabs ``tabular`` in ``\footnotesize``, to ``\input`` inside
+    a ``table`` environment; the first row is the header. ``comments`` go first, as ``%``
+    lines (printable ASCII)."""
+    lines = [f"% {''.join(c if ' ' <= c <= '~' else '?' for c in text)}" for text in comments]
+    lines += [r"% Needs \usepackage{booktabs}; \input inside a table environment.",
+              r"\footnotesize\setlength{\tabcolsep}{4pt}",
+              rf"\begin{{tabular}}{{@{{}}{align}@{{}}}}", r"\toprule",
+              " & ".join(rows[0]) + r" \\", r"\midrule",
+              *(" & ".join(r) + r" \\" for r in rows[1:]), r"\bottomrule", r"\end{tabular}", ""]
+    return "\n".join(lines)

@@ -36,7 +36,7 @@ import os
 from pathlib import Path
 
 from ..base.errors import InputError
-from ..base.text import tex_escape
+from ..base.text import latex_tabular, tex_escape
 from ..results.document import SCHEMA, read_results, results_path
 from .output import Report, ReportWriter
 from .run import PROOF_FILE, REPORT_DIR, SAMPLE_FILE, TRAJECTORIES_FILE, RunData, load_run
@@ -319,10 +319,69 @@ def _dynamics_report(path, document: dict, out, figures: bool, width: str = "pag
                      r"\caption{Measured next to predicted: conservation laws, stability of the "
                      r"tied subspace and rounding (symjax dynamics, run "
                      + tex_escape(document["run_id"]) + ").}", r"\end{figure*}", ""])
-    for name, body in (("summary.txt", text + "\n"), ("summary.tex", tex),
+    tables = dynamics_tables(document)
+    for name, body in (("summary.txt", text + "\n"), ("summary.tex", tex), *tables.items(),
                        ("report.md", "\n".join(lines))):
         writer.write(name, body)
     return report
+
+
+def _num(value, fmt: str = ".3g") -> str:
+    """A number for a LaTeX table cell (``--`` when missing)."""
+    if value is None or (isinstance(value, float) and value != value):
+        return "--"
+    text = format(value, fmt)
+    if "e" in text:
+        mantissa, exponent = text.split("e")
+        return f"${mantissa}{{\\times}}10^{{{int(exponent)}}}$"
+    return text
+
+
+def _percent(fraction) -> str:
+    return "--" if fraction is None else f"{100 * fraction:.0f}\\%"
+
+
+def dynamics_tables(document: dict) -> dict[str, str]:
+    """``table_laws.tex``, ``table_stability.tex``, ``table_rounding.tex``: the measured-vs-
+    predicted numbers of a dynamics run as booktabs tables (only the parts it measured)."""
+    results, run_id = document["results"], document["run_id"]
+    out = {}
+    if "laws" in results:
+        r = results["laws"]
+        rows = [["Opt.", "Err. med.", "Err. max", "Drift/GD", "Verdict"]]
+        for name, e in r["optimizers"].items():
+            err = e["check"]["error_rounding_units"]
+            rows.append([tex_escape(name.replace("_", " ")), _num(err["median"], ".2g"),
+                         _num(err["max"], ".2g"), _num(e["drift_ratio_to_gd"]),
+                         tex_escape(e["verdict"])])
+        out["table_laws.tex"] = latex_tabular(rows, "lrrrl", comments=(
+            f"symjax dynamics: run {run_id}. Conservation law of ReLU units: per-step error",
+            "against eta^2(|g_in|^2 - g_out^2) in rounding units, and total drift relative to",
+            "gradient descent.",))
+    if "stability" in results:
+        r = results["stability"]
+        rows = [[r"$\varepsilon$", "Rel. err.", "Broken", "Break (pred.)", r"$\pm 1$"]]
+        for g, b in zip(r["growth"], r["breaks"]["rows"]):
+            rows.append([_num(g["eps"], ".0e"), _num(g["relative_error"]["median"], ".2g"),
+                         _percent(b["broken_fraction"]),
+                         f"{_num(b['break_step_median'], 'g')} "
+                         f"({_num(b['predicted_break_step_median'], 'g')})",
+                         _percent(b["within_one_step"])])
+        out["table_stability.tex"] = latex_tabular(rows, "rrrrr", comments=(
+            f"symjax dynamics: run {run_id}. Growth of an asymmetry eps between tied units:",
+            "measured against the product of Jacobians; break steps against prediction.",))
+    if "rounding" in results:
+        rows = [["Net", "Dtype", "Path", "Opt.", "Broken", "First break"]]
+        for x in results["rounding"]["runs"]:
+            fb = ("never" if x["first_break_median"] is None else
+                  f"{x['first_break_min']:g}/{x['first_break_median']:g}/"
+                  f"{x['first_break_max']:g}")
+            rows.append([x["widths"].replace(",", "-"), x["dtype"], x["path"],
+                         tex_escape(x["optimizer"]), f"{x['seeds_broken']}/{x['seeds']}", fb])
+        out["table_rounding.tex"] = latex_tabular(rows, "llllrr", comments=(
+            f"symjax dynamics: run {run_id}. Tied inits broken by rounding (first break",
+            "min/median/max over broken seeds); the exact path never breaks.",))
+    return out
 
 
 def _verbatim_lines(text: str) -> list[str]:
