@@ -407,7 +407,7 @@ def verify_command(run: RunData, *, trajectory_every: int, out: str = "DIR") -> 
 
     parts = ["symjax verify"]
     for name, default in DEFAULTS.items():
-        value = run.config[name]
+        value = run.config.get(name, default)  # options at their default may be unrecorded
         if name == "trajectory_every":
             value = trajectory_every
         text = ",".join(map(str, value)) if isinstance(value, list) else str(value)
