@@ -1,8 +1,11 @@
 """symjax: why tied hidden units stay tied, proven with SymPy and verified bit for bit with JAX.
 
-The public surface is this module. Importing it loads neither JAX nor SymPy: the numeric names
-(``verify``, ...) load JAX on first use, so that :func:`configure_xla` can still set XLA flags
-first, and ``symjax.symbolic`` loads SymPy.
+The public surface is this module and :mod:`symjax.symbolic` (with the modules ``symjax.bridge``,
+``symjax.dynamics`` and ``symjax.symbolic.jaxpr``); the subpackages behind them are layers
+(``base``, ``symbolic``, ``results``, ``numeric``, ``experiments``, ``report``, ``cli``) that
+may change. Importing it loads neither JAX nor SymPy: the numeric names (``verify``, ...) load
+JAX on first use, so that :func:`configure_xla` can still set XLA flags first, and
+``symjax.symbolic`` loads SymPy.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The ``symjax`` command.
 
-Each subcommand lives in its own module ``symjax/_cli_<name>.py`` that defines
+Each subcommand lives in its own module ``symjax/cli/<name>.py`` that defines
 ``register(subparsers)``: it adds its parser and sets ``func=run`` where ``run(args) -> int``
 returns the exit status. Those modules import neither JAX nor SymPy at import time, so that
 ``symjax --help`` is instant and the numeric commands can set XLA flags before JAX loads.
