@@ -276,6 +276,7 @@ def test_sign_flip_ties_hold_bitwise_for_tanh_and_break_for_sigmoid():
     res = verify(ties=ties, activation="tanh", init="tied_flip,tied", optimizer="sgd,adam",
                  seeds=16, steps=60, quiet=True)
     assert res.ok
+    assert "sign-flipped inits stay bitwise sign-flipped under odd optimizers: HOLDS" in str(res)
     for opt in ("sgd", "adam"):
         s = _summary(res, "tied_flip", opt)
         assert s["expected_preserved"] and s["pairs_preserved"] == s["pairs_total"] == 64

@@ -245,8 +245,11 @@ class VerifyResults:
                          f"{s['seeds_broken']}/{n}", fb, f"{s['solved']}/{n}", loss,
                          str(s["nonfinite"])])
         checked = [s for s in self.summaries if s["expected_preserved"]]
+        claim = ("sign-flipped inits stay bitwise sign-flipped under odd optimizers"
+                 if any(split_signed(b)[0] < 0 for _, b in self.ties) else
+                 "tied inits stay bitwise tied under equivariant optimizers")
         verdict = (
-            f"tied inits stay bitwise tied under equivariant optimizers: "
+            f"{claim}: "
             f"{'HOLDS' if self.ok else 'VIOLATED'} ({len(checked)} of {len(self.summaries)} "
             f"runs covered by the theorem)" if checked else
             "no run is covered by the invariance theorem (symmetric init, equivariant optimizer, "

@@ -43,6 +43,7 @@ _FIXED_COLUMNS = ("seed", "first_break_step", "max_ulp", "solved", "nonfinite", 
 _PRETTY = {
     "xor": "XOR", "and": "AND", "or": "OR", "identity": "linear", "relu": "ReLU",
     "leaky_relu": "leaky ReLU", "squared_error": "squared-error", "bce": "binary cross-entropy",
+    "softmax_cross_entropy": "softmax cross-entropy",
     "sgd": "SGD", "adam": "Adam", "adamw": "AdamW", "nadam": "NAdam", "nadamw": "NAdamW",
     "amsgrad": "AMSGrad", "adamax": "Adamax", "adamaxw": "AdamaxW", "adabelief": "AdaBelief",
     "adan": "Adan", "radam": "RAdam", "yogi": "Yogi", "rmsprop": "RMSProp", "adagrad": "Adagrad",
