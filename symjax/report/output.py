@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..base.errors import InputError
+from ..base.files import atomic_open
 
 
 @dataclass
@@ -60,18 +60,17 @@ class ReportWriter:
         self.write(REPORT_STAMP, run_id + "\n")
 
     def write(self, name: str, data: str | bytes) -> Path:
-        """Write ``data`` (text as UTF-8) to ``out/name``, never through a symbolic link."""
+        """Write ``data`` (text as UTF-8) to ``out/name`` atomically, never through a symbolic
+        link."""
         target = self.out / name
         if target.is_symlink():
             raise InputError(f"{target} is a symbolic link; symjax report does not write "
                              f"through links (remove it)")
-        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0)
         try:
-            fd = os.open(target, flags, 0o666)
+            with atomic_open(target, "wb") as f:
+                f.write(data.encode("utf-8") if isinstance(data, str) else data)
         except OSError as err:
             raise InputError(f"cannot write {target}: {err.strerror or err}") from None
-        with os.fdopen(fd, "wb") as f:
-            f.write(data.encode("utf-8") if isinstance(data, str) else data)
         if name != REPORT_STAMP:
             self.files.append(target)
         return target
