@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 import sys
 
-from symjax import bridge, tex_escape
+from symjax import bridge, tex_escape, tex_number
 from symjax.symbolic import ProofScript, SymbolicMLP
 
 TOLERANCE = bridge.TOLERANCE
@@ -44,8 +44,7 @@ def _tex_number(x: float) -> str:
     """``1.2e-15`` -> ``$1.2\\times 10^{-15}$``; zero and infinity as such."""
     if not 0 < x < math.inf:
         return r"$\infty$" if x == math.inf else "$0$"
-    mantissa, exponent = f"{x:.1e}".split("e")
-    return rf"${mantissa}\times 10^{{{int(exponent)}}}$"
+    return tex_number(f"{x:.1e}")
 
 
 def latex_table(results: list[bridge.GradientComparison]) -> str:

@@ -28,6 +28,7 @@ _LAZY = {
     **_MODULES,
     "format_ties": "symjax.base.layout",
     "tex_escape": "symjax.base.text",
+    "tex_number": "symjax.base.text",
     "collect_provenance": "symjax.results.document",
     "write_results": "symjax.results.document",
     "read_results": "symjax.results.document",

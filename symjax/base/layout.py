@@ -386,6 +386,11 @@ def split_signed(name: str) -> tuple[int, str]:
     return 1, name
 
 
+def has_sign_flip(pairs) -> bool:
+    """Whether some pair ``(a, b)`` of ``pairs`` is a sign flip (``b`` written ``-name``)."""
+    return any(split_signed(b)[0] < 0 for _, b in pairs)
+
+
 def format_ties(pairs) -> str:
     """Inverse of :meth:`Layout.parse_ties` for pairs: ``"w1=w3,w2=w4"``."""
     return ",".join(f"{a}={b}" for a, b in pairs)

@@ -18,6 +18,12 @@ def tex_escape(text) -> str:
     return "".join(_TEX.get(c, c) for c in str(text))
 
 
+def tex_number(text: str) -> str:
+    """A formatted number as LaTeX: ``1.2e-06`` -> ``$1.2\\times 10^{-6}$``, others unchanged."""
+    mantissa, e, exponent = text.partition("e")
+    return f"${mantissa}\\times 10^{{{int(exponent)}}}$" if e else text
+
+
 def text_table(rows: Sequence[Sequence[str]], *, rule: bool = True, gap: int = 2) -> str:
     """Rows of cells as left-aligned plain-text columns; the first row is the header, followed
     by a line of dashes when ``rule``."""

@@ -24,6 +24,7 @@ REPOSITORY = "https://github.com/symjax-proofs/symjax-proofs"
 YEAR = 2026
 SOFTWARE_KEY = "symjax2026"
 
+
 def register(subparsers) -> None:
     """Add the ``cite`` subcommand."""
     parser = subparsers.add_parser(

@@ -56,7 +56,13 @@ from ..base import signals as _signals
 from ..base.choices import ODD_ACTIVATIONS
 from ..base.errors import InputError
 from ..base.files import atomic_open, atomic_savez
-from ..base.layout import Layout, format_ties, split_signed, tied_subspace_pairs
+from ..base.layout import (
+    Layout,
+    format_ties,
+    has_sign_flip,
+    split_signed,
+    tied_subspace_pairs,
+)
 from ..base.specs import split_list
 from ..base.text import text_table
 from ..numeric.datasets import Dataset, make_dataset
@@ -156,7 +162,7 @@ def definitions(ties, n_outputs: int, task: str) -> dict[str, str]:
     and one-hot classes add where the run has them."""
     out = dict(DEFINITIONS)
     extra = {}
-    if any(split_signed(b)[0] < 0 for _, b in ties):
+    if has_sign_flip(ties):
         extra.update(_SIGNED_DEFINITIONS)
     if n_outputs > 1 and task == "classification":
         extra.update(_ONE_HOT_DEFINITIONS)
@@ -246,7 +252,7 @@ class VerifyResults:
                          str(s["nonfinite"])])
         checked = [s for s in self.summaries if s["expected_preserved"]]
         claim = ("sign-flipped inits stay bitwise sign-flipped under odd optimizers"
-                 if any(split_signed(b)[0] < 0 for _, b in self.ties) else
+                 if has_sign_flip(self.ties) else
                  "tied inits stay bitwise tied under equivariant optimizers")
         verdict = (
             f"{claim}: "
@@ -724,8 +730,8 @@ class Plan(NamedTuple):
         index = {n: i for i, n in enumerate(self.net.layout.names)}
         signed = [split_signed(b) for _, b in self.ties]
         ties = tuple((index[a], index[b]) for (a, _), (_, b) in zip(self.ties, signed))
-        signs = tuple(s for s, _ in signed) if any(s < 0 for s, _ in signed) else ()
-        c = {**VerifyConfig.defaults(), **self.config}  # options at their default are unrecorded
+        signs = tuple(s for s, _ in signed) if has_sign_flip(self.ties) else ()
+        c = VerifyConfig.with_defaults(self.config)
         return [TrainConfig(self.net, o, c["steps"], c["dtype"], self.form, ties,
                             self.data.task, c["trajectory_every"], c["batch_size"],
                             c["input_noise"], signs) for o in self.optimizers]
@@ -769,7 +775,7 @@ def resolve(**options) -> Plan:
     layout = net.layout
     tie_pairs = (tied_subspace_pairs(layout) if kw["ties"] is None
                  else layout.parse_ties(kw["ties"], signed=True))
-    if any(split_signed(b)[0] < 0 for _, b in tie_pairs):
+    if has_sign_flip(tie_pairs):
         net = dataclasses.replace(net, sign_exact=True)
     notes = []
     form = (exact_form(net, kw["batch_size"] or data.n_samples) if kw["path"] == "exact"
@@ -839,7 +845,7 @@ def _signed_theorem_applies(plan: Plan, init: InitSpec, optimizer: OptimizerSpec
 
 
 def _summaries(sweep: SweepOutput, plan: Plan) -> list[dict[str, Any]]:
-    signed = any(split_signed(b)[0] < 0 for _, b in plan.ties)
+    signed = has_sign_flip(plan.ties)
     in_subspace = not signed and _in_subspace(plan.net.layout, plan.ties)
     out = []
     for i in plan.inits:

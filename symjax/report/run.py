@@ -73,8 +73,13 @@ class RunData:
 
     @property
     def config(self) -> dict[str, Any]:
-        """What was run (``verify(**config)`` re-runs it)."""
+        """What was run, as recorded (``verify(**config)`` re-runs it)."""
         return self.document["config"]
+
+    @property
+    def options(self) -> dict[str, Any]:
+        """:attr:`config` with the options it leaves out at their defaults filled in."""
+        return VerifyConfig.with_defaults(self.config)
 
     @property
     def layout(self) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from ..base.text import markdown_table as pipe_table
-from ..base.text import tex_escape
+from ..base.text import tex_escape, tex_number
 from .run import _PRETTY, RunData
 from .stats import wilson_interval
 
@@ -43,7 +43,7 @@ def spec_words(spec: str, markup: Markup | None = None, extra: Sequence[str] = (
         key, _, value = option.partition("=")
         symbol = _HYPER_TEX.get(key, rf"\texttt{{{tex_escape(key)}}}")
         try:
-            number = _tex_number(fmt_number(float(value))).strip("$")
+            number = tex_number(fmt_number(float(value))).strip("$")
         except ValueError:
             number = rf"\texttt{{{tex_escape(value)}}}"
         parts.append(f"${symbol} = {number}$")
@@ -75,16 +75,9 @@ class Markup(NamedTuple):
     math: Callable[[str, str], str]  # (plain words, LaTeX math) -> one of them
 
 
-def _tex_number(text: str) -> str:
-    mantissa, e, exponent = text.partition("e")
-    if not e:
-        return text
-    return f"${mantissa}\\times 10^{{{int(exponent)}}}$"
-
-
 PLAIN = Markup(text=str, code=str, number=str, dash="–", math=lambda plain, tex: plain)
 LATEX = Markup(text=tex_escape, code=lambda s: rf"\texttt{{{tex_escape(s)}}}",
-               number=_tex_number, dash="--", math=lambda plain, tex: f"${tex}$")
+               number=tex_number, dash="--", math=lambda plain, tex: f"${tex}$")
 
 
 def _percent(x: float) -> str:
@@ -137,7 +130,7 @@ def _group_sentence(run: RunData, s: dict, markup: Markup) -> str:
     t, c = markup.text, markup.code
     n = s["seeds"]
     lr = markup.math(f"learning rate {fmt_number(float(s['lr']))}",
-                     r"\eta = " + _tex_number(fmt_number(float(s["lr"]))).strip("$"))
+                     r"\eta = " + tex_number(fmt_number(float(s["lr"]))).strip("$"))
     opt_spec = next((o for o in run.config["optimizer"] if o.split(":")[0] == s["optimizer"]
                      or o == s["optimizer"]), s["optimizer"])
     head = c(s["init"]) + t(" with ") + spec_words(opt_spec, markup, [lr])
@@ -174,7 +167,7 @@ def methods_paragraph(run: RunData, markup: Markup = PLAIN) -> str:
       run: the run.
       markup: :data:`PLAIN` (for ``methods.txt`` and ``report.md``) or :data:`LATEX`.
     """
-    cfg, layout, res, doc = run.config, run.layout, run.results, run.document
+    cfg, layout, res, doc = run.options, run.layout, run.results, run.document
     t, c, num = markup.text, markup.code, markup.number
     prov = doc["provenance"]
     n_seeds, steps = cfg["seeds"], cfg["steps"]
@@ -187,7 +180,7 @@ def methods_paragraph(run: RunData, markup: Markup = PLAIN) -> str:
     inits = [c(i) for i in cfg["init"]]
     size = fmt_number(float(cfg["eps"]))
     eps = (t(", with perturbation size ") + markup.math(size, r"\delta = "
-                                                       + _tex_number(size).strip("$"))
+                                                       + tex_number(size).strip("$"))
            + t(" for ") + c("tied_eps") + t(",") if "tied_eps" in cfg["init"] else "")
     path_used = layout["path_used"]
     path = (t("on the exact fixed-order path (elementwise arithmetic with a fixed order of "
@@ -202,14 +195,14 @@ def methods_paragraph(run: RunData, markup: Markup = PLAIN) -> str:
     if cfg["grad_noise"]:
         perturb.append(t("Gaussian gradient noise of scale ") +
                        num(fmt_number(float(cfg["grad_noise"]))))
-    if cfg.get("input_noise"):
+    if cfg["input_noise"]:
         perturb.append(t("Gaussian input noise of scale ") +
                        num(fmt_number(float(cfg["input_noise"]))) + t(" on every step"))
-    if cfg.get("weight_decay"):
+    if cfg["weight_decay"]:
         perturb.append(t("L2 weight decay ") + num(fmt_number(float(cfg["weight_decay"]))))
-    if cfg.get("schedule", "constant") != "constant":
+    if cfg["schedule"] != "constant":
         perturb.append(t("the learning-rate schedule ") + c(cfg["schedule"]))
-    batch = cfg.get("batch_size") or 0
+    batch = cfg["batch_size"]
     kind = (f"steps of mini-batches of {batch} (a fresh shuffle of the samples every epoch)"
             if batch else "full-batch steps")
     over = f"{batch} samples of each batch" if batch else f"{data['samples']} samples"
@@ -376,7 +369,7 @@ def _wrap(text: str, width: int) -> list[str]:
 def _tex_cell(value: str) -> str:
     if value.startswith("never") or not any(ch.isdigit() for ch in value):
         return tex_escape(value)
-    return " ".join(_tex_number(part) if re.fullmatch(r"-?[0-9.]+e[-+]?[0-9]+", part)
+    return " ".join(tex_number(part) if re.fullmatch(r"-?[0-9.]+e[-+]?[0-9]+", part)
                     else tex_escape(part) for part in value.split(" "))
 
 
@@ -407,7 +400,7 @@ def verify_command(run: RunData, *, trajectory_every: int, out: str = "DIR") -> 
 
     parts = ["symjax verify"]
     for name, default in DEFAULTS.items():
-        value = run.config.get(name, default)  # options at their default may be unrecorded
+        value = run.options[name]
         if name == "trajectory_every":
             value = trajectory_every
         text = ",".join(map(str, value)) if isinstance(value, list) else str(value)

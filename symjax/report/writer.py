@@ -36,7 +36,7 @@ import os
 from pathlib import Path
 
 from ..base.errors import InputError
-from ..base.text import latex_tabular, tex_escape
+from ..base.text import latex_tabular, tex_escape, tex_number
 from ..results.document import SCHEMA, read_results, results_path
 from .output import Report, ReportWriter
 from .run import PROOF_FILE, REPORT_DIR, SAMPLE_FILE, TRAJECTORIES_FILE, RunData, load_run
@@ -330,11 +330,7 @@ def _num(value, fmt: str = ".3g") -> str:
     """A number for a LaTeX table cell (``--`` when missing)."""
     if value is None or (isinstance(value, float) and value != value):
         return "--"
-    text = format(value, fmt)
-    if "e" in text:
-        mantissa, exponent = text.split("e")
-        return f"${mantissa}{{\\times}}10^{{{int(exponent)}}}$"
-    return text
+    return tex_number(format(value, fmt))
 
 
 def _percent(fraction) -> str:

@@ -207,6 +207,11 @@ class VerifyConfig:
         return {**cls.defaults(), **options}
 
     @classmethod
+    def with_defaults(cls, config: Mapping[str, Any]) -> dict[str, Any]:
+        """A recorded ``config`` with the options it leaves out (at their defaults) filled in."""
+        return {**cls.defaults(), **config}
+
+    @classmethod
     def check_plain(cls, options: Mapping[str, Any]) -> dict[str, Any]:
         """The options with a plain value validated and canonical (the others as given)."""
         out = dict(options)
