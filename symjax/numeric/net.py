@@ -55,7 +55,6 @@ SCALAR_MAX_PARAMS = 64
 SCALAR_MAX_UNROLL = 512
 #: The vector layout unrolls loops over the units of a layer; wider layers use the matmul path.
 VECTOR_MAX_WIDTH = 512
-#: Above this many pairs x coordinates, hidden-unit distances use the Gram-matrix formula.
 
 _ACTIVATIONS = {
     "identity": lambda z: z,
@@ -436,7 +435,7 @@ def matmul_forward(net: Net, mats, x: jax.Array, masks=None):
 
 
 def matmul_loss(net: Net, mats, x: jax.Array, y: jax.Array, masks=None) -> jax.Array:
-    """Loss over the data set on the matmul path (same function as :func:`exact_loss`)."""
+    """Loss over the data set on the matmul path (same function as :func:`scalar_loss`)."""
     z, a = matmul_forward(net, mats, x, masks)
     k = y.shape[1]
     per_sample = _sample_loss(net, [z[:, j] for j in range(k)], [a[:, j] for j in range(k)],
