@@ -34,6 +34,8 @@ import subprocess
 import sys
 import warnings
 
+from ..base.errors import InputError
+
 #: Flags that :func:`configure_xla` adds, in order (the device count is added separately).
 SPEED_FLAGS = (
     "--xla_backend_extra_options=xla_cpu_small_while_loop_byte_threshold=2000000000",
@@ -70,8 +72,6 @@ def configure_xla(*, devices: int | None = None) -> dict:
         that XLA rejects).
     """
     global _CONFIGURED
-    from ..base.errors import InputError
-
     if devices is not None and (isinstance(devices, bool) or not isinstance(devices, int)
                                 or devices < 1):
         raise InputError(f"devices must be a positive integer, got {devices!r}")
@@ -105,8 +105,6 @@ def _device_count(flags: str) -> int | None:
     Raises:
       InputError: a count that is not a positive integer.
     """
-    from ..base.errors import InputError
-
     chosen = [(f"{_DEVICE_COUNT_FLAG}", f.split("=", 1)[1] if "=" in f else "")
               for f in flags.split() if f.split("=", 1)[0] == _DEVICE_COUNT_FLAG]
     env = os.environ.get("JAX_NUM_CPU_DEVICES")
@@ -127,8 +125,6 @@ def check_device_count(count: int | None) -> None:
     Raises:
       InputError: ``count`` devices would need more than half of the available memory.
     """
-    from ..base.errors import InputError
-
     if count is None:
         return
     avail = available_memory()
@@ -148,8 +144,6 @@ def check_flags(flags: str) -> None:
     Raises:
       InputError: XLA rejects ``flags``; its complaint is quoted.
     """
-    from ..base.errors import InputError
-
     if all(f.split("=", 1)[0] in _KNOWN for f in flags.split()):
         return
     if flags not in _CHECKED:
