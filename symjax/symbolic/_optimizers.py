@@ -118,20 +118,14 @@ _COORD = {
     "prev": ({"real": True}, (Fraction(1, 10),) * 2),
     "wd": ({"nonnegative": True}, (Fraction(1, 100), Fraction(1, 10))),
 }
+_REST = ({"nonnegative": True}, Fraction(0))
 #: Shared state and leaf-norm symbols: name -> (assumptions, witness value, meaning).
 _SHARED = {
     "t": ({"integer": True, "nonnegative": True}, Fraction(0), "the step count before the step"),
-    "rest_g": (
-        {"nonnegative": True}, Fraction(0),
-        "the sum of squares of every other gradient coordinate",
-    ),
-    "rest_theta": (
-        {"nonnegative": True}, Fraction(0),
-        "the sum of squares of the other parameters of the leaf",
-    ),
+    "rest_g": (*_REST, "the sum of squares of every other gradient coordinate"),
+    "rest_theta": (*_REST, "the sum of squares of the other parameters of the leaf"),
     "rest_d": (
-        {"nonnegative": True}, Fraction(0),
-        "the sum of squares of the other coordinates of the leaf's g + weight_decay theta",
+        *_REST, "the sum of squares of the other coordinates of the leaf's g + weight_decay theta"
     ),
 }
 
@@ -667,45 +661,34 @@ _SECOND_Q = {"n": Fraction(-3), "lr": Fraction(1, 5), "wd": Fraction(1)}
 _SECOND_SHARED = {"t": Fraction(1)}
 
 
-def _witnesses(base: str, perturbation: str | None, h: Hyper, overrides: Mapping, sign: int):
-    """The witness point, then the same with q's untied symbols moved further away, one step
-    later."""
-    yield _witness(base, perturbation, h, overrides, sign)
-    yield _witness(base, perturbation, h, overrides, sign, second=True)
-    if perturbation == "per_unit_weight_decay":  # a decay that turns g + wd theta around
-        point = _witness(base, perturbation, h, overrides, sign, second=True)
-        for tag in "pq":
-            point[_coord_symbol("theta", tag)] = sp.Rational(-2)
-        yield point
-
-
-def _witness(
-    base: str, perturbation: str | None, h: Hyper, overrides: Mapping, sign: int = 1,
-    second: bool = False,
-) -> dict:
-    """A concrete rational point: both coordinates' symbols (tied ones tied), shared symbols."""
+def _witnesses(base: str, perturbation: str | None, h: Hyper, sign: int = 1):
+    """Concrete rational points: both coordinates' symbols (tied ones tied) and the symbols of
+    ``h`` that are not overridden; first at their witness values, then with q's untied symbols
+    and the shared ones moved further away (``_SECOND_*``), then, for a decay per parameter,
+    with ``theta = -2`` too (a decay that turns ``g + wd theta`` around)."""
     tie = _tie_map(base, perturbation, sign)
     bases = ["theta", "g", *_RULES[base].slots]
     if perturbation in _PERTURBATION_SYMBOL:
         bases.append(_PERTURBATION_SYMBOL[perturbation])
-    point: dict[sp.Symbol, sp.Expr] = {}
-    for b in bases:
-        p_value, q_value = (sp.Rational(x) for x in _COORD[b][1])
-        q = _coord_symbol(b, "q")
-        point[_coord_symbol(b, "p")] = p_value
-        if second and b in _SECOND_Q:
-            q_value = sp.Rational(_SECOND_Q[b])
-        point[q] = tie[q].xreplace(point) if q in tie else q_value
-    for name, value in h.items():
-        if name in overrides:
-            continue
-        if name in _HYPER:
-            point[value] = sp.Rational(_hyper_spec(base, name)[1])
-        elif second and name in _SECOND_SHARED:
-            point[value] = sp.Rational(_SECOND_SHARED[name])
-        else:
-            point[value] = sp.Rational(_SHARED[name][1])
-    return point
+    for second in (False, True):
+        point: dict[sp.Symbol, sp.Expr] = {}
+        for b in bases:
+            p_value, q_value = _COORD[b][1]
+            q = _coord_symbol(b, "q")
+            point[_coord_symbol(b, "p")] = sp.Rational(p_value)
+            q_value = _SECOND_Q.get(b, q_value) if second else q_value
+            point[q] = tie[q].xreplace(point) if q in tie else sp.Rational(q_value)
+        for name, value in h.items():
+            if not isinstance(value, sp.Symbol):  # overridden
+                continue
+            if name in _HYPER:
+                point[value] = sp.Rational(_hyper_spec(base, name)[1])
+            else:
+                shared = _SHARED[name][1]
+                point[value] = sp.Rational(_SECOND_SHARED.get(name, shared) if second else shared)
+        yield point
+    if perturbation == "per_unit_weight_decay":
+        yield {**point, **{_coord_symbol("theta", tag): sp.Rational(-2) for tag in "pq"}}
 
 
 def _lemma_header(
@@ -720,7 +703,7 @@ def _lemma_header(
     )
 
     def tie(name: str) -> str:
-        return f"{name}_q = {'' if _minus(name, sign) == '-' else '-'}{name}_p"
+        return f"{name}_q = {'-' if _parity(name, sign) < 0 else ''}{name}_p"
 
     hypotheses = [
         f"The update is the per-coordinate map of {rule.models}; theta' = theta + u.",
@@ -746,9 +729,7 @@ def prove_update_preserves_ties(optimizer: str, *, sign: int = 1, **hyper) -> Th
     """One optimizer step maps a tied pair to a tied pair (the per-coordinate lemma).
 
     For a pair ``(p, q)`` with ``theta_q = theta_p``, ``g_q = g_p`` and every state slot tied,
-    the next state, the update and the next parameter of ``q`` equal those of ``p``. Each
-    difference is shown to be exactly zero after substituting ``q``'s symbols by ``p``'s:
-    identical expressions, else :func:`sympy.simplify` gives 0.
+    the next state, the update and the next parameter of ``q`` equal those of ``p``.
 
     Args:
       optimizer: a name from :data:`OPTIMIZERS`, optionally ``+`` a perturbation
@@ -787,12 +768,8 @@ def prove_update_preserves_ties(optimizer: str, *, sign: int = 1, **hyper) -> Th
         label = f"{_output_name(name, 'p')} {_minus(name, sign)} {_output_name(name, 'q')}"
         differences[label] = p_expr - q_expr
         diff = differences[label].xreplace(tie)
-        how = "identical after substitution" if diff == 0 else None
-        if how is None:
-            for point in _witnesses(base, perturbation, h, hyper, sign):
-                value = sp.simplify((p_expr - q_expr).xreplace(point))
-                if value.is_zero is False:
-                    break
+        for point in _witnesses(base, perturbation, h, sign) if diff != 0 else ():
+            value = sp.simplify(differences[label].xreplace(point))
             if value.is_zero is False:
                 witness = {str(k): str(v) for k, v in point.items()}
                 witness.update({k: str(v) for k, v in h.items() if k in hyper})
@@ -804,10 +781,10 @@ def prove_update_preserves_ties(optimizer: str, *, sign: int = 1, **hyper) -> Th
                 ))
                 return Theorem(claim, hypotheses, REFUTED, steps=steps, witness=witness,
                                context=context)
-            how = _vanishes(diff)
-            if how is None:
-                return Theorem(claim, hypotheses, UNKNOWN, steps=steps, context=context,
-                               reason=f"{label} did not simplify to 0 and is 0 at the test point")
+        how = _vanishes(diff)
+        if how is None:
+            return Theorem(claim, hypotheses, UNKNOWN, steps=steps, context=context,
+                           reason=f"{label} did not simplify to 0 and is 0 at the test point")
         steps.append(ProofStep(
             f"{label} = 0 ({how}); {_output_name(name, 'p')} = {p_expr}",
             _latex_difference(p_expr, q_expr),
@@ -879,7 +856,7 @@ def _initial_state_lemma(base: str, sign: int = 1, perturbation: str | None = No
         label = f"{s}_p(0) {_minus(s, sign)} {s}_q(0)"
         p_expr, q_expr = init["p"][s], _parity(s, sign) * init["q"][s]
         if _vanishes((p_expr - q_expr).xreplace(tie)) is None:
-            point = _witness(base, perturbation, h, {}, sign)
+            point = next(_witnesses(base, perturbation, h, sign))
             value = sp.simplify((p_expr - q_expr).xreplace(point))
             witness = {str(k): str(point[k]) for k in (p_expr - q_expr).free_symbols}
             witness.update(difference=label, value=str(value))
@@ -907,9 +884,8 @@ def prove_training_preserves_ties(
     Lemmas: (gradient) tied parameters give tied per-sample gradients, from
     :func:`symjax.symbolic._ties.prove_tie_invariance` for the network and tie set; (batch) so the
     batch sum or mean is tied, for any batch; (initial state) the optimizer's initial state is
-    tied; (update) :func:`prove_update_preserves_ties`. Base case: parameters tied by hypothesis
-    and the initial state; step: the gradient, batch and update lemmas; so for every step ``t``
-    the parameters and the state are tied. A refuted lemma refutes the theorem with its witness.
+    tied; (update) :func:`prove_update_preserves_ties`; then induction on the step ``t``. A refuted
+    lemma refutes the theorem with its witness.
 
     Args:
       widths: the layer widths, e.g. ``(2, 2, 1)`` or ``"2,2,1"``.
