@@ -628,8 +628,7 @@ def check_conserved(
                 f"{witness['value']}."
             )
         )
-        witness["output"] = str(k)
-        witness["activation"] = activation
+        witness.update(output=str(k), activation=activation)
         return Theorem(claim, hypotheses, REFUTED, steps=steps, witness=witness, context=context)
     guard = _guard.check_identities(checked, claim, seed=str(seed))
     return Theorem(claim, hypotheses, PROVEN, steps=steps, context=context, guard=guard)
@@ -827,8 +826,9 @@ def conservation_laws(
     laws = _independent_laws(candidate_laws(net, activation), net, point)
     lemmas = [check_conserved(law, widths, activation, bias=bias, seed=seed) for law in laws]
     count = net.dimension - lie.rank
+    described = describe_reparametrization(net, activation)
     steps = [
-        ProofStep(f"Reparametrization: {describe_reparametrization(net, activation)}."),
+        ProofStep(f"Reparametrization: {described}."),
         ProofStep(
             "Lie brackets [X, Y] = DY X - DX Y of the fields grad phi_i, level by level; trace "
             f"ranks at the generic point: {' -> '.join(map(str, lie.level_ranks))} "
@@ -861,7 +861,7 @@ def conservation_laws(
         lie_dimension=lie.rank,
         count=count,
         lie=lie,
-        reparametrization=describe_reparametrization(net, activation),
+        reparametrization=described,
         point={s.name: str(v) for s, v in point.items()},
         laws=laws,
         verified=tuple(t.proven for t in lemmas),

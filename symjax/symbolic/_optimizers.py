@@ -148,10 +148,6 @@ def _shared_symbol(name: str) -> sp.Symbol:
 
 
 # -- the update rules ------------------------------------------------------------------------
-#: ``(coordinate, hyperparameters[, both coordinates]) -> (direction d, next slots)``.
-Direction = Callable[..., tuple[sp.Expr, Coord]]
-
-
 @dataclass(frozen=True)
 class _Rule:
     """One optimizer as a per-coordinate map.
@@ -173,7 +169,7 @@ class _Rule:
     models: str
     hyper: tuple[str, ...]
     slots: tuple[str, ...]
-    direction: Direction
+    direction: Callable[..., tuple[sp.Expr, Coord]]
     update: str = "lr"
     shared: tuple[str, ...] = ()
     start: Mapping[str, str | sp.Expr] = field(default_factory=dict)
@@ -214,7 +210,9 @@ def _first_moment(c: Coord, h: Hyper, nesterov: bool = False) -> tuple[sp.Expr, 
     return m, m / (1 - b1**count)
 
 
-def _adaptive(c: Coord, h: Hyper, v: sp.Expr, eps_root=0, nesterov=False):
+def _adaptive(
+    c: Coord, h: Hyper, v: sp.Expr, eps_root: sp.Expr = sp.S.Zero, nesterov: bool = False
+) -> tuple[sp.Expr, Coord]:
     """``m_hat / (sqrt(v_hat + eps_root) + eps)`` and the next moments, given the next ``v``."""
     m, m_hat = _first_moment(c, h, nesterov)
     v_hat = v / (1 - h["b2"] ** (h["t"] + 1))
@@ -319,7 +317,8 @@ def _optimistic(c: Coord, h: Hyper) -> tuple[sp.Expr, Coord]:
 
 
 def _rmsprop(c: Coord, h: Hyper) -> tuple[sp.Expr, Coord]:
-    """optax.scale_by_rms: ``nu' = decay nu + (1 - decay) g**2``, ``d = g / sqrt(nu' + eps)``."""
+    """optax.scale_by_rms (not centered, no momentum): ``nu' = decay nu + (1 - decay) g**2``,
+    ``d = g / sqrt(nu' + eps)``."""
     nu = (1 - h["decay"]) * c["g"] ** 2 + h["decay"] * c["nu"]
     return c["g"] / sp.sqrt(nu + h["eps"]), {"nu": nu}
 
@@ -937,12 +936,8 @@ def prove_training_preserves_ties(
         f"Each step: per-sample gradients, reduced over a batch, then one step of "
         f"{_RULES[base].models}.",
     ]
-    context = {
-        "widths": list(layout.widths),
-        "ties": tie_text,
-        "optimizer": optimizer,
-        **network_kwargs,
-    }
+    context = {"widths": list(layout.widths), "ties": tie_text, "optimizer": optimizer,
+               **network_kwargs}
     theorem = combine(claim, hypotheses, lemmas, context=context)
     if not theorem.proven:
         return theorem
