@@ -1,94 +1,41 @@
 """Optimizers keep tied parameters tied: a proof by induction with symbolic optimizer state.
 
-Every optimizer here is modelled as the map it is for one coordinate (or, for the two
-norm-based ones, for one coordinate of a leaf whose norm it uses), written out in SymPy to match
-its optax definition. For a tied pair ``(p, q)`` the proof builds both coordinates' next state and
-update from their own symbols (parameter ``theta``, gradient ``g``, each state slot), substitutes
-``q``'s symbols by ``p``'s and checks that every difference is exactly zero: first structurally
-(identical expressions), else by :func:`sympy.cancel` (after folding piecewise parts), else by
-:func:`sympy.simplify`. Nothing is evaluated at points to prove. The optax definitions are
-those of optax 0.2.8; a test compares every map with optax itself in float64.
+Every optimizer (:data:`OPTIMIZERS`) is modelled as the map it is for one coordinate (or, for
+``clip`` and ``lars``, for one coordinate of a leaf whose norm it uses), written out in SymPy to
+match the optax call its rule names (``_RULES``; the definitions of optax 0.2.8, and a test
+compares every map with optax itself in float64). ``u`` is the update optax returns
+(``theta' = theta + u``), ``t`` the shared step count before the step. For a tied pair ``(p, q)``
+the proof builds both coordinates' next state and update from their own symbols (parameter
+``theta``, gradient ``g``, each state slot), substitutes ``q``'s symbols by ``p``'s and checks
+that every difference is exactly zero: first structurally (identical expressions), else by
+:func:`sympy.cancel` (after folding piecewise parts), else by :func:`sympy.simplify`. Nothing is
+evaluated at points to prove.
 
-Optimizers (:data:`OPTIMIZERS`), each modelling one optax call; ``u`` is the update that optax
-returns (``theta' = theta + u``), ``t`` the shared step count before the step:
-
-* ``gd``: full-batch gradient descent, ``optax.sgd(lr)``: ``u = -lr g``.
-* ``sgd``: the same map on a mini-batch gradient, re-drawn every step.
-* ``momentum``: ``optax.sgd(lr, momentum)``: ``m' = g + momentum m``, ``u = -lr m'``.
-* ``nesterov``: ``optax.sgd(lr, momentum, nesterov=True)``: ``u = -lr (g + momentum m')``.
-* ``adam``: ``optax.adam(lr, b1, b2, eps, eps_root)``, bias-corrected with the symbolic count.
-* ``adamw``: ``optax.adamw(lr, b1, b2, eps, eps_root, weight_decay)``: decoupled weight decay.
-* ``l2``: L2 weight decay added to the gradient,
-  ``optax.chain(optax.add_decayed_weights(weight_decay), optax.sgd(lr))``.
-* ``rmsprop``: ``optax.rmsprop(lr, decay, eps, initial_scale)`` (not centered, no momentum).
-* ``adagrad``: ``optax.adagrad(lr, initial_accumulator_value, eps)``.
-* ``clip``: ``optax.chain(optax.clip_by_global_norm(max_norm), optax.sgd(lr))``; the global norm
-  is ``sqrt(g_p**2 + g_q**2 + rest_g)``, ``rest_g >= 0`` the squares of every other coordinate.
-* ``lars``: ``optax.lars(lr, weight_decay, trust_coefficient, eps, momentum)``; the layer-wise
-  trust ratio uses the norms of the leaf that holds ``p`` and ``q`` (``rest_theta``, ``rest_d``
-  the squares of its other coordinates). Tied parameters share a role (kind and layer), so they
-  lie in the same leaf when leaves are layers.
-* ``amsgrad``: ``optax.amsgrad(lr, b1, b2, eps, eps_root)``: Adam with the running maximum
-  ``vmax`` of the bias-corrected second moment.
-* ``adamax``: ``optax.adamax(lr, b1, b2, eps)``: ``inf' = max(b2 inf, |g| + eps)``,
-  ``u = -lr m_hat / inf'``.
-* ``lion``: ``optax.lion(lr, b1, b2, weight_decay)``:
-  ``u = -lr (sign((1 - b1) g + b1 m) + weight_decay theta)``, ``m' = b2 m + (1 - b2) g``.
-* ``sign_sgd``: ``optax.sign_sgd(lr)``: ``u = -lr sign(g)``.
-* ``signum``: ``optax.signum(lr, beta)``: ``m' = beta m + (1 - beta) g``, ``u = -lr sign(m')``.
-* ``nadam``, ``nadamw``: ``optax.nadam(lr, b1, b2, eps, eps_root)`` and
-  ``optax.nadamw(..., weight_decay)``: Adam with optax's Nesterov term
-  ``m_hat = b1 m' / (1 - b1**(t + 2)) + (1 - b1) g / (1 - b1**(t + 1))``.
-* ``adamaxw``: ``optax.adamaxw(lr, b1, b2, eps, weight_decay)``: Adamax with decoupled weight
-  decay.
-* ``adabelief``: ``optax.adabelief(lr, b1, b2, eps, eps_root)``:
-  ``v' = b2 v + (1 - b2) (g - m')**2 + eps_root``, ``u = -lr m_hat / (sqrt(v_hat) + eps)``.
-* ``adan``: ``optax.adan(lr, b1, b2, b3, eps, eps_root, weight_decay)``: moving averages of
-  ``g`` (``m``), of ``g - gprev`` (``d``; 0 at the first step) and of
-  ``(g + (1 - b2)(g - gprev))**2`` (``v``), the previous gradient ``gprev``.
-* ``radam``: ``optax.radam(lr, b1, b2, eps, eps_root, threshold)``: a ``Piecewise`` on the
-  step count: the rectified Adam step once ``rho_t >= threshold``, else the bias-corrected ``m``.
-* ``yogi``: ``optax.yogi(lr, b1, b2, eps)``: ``v' = v - (1 - b2) sign(v - g**2) g**2``; both
-  moments start at ``1e-6`` (optax.scale_by_yogi's ``initial_accumulator_value``), so sign-flip
-  ties are refuted by the initial state (``m_p(0) + m_q(0) != 0``).
-* ``adadelta``: ``optax.adadelta(lr, rho, eps, weight_decay)``: ``d = g + weight_decay theta``,
-  ``eg' = rho eg + (1 - rho) d**2``, ``x = sqrt(ex + eps) / sqrt(eg' + eps) d``,
-  ``ex' = rho ex + (1 - rho) x**2``, ``u = -lr x``.
-* ``rprop``: ``optax.rprop(lr, eta_minus, eta_plus, min_step_size, max_step_size)``: a step
-  size per coordinate (starting at ``lr``) grown or shrunk by the sign of ``g prev`` and
-  clipped, ``prev' = step' sign(g)`` (0 after a sign change); optax returns ``-prev`` of the
-  step before (0 after a sign change). A per-parameter learning rate is a per-parameter initial
-  step size: the initial-state lemma refutes ``rprop+per_unit_lr``.
-* ``optimistic_gradient_descent``: ``optax.optimistic_gradient_descent(lr, alpha, beta)``:
-  ``u = -lr ((alpha + beta) g - beta gprev)``, ``gprev = g`` at the first step.
-
-Sign-flip ties (``q = -p``) need the map to be odd: parameter, gradient, first moments,
-``d``, ``gprev``, ``prev`` and the update change sign (:data:`_ODD`); second moments,
-accumulators and step sizes stay equal. The initial state must be zero in the odd slots.
+Sign-flip ties (``q = -p``) need the map to be odd: parameter, gradient, first moments, ``d``,
+``gprev``, ``prev`` and the update change sign (:data:`_ODD`); second moments, accumulators and
+step sizes stay equal. The initial state must be zero in the odd slots, so the initial state
+refutes sign-flip ties under ``yogi`` (``m_p(0) + m_q(0) != 0``).
 
 Perturbations (:data:`PERTURBATIONS`) are named as ``"OPTIMIZER+PERTURBATION"``, e.g.
-``"sgd+noise"``; each symmetry-breaking one has a symmetric control that must stay tied:
-
-* ``noise`` (independent gradient noise ``n_p != n_q`` added before the optimizer) and its
-  control ``shared_noise`` (``n_q = n_p``).
-* ``per_unit_lr`` (a learning rate per parameter, ``lr_p != lr_q``) and ``shared_lr``
-  (``lr_q = lr_p``, e.g. one learning rate per layer).
-* ``per_unit_weight_decay`` (L2 weight decay added to the gradient before the optimizer,
-  ``optax.chain(optax.add_decayed_weights(wd), OPTIMIZER)``, with a decay per parameter,
-  ``wd_p != wd_q``) and its control ``weight_decay`` (``wd_q = wd_p``: one decay for every
-  parameter, as ``symjax verify --weight-decay`` trains with any optimizer; it also keeps
-  sign-flip ties, the decay term being odd in the parameter).
-* ``dropout`` (an independent mask per unit, through the gradient lemma of
-  :func:`symjax.symbolic._ties.prove_tie_invariance` with ``dropout="independent"``) and
-  ``shared_dropout`` (one mask per layer, ``dropout="shared"``). Dropout acts on the gradient, not
-  on the update map, so its per-coordinate lemma is the optimizer's own.
+``"sgd+noise"``; each symmetry-breaking one has a symmetric control that must stay tied
+(:data:`SYMMETRIC_CONTROLS`; hypotheses in ``_PERTURBATION_TEXT``): independent gradient noise
+``n_p != n_q`` (control: ``n_q = n_p``); a learning rate per parameter (control: one per layer;
+``rprop``'s is an initial step size, so the initial-state lemma refutes ``rprop+per_unit_lr``);
+L2 weight decay per parameter added to the gradient before the optimizer,
+``optax.chain(optax.add_decayed_weights(wd), OPTIMIZER)`` (control ``weight_decay``: one decay
+for every parameter, as ``symjax verify --weight-decay`` trains with any optimizer; it also keeps
+sign-flip ties, the decay term being odd in the parameter); dropout with an independent mask per
+unit (control: one mask per layer), through the gradient lemma of
+:func:`symjax.symbolic._ties.prove_tie_invariance`: dropout acts on the gradient, not on the
+update map, so its per-coordinate lemma is the optimizer's own.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from fractions import Fraction
+from functools import partial
 from numbers import Real
 
 import sympy as sp
@@ -119,7 +66,6 @@ _SHARED_PERTURBATIONS = ("shared_noise", "shared_lr", "weight_decay")
 Coord = dict[str, sp.Expr]
 #: Shared values: hyperparameters, the step count ``t`` and the leaf-norm rests ``rest_*``.
 Hyper = Mapping[str, sp.Expr]
-Step = Callable[[Coord, tuple[Coord, Coord], Hyper], tuple[sp.Expr, Coord]]
 
 # -- symbols ---------------------------------------------------------------------------------
 #: Hyperparameter -> (kind: a key of ``_KINDS``, value used in witnesses).
@@ -157,40 +103,29 @@ _KINDS = {
     "fraction": ({"nonnegative": True}, lambda x: 0 <= x <= 1, "in [0, 1]", "in [0, 1]"),
     "growth": ({"positive": True}, lambda x: x >= 1, ">= 1", ">= 1"),
 }
+_QUARTER = (Fraction(1, 4),) * 2
 #: Per-coordinate symbols: base name -> (SymPy assumptions, value of p and of q in witnesses).
 _COORD = {
     "theta": ({"real": True}, (Fraction(1, 2),) * 2),
     "g": ({"real": True}, (Fraction(1),) * 2),
-    "m": ({"real": True}, (Fraction(1, 4),) * 2),
-    "v": ({"nonnegative": True}, (Fraction(1, 4),) * 2),
-    "nu": ({"nonnegative": True}, (Fraction(1, 4),) * 2),
-    "s": ({"nonnegative": True}, (Fraction(1, 4),) * 2),
-    "vmax": ({"nonnegative": True}, (Fraction(1, 4),) * 2),
-    "inf": ({"nonnegative": True}, (Fraction(1, 4),) * 2),
+    "m": ({"real": True}, _QUARTER),
+    "d": ({"real": True}, _QUARTER),
+    **dict.fromkeys(("v", "nu", "s", "vmax", "inf", "eg", "ex"), ({"nonnegative": True}, _QUARTER)),
     "n": ({"real": True}, (Fraction(1), Fraction(0))),
     "lr": ({"positive": True}, (Fraction(1, 10), Fraction(1, 5))),
-    "d": ({"real": True}, (Fraction(1, 4),) * 2),
     "gprev": ({"real": True}, (Fraction(1, 2),) * 2),
-    "eg": ({"nonnegative": True}, (Fraction(1, 4),) * 2),
-    "ex": ({"nonnegative": True}, (Fraction(1, 4),) * 2),
     "step": ({"nonnegative": True}, (Fraction(1, 10),) * 2),
     "prev": ({"real": True}, (Fraction(1, 10),) * 2),
     "wd": ({"nonnegative": True}, (Fraction(1, 100), Fraction(1, 10))),
 }
+_REST = ({"nonnegative": True}, Fraction(0))
 #: Shared state and leaf-norm symbols: name -> (assumptions, witness value, meaning).
 _SHARED = {
     "t": ({"integer": True, "nonnegative": True}, Fraction(0), "the step count before the step"),
-    "rest_g": (
-        {"nonnegative": True}, Fraction(0),
-        "the sum of squares of every other gradient coordinate",
-    ),
-    "rest_theta": (
-        {"nonnegative": True}, Fraction(0),
-        "the sum of squares of the other parameters of the leaf",
-    ),
+    "rest_g": (*_REST, "the sum of squares of every other gradient coordinate"),
+    "rest_theta": (*_REST, "the sum of squares of the other parameters of the leaf"),
     "rest_d": (
-        {"nonnegative": True}, Fraction(0),
-        "the sum of squares of the other coordinates of the leaf's g + weight_decay theta",
+        *_REST, "the sum of squares of the other coordinates of the leaf's g + weight_decay theta"
     ),
 }
 
@@ -221,81 +156,48 @@ class _Rule:
       models: the optax call this rule reproduces.
       hyper: names of its shared hyperparameters (keys of ``_HYPER``).
       slots: names of its per-coordinate state (keys of ``_COORD``), in optax's order.
-      init: the initial value of each slot, from the hyperparameters.
-      step: ``(coordinate, both coordinates, hyperparameters) -> (update, next slots)``; the
-        hyperparameter mapping also holds the shared symbols ``t`` and ``rest_*``.
+      direction: ``(coordinate, hyperparameters) -> (d, next slots)``; the hyperparameter
+        mapping also holds the shared symbols ``t`` and ``rest_*``.
+      update: ``u`` from ``d``: ``"lr"``: ``-lr d`` (optax.scale_by_learning_rate);
+        ``"decoupled"``: ``-lr (d + weight_decay theta)`` (optax.add_decayed_weights with mask
+        ``None``: every parameter, then the learning rate); ``"raw"``: ``u = d``.
       shared: shared non-hyperparameter symbols the rule uses (keys of ``_SHARED``).
+      start: initial slot values other than 0: a hyperparameter's name or a constant.
+      leaf: ``direction`` also takes both coordinates of the pair (for the norms of their leaf).
     """
 
     models: str
     hyper: tuple[str, ...]
     slots: tuple[str, ...]
-    init: Callable[[Hyper], Coord]
-    step: Step
+    direction: Callable[..., tuple[sp.Expr, Coord]]
+    update: str = "lr"
     shared: tuple[str, ...] = ()
+    start: Mapping[str, str | sp.Expr] = field(default_factory=dict)
+    leaf: bool = False
+
+    def init(self, h: Hyper) -> Coord:
+        """The initial state, from the hyperparameters."""
+        state = dict.fromkeys(self.slots, sp.Integer(0))
+        state.update({s: h[v] if isinstance(v, str) else v for s, v in self.start.items()})
+        return state
+
+    def step(self, c: Coord, pair: tuple[Coord, Coord], h: Hyper) -> tuple[sp.Expr, Coord]:
+        """The update ``u`` of coordinate ``c`` and its next slots."""
+        d, state = self.direction(c, h, pair) if self.leaf else self.direction(c, h)
+        if self.update == "decoupled":
+            d = d + h["weight_decay"] * c["theta"]
+        return (d if self.update == "raw" else -c["lr"] * d), state
 
 
-def _coordinatewise(f: Callable[[Coord, Hyper], tuple[sp.Expr, Coord]]) -> Step:
-    """A step that looks at its own coordinate only."""
-
-    def step(c: Coord, pair: tuple[Coord, Coord], h: Hyper) -> tuple[sp.Expr, Coord]:
-        del pair
-        return f(c, h)
-
-    return step
-
-
-def _no_state(h: Hyper) -> Coord:
+def _gradient(c: Coord, h: Hyper) -> tuple[sp.Expr, Coord]:
     del h
-    return {}
+    return c["g"], {}
 
 
-def _zeros(*slots: str) -> Callable[[Hyper], Coord]:
-    def init(h: Hyper) -> Coord:
-        del h
-        return dict.fromkeys(slots, sp.Integer(0))
-
-    return init
-
-
-def _gd(c: Coord, h: Hyper) -> tuple[sp.Expr, Coord]:
-    del h
-    return -c["lr"] * c["g"], {}
-
-
-def _l2(c: Coord, h: Hyper) -> tuple[sp.Expr, Coord]:
-    return -c["lr"] * (c["g"] + h["weight_decay"] * c["theta"]), {}
-
-
-def _momentum(c: Coord, h: Hyper) -> tuple[sp.Expr, Coord]:
+def _momentum(c: Coord, h: Hyper, nesterov: bool = False) -> tuple[sp.Expr, Coord]:
+    """optax.trace: ``m' = g + momentum m``; ``d = m'``, or ``g + momentum m'`` (nesterov)."""
     m = c["g"] + h["momentum"] * c["m"]
-    return -c["lr"] * m, {"m": m}
-
-
-def _nesterov(c: Coord, h: Hyper) -> tuple[sp.Expr, Coord]:
-    m = c["g"] + h["momentum"] * c["m"]
-    return -c["lr"] * (c["g"] + h["momentum"] * m), {"m": m}
-
-
-def _scaled(direction: Callable[[Coord, Hyper], tuple[sp.Expr, Coord]]):
-    """``optax.scale_by_learning_rate`` after a direction: ``u = -lr d``."""
-
-    def f(c: Coord, h: Hyper) -> tuple[sp.Expr, Coord]:
-        d, state = direction(c, h)
-        return -c["lr"] * d, state
-
-    return f
-
-
-def _decoupled(direction: Callable[[Coord, Hyper], tuple[sp.Expr, Coord]]):
-    """``optax.add_decayed_weights`` (mask ``None``: every parameter), then the learning rate:
-    ``u = -lr (d + weight_decay theta)``."""
-
-    def f(c: Coord, h: Hyper) -> tuple[sp.Expr, Coord]:
-        d, state = direction(c, h)
-        return -c["lr"] * (d + h["weight_decay"] * c["theta"]), state
-
-    return f
+    return (c["g"] + h["momentum"] * m if nesterov else m), {"m": m}
 
 
 def _first_moment(c: Coord, h: Hyper, nesterov: bool = False) -> tuple[sp.Expr, sp.Expr]:
@@ -308,57 +210,62 @@ def _first_moment(c: Coord, h: Hyper, nesterov: bool = False) -> tuple[sp.Expr, 
     return m, m / (1 - b1**count)
 
 
-def _adam_direction(c: Coord, h: Hyper, nesterov: bool = False) -> tuple[sp.Expr, Coord]:
-    """optax.scale_by_adam: the bias-corrected direction and the next moments."""
-    b2, count = h["b2"], h["t"] + 1
+def _adaptive(
+    c: Coord, h: Hyper, v: sp.Expr, eps_root: sp.Expr = sp.S.Zero, nesterov: bool = False
+) -> tuple[sp.Expr, Coord]:
+    """``m_hat / (sqrt(v_hat + eps_root) + eps)`` and the next moments, given the next ``v``."""
     m, m_hat = _first_moment(c, h, nesterov)
-    v = (1 - b2) * c["g"] ** 2 + b2 * c["v"]
-    v_hat = v / (1 - b2**count)
-    return m_hat / (sp.sqrt(v_hat + h["eps_root"]) + h["eps"]), {"m": m, "v": v}
+    v_hat = v / (1 - h["b2"] ** (h["t"] + 1))
+    return m_hat / (sp.sqrt(v_hat + eps_root) + h["eps"]), {"m": m, "v": v}
 
 
-def _nadam_direction(c: Coord, h: Hyper) -> tuple[sp.Expr, Coord]:
-    return _adam_direction(c, h, nesterov=True)
+def _adam(c: Coord, h: Hyper, nesterov: bool = False) -> tuple[sp.Expr, Coord]:
+    """optax.scale_by_adam: ``v' = b2 v + (1 - b2) g**2``, bias-corrected with the count."""
+    v = (1 - h["b2"]) * c["g"] ** 2 + h["b2"] * c["v"]
+    return _adaptive(c, h, v, h["eps_root"], nesterov)
 
 
-def _adabelief_direction(c: Coord, h: Hyper) -> tuple[sp.Expr, Coord]:
-    """optax.scale_by_belief: ``v`` is the moving average of ``(g - m')**2``, plus eps_root."""
-    b2, count = h["b2"], h["t"] + 1
-    m, m_hat = _first_moment(c, h)
-    v = (1 - b2) * (c["g"] - m) ** 2 + b2 * c["v"] + h["eps_root"]
-    return m_hat / (sp.sqrt(v / (1 - b2**count)) + h["eps"]), {"m": m, "v": v}
+def _adabelief(c: Coord, h: Hyper) -> tuple[sp.Expr, Coord]:
+    """optax.scale_by_belief: ``v' = b2 v + (1 - b2) (g - m')**2 + eps_root``."""
+    m = (1 - h["b1"]) * c["g"] + h["b1"] * c["m"]
+    return _adaptive(c, h, (1 - h["b2"]) * (c["g"] - m) ** 2 + h["b2"] * c["v"] + h["eps_root"])
 
 
-def _radam_direction(c: Coord, h: Hyper) -> tuple[sp.Expr, Coord]:
+def _yogi(c: Coord, h: Hyper) -> tuple[sp.Expr, Coord]:
+    """optax.scale_by_yogi, ``eps_root = 0``: ``v' = v - (1 - b2) sign(v - g**2) g**2``."""
+    g2 = c["g"] ** 2
+    return _adaptive(c, h, c["v"] - (1 - h["b2"]) * sp.sign(c["v"] - g2) * g2)
+
+
+def _radam(c: Coord, h: Hyper) -> tuple[sp.Expr, Coord]:
     """optax.scale_by_radam: Adam rectified by ``r`` once the length ``rho`` of the
     approximated simple moving average reaches ``threshold``, else the bias-corrected ``m``."""
     b2, count = h["b2"], h["t"] + 1
-    m, m_hat = _first_moment(c, h)
-    v = (1 - b2) * c["g"] ** 2 + b2 * c["v"]
-    v_hat = v / (1 - b2**count)
+    adam, state = _adam(c, h)
     rho_inf = 2 / (1 - b2) - 1
     rho = rho_inf - 2 * count * b2**count / (1 - b2**count)
     r = sp.sqrt((rho - 4) * (rho - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho))
-    rectified = r * m_hat / (sp.sqrt(v_hat + h["eps_root"]) + h["eps"])
-    return sp.Piecewise((rectified, rho >= h["threshold"]), (m_hat, True)), {"m": m, "v": v}
+    m_hat = state["m"] / (1 - h["b1"] ** count)
+    return sp.Piecewise((r * adam, rho >= h["threshold"]), (m_hat, True)), state
 
 
-#: optax.yogi passes neither of these to optax.scale_by_yogi, which starts both moments at
-#: ``initial_accumulator_value`` (not zero) and uses ``eps_root = 0``.
-_YOGI_INITIAL = sp.Rational(1, 10**6)
-_YOGI_EPS_ROOT = sp.Integer(0)
-
-
-def _yogi_direction(c: Coord, h: Hyper) -> tuple[sp.Expr, Coord]:
-    """optax.scale_by_yogi: ``v' = v - (1 - b2) sign(v - g**2) g**2``."""
-    b2, count = h["b2"], h["t"] + 1
+def _amsgrad(c: Coord, h: Hyper) -> tuple[sp.Expr, Coord]:
+    """optax.scale_by_amsgrad: Adam with the running maximum ``vmax`` of ``v_hat``."""
+    b2 = h["b2"]
     m, m_hat = _first_moment(c, h)
-    v = c["v"] - (1 - b2) * sp.sign(c["v"] - c["g"] ** 2) * c["g"] ** 2
-    v_hat = v / (1 - b2**count)
-    return m_hat / (sp.sqrt(v_hat + _YOGI_EPS_ROOT) + h["eps"]), {"m": m, "v": v}
+    v = (1 - b2) * c["g"] ** 2 + b2 * c["v"]
+    vmax = sp.Max(c["vmax"], v / (1 - b2 ** (h["t"] + 1)))
+    return m_hat / (sp.sqrt(vmax + h["eps_root"]) + h["eps"]), {"m": m, "v": v, "vmax": vmax}
 
 
-def _adan_direction(c: Coord, h: Hyper) -> tuple[sp.Expr, Coord]:
+def _adamax(c: Coord, h: Hyper) -> tuple[sp.Expr, Coord]:
+    """optax.scale_by_adamax: ``inf' = max(b2 inf, |g| + eps)``, ``d = m_hat / inf'``."""
+    m, m_hat = _first_moment(c, h)
+    inf = sp.Max(sp.Abs(c["g"]) + h["eps"], h["b2"] * c["inf"])
+    return m_hat / inf, {"m": m, "inf": inf}
+
+
+def _adan(c: Coord, h: Hyper) -> tuple[sp.Expr, Coord]:
     """optax.scale_by_adan: moving averages of ``g`` (``m``), of the gradient difference
     ``g - gprev`` (``d``; the difference is 0 at the first step) and of the square of
     ``g + (1 - b2) (g - gprev)`` (``v``), each bias-corrected."""
@@ -372,22 +279,15 @@ def _adan_direction(c: Coord, h: Hyper) -> tuple[sp.Expr, Coord]:
     return direction / denominator, {"m": m, "d": d, "v": v, "gprev": c["g"]}
 
 
-def _adamax_direction(c: Coord, h: Hyper) -> tuple[sp.Expr, Coord]:
-    """optax.scale_by_adamax: the infinity norm ``max(b2 inf, |g| + eps)``."""
-    m, m_hat = _first_moment(c, h)
-    inf = sp.Max(sp.Abs(c["g"]) + h["eps"], h["b2"] * c["inf"])
-    return m_hat / inf, {"m": m, "inf": inf}
-
-
 def _adadelta(c: Coord, h: Hyper) -> tuple[sp.Expr, Coord]:
-    """optax.adadelta: weight decay added to the gradient, then optax.scale_by_adadelta with
-    the moving averages ``eg`` of squared gradients and ``ex`` of squared updates."""
+    """optax.scale_by_adadelta on ``g + weight_decay theta``: ``eg`` and ``ex`` are moving
+    averages of the squared gradients and updates, ``d = sqrt(ex + eps) / sqrt(eg' + eps) g``."""
     rho = h["rho"]
-    d = c["g"] + h["weight_decay"] * c["theta"]
-    eg = rho * c["eg"] + (1 - rho) * d**2
-    scaled = sp.sqrt(c["ex"] + h["eps"]) / sp.sqrt(eg + h["eps"]) * d
+    g = c["g"] + h["weight_decay"] * c["theta"]
+    eg = rho * c["eg"] + (1 - rho) * g**2
+    scaled = sp.sqrt(c["ex"] + h["eps"]) / sp.sqrt(eg + h["eps"]) * g
     ex = rho * c["ex"] + (1 - rho) * scaled**2
-    return -c["lr"] * scaled, {"eg": eg, "ex": ex}
+    return scaled, {"eg": eg, "ex": ex}
 
 
 def _rprop(c: Coord, h: Hyper) -> tuple[sp.Expr, Coord]:
@@ -413,28 +313,32 @@ def _optimistic(c: Coord, h: Hyper) -> tuple[sp.Expr, Coord]:
     """optax.scale_by_optimistic_gradient: ``(alpha + beta) g - beta gprev``, with
     ``gprev = g`` at the first step."""
     gprev = sp.Piecewise((c["g"], sp.Eq(h["t"], 0)), (c["gprev"], True))
-    d = (h["alpha"] + h["beta"]) * c["g"] - h["beta"] * gprev
-    return -c["lr"] * d, {"gprev": c["g"]}
+    return (h["alpha"] + h["beta"]) * c["g"] - h["beta"] * gprev, {"gprev": c["g"]}
 
 
 def _rmsprop(c: Coord, h: Hyper) -> tuple[sp.Expr, Coord]:
+    """optax.scale_by_rms (not centered, no momentum): ``nu' = decay nu + (1 - decay) g**2``,
+    ``d = g / sqrt(nu' + eps)``."""
     nu = (1 - h["decay"]) * c["g"] ** 2 + h["decay"] * c["nu"]
-    return -c["lr"] * c["g"] / sp.sqrt(nu + h["eps"]), {"nu": nu}
+    return c["g"] / sp.sqrt(nu + h["eps"]), {"nu": nu}
 
 
 def _adagrad(c: Coord, h: Hyper) -> tuple[sp.Expr, Coord]:
+    """optax.scale_by_rss: ``s' = s + g**2``, ``d = g / sqrt(s' + eps)`` (0 where ``s' = 0``)."""
     s = c["g"] ** 2 + c["s"]
-    scaled = sp.Piecewise((c["g"] / sp.sqrt(s + h["eps"]), s > 0), (0, True))
-    return -c["lr"] * scaled, {"s": s}
+    return sp.Piecewise((c["g"] / sp.sqrt(s + h["eps"]), s > 0), (0, True)), {"s": s}
 
 
-def _clip(c: Coord, pair: tuple[Coord, Coord], h: Hyper) -> tuple[sp.Expr, Coord]:
+def _clip(c: Coord, h: Hyper, pair: tuple[Coord, Coord]) -> tuple[sp.Expr, Coord]:
+    """The global norm is ``sqrt(g_p**2 + g_q**2 + rest_g)``."""
     norm = sp.sqrt(sum(x["g"] ** 2 for x in pair) + h["rest_g"])
-    clipped = sp.Piecewise((c["g"], norm < h["max_norm"]), (c["g"] * h["max_norm"] / norm, True))
-    return -c["lr"] * clipped, {}
+    return sp.Piecewise((c["g"], norm < h["max_norm"]), (c["g"] * h["max_norm"] / norm, True)), {}
 
 
-def _lars(c: Coord, pair: tuple[Coord, Coord], h: Hyper) -> tuple[sp.Expr, Coord]:
+def _lars(c: Coord, h: Hyper, pair: tuple[Coord, Coord]) -> tuple[sp.Expr, Coord]:
+    """The trust ratio uses the norms of the leaf that holds ``p`` and ``q``. Tied parameters
+    share a role (kind and layer), so they lie in the same leaf when leaves are layers."""
+
     def decayed(x: Coord) -> sp.Expr:
         return x["g"] + h["weight_decay"] * x["theta"]
 
@@ -448,151 +352,132 @@ def _lars(c: Coord, pair: tuple[Coord, Coord], h: Hyper) -> tuple[sp.Expr, Coord
     return m, {"m": m}
 
 
-def _amsgrad(c: Coord, h: Hyper) -> tuple[sp.Expr, Coord]:
-    """optax.scale_by_amsgrad: the running maximum of the bias-corrected second moment."""
-    b1, b2, count = h["b1"], h["b2"], h["t"] + 1
-    m = (1 - b1) * c["g"] + b1 * c["m"]
-    v = (1 - b2) * c["g"] ** 2 + b2 * c["v"]
-    vmax = sp.Max(c["vmax"], v / (1 - b2**count))
-    m_hat = m / (1 - b1**count)
-    return -c["lr"] * m_hat / (sp.sqrt(vmax + h["eps_root"]) + h["eps"]), {
-        "m": m, "v": v, "vmax": vmax}
-
-
 def _lion(c: Coord, h: Hyper) -> tuple[sp.Expr, Coord]:
-    direction = sp.sign((1 - h["b1"]) * c["g"] + h["b1"] * c["m"])
+    """optax.scale_by_lion: ``d = sign((1 - b1) g + b1 m)``, ``m' = b2 m + (1 - b2) g``."""
     m = h["b2"] * c["m"] + (1 - h["b2"]) * c["g"]
-    return -c["lr"] * (direction + h["weight_decay"] * c["theta"]), {"m": m}
-
-
-def _sign_sgd(c: Coord, h: Hyper) -> tuple[sp.Expr, Coord]:
-    del h
-    return -c["lr"] * sp.sign(c["g"]), {}
+    return sp.sign((1 - h["b1"]) * c["g"] + h["b1"] * c["m"]), {"m": m}
 
 
 def _signum(c: Coord, h: Hyper) -> tuple[sp.Expr, Coord]:
+    """``m' = beta m + (1 - beta) g``, ``d = sign(m')``."""
     m = h["beta"] * c["m"] + (1 - h["beta"]) * c["g"]
-    return -c["lr"] * sp.sign(m), {"m": m}
+    return sp.sign(m), {"m": m}
 
 
 _ADAM = ("lr", "b1", "b2", "eps", "eps_root")
+#: optax.yogi passes no ``initial_accumulator_value`` to optax.scale_by_yogi: both moments
+#: start at 1e-6.
+_YOGI_INITIAL = sp.Rational(1, 10**6)
 _RULES: dict[str, _Rule] = {
-    "gd": _Rule("optax.sgd(lr)", ("lr",), (), _no_state, _coordinatewise(_gd)),
-    "sgd": _Rule(
-        "optax.sgd(lr) on a mini-batch gradient", ("lr",), (), _no_state, _coordinatewise(_gd)
-    ),
+    "gd": _Rule("optax.sgd(lr)", ("lr",), (), _gradient),
+    "sgd": _Rule("optax.sgd(lr) on a mini-batch gradient", ("lr",), (), _gradient),
     "momentum": _Rule(
-        "optax.sgd(lr, momentum) (optax.trace)", ("lr", "momentum"), ("m",), _zeros("m"),
-        _coordinatewise(_momentum),
+        "optax.sgd(lr, momentum) (optax.trace)", ("lr", "momentum"), ("m",), _momentum
     ),
     "nesterov": _Rule(
         "optax.sgd(lr, momentum, nesterov=True) (optax.trace)", ("lr", "momentum"), ("m",),
-        _zeros("m"), _coordinatewise(_nesterov),
+        partial(_momentum, nesterov=True),
     ),
     "adam": _Rule(
-        "optax.adam(lr, b1, b2, eps, eps_root) (optax.scale_by_adam)", _ADAM, ("m", "v"),
-        _zeros("m", "v"), _coordinatewise(_scaled(_adam_direction)), ("t",),
+        "optax.adam(lr, b1, b2, eps, eps_root) (optax.scale_by_adam)", _ADAM, ("m", "v"), _adam,
+        shared=("t",),
     ),
     "adamw": _Rule(
         "optax.adamw(lr, b1, b2, eps, eps_root, weight_decay)", (*_ADAM, "weight_decay"),
-        ("m", "v"), _zeros("m", "v"), _coordinatewise(_decoupled(_adam_direction)), ("t",),
+        ("m", "v"), _adam, "decoupled", ("t",),
     ),
     "l2": _Rule(
         "optax.chain(optax.add_decayed_weights(weight_decay), optax.sgd(lr))",
-        ("lr", "weight_decay"), (), _no_state, _coordinatewise(_l2),
+        ("lr", "weight_decay"), (), _gradient, "decoupled",
     ),
     "rmsprop": _Rule(
         "optax.rmsprop(lr, decay, eps, initial_scale) (optax.scale_by_rms)",
-        ("lr", "decay", "eps", "initial_scale"), ("nu",),
-        lambda h: {"nu": h["initial_scale"]}, _coordinatewise(_rmsprop),
+        ("lr", "decay", "eps", "initial_scale"), ("nu",), _rmsprop,
+        start={"nu": "initial_scale"},
     ),
     "adagrad": _Rule(
         "optax.adagrad(lr, initial_accumulator_value, eps) (optax.scale_by_rss)",
-        ("lr", "initial_accumulator_value", "eps"), ("s",),
-        lambda h: {"s": h["initial_accumulator_value"]}, _coordinatewise(_adagrad),
+        ("lr", "initial_accumulator_value", "eps"), ("s",), _adagrad,
+        start={"s": "initial_accumulator_value"},
     ),
     "clip": _Rule(
         "optax.chain(optax.clip_by_global_norm(max_norm), optax.sgd(lr))",
-        ("lr", "max_norm"), (), _no_state, _clip, ("rest_g",),
+        ("lr", "max_norm"), (), _clip, shared=("rest_g",), leaf=True,
     ),
     "lars": _Rule(
         "optax.lars(lr, weight_decay, trust_coefficient, eps, momentum) "
         "(optax.scale_by_trust_ratio, optax.trace)",
-        ("lr", "weight_decay", "trust_coefficient", "eps", "momentum"), ("m",), _zeros("m"),
-        _lars, ("rest_theta", "rest_d"),
+        ("lr", "weight_decay", "trust_coefficient", "eps", "momentum"), ("m",), _lars, "raw",
+        ("rest_theta", "rest_d"), leaf=True,
     ),
     "amsgrad": _Rule(
         "optax.amsgrad(lr, b1, b2, eps, eps_root) (optax.scale_by_amsgrad)", _ADAM,
-        ("m", "v", "vmax"), _zeros("m", "v", "vmax"), _coordinatewise(_amsgrad), ("t",),
+        ("m", "v", "vmax"), _amsgrad, shared=("t",),
     ),
     "adamax": _Rule(
         "optax.adamax(lr, b1, b2, eps) (optax.scale_by_adamax)", ("lr", "b1", "b2", "eps"),
-        ("m", "inf"), _zeros("m", "inf"), _coordinatewise(_scaled(_adamax_direction)), ("t",),
+        ("m", "inf"), _adamax, shared=("t",),
     ),
     "lion": _Rule(
         "optax.lion(lr, b1, b2, weight_decay) (optax.scale_by_lion, add_decayed_weights)",
-        ("lr", "b1", "b2", "weight_decay"), ("m",), _zeros("m"), _coordinatewise(_lion),
+        ("lr", "b1", "b2", "weight_decay"), ("m",), _lion, "decoupled",
     ),
     "sign_sgd": _Rule(
-        "optax.sign_sgd(lr) (optax.scale_by_sign)", ("lr",), (), _no_state,
-        _coordinatewise(_sign_sgd),
+        "optax.sign_sgd(lr) (optax.scale_by_sign)", ("lr",), (),
+        lambda c, h: (sp.sign(c["g"]), {}),
     ),
     "signum": _Rule(
         "optax.signum(lr, beta) (optax.ema without debiasing, optax.scale_by_sign)",
-        ("lr", "beta"), ("m",), _zeros("m"), _coordinatewise(_signum),
+        ("lr", "beta"), ("m",), _signum,
     ),
     "nadam": _Rule(
         "optax.nadam(lr, b1, b2, eps, eps_root) (optax.scale_by_adam with nesterov=True)", _ADAM,
-        ("m", "v"), _zeros("m", "v"), _coordinatewise(_scaled(_nadam_direction)), ("t",),
+        ("m", "v"), partial(_adam, nesterov=True), shared=("t",),
     ),
     "nadamw": _Rule(
         "optax.nadamw(lr, b1, b2, eps, eps_root, weight_decay)", (*_ADAM, "weight_decay"),
-        ("m", "v"), _zeros("m", "v"), _coordinatewise(_decoupled(_nadam_direction)), ("t",),
+        ("m", "v"), partial(_adam, nesterov=True), "decoupled", ("t",),
     ),
     "adamaxw": _Rule(
         "optax.adamaxw(lr, b1, b2, eps, weight_decay) (optax.scale_by_adamax, "
         "add_decayed_weights)", ("lr", "b1", "b2", "eps", "weight_decay"), ("m", "inf"),
-        _zeros("m", "inf"), _coordinatewise(_decoupled(_adamax_direction)), ("t",),
+        _adamax, "decoupled", ("t",),
     ),
     "adabelief": _Rule(
         "optax.adabelief(lr, b1, b2, eps, eps_root) (optax.scale_by_belief)", _ADAM,
-        ("m", "v"), _zeros("m", "v"), _coordinatewise(_scaled(_adabelief_direction)), ("t",),
+        ("m", "v"), _adabelief, shared=("t",),
     ),
     "adan": _Rule(
         "optax.adan(lr, b1, b2, b3, eps, eps_root, weight_decay) (optax.scale_by_adan, "
         "add_decayed_weights)", ("lr", "b1", "b2", "b3", "eps", "eps_root", "weight_decay"),
-        ("m", "d", "v", "gprev"), _zeros("m", "d", "v", "gprev"),
-        _coordinatewise(_decoupled(_adan_direction)), ("t",),
+        ("m", "d", "v", "gprev"), _adan, "decoupled", ("t",),
     ),
     "radam": _Rule(
         "optax.radam(lr, b1, b2, eps, eps_root, threshold) (optax.scale_by_radam)",
-        (*_ADAM, "threshold"), ("m", "v"), _zeros("m", "v"),
-        _coordinatewise(_scaled(_radam_direction)), ("t",),
+        (*_ADAM, "threshold"), ("m", "v"), _radam, shared=("t",),
     ),
     "yogi": _Rule(
         "optax.yogi(lr, b1, b2, eps) (optax.scale_by_yogi: both moments start at 1e-6, "
-        "eps_root = 0)", ("lr", "b1", "b2", "eps"), ("m", "v"),
-        lambda h: {"m": _YOGI_INITIAL, "v": _YOGI_INITIAL},
-        _coordinatewise(_scaled(_yogi_direction)), ("t",),
+        "eps_root = 0)", ("lr", "b1", "b2", "eps"), ("m", "v"), _yogi, shared=("t",),
+        start={"m": _YOGI_INITIAL, "v": _YOGI_INITIAL},
     ),
     "adadelta": _Rule(
         "optax.adadelta(lr, rho, eps, weight_decay) (optax.add_decayed_weights, "
         "optax.scale_by_adadelta)", ("lr", "rho", "eps", "weight_decay"), ("eg", "ex"),
-        _zeros("eg", "ex"), _coordinatewise(_adadelta),
+        _adadelta,
     ),
     "rprop": _Rule(
         "optax.rprop(lr, eta_minus, eta_plus, min_step_size, max_step_size) "
         "(optax.scale_by_rprop: lr is the initial step size)",
         ("lr", "eta_minus", "eta_plus", "min_step_size", "max_step_size"), ("step", "prev"),
-        lambda h: {"step": h["lr"], "prev": sp.Integer(0)}, _coordinatewise(_rprop),
+        _rprop, "raw", start={"step": "lr"},
     ),
     "optimistic_gradient_descent": _Rule(
         "optax.optimistic_gradient_descent(lr, alpha, beta) "
         "(optax.scale_by_optimistic_gradient)", ("lr", "alpha", "beta"), ("gprev",),
-        _zeros("gprev"), _coordinatewise(_optimistic), ("t",),
+        _optimistic, shared=("t",),
     ),
 }
-
 
 # -- names -----------------------------------------------------------------------------------
 def _parse(optimizer) -> tuple[str, str | None]:
@@ -617,17 +502,11 @@ def _parse(optimizer) -> tuple[str, str | None]:
     return base, perturbation
 
 
-def _hyper_names(base: str, perturbation: str | None) -> tuple[str, ...]:
-    """The rule's hyperparameters; a per-parameter learning rate replaces ``lr``."""
-    names = _RULES[base].hyper
-    if _PERTURBATION_SYMBOL.get(perturbation) == "lr":
-        return tuple(n for n in names if n != "lr")
-    return names
-
-
 def _hyper_values(base: str, perturbation: str | None, overrides: Mapping) -> dict:
-    """The rule's hyperparameters (symbols unless overridden), ``t`` and ``rest_*``."""
-    allowed = _hyper_names(base, perturbation)
+    """The rule's hyperparameters (symbols unless overridden; a per-parameter learning rate
+    replaces ``lr``), ``t`` and ``rest_*``."""
+    per_unit_lr = _PERTURBATION_SYMBOL.get(perturbation) == "lr"
+    allowed = tuple(n for n in _RULES[base].hyper if not (per_unit_lr and n == "lr"))
     values: dict[str, sp.Expr] = {n: _hyper_symbol(base, n) for n in allowed}
     for name, value in overrides.items():
         choose(f"hyperparameter of {base}", name, allowed)
@@ -656,7 +535,8 @@ def _coordinate(tag: str, rule: _Rule, perturbation: str | None, h: Hyper) -> Co
     c: Coord = {"theta": _coord_symbol("theta", tag), "g": _coord_symbol("g", tag)}
     c.update({s: _coord_symbol(s, tag) for s in rule.slots})
     symbol = _PERTURBATION_SYMBOL.get(perturbation)
-    c["g"] = c["g"] + _coord_symbol("n", tag) if symbol == "n" else c["g"]
+    if symbol == "n":
+        c["g"] = c["g"] + _coord_symbol("n", tag)
     if symbol == "wd":  # optax.add_decayed_weights before the optimizer
         c["g"] = c["g"] + _coord_symbol("wd", tag) * c["theta"]
     c["lr"] = _coord_symbol("lr", tag) if symbol == "lr" else h["lr"]
@@ -738,15 +618,22 @@ def _vanishes(expr: sp.Expr) -> str | None:
     return None
 
 
+def _latex_difference(p_expr: sp.Expr, q_expr: sp.Expr, value: sp.Expr = sp.S.Zero) -> str:
+    return rf"{sp.latex(p_expr)} - \left({sp.latex(q_expr)}\right) = {sp.latex(value)}"
+
+
+def _minus(name: str, sign: int) -> str:
+    """The operator of the difference that vanishes on a tied pair: ``-``, or ``+`` where
+    ``name`` is odd under a sign flip."""
+    return "-" if _parity(name, sign) > 0 else "+"
+
+
 def _identity_step(text: str, p_expr: sp.Expr, q_expr: sp.Expr, tie: Mapping) -> ProofStep:
     """A step of a lemma that holds for every optimizer: ``p_expr - q_expr`` vanishes."""
     how = _vanishes((p_expr - q_expr).xreplace(tie))
     if how is None:
         raise RuntimeError(f"internal error: {p_expr} - {q_expr} does not vanish")
-    return ProofStep(
-        f"{text}: {p_expr} - {q_expr} = 0 ({how}).",
-        rf"{sp.latex(p_expr)} - \left({sp.latex(q_expr)}\right) = 0",
-    )
+    return ProofStep(f"{text}: {p_expr} - {q_expr} = 0 ({how}).", _latex_difference(p_expr, q_expr))
 
 
 _PERTURBATION_TEXT = {
@@ -773,45 +660,34 @@ _SECOND_Q = {"n": Fraction(-3), "lr": Fraction(1, 5), "wd": Fraction(1)}
 _SECOND_SHARED = {"t": Fraction(1)}
 
 
-def _witnesses(base: str, perturbation: str | None, h: Hyper, overrides: Mapping, sign: int):
-    """The witness point, then the same with q's untied symbols moved further away, one step
-    later."""
-    yield _witness(base, perturbation, h, overrides, sign)
-    yield _witness(base, perturbation, h, overrides, sign, second=True)
-    if perturbation == "per_unit_weight_decay":  # a decay that turns g + wd theta around
-        point = _witness(base, perturbation, h, overrides, sign, second=True)
-        for tag in "pq":
-            point[_coord_symbol("theta", tag)] = sp.Rational(-2)
-        yield point
-
-
-def _witness(
-    base: str, perturbation: str | None, h: Hyper, overrides: Mapping, sign: int = 1,
-    second: bool = False,
-) -> dict:
-    """A concrete rational point: both coordinates' symbols (tied ones tied), shared symbols."""
+def _witnesses(base: str, perturbation: str | None, h: Hyper, sign: int = 1):
+    """Concrete rational points: both coordinates' symbols (tied ones tied) and the symbols of
+    ``h`` that are not overridden; first at their witness values, then with q's untied symbols
+    and the shared ones moved further away (``_SECOND_*``), then, for a decay per parameter,
+    with ``theta = -2`` too (a decay that turns ``g + wd theta`` around)."""
     tie = _tie_map(base, perturbation, sign)
     bases = ["theta", "g", *_RULES[base].slots]
     if perturbation in _PERTURBATION_SYMBOL:
         bases.append(_PERTURBATION_SYMBOL[perturbation])
-    point: dict[sp.Symbol, sp.Expr] = {}
-    for b in bases:
-        p_value, q_value = (sp.Rational(x) for x in _COORD[b][1])
-        q = _coord_symbol(b, "q")
-        point[_coord_symbol(b, "p")] = p_value
-        if second and b in _SECOND_Q:
-            q_value = sp.Rational(_SECOND_Q[b])
-        point[q] = tie[q].xreplace(point) if q in tie else q_value
-    for name, value in h.items():
-        if name in overrides:
-            continue
-        if name in _HYPER:
-            point[value] = sp.Rational(_hyper_spec(base, name)[1])
-        elif second and name in _SECOND_SHARED:
-            point[value] = sp.Rational(_SECOND_SHARED[name])
-        else:
-            point[value] = sp.Rational(_SHARED[name][1])
-    return point
+    for second in (False, True):
+        point: dict[sp.Symbol, sp.Expr] = {}
+        for b in bases:
+            p_value, q_value = _COORD[b][1]
+            q = _coord_symbol(b, "q")
+            point[_coord_symbol(b, "p")] = sp.Rational(p_value)
+            q_value = _SECOND_Q.get(b, q_value) if second else q_value
+            point[q] = tie[q].xreplace(point) if q in tie else sp.Rational(q_value)
+        for name, value in h.items():
+            if not isinstance(value, sp.Symbol):  # overridden
+                continue
+            if name in _HYPER:
+                point[value] = sp.Rational(_hyper_spec(base, name)[1])
+            else:
+                shared = _SHARED[name][1]
+                point[value] = sp.Rational(_SECOND_SHARED.get(name, shared) if second else shared)
+        yield point
+    if perturbation == "per_unit_weight_decay":
+        yield {**point, **{_coord_symbol("theta", tag): sp.Rational(-2) for tag in "pq"}}
 
 
 def _lemma_header(
@@ -852,9 +728,7 @@ def prove_update_preserves_ties(optimizer: str, *, sign: int = 1, **hyper) -> Th
     """One optimizer step maps a tied pair to a tied pair (the per-coordinate lemma).
 
     For a pair ``(p, q)`` with ``theta_q = theta_p``, ``g_q = g_p`` and every state slot tied,
-    the next state, the update and the next parameter of ``q`` equal those of ``p``. Each
-    difference is shown to be exactly zero after substituting ``q``'s symbols by ``p``'s:
-    identical expressions, else :func:`sympy.simplify` gives 0.
+    the next state, the update and the next parameter of ``q`` equal those of ``p``.
 
     Args:
       optimizer: a name from :data:`OPTIMIZERS`, optionally ``+`` a perturbation
@@ -887,18 +761,14 @@ def prove_update_preserves_ties(optimizer: str, *, sign: int = 1, **hyper) -> Th
     tie = _tie_map(base, perturbation, sign)
     context = {"optimizer": optimizer, "models": _RULES[base].models,
                "hyper": {k: str(v) for k, v in h.items()}}
-    steps = []
+    steps, differences = [], {}
     for name, p_expr in out["p"].items():
         q_expr = _parity(name, sign) * out["q"][name]
-        op = "-" if _parity(name, sign) > 0 else "+"
-        label = f"{_output_name(name, 'p')} {op} {_output_name(name, 'q')}"
-        diff = (p_expr - q_expr).xreplace(tie)
-        how = "identical after substitution" if diff == 0 else None
-        if how is None:
-            for point in _witnesses(base, perturbation, h, hyper, sign):
-                value = sp.simplify((p_expr - q_expr).xreplace(point))
-                if value.is_zero is False:
-                    break
+        label = f"{_output_name(name, 'p')} {_minus(name, sign)} {_output_name(name, 'q')}"
+        differences[label] = p_expr - q_expr
+        diff = differences[label].xreplace(tie)
+        for point in _witnesses(base, perturbation, h, sign) if diff != 0 else ():
+            value = sp.simplify(differences[label].xreplace(point))
             if value.is_zero is False:
                 witness = {str(k): str(v) for k, v in point.items()}
                 witness.update({k: str(v) for k, v in h.items() if k in hyper})
@@ -906,23 +776,18 @@ def prove_update_preserves_ties(optimizer: str, *, sign: int = 1, **hyper) -> Th
                 steps.append(ProofStep(
                     f"{label} is not identically 0 after the substitution: at the witness "
                     f"point (tied values equal) it is {value}.",
-                    rf"{sp.latex(p_expr)} - \left({sp.latex(q_expr)}\right) = {sp.latex(value)}",
+                    _latex_difference(p_expr, q_expr, value),
                 ))
                 return Theorem(claim, hypotheses, REFUTED, steps=steps, witness=witness,
                                context=context)
-            how = _vanishes(diff)
-            if how is None:
-                return Theorem(claim, hypotheses, UNKNOWN, steps=steps, context=context,
-                               reason=f"{label} did not simplify to 0 and is 0 at the test point")
+        how = _vanishes(diff)
+        if how is None:
+            return Theorem(claim, hypotheses, UNKNOWN, steps=steps, context=context,
+                           reason=f"{label} did not simplify to 0 and is 0 at the test point")
         steps.append(ProofStep(
             f"{label} = 0 ({how}); {_output_name(name, 'p')} = {p_expr}",
-            rf"{sp.latex(p_expr)} - \left({sp.latex(q_expr)}\right) = 0",
+            _latex_difference(p_expr, q_expr),
         ))
-    differences = {
-        f"{_output_name(name, 'p')} {'-' if _parity(name, sign) > 0 else '+'} "
-        f"{_output_name(name, 'q')}": p_expr - _parity(name, sign) * out["q"][name]
-        for name, p_expr in out["p"].items()
-    }
     guard = _guard.check_identities(differences, claim, equal=tie, seed=optimizer)
     return Theorem(claim, hypotheses, PROVEN, steps=steps, context=context, guard=guard)
 
@@ -981,26 +846,22 @@ def _initial_state_lemma(base: str, sign: int = 1, perturbation: str | None = No
     init = {tag: rule.init({**h, "lr": _coord_symbol("lr", tag)} if per_unit else h)
             for tag in "pq"}
     tie = _tie_map(base, perturbation, sign)
-
-    def op(s: str) -> str:
-        return "-" if _parity(s, sign) > 0 else "+"
-
     claim = f"The initial state of {base} is {'tied' if sign > 0 else 'sign-flip tied'}."
     hypotheses = [f"The optimizer is {rule.models}, initialised as optax does."]
     if per_unit:
         hypotheses.append(_PERTURBATION_TEXT[perturbation])
     steps, differences = [], {}
     for s in rule.slots:
-        label = f"{s}_p(0) {op(s)} {s}_q(0)"
+        label = f"{s}_p(0) {_minus(s, sign)} {s}_q(0)"
         p_expr, q_expr = init["p"][s], _parity(s, sign) * init["q"][s]
         if _vanishes((p_expr - q_expr).xreplace(tie)) is None:
-            point = _witness(base, perturbation, h, {}, sign)
+            point = next(_witnesses(base, perturbation, h, sign))
             value = sp.simplify((p_expr - q_expr).xreplace(point))
             witness = {str(k): str(point[k]) for k in (p_expr - q_expr).free_symbols}
             witness.update(difference=label, value=str(value))
             steps.append(ProofStep(
-                f"{label} is not 0: {p_expr} {op(s)} {init['q'][s]} = {value} at the witness.",
-                rf"{sp.latex(p_expr)} - \left({sp.latex(q_expr)}\right) = {sp.latex(value)}",
+                f"{label} is not 0: {p_expr} {_minus(s, sign)} {init['q'][s]} = {value} at the "
+                "witness.", _latex_difference(p_expr, q_expr, value),
             ))
             return Theorem(claim, hypotheses, REFUTED, steps=steps, witness=witness)
         steps.append(_identity_step(label, p_expr, q_expr, tie))
@@ -1022,9 +883,8 @@ def prove_training_preserves_ties(
     Lemmas: (gradient) tied parameters give tied per-sample gradients, from
     :func:`symjax.symbolic._ties.prove_tie_invariance` for the network and tie set; (batch) so the
     batch sum or mean is tied, for any batch; (initial state) the optimizer's initial state is
-    tied; (update) :func:`prove_update_preserves_ties`. Base case: parameters tied by hypothesis
-    and the initial state; step: the gradient, batch and update lemmas; so for every step ``t``
-    the parameters and the state are tied. A refuted lemma refutes the theorem with its witness.
+    tied; (update) :func:`prove_update_preserves_ties`; then induction on the step ``t``. A refuted
+    lemma refutes the theorem with its witness.
 
     Args:
       widths: the layer widths, e.g. ``(2, 2, 1)`` or ``"2,2,1"``.
@@ -1076,12 +936,8 @@ def prove_training_preserves_ties(
         f"Each step: per-sample gradients, reduced over a batch, then one step of "
         f"{_RULES[base].models}.",
     ]
-    context = {
-        "widths": list(layout.widths),
-        "ties": tie_text,
-        "optimizer": optimizer,
-        **network_kwargs,
-    }
+    context = {"widths": list(layout.widths), "ties": tie_text, "optimizer": optimizer,
+               **network_kwargs}
     theorem = combine(claim, hypotheses, lemmas, context=context)
     if not theorem.proven:
         return theorem
