@@ -165,9 +165,8 @@ def run(args: argparse.Namespace) -> int:
     if args.resume:
         given = [f"--{n.replace('_', '-')}" for n, default in DEFAULTS.items()
                  if getattr(args, n) != default]
-        given += ["--out"] if args.out else []
-        given += ["--save-params"] if args.save_params else []
-        given += ["--force"] if args.force else []
+        outputs = {"--out": args.out, "--save-params": args.save_params, "--force": args.force}
+        given += [option for option, value in outputs.items() if value]
         if given:
             raise InputError(f"--resume DIR takes the options of the run in DIR; drop "
                              f"{', '.join(given)}")

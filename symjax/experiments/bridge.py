@@ -179,10 +179,7 @@ def lambdify_gradient(
     f = sp.lambdify(args, exprs, modules="jax", cse=True)
 
     def fn(params, inputs, targets, masks):
-        values = [params[i] for i in range(params.shape[0])]
-        values += [inputs[s, i] for s in range(inputs.shape[0]) for i in range(inputs.shape[1])]
-        values += [targets[s, k] for s in range(targets.shape[0]) for k in range(targets.shape[1])]
-        values += [masks[j] for j in range(masks.shape[0])]
+        values = [*params, *inputs.reshape(-1), *targets.reshape(-1), *masks]  # as _arguments
         return jnp.stack([jnp.asarray(g, params.dtype) for g in f(*values)])
 
     return fn

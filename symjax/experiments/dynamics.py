@@ -234,14 +234,10 @@ def check_law(
     traj: dict[str, np.ndarray], *, lr: float, weight_decay: float = 0.0,
     prediction: str = "exact", dtype: str = "float64", tol: float = LAW_TOL_ROUNDING,
 ) -> dict[str, Any]:
-    """Compare the measured per-step change of every ``Q_j`` with a prediction.
-
-    Args:
-      traj: from :func:`law_trajectories`.
-      lr: ``eta`` of the run; weight_decay: ``lambda`` of the run (0 without decay).
-      prediction: one of :data:`LAW_PREDICTIONS` (``exact`` is the theorem).
-      dtype: the run's dtype (sets the rounding unit).
-      tol: the largest error, in rounding units, for which the prediction counts as holding.
+    """Compare the measured per-step change of every ``Q_j`` in ``traj`` (from
+    :func:`law_trajectories`, run with ``eta = lr``, ``lambda = weight_decay`` and ``dtype``,
+    which sets the rounding unit) with a prediction of :data:`LAW_PREDICTIONS`; it holds when the
+    largest error is at most ``tol`` rounding units.
 
     Returns:
       ``{"prediction", "formula", "error_rounding_units": {median, p99, max}, "relative_error":
@@ -742,7 +738,6 @@ def measure_rounding(
       predicted)``; ``ok``: the exact path never broke.
     """
     runs = []
-    exact_ok = True
     for w in widths:
         for dtype in dtypes:
             for path in ("matmul", "exact") if w in exact_widths else ("matmul",):
@@ -759,8 +754,7 @@ def measure_rounding(
                                  "first_break_min": q[0], "first_break_median": q[1],
                                  "first_break_max": q[2],
                                  "max_ulp": int(r.max_ulp.max()) if r.max_ulp.size else 0})
-                    if res.path_used == "exact" and broken.any():
-                        exact_ok = False
+    exact_ok = not any(r["seeds_broken"] for r in runs if r["path"] == "exact")
     growth = [_rounding_growth(dtype, trajectory_seeds, trajectory_steps, horizons)
               for dtype in dtypes]
     return {"config": {"seeds": seeds, "steps": steps, "widths": list(widths),

@@ -135,8 +135,7 @@ def check_symmetry(loss: Callable, params, pairs, *data, points: int = 8, seed: 
                     for k, v in _as_dict(params, order).items()}
             args = [jax.tree_util.tree_map(lambda a: jnp.asarray(rng.uniform(-1, 1, np.shape(a))),
                                            d) for d in data]
-            a, b = value(tree, args), value(_apply_g(tree, sym), args)
-            change = abs(a - b) / (abs(a) + abs(b) + 1e-300)
+            change = _relative_change(value(tree, args), value(_apply_g(tree, sym), args))
             worst = max(worst, change)
             if change > 1e-9:
                 culprits = sorted({lp for lp, _, _, _, _ in sym
@@ -149,11 +148,15 @@ def check_symmetry(loss: Callable, params, pairs, *data, points: int = 8, seed: 
     return worst
 
 
+def _relative_change(a: float, b: float) -> float:
+    return abs(a - b) / (abs(a) + abs(b) + 1e-300)
+
+
 def _single_changes(value, tree, args, sym: _Pairs, leaf: str) -> bool:
+    """Whether the pairs in ``leaf`` alone change the loss (the others swapped either way)."""
     rest = tuple(t for t in sym if leaf not in (t[0], t[2]))
-    a = value(_apply_g(tree, rest), args)
-    b = value(_apply_g(tree, sym), args)
-    return abs(a - b) > 1e-9 * (abs(a) + abs(b) + 1e-300)
+    return _relative_change(value(_apply_g(tree, rest), args),
+                            value(_apply_g(tree, sym), args)) > 1e-9
 
 
 @dataclass(frozen=True)
@@ -476,11 +479,11 @@ class _ModelRun:
             holds_model_run,
             read_text_nofollow,
         )
-        from .verify import REPORT_DIR, _remove_report, locked_store
+        from .verify import REPORT_DIR, _locked_store, _remove_report
 
         directory = claim_directory(out, option="out", ours=holds_model_run, what="model run",
                                     force=force, force_option="force=True")
-        store, lock = locked_store(directory, {"config": config, "layout": layout},
+        store, lock = _locked_store(directory, {"config": config, "layout": layout},
                                    ("results.json", CSV_FILE), "out")
         store.manifest["format"] = MODEL_FORMAT
         key = store.manifest["run_key"]

@@ -543,7 +543,7 @@ def _open_store(out: Path, config: dict, layout: dict, save_params: bool, resume
     else:
         out = Path(out)
     manifest = {"config": config, "layout": layout, "save_params": save_params}
-    store, lock = locked_store(out, manifest, _RESULT_FILES, "--out", pid)
+    store, lock = _locked_store(out, manifest, _RESULT_FILES, "--out", pid)
     try:
         if pid == 0:
             existing = store.read_manifest()
@@ -569,7 +569,7 @@ def _open_store(out: Path, config: dict, layout: dict, save_params: bool, resume
     return store, lock
 
 
-def locked_store(out: Path, manifest: dict, files, option: str, pid: int = 0
+def _locked_store(out: Path, manifest: dict, files, option: str, pid: int = 0
                  ) -> tuple[ChunkStore, DirectoryLock]:
     """The chunk store of run directory ``out`` (``manifest`` plus its ``run_key``, the SHA-256
     of ``manifest``) and its lock, held: refused (:class:`InputError`) when a link stands in for
@@ -729,27 +729,16 @@ def resolve(**options) -> Plan:
             else "matmul")
     if not form:
         form = "matmul"
-        notes.append(
-            f"widths {layout.widths_str} have a layer wider than {VECTOR_MAX_WIDTH} units, the "
-            f"limit of the exact path; the matmul path was used instead, so ties are measured "
-            f"but not expected to hold bitwise"
-        )
+        notes.append(f"widths {layout.widths_str} have a layer wider than {VECTOR_MAX_WIDTH} "
+                     f"units, the limit of the exact path; the matmul path was used instead, so "
+                     f"ties are measured but not expected to hold bitwise")
     config = VerifyConfig.record({
-        **kw,
-        "widths": list(widths),
-        "activation": net.activation,
-        "output_activation": net.output_activation,
-        "loss": net.loss,
-        "reduction": net.reduction,
-        "dataset": data.spec,
-        "init": [i.spec for i in inits],
-        "optimizer": [o.spec for o in opts],
-        "lr": [o.lr for o in opts],
-        "ties": format_ties(tie_pairs),
-    })
+        **kw, "widths": list(widths), "activation": net.activation,
+        "output_activation": net.output_activation, "loss": net.loss, "reduction": net.reduction,
+        "dataset": data.spec, "init": [i.spec for i in inits],
+        "optimizer": [o.spec for o in opts], "lr": [o.lr for o in opts],
+        "ties": format_ties(tie_pairs)})
     return Plan(config, net, data, inits, opts, tie_pairs, form, notes)
-
-
 
 
 def _csv_row(values) -> str:
@@ -777,13 +766,11 @@ def _in_subspace(layout: Layout, pairs, signed: bool) -> bool:
     """Every pair ``a, b`` is tied in the fully tied subspace; with sign-flip ties (``signed``)
     also with the sign :func:`flip_signs` gives the pair, so it holds on the sign-flip subspace."""
     classes = {n: c for c in layout.tie_classes(tied_subspace_pairs(layout)) for n in c}
-    flips = flip_signs(layout)
-    index = {n: i for i, n in enumerate(layout.names)}
+    flips = dict(zip(layout.names, flip_signs(layout).tolist())) if signed else {}
 
     def on_subspace(a: str, signed_b: str) -> bool:
         sign, b = split_signed(signed_b)
-        return (a in classes and b in classes[a]
-                and (not signed or sign == int(flips[index[a]]) * int(flips[index[b]])))
+        return a in classes and b in classes[a] and (not signed or sign == flips[a] * flips[b])
 
     return all(on_subspace(a, b) for a, b in pairs)
 
