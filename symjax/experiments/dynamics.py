@@ -344,8 +344,7 @@ def measure_laws(
         entry["verdict"] = ("law holds" if check["holds"] else
                             "drifts" if ratio is not None and ratio >= DRIFT_RATIO else "neither")
         if name == "weight_decay":
-            q = traj["Q"].astype(np.float64)
-            g = traj["G"].astype(np.float64)
+            q, g = traj["Q"].astype(np.float64), traj["G"].astype(np.float64)
             # Q_{t+1} - eta^2 G_t = factor * Q_t: the decay factor, measured per step
             ok = np.abs(q[:, :-1]) > 1e-3
             factor = (q[:, 1:] - lr**2 * g)[ok] / q[:, :-1][ok]
@@ -814,13 +813,11 @@ def _rounding_growth(dtype: str, seeds: int, steps: int, horizons: Sequence[int]
             if k in logs and unit[i, t + 1] > 0:
                 logs[k].append(float(np.log10(unit[i, t + 1] / curve[-1])))
         if example is None:
-            stop = t0 + len(curve)
-            example = {"first_break": t0, "measured": unit[i, t0:stop].tolist(),
+            example = {"first_break": t0, "measured": unit[i, t0:t0 + len(curve)].tolist(),
                        "predicted": curve}
-    n_broken = len(first_unit)
     return {
         "dtype": dtype, "widths": "2,2,1", "optimizer": "sgd", "lr": lr, "seeds": seeds,
-        "steps": steps, "seeds_broken": n_broken,
+        "steps": steps, "seeds_broken": len(first_unit),
         "first_difference": _quantiles(np.asarray(first_unit)),
         "log10_measured_over_predicted": {
             str(k): {**_quantiles(np.asarray(v)), "seeds": len(v)} for k, v in logs.items()},
