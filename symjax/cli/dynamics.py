@@ -18,10 +18,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..base.errors import InputError
-
-_PARTS = ("laws", "stability", "rounding")
-_DTYPES = ("float32", "float64")
+from ..base.errors import InputError, choose
 
 
 def register(subparsers) -> None:
@@ -61,34 +58,31 @@ def register(subparsers) -> None:
 
 
 def _parts(text: str) -> list[str]:
-    parts = [p.strip() for p in text.split(",") if p.strip()]
-    for p in parts:
-        if p not in _PARTS:
-            raise InputError(f"unknown part {p!r}; allowed: {', '.join(_PARTS)}")
+    from ..experiments.dynamics import PARTS  # NumPy, not JAX
+
+    parts = [choose("part", p.strip(), PARTS) for p in text.split(",") if p.strip()]
     if not parts:
-        raise InputError(f"--part {text!r} names no part; allowed: {', '.join(_PARTS)}")
+        raise InputError(f"--part {text!r} names no part; allowed: {', '.join(PARTS)}")
     return list(dict.fromkeys(parts))
 
 
 def options(args: argparse.Namespace) -> dict:
     """The keyword options of :func:`symjax.experiments.dynamics.measure` for each part."""
+    from ..experiments.dynamics import DTYPES, _positive_float, check_options
+
     if args.seeds < 1:
         raise InputError(f"--seeds must be >= 1, got {args.seeds}")
     if args.steps is not None and args.steps < 1:
         raise InputError(f"--steps must be >= 1, got {args.steps}")
-    if args.dtype is not None and args.dtype not in _DTYPES:
-        raise InputError(f"unknown dtype {args.dtype!r}; allowed: {', '.join(_DTYPES)}")
     opts: dict = {"laws": {"seeds": args.seeds}, "stability": {"seeds": args.seeds},
                   "rounding": {"seeds": args.seeds}}
     if args.steps is not None:
         for part in opts.values():
             part["steps"] = args.steps
     if args.dtype is not None:
-        opts["laws"]["dtype"] = args.dtype
+        opts["laws"]["dtype"] = choose("dtype", args.dtype, DTYPES)
         opts["rounding"]["dtypes"] = (args.dtype,)
     if args.lr is not None:
-        from ..experiments.dynamics import _positive_float
-
         opts["laws"]["lr"] = opts["stability"]["lr"] = _positive_float("--lr", args.lr)
     if args.eps is not None:
         try:
@@ -96,8 +90,6 @@ def options(args: argparse.Namespace) -> dict:
         except ValueError:
             raise InputError(f"--eps {args.eps!r} must be comma-separated numbers") from None
     opts["stability"]["activation"] = args.activation
-    from ..experiments.dynamics import check_options
-
     check_options(_parts(args.part), opts)  # before any work, JAX not loaded yet
     return opts
 

@@ -77,14 +77,6 @@ def register(subparsers) -> None:
     parser.set_defaults(func=run)
 
 
-def _positive_int(text: str) -> int:
-    return _int_at_least(text, 1)
-
-
-def _natural_int(text: str) -> int:
-    return _int_at_least(text, 0)
-
-
 def _int_at_least(text: str, low: int) -> int:
     """argparse ``type=``: an integer >= ``low`` (argparse names the option in its message)."""
     try:
@@ -94,6 +86,10 @@ def _int_at_least(text: str, low: int) -> int:
     if value < low:
         raise argparse.ArgumentTypeError(f"{value} must be an integer >= {low}")
     return value
+
+
+_positive_int = functools.partial(_int_at_least, low=1)
+_natural_int = functools.partial(_int_at_least, low=0)
 
 
 def _distributed_kwargs(args: argparse.Namespace) -> dict | None:
@@ -169,9 +165,8 @@ def run(args: argparse.Namespace) -> int:
     if args.resume:
         given = [f"--{n.replace('_', '-')}" for n, default in DEFAULTS.items()
                  if getattr(args, n) != default]
-        given += ["--out"] if args.out else []
-        given += ["--save-params"] if args.save_params else []
-        given += ["--force"] if args.force else []
+        outputs = {"--out": args.out, "--save-params": args.save_params, "--force": args.force}
+        given += [option for option, value in outputs.items() if value]
         if given:
             raise InputError(f"--resume DIR takes the options of the run in DIR; drop "
                              f"{', '.join(given)}")

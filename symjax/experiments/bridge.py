@@ -1,37 +1,18 @@
 """The bridge: symbolic gradients, lambdified to JAX, against ``jax.grad`` of the numeric network.
 
-This module and :mod:`symjax.symbolic.jaxpr` are the modules of :mod:`symjax.symbolic` that import
-JAX (this one also the numeric half); ``import symjax.symbolic`` imports neither. Import it by
-name::
+It answers one question: do the two halves mean the same network? :func:`compare_on_paths`
+(several numeric paths) and :func:`compare_gradients` (one) evaluate the lambdified SymPy
+gradient of a :class:`~symjax.symbolic.SymbolicMLP` (:func:`lambdify_gradient`) and ``jax.grad``
+of the loss of :mod:`symjax.numeric.net` (:func:`numeric_gradient`) at the same
+:func:`random_points`, ``jit(vmap(.))`` in float64, and report the largest
+:func:`relative_differences` as a :class:`GradientComparison` per path. A mismatch in any
+definition (an activation, the loss, the reduction over samples, the dropout masks, the
+parameter order, a hand-written VJP) shows up many orders of magnitude above :data:`TOLERANCE`.
+
+With :mod:`symjax.symbolic.jaxpr`, this is where the symbolic half meets JAX; ``import
+symjax.symbolic`` imports neither. Import it by name::
 
     from symjax.experiments.bridge import compare_gradients
-
-It answers one question: do the two halves mean the same network? :func:`lambdify_gradient`
-turns the SymPy gradient of a :class:`~symjax.symbolic.SymbolicMLP` (concrete activations and
-loss only) into a JAX function; :func:`numeric_gradient` is ``jax.grad`` of the loss of
-:mod:`symjax.numeric.net`; :func:`compare_gradients` (one numeric path) and :func:`compare_on_paths`
-(several) evaluate both at random points with ``jit(vmap(.))`` in float64 and report the
-largest differences as a :class:`GradientComparison` per path. A mismatch in any definition
-(an activation, the loss, the reduction over samples, the dropout masks, the parameter order, a
-hand-written VJP) shows up as a relative difference many orders of magnitude above
-:data:`TOLERANCE`.
-
-Random points (:func:`random_points`, NumPy ``default_rng(seed)``, so they do not depend on JAX's
-PRNG settings): inputs standard normal; the weights and the biases of a layer normal with
-variance ``1 / fan_in`` (so pre-activations have a variance of order 1 at every depth, as after
-a LeCun initialization, and saturated units, where float64 itself loses digits, stay rare);
-targets standard normal for the squared error and uniform in ``[0, 1]`` for ``bce``; dropout masks
-uniform in ``[0, 2)`` (both gradients are polynomials in the masks, so any values test them).
-Random points hit the kinks of ``relu`` and ``leaky_relu`` with probability zero: the conventions
-there (``relu'(0) = 0``, ``leaky_relu'(0) = 1``) are checked at exact zeros by the tests.
-
-Relative difference (:func:`relative_differences`): the difference of one gradient component
-at one point, divided by the size of the whole gradient at that point (its largest component,
-on either side), but never by less than the median of that size over all points. A component
-that happens to be near zero, or a point where the gradient nearly cancels (an output close to
-its target, per-sample gradients of opposite signs), is computed by both sides only to the
-rounding of its terms; dividing by its own size would report that rounding as a disagreement.
-NaN or infinity on either side counts as an infinite difference.
 """
 
 from __future__ import annotations
@@ -103,35 +84,27 @@ def _check_concrete(net: SymbolicMLP) -> None:
     choose(f"output activation {need}", net.output_activation, ACTIVATIONS)
     choose(f"loss {need}", net.loss, LOSSES)
     if net.loss == "bce" and net.output_activation != "sigmoid":
-        raise InputError(
-            f"loss 'bce' needs outputs in (0, 1): use output_activation 'sigmoid', "
-            f"got {net.output_activation!r}"
-        )
+        raise InputError(f"loss 'bce' needs outputs in (0, 1): use output_activation "
+                         f"'sigmoid', got {net.output_activation!r}")
+
+
+def _masks(net: SymbolicMLP) -> list[list[sp.Expr]]:
+    """The dropout mask of every hidden unit (rows, layer by layer) and sample (columns)."""
+    return [[net.mask(layer, unit, s) for s in net.samples_range]
+            for layer in net.layout.hidden_layers for unit in range(1, net.widths[layer] + 1)]
 
 
 def mask_symbols(net: SymbolicMLP) -> tuple[sp.Symbol, ...]:
     """The dropout mask symbols of ``net``, sample by sample (empty without dropout)."""
-    out: dict[sp.Symbol, None] = {}
-    for s in net.samples_range:
-        for layer in net.layout.hidden_layers:
-            for unit in range(1, net.widths[layer] + 1):
-                m = net.mask(layer, unit, s)
-                if m.is_Symbol:
-                    out[m] = None
-    return tuple(out)
+    by_sample = zip(*_masks(net))
+    return tuple(dict.fromkeys(m for column in by_sample for m in column if m.is_Symbol))
 
 
 def _mask_index(net: SymbolicMLP) -> np.ndarray:
     """``(n_hidden_units, samples)``: position in :func:`mask_symbols` of each numeric mask."""
     position = {m: i for i, m in enumerate(mask_symbols(net))}
-    return np.array(
-        [
-            [position[net.mask(layer, unit, s)] for s in net.samples_range]
-            for layer in net.layout.hidden_layers
-            for unit in range(1, net.widths[layer] + 1)
-        ],
-        dtype=np.int32,
-    ).reshape(-1, net.samples)
+    return np.array([[position[m] for m in row] for row in _masks(net)],
+                    dtype=np.int32).reshape(-1, net.samples)
 
 
 def _arguments(net: SymbolicMLP) -> list[sp.Symbol]:
@@ -173,20 +146,14 @@ def stable_form(expr: sp.Expr) -> sp.Expr:
 def lambdify_gradient(
     net: SymbolicMLP, gradient: Mapping[str, sp.Expr] | None = None
 ) -> GradientFn:
-    """The symbolic gradient of ``net`` as a JAX function of one point.
+    """The symbolic gradient of ``net`` (concrete activations and loss) as a JAX function of one
+    point: ``f(params, inputs, targets, masks) -> (n_params,)``, the arguments shaped as one
+    point of :class:`Points`; pure (it runs under ``jit`` and ``vmap``), float64 on float64
+    arrays with x64 enabled.
 
-    Args:
-      net: a network with concrete activations and loss.
-      gradient: ``{parameter name: expression}`` for every parameter, in the symbols of ``net``;
-        ``None`` (default) uses ``net.gradient()``. Pass other expressions (a hand-derived
-        chain rule, the gradient of another network of the same widths) to check them against
-        ``jax.grad``.
-
-    Returns:
-      ``f(params, inputs, targets, masks) -> (n_params,)`` with ``params`` of shape
-      ``(n_params,)``, ``inputs`` ``(samples, n_in)``, ``targets`` ``(samples, n_out)`` and
-      ``masks`` ``(n_masks,)`` (see :class:`Points`). Pure, so it runs under ``jit`` and ``vmap``;
-      float64 when called on float64 arrays with x64 enabled.
+    ``gradient``: ``{parameter name: expression}`` in the symbols of ``net`` for every
+    parameter, instead of ``net.gradient()``: a hand-derived chain rule, or the gradient of
+    another network of the same widths, to check against ``jax.grad``.
 
     Raises:
       InputError: for an undefined activation or loss (naming the allowed choices), or a
@@ -212,33 +179,20 @@ def lambdify_gradient(
     f = sp.lambdify(args, exprs, modules="jax", cse=True)
 
     def fn(params, inputs, targets, masks):
-        values = [params[i] for i in range(params.shape[0])]
-        values += [inputs[s, i] for s in range(inputs.shape[0]) for i in range(inputs.shape[1])]
-        values += [targets[s, k] for s in range(targets.shape[0]) for k in range(targets.shape[1])]
-        values += [masks[j] for j in range(masks.shape[0])]
+        values = [*params, *inputs.reshape(-1), *targets.reshape(-1), *masks]  # as _arguments
         return jnp.stack([jnp.asarray(g, params.dtype) for g in f(*values)])
 
     return fn
 
 
 def _numeric_net(net: SymbolicMLP) -> Net:
-    """The :class:`symjax.numeric.net.Net` with the widths, functions and reduction of ``net``."""
-    return Net(
-        net.widths,
-        activation=net.activation,
-        output_activation=net.output_activation,
-        loss=net.loss,
-        reduction=net.reduction,
-    )
+    """The numeric :class:`~symjax.numeric.net.Net` of ``net``'s widths, functions, reduction."""
+    return Net(net.widths, net.activation, net.output_activation, net.loss, net.reduction)
 
 
 def numeric_form(net: SymbolicMLP, path: str = "exact") -> str:
-    """The form of :mod:`symjax.numeric.net` that ``path`` runs for ``net``: scalar, vector or
-    matmul.
-
-    Raises:
-      InputError: for a ``path`` not in :data:`PATHS`.
-    """
+    """The form of :mod:`symjax.numeric.net` that ``path`` (one of :data:`PATHS`) runs for
+    ``net``: scalar, vector or matmul."""
     choose("path", path, PATHS)
     if path == "exact":
         return exact_form(_numeric_net(net), net.samples)
@@ -246,21 +200,12 @@ def numeric_form(net: SymbolicMLP, path: str = "exact") -> str:
 
 
 def numeric_gradient(net: SymbolicMLP, *, path: str = "exact") -> GradientFn:
-    """``jax.grad`` of the loss of :mod:`symjax.numeric.net` for the same network and data as
-    ``net``.
+    """``jax.grad`` of the loss of :mod:`symjax.numeric.net` for the network, data and dropout
+    masks of ``net``, with the signature of :func:`lambdify_gradient`'s function.
 
-    Args:
-      net: a network with concrete activations and loss; its widths, activations, loss,
-        reduction and dropout choose the numeric :class:`symjax.numeric.net.Net` and its masks.
-      path: one of :data:`PATHS`: ``"exact"`` (fixed-order sums, in the layout training uses
-        for this network), ``"matmul"`` (``x @ W.T + b``), or ``"scalar"``/``"vector"`` (one
-        layout of the exact path, whatever the size).
-
-    Returns:
-      A function with the signature of :func:`lambdify_gradient`'s.
-
-    Raises:
-      InputError: as :func:`lambdify_gradient`, or for an unknown ``path``.
+    ``path``: ``"exact"`` (fixed-order sums, in the layout training uses for this network),
+    ``"matmul"`` (``x @ W.T + b``), or ``"scalar"``/``"vector"`` (one layout of the exact path,
+    whatever the size).
     """
     _check_concrete(net)
     numeric, form = _numeric_net(net), numeric_form(net, path)
@@ -269,25 +214,26 @@ def numeric_gradient(net: SymbolicMLP, *, path: str = "exact") -> GradientFn:
     def fn(params, inputs, targets, masks):
         m = None if index is None else masks[index]
         if form == "scalar":
-            g = jax.grad(lambda leaves: scalar_loss(numeric, leaves, inputs, targets, m))(
-                to_leaves(params)
-            )
-            return jnp.stack(g)
+            return jnp.stack(jax.grad(lambda leaves: scalar_loss(
+                numeric, leaves, inputs, targets, m))(to_leaves(params)))
         loss = vector_loss if form == "vector" else matmul_loss
-        g = jax.grad(lambda mats: loss(numeric, mats, inputs, targets, m))(
-            to_matrices(numeric, params)
-        )
-        return from_matrices(g)
+        return from_matrices(jax.grad(lambda mats: loss(numeric, mats, inputs, targets, m))(
+            to_matrices(numeric, params)))
 
     return fn
 
 
 def random_points(net: SymbolicMLP, n: int = DEFAULT_POINTS, *, seed: int = 0) -> Points:
-    """``n`` random points for ``net``'s gradient, from NumPy's ``default_rng(seed)``.
+    """``n`` random points for ``net``'s gradient, from NumPy's ``default_rng(seed)`` (so they do
+    not depend on JAX's PRNG settings).
 
     Inputs are standard normal; the weights and biases of a layer normal with variance
-    ``1 / fan_in``; targets standard normal for the squared error and uniform in ``[0, 1]`` for
-    ``bce``; dropout masks uniform in ``[0, 2)``.
+    ``1 / fan_in`` (pre-activations of variance of order 1 at every depth, as after a LeCun
+    init, so saturated units, where float64 itself loses digits, stay rare); targets standard
+    normal for the squared error and uniform in ``[0, 1]`` for ``bce``; dropout masks uniform in
+    ``[0, 2)`` (both gradients are polynomials in the masks, so any values test them). The
+    points hit the kinks of ``relu`` and ``leaky_relu`` with probability zero: the conventions
+    there (``relu'(0) = 0``, ``leaky_relu'(0) = 1``) are checked at exact zeros by the tests.
     """
     _check_concrete(net)
     rng = np.random.default_rng(seed)
@@ -314,7 +260,10 @@ def relative_differences(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Differences of two ``(n_points, n_params)`` gradients relative to the gradient's size.
 
     The size at a point is its largest finite component on either side; the divisor is that
-    size, but at least the median size over the points. Entries are ``inf`` where either side is
+    size, but at least the median size over the points: a component near zero, or a point where
+    the gradient nearly cancels (an output close to its target, per-sample gradients of opposite
+    signs), is computed by both sides only to the rounding of its terms, and dividing by its own
+    size would report that rounding as a disagreement. Entries are ``inf`` where either side is
     not finite, ``0`` where both are exactly equal.
 
     Sizes 1, 2e-9 and 2 below: the median 1 divides the differences at the second point.
@@ -385,21 +334,17 @@ class GradientComparison:
     @property
     def network(self) -> str:
         """The network in words: ``2-2-1 tanh/sigmoid squared_error, samples=1 (mean)``."""
-        text = (
-            f"{'-'.join(map(str, self.widths))} {self.activation}/{self.output_activation} "
-            f"{self.loss}, samples={self.samples} ({self.reduction})"
-        )
-        return text + (f", dropout={self.dropout}" if self.dropout else "")
+        return (f"{'-'.join(map(str, self.widths))} {self.activation}/{self.output_activation} "
+                f"{self.loss}, samples={self.samples} ({self.reduction})"
+                + (f", dropout={self.dropout}" if self.dropout else ""))
 
     def __str__(self) -> str:
         verdict = "agrees" if self.agrees else "DISAGREES"
         path = f"{self.path} path" + (f" ({self.form})" if self.form != self.path else "")
-        return (
-            f"{self.network}, {path}: {verdict} over {self.points} "
-            f"points (seed {self.seed}): max relative difference {self.max_rel:.2e} "
-            f"({self.worst_param}, point {self.worst_point}), max absolute {self.max_abs:.2e}, "
-            f"tolerance {self.tolerance:.0e}"
-        )
+        return (f"{self.network}, {path}: {verdict} over {self.points} points (seed {self.seed}): "
+                f"max relative difference {self.max_rel:.2e} ({self.worst_param}, point "
+                f"{self.worst_point}), max absolute {self.max_abs:.2e}, tolerance "
+                f"{self.tolerance:.0e}")
 
     def to_dict(self) -> dict[str, Any]:
         """Every field plus ``agrees``, JSON-ready (infinities as the string ``"inf"``)."""
@@ -413,10 +358,8 @@ class GradientComparison:
         return d
 
 
-def _comparison(
-    net: SymbolicMLP, path: str, g_sym: np.ndarray, g_num: np.ndarray, *, seed: int,
-    tolerance: float,
-) -> GradientComparison:
+def _comparison(net: SymbolicMLP, path: str, g_sym: np.ndarray, g_num: np.ndarray, *,
+                seed: int, tolerance: float) -> GradientComparison:
     """Summarize the ``(n_points, n_params)`` gradients of both sides."""
     rel = relative_differences(g_sym, g_num)
     absolute = np.abs(g_sym - g_num)
@@ -424,55 +367,32 @@ def _comparison(
     worst_point, worst = np.unravel_index(np.argmax(rel), rel.shape)
     names = net.layout.names
     return GradientComparison(
-        widths=net.widths,
-        **net.options,
-        path=path,
-        form=numeric_form(net, path),
-        points=rel.shape[0],
-        seed=seed,
-        tolerance=tolerance,
-        max_rel=float(rel.max()),
-        max_abs=float(absolute.max()),
-        worst_param=names[worst],
-        worst_point=int(worst_point),
-        per_param=tuple(
-            ParamDifference(name, float(rel[:, i].max()), float(absolute[:, i].max()))
-            for i, name in enumerate(names)
-        ),
-    )
+        widths=net.widths, **net.options, path=path, form=numeric_form(net, path),
+        points=rel.shape[0], seed=seed, tolerance=tolerance, max_rel=float(rel.max()),
+        max_abs=float(absolute.max()), worst_param=names[worst], worst_point=int(worst_point),
+        per_param=tuple(ParamDifference(name, float(rel[:, i].max()), float(absolute[:, i].max()))
+                        for i, name in enumerate(names)))
 
 
-def compare_on_paths(
-    net: SymbolicMLP,
-    paths: tuple[str, ...] = ("exact", "matmul"),
-    *,
-    points: int = DEFAULT_POINTS,
-    seed: int = 0,
-    tolerance: float = TOLERANCE,
-    gradient: Mapping[str, sp.Expr] | None = None,
-) -> tuple[GradientComparison, ...]:
+def compare_on_paths(net: SymbolicMLP, paths: tuple[str, ...] = ("exact", "matmul"), *,
+                     points: int = DEFAULT_POINTS, seed: int = 0, tolerance: float = TOLERANCE,
+                     gradient: Mapping[str, sp.Expr] | None = None
+                     ) -> tuple[GradientComparison, ...]:
     """Compare the symbolic gradient of ``net`` with ``jax.grad`` of the numeric loss on each path.
 
     Both sides are evaluated with ``jit(vmap(.))`` in float64 (x64 is enabled for the duration of
-    each evaluation and restored after it) at the same :func:`random_points`; the symbolic side
-    once for all paths.
-
-    Args:
-      net: a network with concrete activations and loss (``bce`` with a sigmoid output).
-      paths: numeric paths, each one of :data:`PATHS`.
-      points: number of random points.
-      seed: seed of the random points.
-      tolerance: largest relative difference at which the two agree.
-      gradient: expressions to use instead of ``net.gradient()`` (see
-        :func:`lambdify_gradient`).
+    each evaluation and restored after it) at the same ``points`` :func:`random_points` of
+    ``seed``; the symbolic side once for all paths (:data:`PATHS`). ``gradient``: see
+    :func:`lambdify_gradient`.
 
     Returns:
       One :class:`GradientComparison` per path, in the order of ``paths``; its ``agrees``
-      decides.
+      (largest relative difference at most ``tolerance``) decides.
 
     Raises:
-      InputError: for an undefined activation or loss (naming the allowed choices), an unknown
-        path, a bad number of points, seed or tolerance, or a bad ``gradient``.
+      InputError: for an undefined activation or loss (naming the allowed choices), ``bce``
+        without a sigmoid output, an unknown path, a bad number of points, seed or tolerance,
+        or a bad ``gradient``.
     """
     if isinstance(points, bool) or not isinstance(points, numbers.Integral) or points < 1:
         raise InputError(f"points must be a positive integer, got {points!r}")
@@ -483,21 +403,13 @@ def compare_on_paths(
     numeric = [numeric_gradient(net, path=path) for path in paths]
     at = random_points(net, int(points), seed=int(seed))
     g_sym = evaluate(lambdify_gradient(net, gradient), at)
-    return tuple(
-        _comparison(net, path, g_sym, evaluate(fn, at), seed=int(seed), tolerance=float(tolerance))
-        for path, fn in zip(paths, numeric)
-    )
+    return tuple(_comparison(net, path, g_sym, evaluate(fn, at), seed=int(seed),
+                             tolerance=float(tolerance)) for path, fn in zip(paths, numeric))
 
 
-def compare_gradients(
-    net: SymbolicMLP,
-    *,
-    path: str = "exact",
-    points: int = DEFAULT_POINTS,
-    seed: int = 0,
-    tolerance: float = TOLERANCE,
-    gradient: Mapping[str, sp.Expr] | None = None,
-) -> GradientComparison:
+def compare_gradients(net: SymbolicMLP, *, path: str = "exact", points: int = DEFAULT_POINTS,
+                      seed: int = 0, tolerance: float = TOLERANCE,
+                      gradient: Mapping[str, sp.Expr] | None = None) -> GradientComparison:
     """Compare the symbolic gradient of ``net`` with ``jax.grad`` of the numeric loss on one path.
 
     Args and errors as :func:`compare_on_paths`, with a single ``path``.
@@ -512,6 +424,5 @@ def compare_gradients(
       >>> compare_gradients(net, points=100).agrees
       True
     """
-    return compare_on_paths(
-        net, (path,), points=points, seed=seed, tolerance=tolerance, gradient=gradient
-    )[0]
+    return compare_on_paths(net, (path,), points=points, seed=seed, tolerance=tolerance,
+                            gradient=gradient)[0]

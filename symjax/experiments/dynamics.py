@@ -60,7 +60,8 @@ from typing import Any
 import numpy as np
 
 from ..base.errors import InputError, choose
-from ..results.summary import seed_first_break
+from ..results.config import MAX_SEEDS, MAX_STEPS
+from ..results.summary import median, seed_first_break
 
 #: Parts of :func:`measure` (and of ``symjax dynamics --part``).
 PARTS = ("laws", "stability", "rounding")
@@ -94,13 +95,15 @@ DTYPES = ("float32", "float64")
 # Shared 2-2-1 order [w1..w6, b1, b2, b3]; pairs (unit 1, unit 2) as in _stability.PAIRS.
 _P = (0, 1, 6, 4)  # w1, w2, b1, w5
 _Q = (2, 3, 7, 5)  # w3, w4, b2, w6
-_SYM = (0, 1, 6, 4, 8)  # tied coordinates w1, w2, b1, w5, b3 (at a tied point)
 
 
 # -- helpers ---------------------------------------------------------------------------------
-def _positive_int(name: str, value: Any, minimum: int = 1) -> int:
+def _positive_int(name: str, value: Any, minimum: int = 1, maximum: int | None = None,
+                  why: str = "") -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
         raise InputError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    if maximum is not None and value > maximum:
+        raise InputError(f"{name} must be at most {maximum}{why}, got {value}")
     return int(value)
 
 
@@ -134,14 +137,6 @@ def _fit_slope(x: np.ndarray, y: np.ndarray) -> float | None:
 
 
 # == conservation laws ========================================================================
-def _law_activation(name: str):
-    import jax
-    import jax.numpy as jnp
-
-    return {"relu": jax.nn.relu, "tanh": jnp.tanh, "sigmoid": jax.nn.sigmoid,
-            "identity": lambda z: z}[name]
-
-
 def _law_optimizer(name: str, lr: float, weight_decay: float):
     import optax
 
@@ -159,20 +154,13 @@ def law_trajectories(
     seeds: int = 1000, steps: int = 200, samples: int = 8, weight_decay: float = 0.0,
     dtype: str = "float64", first_seed: int = 0,
 ) -> dict[str, np.ndarray]:
-    """Train 2-h-1 networks and record the per-unit quantities of the law at every step.
+    """Train 2-h-1 networks (``h = hidden``) and record the per-unit quantities of the law at
+    every step.
 
-    Args:
-      activation: hidden activation, one of :data:`LAW_ACTIVATIONS`.
-      optimizer: one of :data:`LAW_OPTIMIZERS` (``weight_decay`` uses ``weight_decay``).
-      lr: learning rate ``eta``.
-      hidden: hidden width ``h``.
-      seeds: number of seeds (each its own data set ``x ~ N(0, I)``, ``y ~ N(0, 1)`` and init
-        ``w, b ~ N(0, 1/2)``, ``v ~ N(0, 1/h)``, ``c = 0``).
-      steps: training steps.
-      samples: samples per data set.
-      weight_decay: ``lambda`` (only with ``optimizer="weight_decay"``).
-      dtype: ``float32`` or ``float64``.
-      first_seed: the first seed number.
+    Each seed has its own data set (``samples`` points ``x ~ N(0, I)``, ``y ~ N(0, 1)``) and init
+    (``w, b ~ N(0, 1/2)``, ``v ~ N(0, 1/h)``, ``c = 0``). ``activation`` is one of
+    :data:`LAW_ACTIVATIONS`, ``optimizer`` one of :data:`LAW_OPTIMIZERS` (``weight_decay``: decay
+    by ``lambda = weight_decay``, then GD), ``lr`` is ``eta``.
 
     Returns:
       NumPy arrays: ``Q`` (seeds, steps+1, h); ``G`` (seeds, steps, h): ``|g_in|^2 - g_out^2``
@@ -192,8 +180,9 @@ def law_trajectories(
     import jax.numpy as jnp
 
     from ..numeric.inits import pinned_numerics, seed_key
+    from ..numeric.net import activation as activation_fn
 
-    sigma = _law_activation(activation)
+    sigma = activation_fn(activation)
     opt = _law_optimizer(optimizer, lr, weight_decay)
 
     def loss_fn(params, x, y):
@@ -245,14 +234,10 @@ def check_law(
     traj: dict[str, np.ndarray], *, lr: float, weight_decay: float = 0.0,
     prediction: str = "exact", dtype: str = "float64", tol: float = LAW_TOL_ROUNDING,
 ) -> dict[str, Any]:
-    """Compare the measured per-step change of every ``Q_j`` with a prediction.
-
-    Args:
-      traj: from :func:`law_trajectories`.
-      lr: ``eta`` of the run; weight_decay: ``lambda`` of the run (0 without decay).
-      prediction: one of :data:`LAW_PREDICTIONS` (``exact`` is the theorem).
-      dtype: the run's dtype (sets the rounding unit).
-      tol: the largest error, in rounding units, for which the prediction counts as holding.
+    """Compare the measured per-step change of every ``Q_j`` in ``traj`` (from
+    :func:`law_trajectories`, run with ``eta = lr``, ``lambda = weight_decay`` and ``dtype``,
+    which sets the rounding unit) with a prediction of :data:`LAW_PREDICTIONS`; it holds when the
+    largest error is at most ``tol`` rounding units.
 
     Returns:
       ``{"prediction", "formula", "error_rounding_units": {median, p99, max}, "relative_error":
@@ -260,22 +245,19 @@ def check_law(
       change is at least 1e3 rounding units (elsewhere it is rounding-dominated).
     """
     prediction = choose("law prediction", prediction, LAW_PREDICTIONS)
-    q, g, scale = traj["Q"], traj["G"], traj["scale"]
     eps = float(np.finfo(choose("dtype", dtype, DTYPES)).eps)
-    q64, g64 = q.astype(np.float64), g.astype(np.float64)
-    decay = (1.0 - lr * weight_decay) ** 2
+    q, g, scale = (traj[k].astype(np.float64) for k in ("Q", "G", "scale"))
+    predicted_change, measured_change = _law_changes(q, g, lr, weight_decay,
+                                                     1 if prediction == "eta" else 2)
     if prediction == "exact":
-        predicted_change = (decay - 1.0) * q64[:, :-1] + lr**2 * g64
         formula = ("Q' - Q = ((1 - eta lambda)^2 - 1) Q + eta^2 (|g_in|^2 - g_out^2)"
                    if weight_decay else "Q' - Q = eta^2 (|g_in|^2 - g_out^2)")
     elif prediction == "eta":
-        predicted_change = (decay - 1.0) * q64[:, :-1] + lr * g64
         formula = "Q' - Q = eta (|g_in|^2 - g_out^2)  (wrong power, a control)"
     else:
-        predicted_change = np.zeros_like(g64)
+        predicted_change = np.zeros_like(g)
         formula = "Q' - Q = 0  (the gradient-flow law for a finite step, a control)"
-    measured_change = q64[:, 1:] - q64[:, :-1]
-    unit = eps * (scale[:, :-1].astype(np.float64) + scale[:, 1:].astype(np.float64))
+    unit = eps * (scale[:, :-1] + scale[:, 1:])
     error = np.abs(measured_change - predicted_change)
     in_units = error / unit
     big = np.abs(predicted_change) >= 1e3 * unit
@@ -299,14 +281,21 @@ def law_drift(traj: dict[str, np.ndarray]) -> dict[str, float | None]:
     return _quantiles(per_seed)
 
 
+def _law_changes(q: np.ndarray, g: np.ndarray, lr: float, weight_decay: float, power: int = 2
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """``(predicted, measured)`` per-step changes of ``Q`` (float64 ``Q``, ``G`` as
+    :func:`law_trajectories` returns them): ``((1 - eta lambda)^2 - 1) Q + eta^power G`` and
+    ``Q_{t+1} - Q_t``."""
+    predicted = ((1.0 - lr * weight_decay) ** 2 - 1.0) * q[:, :-1] + lr**power * g
+    return predicted, q[:, 1:] - q[:, :-1]
+
+
 def _law_sample(traj: dict[str, np.ndarray], lr: float, weight_decay: float,
                 size: int = 400) -> dict[str, list[float]]:
     """Up to ``size`` (predicted, measured) per-step changes of Q (first unit, first seeds), for
     figures."""
-    q = traj["Q"][..., 0].astype(np.float64)
-    g = traj["G"][..., 0].astype(np.float64)
-    predicted = ((1 - lr * weight_decay) ** 2 - 1) * q[:, :-1] + lr**2 * g
-    measured = q[:, 1:] - q[:, :-1]
+    predicted, measured = _law_changes(traj["Q"][..., 0].astype(np.float64),
+                                       traj["G"][..., 0].astype(np.float64), lr, weight_decay)
     stride = max(1, predicted.size // size)
     return {"predicted": predicted.ravel()[::stride][:size].tolist(),
             "measured": measured.ravel()[::stride][:size].tolist()}
@@ -352,15 +341,10 @@ def measure_laws(
         entry: dict[str, Any] = {"check": check, "drift": drift, "drift_ratio_to_gd": ratio,
                                  "final_loss_median": float(np.median(traj["loss"][:, -1])),
                                  "sample": _law_sample(traj, lr, wd)}
-        if check["holds"]:
-            entry["verdict"] = "law holds"
-        elif ratio is not None and ratio >= DRIFT_RATIO:
-            entry["verdict"] = "drifts"
-        else:
-            entry["verdict"] = "neither"
+        entry["verdict"] = ("law holds" if check["holds"] else
+                            "drifts" if ratio is not None and ratio >= DRIFT_RATIO else "neither")
         if name == "weight_decay":
-            q = traj["Q"].astype(np.float64)
-            g = traj["G"].astype(np.float64)
+            q, g = traj["Q"].astype(np.float64), traj["G"].astype(np.float64)
             # Q_{t+1} - eta^2 G_t = factor * Q_t: the decay factor, measured per step
             ok = np.abs(q[:, :-1]) > 1e-3
             factor = (q[:, 1:] - lr**2 * g)[ok] / q[:, :-1][ok]
@@ -458,14 +442,20 @@ def _jnp():
     return jnp
 
 
+def _anti_map(step, theta):
+    """``(F, d)``: ``F = d -> split(step(join(s, d)))[1]``, the map ``step`` on the asymmetry at
+    the symmetric part ``s`` of ``theta``, and the asymmetry ``d`` of ``theta``."""
+    s, d = split(theta)
+    return (lambda dd: split(step(join(s, dd)))[1]), d
+
+
 def anti_jacobian(step, theta):
     """``M = d d' / d d`` (4x4) of the map ``step`` at ``theta`` along the antisymmetric
-    subspace (``jax.jacfwd`` of ``d -> split(step(join(s, d)))[1]`` at the asymmetry of
-    ``theta``)."""
+    subspace (``jax.jacfwd`` of :func:`_anti_map`'s ``F`` at ``d``)."""
     import jax
 
-    s, d = split(theta)
-    return jax.jacfwd(lambda dd: split(step(join(s, dd)))[1])(d)
+    f, d = _anti_map(step, theta)
+    return jax.jacfwd(f)(d)
 
 
 def _fd_anti_jacobian(step, theta, h: float):
@@ -473,11 +463,10 @@ def _fd_anti_jacobian(step, theta, h: float):
     2h``)."""
     import jax.numpy as jnp
 
-    s, d = split(theta)
+    f, d = _anti_map(step, theta)
     eye = jnp.eye(4, dtype=theta.dtype)
-    cols = [(split(step(join(s, d + h * eye[k])))[1] - split(step(join(s, d - h * eye[k])))[1])
-            / (2 * h) for k in range(4)]
-    return jnp.stack(cols, axis=1)
+    return jnp.stack([(f(d + h * eye[k]) - f(d - h * eye[k])) / (2 * h) for k in range(4)],
+                     axis=1)
 
 
 def cross_check_symbolic(
@@ -657,6 +646,8 @@ def measure_stability(
         growth.append({"eps": float(e), "relative_error": _quantiles(rel[lin])})
     t_meas = break_steps(meas, threshold)
     t_pred = break_steps(pred, threshold)
+    # medians over the seeds broken (measured and predicted), and over those broken at every eps
+    all_broken = (t_meas >= 0).all(axis=1) & (t_pred >= 0).all(axis=1)
     rows = []
     for k, e in enumerate(eps_arr):
         hit = t_meas[:, k] >= 0
@@ -664,19 +655,13 @@ def measure_stability(
         rows.append({
             "eps": float(e), "ln_1_over_eps": float(np.log(1 / e)),
             "broken_fraction": float(hit.mean()),
-            "break_step_median": float(np.median(t_meas[hit, k])) if hit.any() else None,
-            "predicted_break_step_median": (float(np.median(t_pred[both, k])) if both.any()
-                                            else None),
+            "break_step_median": median(t_meas[hit, k]),
+            "predicted_break_step_median": median(t_pred[both, k]),
             "within_one_step": float(np.mean(np.abs(t_meas[both, k] - t_pred[both, k]) <= 1))
             if both.any() else None,
+            "break_step_median_common": median(t_meas[all_broken, k]),
+            "predicted_break_step_median_common": median(t_pred[all_broken, k]),
         })
-    # per-seed slopes over the seeds that broke at every eps
-    all_broken = (t_meas >= 0).all(axis=1) & (t_pred >= 0).all(axis=1)
-    for k, row in enumerate(rows):
-        row["break_step_median_common"] = (float(np.median(t_meas[all_broken, k]))
-                                           if all_broken.any() else None)
-        row["predicted_break_step_median_common"] = (
-            float(np.median(t_pred[all_broken, k])) if all_broken.any() else None)
     x = np.log(1 / eps_arr)
     slopes_m, slopes_p, slopes_rho = [], [], []
     for i in np.flatnonzero(all_broken):
@@ -688,8 +673,9 @@ def measure_stability(
         slopes_rho.append(1 / mean_log if mean_log > 0 else np.inf)
     slopes = {
         "seeds_broken_at_every_eps": int(all_broken.sum()),
-        "measured_median": float(np.median(slopes_m)) if slopes_m else None,
-        "predicted_median": float(np.median(slopes_p)) if slopes_p else None,
+        "measured_median": median(slopes_m),
+        "predicted_median": median(slopes_p),
+        # not median(): an infinite 1/ln(rho) (rho <= 1 over the window) counts
         "one_over_ln_rho_median": float(np.median(slopes_rho)) if slopes_rho else None,
         "relative_diff_measured_vs_predicted": _quantiles(
             np.abs(np.asarray(slopes_m) / np.asarray(slopes_p) - 1)) if slopes_m else None,
@@ -750,19 +736,12 @@ def measure_rounding(
       break (``M_t`` along the run's own trajectory): the median of ``log10(measured /
       predicted)``; ``ok``: the exact path never broke.
     """
-    import warnings
-
-    from .verify import SymjaxWarning, verify
-
     runs = []
-    exact_ok = True
     for w in widths:
         for dtype in dtypes:
             for path in ("matmul", "exact") if w in exact_widths else ("matmul",):
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore", SymjaxWarning)
-                    res = verify(widths=w, init="tied", path=path, dtype=dtype, seeds=seeds,
-                                 steps=steps, optimizer=optimizers, quiet=True)
+                res = _tied_run(widths=w, path=path, dtype=dtype, seeds=seeds, steps=steps,
+                                optimizer=optimizers)
                 for (_, opt), r in res.runs.items():
                     first = seed_first_break(r.first_break)
                     broken = first >= 0
@@ -774,8 +753,7 @@ def measure_rounding(
                                  "first_break_min": q[0], "first_break_median": q[1],
                                  "first_break_max": q[2],
                                  "max_ulp": int(r.max_ulp.max()) if r.max_ulp.size else 0})
-                    if res.path_used == "exact" and broken.any():
-                        exact_ok = False
+    exact_ok = not any(r["seeds_broken"] for r in runs if r["path"] == "exact")
     growth = [_rounding_growth(dtype, trajectory_seeds, trajectory_steps, horizons)
               for dtype in dtypes]
     return {"config": {"seeds": seeds, "steps": steps, "widths": list(widths),
@@ -786,20 +764,26 @@ def measure_rounding(
             "runs": runs, "exact_never_breaks": exact_ok, "growth": growth, "ok": exact_ok}
 
 
-def _rounding_growth(dtype: str, seeds: int, steps: int, horizons: Sequence[int]) -> dict:
-    """Unit difference after a rounding break against the linear prediction (2-2-1, sgd)."""
+def _tied_run(**options):
+    """:func:`symjax.verify` of the ``tied`` init, quietly (the matmul fallback is expected)."""
     import warnings
 
-    import jax
-    import jax.numpy as jnp
-
-    from ..numeric.inits import pinned_numerics
     from .verify import SymjaxWarning, verify
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", SymjaxWarning)
-        res = verify(widths="2,2,1", init="tied", path="matmul", dtype=dtype, seeds=seeds,
-                     steps=steps, optimizer="sgd", trajectory_every=1, quiet=True)
+        return verify(init="tied", quiet=True, **options)
+
+
+def _rounding_growth(dtype: str, seeds: int, steps: int, horizons: Sequence[int]) -> dict:
+    """Unit difference after a rounding break against the linear prediction (2-2-1, sgd)."""
+    import jax
+    import jax.numpy as jnp
+
+    from ..numeric.inits import pinned_numerics
+
+    res = _tied_run(widths="2,2,1", path="matmul", dtype=dtype, seeds=seeds, steps=steps,
+                    optimizer="sgd", trajectory_every=1)
     cfg = res.config
     lr = float(cfg["lr"][0])
     (run,) = res.runs.values()
@@ -829,13 +813,11 @@ def _rounding_growth(dtype: str, seeds: int, steps: int, horizons: Sequence[int]
             if k in logs and unit[i, t + 1] > 0:
                 logs[k].append(float(np.log10(unit[i, t + 1] / curve[-1])))
         if example is None:
-            stop = t0 + len(curve)
-            example = {"first_break": t0, "measured": unit[i, t0:stop].tolist(),
+            example = {"first_break": t0, "measured": unit[i, t0:t0 + len(curve)].tolist(),
                        "predicted": curve}
-    n_broken = len(first_unit)
     return {
         "dtype": dtype, "widths": "2,2,1", "optimizer": "sgd", "lr": lr, "seeds": seeds,
-        "steps": steps, "seeds_broken": n_broken,
+        "steps": steps, "seeds_broken": len(first_unit),
         "first_difference": _quantiles(np.asarray(first_unit)),
         "log10_measured_over_predicted": {
             str(k): {**_quantiles(np.asarray(v)), "seeds": len(v)} for k, v in logs.items()},
@@ -844,8 +826,7 @@ def _rounding_growth(dtype: str, seeds: int, steps: int, horizons: Sequence[int]
 
 
 # == everything ==============================================================================
-#: Largest seed count and step count (seed numbers are uint32, step counters int32).
-MAX_SEEDS, MAX_STEPS = 2**32, 2**31 - 2
+_MEASURES = {"laws": measure_laws, "stability": measure_stability, "rounding": measure_rounding}
 
 
 def estimate_memory(part: str, options: dict[str, Any]) -> int:
@@ -857,8 +838,7 @@ def estimate_memory(part: str, options: dict[str, Any]) -> int:
     stability 300 x 6000: 0.55 GiB, estimate 0.58.)"""
     import inspect
 
-    funcs = {"laws": measure_laws, "stability": measure_stability, "rounding": measure_rounding}
-    params = inspect.signature(funcs[part]).parameters
+    params = inspect.signature(_MEASURES[part]).parameters
     opt = {name: options.get(name, p.default) for name, p in params.items()}
     seeds, steps = opt["seeds"], opt["steps"]
     if part == "laws":
@@ -880,13 +860,9 @@ def check_options(parts: Sequence[str], options: dict[str, dict[str, Any]]) -> N
     for part in parts:
         choose("dynamics part", part, PARTS)
         opt = options.get(part, {})
-        seeds = _positive_int("seeds", opt.get("seeds", 1))
-        if seeds > MAX_SEEDS:
-            raise InputError(f"seeds must be at most {MAX_SEEDS} (seed numbers are uint32), "
-                             f"got {seeds}")
-        steps = _positive_int("steps", opt.get("steps", 1))
-        if steps > MAX_STEPS:
-            raise InputError(f"steps must be at most {MAX_STEPS}, got {steps}")
+        seeds = _positive_int("seeds", opt.get("seeds", 1), maximum=MAX_SEEDS,
+                              why=" (seed numbers are uint32)")
+        _positive_int("steps", opt.get("steps", 1), maximum=MAX_STEPS)
         if "lr" in opt:
             lr = _positive_float("lr", opt["lr"])
             dtype = opt.get("dtype", "float64") if part == "laws" else "float64"
@@ -915,12 +891,8 @@ def measure(parts: Sequence[str] = PARTS, **options: Any) -> dict[str, Any]:
     Raises:
       InputError: a bad option or a part too large for memory (:func:`check_options`).
     """
-    out: dict[str, Any] = {}
     check_options(parts, options)
-    funcs = {"laws": measure_laws, "stability": measure_stability, "rounding": measure_rounding}
-    for part in parts:
-        out[part] = funcs[part](**options.get(part, {}))
-    return out
+    return {part: _MEASURES[part](**options.get(part, {})) for part in parts}
 
 
 # == text =====================================================================================

@@ -2,20 +2,14 @@
 
 For a plain-JAX ``loss(params, *data)`` over a parameter pytree and a symmetry given as disjoint
 (signed) pairs of parameter elements, named as :mod:`symjax.symbolic.jaxpr` names them
-(``"W1[0,1]"``, ``"-b1[1]"``; the helpers there build the common ones):
-
-* :func:`check_symmetry` evaluates the loss at random points and at their images under the
-  symmetry ``g`` (each pair swapped, with its sign) in float64, and refuses one that changes the
-  loss, naming the leaf whose pairs break it.
-* :func:`verify_model` trains many seeds from random inits projected onto the fixed set of ``g``
-  (``q = s p`` for each pair) with an optax optimizer, ``jit(vmap(scan))``, and records for
-  every seed and pair whether the tie held bit for bit at every step, the first step it broke
-  and the largest ULP distance. Kernels that round tied rows differently (a matrix product on
-  CPU) show as small ULP distances: that is a measurement, not a failure of the theorem.
-  The seeds run in equal calls of at most ``chunk`` seeds; with ``out=DIR`` the run is written
-  like ``symjax verify --out``'s (``results.json`` of kind ``model``, ``per_seed.csv``, chunk
-  files in the store of :mod:`symjax.results.rundir`, so an interrupted run resumes), and
-  ``symjax report DIR`` writes its table (:mod:`symjax.report.model`).
+(``"W1[0,1]"``, ``"-b1[1]"``; the helpers there build the common ones),
+:func:`check_symmetry` refuses pairs that change the loss (naming the leaf whose pairs break
+it), and :func:`verify_model` trains many seeds from inits on the fixed set of the symmetry and
+records, per seed and pair, whether the tie held bit for bit at every step. Kernels that round
+tied rows differently (a matrix product on CPU) show as small ULP distances: that is a
+measurement, not a failure of the theorem. With ``out=DIR`` the run is written like
+``symjax verify --out``'s, resumable, and ``symjax report DIR`` writes its table
+(:mod:`symjax.report.model`).
 
 A model of Equinox (or another JAX library) goes in through its pure-function form: the
 parameter pytree (``eqx.partition(model, eqx.is_array)``) and a loss that rebuilds the model
@@ -56,11 +50,8 @@ def _parse(name: str, shapes: dict[str, tuple[int, ...]]) -> tuple[int, str, tup
     return (-1 if sign else 1), leaf, idx
 
 
-@dataclass(frozen=True)
-class _Pairs:
-    """The symmetry as index pairs per leaf: (leaf_p, idx_p, leaf_q, idx_q, sign)."""
-
-    items: tuple[tuple[str, tuple[int, ...], str, tuple[int, ...], int], ...]
+#: The symmetry as index pairs: ``(leaf_p, idx_p, leaf_q, idx_q, sign)`` per pair.
+_Pairs = tuple[tuple[str, tuple[int, ...], str, tuple[int, ...], int], ...]
 
 
 def _pairs(params: Any, pairs: Sequence[tuple[str, str]]) -> tuple[_Pairs, list[str]]:
@@ -83,13 +74,13 @@ def _pairs(params: Any, pairs: Sequence[tuple[str, str]]) -> tuple[_Pairs, list[
                 )
             seen.add(key)
         items.append((lp, ip, lq, iq, sq))
-    return _Pairs(tuple(items)), order
+    return tuple(items), order
 
 
 def _apply_g(tree: dict, pairs: _Pairs) -> dict:
     """The image of a parameter dict (leaf name -> JAX array) under the symmetry."""
     out = dict(tree)
-    for lp, ip, lq, iq, s in pairs.items:
+    for lp, ip, lq, iq, s in pairs:
         vp, vq = tree[lp][ip], tree[lq][iq]
         out[lp] = out[lp].at[ip].set(s * vq)
         out[lq] = out[lq].at[iq].set(s * vp)
@@ -99,7 +90,7 @@ def _apply_g(tree: dict, pairs: _Pairs) -> dict:
 def _project(tree: dict, pairs: _Pairs) -> dict:
     """The fixed set of the symmetry: ``q = s p`` for each pair."""
     out = dict(tree)
-    for lp, ip, lq, iq, s in pairs.items:
+    for lp, ip, lq, iq, s in pairs:
         out[lq] = out[lq].at[iq].set(s * out[lp][ip])
     return out
 
@@ -144,11 +135,10 @@ def check_symmetry(loss: Callable, params, pairs, *data, points: int = 8, seed: 
                     for k, v in _as_dict(params, order).items()}
             args = [jax.tree_util.tree_map(lambda a: jnp.asarray(rng.uniform(-1, 1, np.shape(a))),
                                            d) for d in data]
-            a, b = value(tree, args), value(_apply_g(tree, sym), args)
-            change = abs(a - b) / (abs(a) + abs(b) + 1e-300)
+            change = _relative_change(value(tree, args), value(_apply_g(tree, sym), args))
             worst = max(worst, change)
             if change > 1e-9:
-                culprits = sorted({lp for lp, _, _, _, _ in sym.items
+                culprits = sorted({lp for lp, _, _, _, _ in sym
                                    if _single_changes(value, tree, args, sym, lp)})
                 raise InputError(
                     f"the pairs are not a symmetry of the loss: swapping them changes it by "
@@ -158,12 +148,15 @@ def check_symmetry(loss: Callable, params, pairs, *data, points: int = 8, seed: 
     return worst
 
 
+def _relative_change(a: float, b: float) -> float:
+    return abs(a - b) / (abs(a) + abs(b) + 1e-300)
+
+
 def _single_changes(value, tree, args, sym: _Pairs, leaf: str) -> bool:
-    only = _Pairs(tuple(t for t in sym.items if t[0] == leaf or t[2] == leaf))
-    rest = _Pairs(tuple(t for t in sym.items if t not in only.items))
-    a = value(_apply_g(tree, rest), args)
-    b = value(_apply_g(tree, sym), args)
-    return abs(a - b) > 1e-9 * (abs(a) + abs(b) + 1e-300)
+    """Whether the pairs in ``leaf`` alone change the loss (the others swapped either way)."""
+    rest = tuple(t for t in sym if leaf not in (t[0], t[2]))
+    return _relative_change(value(_apply_g(tree, rest), args),
+                            value(_apply_g(tree, sym), args)) > 1e-9
 
 
 @dataclass(frozen=True)
@@ -281,9 +274,8 @@ def verify_model(loss: Callable, params, pairs, *data, optimizer: str = "adam",
     sym, order = _pairs(params, pairs)
     spec = parse_optimizers(optimizer, lr)[0]
     if spec.perturbed:
-        raise InputError(
-            f"optimizer {optimizer!r}: dropout and gradient noise are not modelled here"
-        )
+        raise InputError(f"optimizer {optimizer!r}: dropout and gradient noise are not "
+                         f"modelled here")
     opt = spec.transformation()
     base = _as_dict(params, order)
     if chunk is None:
@@ -310,7 +302,7 @@ def verify_model(loss: Callable, params, pairs, *data, optimizer: str = "adam",
 
         def checks(tree):
             eq, dist = [], []
-            for lp, ip, lq, iq, s in sym.items:
+            for lp, ip, lq, iq, s in sym:
                 a, b = s * tree[lp][ip], tree[lq][iq]
                 nan = jnp.isnan(a) & jnp.isnan(b)  # a diverged seed: -NaN is NaN too
                 eq.append(nan | (jax.lax.bitcast_convert_type(a, uint)
@@ -330,8 +322,7 @@ def verify_model(loss: Callable, params, pairs, *data, optimizer: str = "adam",
             state = opt.init(tree)
             eq0, d0 = checks(tree)
             first = jnp.where(eq0, -1, 0)
-            carry0 = (tree, state, first, d0.astype(jnp.float64 if dt == jnp.float64 else
-                                                     jnp.float32), jnp.asarray(1, jnp.int32))
+            carry0 = (tree, state, first, d0.astype(dt), jnp.asarray(1, jnp.int32))
 
             def step(carry, _):
                 t, s_, first_, worst, k = carry
@@ -420,8 +411,8 @@ def _run_calls(program, seeds: int, per_call: int, calls: int, run: _ModelRun | 
             arrays = run.read_chunk(c, per_call, seeds)
             if arrays is not None:
                 parts[c] = arrays
+        run.reused = len(parts)
     todo = [c for c in range(calls) if c not in parts]
-    reused = len(parts)
 
     def saved() -> str:
         if run is None:
@@ -454,10 +445,8 @@ def _run_calls(program, seeds: int, per_call: int, calls: int, run: _ModelRun | 
                 finish(*in_flight.pop(0))
     finally:
         bar.close()
-    if run is not None:
-        run.reused = reused
-    return (np.concatenate([parts[c][0] for c in range(calls)]),
-            np.concatenate([parts[c][1] for c in range(calls)]))
+    first, worst = zip(*(parts[c] for c in range(calls)))
+    return np.concatenate(first), np.concatenate(worst)
 
 
 def _jaxpr_digest(loss, params, dt, args) -> str:
@@ -486,32 +475,23 @@ class _ModelRun:
         """Claim and lock ``out``; a run with other settings that did not finish is refused."""
         from ..results.rundir import (
             MODEL_FORMAT,
-            ChunkStore,
-            DirectoryLock,
             claim_directory,
             holds_model_run,
             read_text_nofollow,
         )
+        from .verify import REPORT_DIR, _locked_store, _remove_report
 
         directory = claim_directory(out, option="out", ours=holds_model_run, what="model run",
                                     force=force, force_option="force=True")
-        key = hashlib.sha256(json.dumps({"config": config, "layout": layout}, sort_keys=True)
-                             .encode()).hexdigest()
-        store = ChunkStore(directory, {"format": MODEL_FORMAT, "config": config,
-                                       "layout": layout, "run_key": key})
+        store, lock = _locked_store(directory, {"config": config, "layout": layout},
+                                   ("results.json", CSV_FILE), "out")
+        store.manifest["format"] = MODEL_FORMAT
+        key = store.manifest["run_key"]
         try:
-            store.check_links(("results.json", CSV_FILE))
-            lock = DirectoryLock(directory).acquire()
-        except OSError as err:
-            raise InputError(f"cannot write into out {directory}: {err.strerror or err}"
-                             ) from None
-        try:
-            existing = None
-            if store.manifest_path.is_file():
-                try:
-                    existing = json.loads(read_text_nofollow(store.manifest_path))
-                except (OSError, UnicodeDecodeError, ValueError, RecursionError):
-                    existing = None
+            try:  # a damaged manifest, or none, holds no run to protect
+                existing = json.loads(read_text_nofollow(store.manifest_path))
+            except (OSError, UnicodeDecodeError, ValueError, RecursionError):
+                existing = None
             if not isinstance(existing, dict) or existing.get("run_key") != key:
                 if (isinstance(existing, dict) and existing.get("format") == MODEL_FORMAT
                         and not existing.get("finished", False)):
@@ -519,8 +499,6 @@ class _ModelRun:
                         f"{directory} holds an unfinished model run with other settings; "
                         f"resume it with its own arguments, or remove it, or choose another out")
                 store.clear_chunks()  # a new run replaces a finished one's chunk files
-                from .verify import REPORT_DIR, _remove_report
-
                 _remove_report(directory / REPORT_DIR)  # and its report
             store.remove_temporaries()
             store.write_manifest(finished=False)

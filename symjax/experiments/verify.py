@@ -1,36 +1,16 @@
 """``symjax.verify``: train many seeds under every init x optimizer and check the ties bitwise.
 
-Definitions (also stored in ``results.json`` under ``results.definitions``):
-
-* **Tied pairs**: by default the pairs of the fully tied subspace of every hidden layer (the
-  pairs fixed by the cycle of all its units, see :func:`symjax.base.layout.tied_subspace_pairs`;
-  for 2-2-1 exactly ``w1=w3, w2=w4, w5=w6, b1=b2``); ``ties`` overrides them.
-* **Step**: 0 is the initial parameters, ``t`` the parameters after ``t`` updates.
-* **Pairs preserved**: counted over seeds x pairs, a pair whose two parameters have equal bit
-  patterns at every step 0..steps.
-* **Symmetry broken**: a seed where some tied pair differs at some step, step 0 included: a
-  random init breaks symmetry at step 0 (``broken_at_step_0`` counts those seeds).
-* **First break** of a seed: the first step at which any of its tied pairs differs (-1: never);
-  summaries give the median and range over broken seeds.
-* **Max ULP**: the largest distance in units in the last place between the two parameters of a
-  tied pair over all steps.
-* **Solved**: classification: every output on the right side of 0.5 for every sample; one-hot
-  classes (several outputs): the argmax of the outputs is the right class for at least 95% of
-  the samples; regression: ``R^2 >= 0.99`` (:mod:`symjax.numeric.datasets`).
-* **Min unit distance**: the smallest Euclidean distance between the (incoming weights, bias,
-  outgoing weights) vectors of two units of the same hidden layer, at the end of training
-  (``min_unit_distance``) and at step 0 (``min_unit_distance_init``).
-* **Non-finite**: a seed with a NaN or infinite parameter at some step (``nonfinite_step``: the
-  first such step). It is recorded, never raised.
-* **Expected preserved**: the invariance theorem applies to a run: the init scheme is symmetric,
-  the optimizer is equivariant (no dropout, no gradient noise), the path actually used is
-  ``exact``, and every checked pair lies in the fully tied subspace. For those runs every pair
-  must be preserved in every seed; ``ok`` is ``False`` otherwise. The ``matmul`` path is only
-  measured, never expected to keep ties. Mini-batches, input noise, weight decay and learning-
-  rate schedules keep an optimizer equivariant. Sign-flip ties (``w1=-w3``) are expected to
-  hold for the ``tied_flip`` init, an odd hidden activation (``tanh``, ``identity``) and an
-  optimizer whose update is odd (:data:`symjax.numeric.optimizers.SIGN_EQUIVARIANT`), with
-  every pair on the sign-flip subspace.
+What a run counts (tied pairs, steps, pairs preserved, first break, max ULP, solved, min unit
+distance, non-finite, expected preserved) is defined once in :data:`DEFINITIONS`, which
+``results.json`` stores under ``results.definitions``. Facts those one-liners leave out: the
+default pairs come from :func:`symjax.base.layout.tied_subspace_pairs`; "solved" and ``R^2`` are
+those of :mod:`symjax.numeric.datasets`; a non-finite seed is recorded, never raised. Only runs
+where the invariance theorem applies are *expected* to keep every pair (``ok`` is ``False``
+when one does not): the ``matmul`` path is only measured; mini-batches, input noise, weight
+decay and learning-rate schedules keep an optimizer equivariant; sign-flip ties (``w1=-w3``)
+are expected to hold for the ``tied_flip`` init, an odd hidden activation (``tanh``,
+``identity``) and an optimizer whose update is odd
+(:data:`symjax.numeric.optimizers.SIGN_EQUIVARIANT`), with every pair on the sign-flip subspace.
 """
 
 from __future__ import annotations
@@ -119,6 +99,7 @@ REPORT_DIR = "report"
 #: Rows formatted at a time when writing the per-seed CSV.
 _CSV_SLICE = 1 << 16
 
+
 class SymjaxWarning(UserWarning):
     """A note about a run that did not go exactly as asked (e.g. a fallback to matmul)."""
 
@@ -161,13 +142,10 @@ def definitions(ties, n_outputs: int, task: str) -> dict[str, str]:
     """The definitions a run's results record: :data:`DEFINITIONS`, with what sign-flip ties
     and one-hot classes add where the run has them."""
     out = dict(DEFINITIONS)
-    extra = {}
-    if has_sign_flip(ties):
-        extra.update(_SIGNED_DEFINITIONS)
-    if n_outputs > 1 and task == "classification":
-        extra.update(_ONE_HOT_DEFINITIONS)
-    for key, text in extra.items():
-        out[key] += text
+    for applies, extra in ((has_sign_flip(ties), _SIGNED_DEFINITIONS),
+                           (n_outputs > 1 and task == "classification", _ONE_HOT_DEFINITIONS)):
+        for key, text in extra.items() if applies else ():
+            out[key] += text
     return out
 
 
@@ -182,7 +160,7 @@ class VerifyResults:
       ties: the checked pairs of parameter names.
       seeds: ``(n,)`` seed numbers.
       runs: ``(init label, optimizer label) -> RunArrays`` per-seed arrays.
-      summaries: one dict per init x optimizer (see the module docstring for definitions).
+      summaries: one dict per init x optimizer (keys as :data:`DEFINITIONS` defines them).
       warnings: messages about the run (e.g. a fallback to the matmul path).
       timing: compile and run seconds per optimizer and seed-steps per second (not hashed).
       provenance: versions, devices, flags (from
@@ -303,44 +281,36 @@ class VerifyResults:
         return out / "results.json"
 
     def write_csv(self, path) -> str:
-        """One row per init x optimizer x seed (columns in the module docstring), written
-        atomically and in slices (memory stays bounded); returns the file's SHA-256 (hex)."""
-        pair_cols = [f"first_break_{a}_{b}" for a, b in self.ties]
+        """One row per init x optimizer x seed, written atomically and in slices (memory stays
+        bounded); returns the file's SHA-256 (hex), computed while writing."""
         fmt = ".9g" if self.config["dtype"] == "float32" else ".17g"
         sha = hashlib.sha256()
-
-        class _Hashing:
-            def __init__(self, f):
-                self.f = f
-
-            def write(self, text: str) -> None:
+        with atomic_open(path, "w", newline="", encoding="utf-8") as f:
+            def write(text: str) -> None:
                 sha.update(text.encode("utf-8"))
-                self.f.write(text)
+                f.write(text)
 
-        with atomic_open(path, "w", newline="", encoding="utf-8") as raw:
-            f = _Hashing(raw)
-            csv.writer(f).writerow(["init", "optimizer", "seed", "first_break_step", "max_ulp",
-                             *pair_cols, "final_loss", "solved", "min_unit_distance",
-                             "min_unit_distance_init", "nonfinite", "nonfinite_step"])
+            write(_csv_row(["init", "optimizer", "seed", "first_break_step", "max_ulp",
+                            *(f"first_break_{a}_{b}" for a, b in self.ties), "final_loss",
+                            "solved", "min_unit_distance", "min_unit_distance_init",
+                            "nonfinite", "nonfinite_step"]))
             for (init, opt), r in self.runs.items():
-                prefix = io.StringIO()
-                csv.writer(prefix).writerow([init, opt])  # quoted as csv would
-                prefix = prefix.getvalue()[:-2] + ","
+                prefix = _csv_row([init, opt])[:-2] + ","  # quoted as csv would
                 for lo in range(0, len(self.seeds), _CSV_SLICE):
                     _signals.check()  # a signal stops here; the partial file is removed
                     sl = slice(lo, lo + _CSV_SLICE)
                     fbk = r.first_break[sl]
-                    worst = _worst_ulp(r.max_ulp[sl])
                     nf = r.nonfinite_step[sl]
                     cols = [
-                        _ints(self.seeds[sl]), _ints(seed_first_break(fbk)), _ints(worst),
+                        _ints(self.seeds[sl]), _ints(seed_first_break(fbk)),
+                        _ints(_worst_ulp(r.max_ulp[sl])),
                         *(_ints(fbk[:, j]) for j in range(fbk.shape[1])),
                         _floats(r.final_loss[sl], fmt), _ints(r.solved[sl].astype(np.int8)),
                         _floats(r.min_unit_distance[sl], fmt),
                         _floats(r.min_unit_distance_init[sl], fmt),
                         _ints((nf >= 0).astype(np.int8)), _ints(nf),
                     ]
-                    f.write("".join(prefix + ",".join(row) + "\r\n" for row in zip(*cols)))
+                    write("".join(prefix + ",".join(row) + "\r\n" for row in zip(*cols)))
         return sha.hexdigest()
 
     def save_params(self, path) -> None:
@@ -355,18 +325,10 @@ class VerifyResults:
         atomic_savez(path, arrays)
 
     def save_trajectories(self, path) -> None:
-        """``trajectories.npz``: ``names``, ``steps`` and per run ``<init>__<optimizer>__params``
-        (seeds, records, parameters) and ``__loss`` (seeds, records)."""
-        every = self.config["trajectory_every"]
-        first = next(iter(self.runs.values()))
-        arrays: dict[str, np.ndarray] = {
-            "names": np.asarray(self.param_names),
-            "steps": every * np.arange(first.trajectory_loss.shape[1]),
-        }
-        for (init, opt), r in self.runs.items():
-            arrays[f"{init}__{opt}__params"] = r.trajectory_params
-            arrays[f"{init}__{opt}__loss"] = r.trajectory_loss
-        atomic_savez(path, arrays)
+        """``trajectories.npz`` (:func:`_trajectory_arrays`), every recorded step."""
+        records = next(iter(self.runs.values())).trajectory_loss.shape[1]
+        atomic_savez(path, _trajectory_arrays(
+            self.param_names, self.config["trajectory_every"] * np.arange(records), self.runs))
 
 
 def verify(
@@ -384,35 +346,16 @@ def verify(
     """Train ``seeds`` seeds under every init x optimizer and check every tied pair bitwise at
     every step.
 
-    The options are the fields of :class:`symjax.VerifyConfig`, the options of
-    ``symjax verify`` (``--output-activation`` is ``output_activation``), given as keywords or
-    as a ``VerifyConfig`` (or a mapping) first, which keywords override; lists may be given as
-    comma-separated strings or lists. The returned :attr:`VerifyResults.config` holds every
-    option resolved, so ``verify(**config)`` re-runs.
+    The options are the fields of :class:`symjax.VerifyConfig` (their help texts say what each
+    does), the options of ``symjax verify`` (``--output-activation`` is ``output_activation``),
+    given as keywords or as a ``VerifyConfig`` (or a mapping) first, which keywords override;
+    lists may be given as comma-separated strings or lists. The returned
+    :attr:`VerifyResults.config` holds every option resolved, so ``verify(**config)`` re-runs.
+    ``path="exact"`` falls back to matmul when a layer is wider than
+    :data:`symjax.numeric.net.VECTOR_MAX_WIDTH` units, with a warning and ``path_used`` recorded.
     Call :func:`symjax.configure_xla` before importing JAX for the fast path.
 
     Args:
-      widths: layer widths, e.g. ``"2,2,1"``.
-      activation: hidden activation; output_activation: output activation.
-      loss: ``squared_error`` or ``bce``; reduction: ``mean`` or ``sum`` over samples.
-      dataset: data set spec (:mod:`symjax.numeric.datasets`).
-      init: init scheme specs, or ``"all"`` (every registered scheme).
-      optimizer: optimizer specs (:mod:`symjax.numeric.optimizers`).
-      lr: learning rates (see :func:`symjax.numeric.optimizers.parse_optimizers`).
-      seeds: number of seeds (>= 1); first_seed: the first seed number.
-      steps: training steps (>= 0).
-      dtype: ``float32`` or ``float64``.
-      path: ``exact`` or ``matmul``; the exact path falls back to matmul when a layer is wider
-        than :data:`symjax.numeric.net.VECTOR_MAX_WIDTH` units, with a warning and ``path_used``
-        recorded.
-      chunk: seeds per compiled call.
-      ties: tied pairs to check (``"w1=w3,w2=w4"``), default the fully tied subspace.
-      eps: perturbation size of the ``tied_eps`` init.
-      dropout: dropout rate for every optimizer; grad_noise: gradient noise for every optimizer.
-      trajectory_every: record parameters and loss every this many steps (0: off).
-      batch_size: samples per step, 0 = full batch; input_noise: Gaussian input noise per step
-        (:mod:`symjax.numeric.train`); weight_decay: L2 decay for every optimizer; schedule:
-        learning-rate schedule spec (:func:`symjax.numeric.optimizers.parse_schedule`).
       out: directory to write ``results.json``, ``per_seed.csv`` (and ``params.npz``) into.
       save_params: keep initial and final parameters (and write ``params.npz`` into ``out``).
       quiet: no progress bar (it is shown only on a terminal anyway).
@@ -488,18 +431,10 @@ def verify(
                                  f"{o}: {why}); resume with --resume {out}")
         total = time.perf_counter() - start
         res = VerifyResults(
-            config=config,
-            batching=batching,
-            ties=plan.ties,
-            param_names=plan.net.layout.names,
-            seeds=seed_numbers,
-            runs=sweep.runs,
-            summaries=_summaries(sweep, plan),
+            config=config, batching=batching, ties=plan.ties, param_names=plan.net.layout.names,
+            seeds=seed_numbers, runs=sweep.runs, summaries=_summaries(sweep, plan),
             dataset={"spec": data.spec, "task": data.task, "samples": data.n_samples},
-            warnings=plan.notes,
-            timing=_timing(sweep, total),
-            provenance=provenance,
-        )
+            warnings=plan.notes, timing=_timing(sweep, total), provenance=provenance)
         if out is not None and pid == 0:
             written = res.write(store.directory, save_params=save_params)
             if nproc == 1 and not config["trajectory_every"]:
@@ -561,8 +496,8 @@ SAMPLE_RECORDS = 60
 
 def _write_trajectory_sample(out: Path, plan: Plan, configs: list[TrainConfig],
                              seeds: np.ndarray, run_id: str) -> None:
-    """Write ``trajectory_sample.npz``: ``names``, ``steps`` (log-spaced), ``seeds``, ``run_id``
-    and per run ``<init>__<optimizer>__params`` (seeds, records, parameters) and ``__loss``."""
+    """Write ``trajectory_sample.npz`` (:func:`_trajectory_arrays` at log-spaced steps, with the
+    ``seeds`` and the ``run_id``)."""
     steps, n = plan.config["steps"], min(len(seeds), SAMPLE_SEEDS)
     every = max(1, steps // 250)  # at most 251 records per seed while training
     traced = [dataclasses.replace(c, trajectory_every=every) for c in configs]
@@ -574,13 +509,20 @@ def _write_trajectory_sample(out: Path, plan: Plan, configs: list[TrainConfig],
     with pinned_numerics(dtype):
         sweep = run_sweep(traced, plan.inits, seeds[:n], plan.data.x.astype(dtype),
                           plan.data.y.astype(dtype), chunk=n, progress=False)
-    arrays: dict[str, np.ndarray] = {
-        "names": np.asarray(plan.net.layout.names), "steps": recorded[keep],
-        "seeds": seeds[:n].astype(np.int64), "run_id": np.asarray(run_id)}
-    for (init, opt), r in sweep.runs.items():
+    atomic_savez(out / SAMPLE_FILE, _trajectory_arrays(
+        plan.net.layout.names, recorded[keep], sweep.runs, keep,
+        seeds=seeds[:n].astype(np.int64), run_id=np.asarray(run_id)))
+
+
+def _trajectory_arrays(names, steps: np.ndarray, runs: Mapping[tuple[str, str], RunArrays],
+                       keep=slice(None), **extra: np.ndarray) -> dict[str, np.ndarray]:
+    """``names``, ``steps``, ``extra`` and per run ``<init>__<optimizer>__params`` (seeds,
+    records, parameters) and ``__loss`` (seeds, records), of the records ``keep``."""
+    arrays = {"names": np.asarray(names), "steps": steps, **extra}
+    for (init, opt), r in runs.items():
         arrays[f"{init}__{opt}__params"] = np.asarray(r.trajectory_params)[:, keep]
         arrays[f"{init}__{opt}__loss"] = np.asarray(r.trajectory_loss)[:, keep]
-    atomic_savez(out / SAMPLE_FILE, arrays)
+    return arrays
 
 
 def _open_store(out: Path, config: dict, layout: dict, save_params: bool, resume: bool,
@@ -600,17 +542,8 @@ def _open_store(out: Path, config: dict, layout: dict, save_params: bool, resume
                               force=force)
     else:
         out = Path(out)
-    key_src = json.dumps({"config": config, "layout": layout, "save_params": save_params},
-                         sort_keys=True, default=str)
-    run_key = hashlib.sha256(key_src.encode()).hexdigest()
-    store = ChunkStore(out, {"config": config, "layout": layout, "save_params": save_params,
-                             "run_key": run_key})
-    try:
-        out.mkdir(parents=True, exist_ok=True)  # processes > 0 of a multi-process run
-        store.check_links(_RESULT_FILES)
-        lock = DirectoryLock(out, pid).acquire()
-    except OSError as err:
-        raise InputError(f"cannot write into --out {out}: {err.strerror or err}") from None
+    manifest = {"config": config, "layout": layout, "save_params": save_params}
+    store, lock = _locked_store(out, manifest, _RESULT_FILES, "--out", pid)
     try:
         if pid == 0:
             existing = store.read_manifest()
@@ -636,6 +569,21 @@ def _open_store(out: Path, config: dict, layout: dict, save_params: bool, resume
     return store, lock
 
 
+def _locked_store(out: Path, manifest: dict, files, option: str, pid: int = 0
+                 ) -> tuple[ChunkStore, DirectoryLock]:
+    """The chunk store of run directory ``out`` (``manifest`` plus its ``run_key``, the SHA-256
+    of ``manifest``) and its lock, held: refused (:class:`InputError`) when a link stands in for
+    the store or one of ``files``, or another run holds the lock."""
+    run_key = hashlib.sha256(json.dumps(manifest, sort_keys=True, default=str).encode())
+    store = ChunkStore(out, {**manifest, "run_key": run_key.hexdigest()})
+    try:
+        out.mkdir(parents=True, exist_ok=True)  # processes > 0 of a multi-process run
+        store.check_links(files)
+        return store, DirectoryLock(out, pid).acquire()
+    except OSError as err:
+        raise InputError(f"cannot write into {option} {out}: {err.strerror or err}") from None
+
+
 def _finish_store(store: ChunkStore, config: dict, save_params: bool) -> None:
     """After the results files are written: remove those of a replaced run that this run does
     not write (after, never before), and mark the run finished."""
@@ -643,7 +591,6 @@ def _finish_store(store: ChunkStore, config: dict, save_params: bool) -> None:
                                (TRAJECTORIES_FILE, config["trajectory_every"])) if not kept]
     for name in stale:
         (store.directory / name).unlink(missing_ok=True)  # unlink never follows a link
-    _remove_report(store.directory / REPORT_DIR)  # it described the replaced run
     store.write_manifest(finished=True)
 
 
@@ -782,27 +729,23 @@ def resolve(**options) -> Plan:
             else "matmul")
     if not form:
         form = "matmul"
-        notes.append(
-            f"widths {layout.widths_str} have a layer wider than {VECTOR_MAX_WIDTH} units, the "
-            f"limit of the exact path; the matmul path was used instead, so ties are measured "
-            f"but not expected to hold bitwise"
-        )
+        notes.append(f"widths {layout.widths_str} have a layer wider than {VECTOR_MAX_WIDTH} "
+                     f"units, the limit of the exact path; the matmul path was used instead, so "
+                     f"ties are measured but not expected to hold bitwise")
     config = VerifyConfig.record({
-        **kw,
-        "widths": list(widths),
-        "activation": net.activation,
-        "output_activation": net.output_activation,
-        "loss": net.loss,
-        "reduction": net.reduction,
-        "dataset": data.spec,
-        "init": [i.spec for i in inits],
-        "optimizer": [o.spec for o in opts],
-        "lr": [o.lr for o in opts],
-        "ties": format_ties(tie_pairs),
-    })
+        **kw, "widths": list(widths), "activation": net.activation,
+        "output_activation": net.output_activation, "loss": net.loss, "reduction": net.reduction,
+        "dataset": data.spec, "init": [i.spec for i in inits],
+        "optimizer": [o.spec for o in opts], "lr": [o.lr for o in opts],
+        "ties": format_ties(tie_pairs)})
     return Plan(config, net, data, inits, opts, tie_pairs, form, notes)
 
 
+def _csv_row(values) -> str:
+    """One CSV row as ``csv.writer`` writes it (quoted where needed, ``\\r\\n`` at the end)."""
+    buf = io.StringIO()
+    csv.writer(buf).writerow(values)
+    return buf.getvalue()
 
 
 def _ints(a: np.ndarray) -> list[str]:
@@ -819,40 +762,34 @@ def _worst_ulp(max_ulp: np.ndarray) -> np.ndarray:
     return max_ulp.max(axis=1) if max_ulp.shape[1] else np.zeros(len(max_ulp), np.uint64)
 
 
-def _in_subspace(layout: Layout, pairs) -> bool:
+def _in_subspace(layout: Layout, pairs, signed: bool) -> bool:
+    """Every pair ``a, b`` is tied in the fully tied subspace; with sign-flip ties (``signed``)
+    also with the sign :func:`flip_signs` gives the pair, so it holds on the sign-flip subspace."""
     classes = {n: c for c in layout.tie_classes(tied_subspace_pairs(layout)) for n in c}
-    return all(a in classes and b in classes[a] for a, b in pairs)
-
-
-def _signed_theorem_applies(plan: Plan, init: InitSpec, optimizer: OptimizerSpec) -> bool:
-    """Sign-flip ties (some ``b = -a``): the sign-flip theorem applies when the init draws on the
-    sign-flip subspace, the hidden activation is odd, the optimizer's update is odd (and
-    unperturbed), the exact path runs, and every pair holds on that subspace: ``a`` and ``b``
-    tied in the fully tied subspace, with the sign :func:`flip_signs` gives them."""
-    layout = plan.net.layout
-    classes = {n: c for c in layout.tie_classes(tied_subspace_pairs(layout)) for n in c}
-    flips = flip_signs(layout)
-    index = {n: i for i, n in enumerate(layout.names)}
+    flips = dict(zip(layout.names, flip_signs(layout).tolist())) if signed else {}
 
     def on_subspace(a: str, signed_b: str) -> bool:
         sign, b = split_signed(signed_b)
-        return (a in classes and b in classes[a]
-                and sign == int(flips[index[a]]) * int(flips[index[b]]))
+        return a in classes and b in classes[a] and (not signed or sign == flips[a] * flips[b])
 
-    return (init.name in SIGN_FLIP_INITS and plan.net.activation in ODD_ACTIVATIONS
-            and optimizer.equivariant and optimizer.name in SIGN_EQUIVARIANT
-            and plan.path_used == "exact" and all(on_subspace(a, b) for a, b in plan.ties))
+    return all(on_subspace(a, b) for a, b in pairs)
 
 
 def _summaries(sweep: SweepOutput, plan: Plan) -> list[dict[str, Any]]:
+    """One summary per init x optimizer. The theorem applies (``expected_preserved``) to a
+    symmetric init under an equivariant optimizer; for sign-flip ties to an init on the
+    sign-flip subspace, an odd hidden activation and an odd (unperturbed) optimizer update;
+    either way on the exact path with every pair in the subspace."""
     signed = has_sign_flip(plan.ties)
-    in_subspace = not signed and _in_subspace(plan.net.layout, plan.ties)
+    in_subspace = _in_subspace(plan.net.layout, plan.ties, signed)
     out = []
     for i in plan.inits:
         for o in plan.optimizers:
             r = sweep.runs[(i.spec, o.label)]
-            expected = (_signed_theorem_applies(plan, i, o) if signed else
-                        get_init(i.name).symmetric and o.equivariant
+            applies = ((i.name in SIGN_FLIP_INITS and plan.net.activation in ODD_ACTIVATIONS
+                        and o.name in SIGN_EQUIVARIANT) if signed
+                       else get_init(i.name).symmetric)
+            expected = (applies and o.equivariant
                         and plan.path_used == "exact" and in_subspace)
             out.append({
                 "init": i.spec,
