@@ -1,6 +1,6 @@
 """Linear stability of the tied subspace of the 2-2-1 network under gradient descent.
 
-Setting: the 2-2-1 network (parameters ``[w1..w6, b1, b2, b3]`` as in :class:`symjax.Layout`),
+Setting: the 2-2-1 :class:`SymbolicMLP` (parameters ``[w1..w6, b1, b2, b3]``, the shared order),
 a hidden activation, an output activation ``phi`` (``sigmoid`` or ``identity``), the loss
 ``J = mean_s (yhat_s - y_s)**2 / 2`` over a data set of exact rationals (default XOR), and
 gradient descent ``theta -> theta - eta grad J``.
@@ -56,7 +56,7 @@ from ..base.choices import XOR, activation_name
 from ..base.errors import InputError, choose
 from . import _guard
 from ._laws import nonzero_witness
-from ._network import CONCRETE_ACTIVATIONS, exactly_zero
+from ._network import CONCRETE_ACTIVATIONS, SymbolicMLP, exactly_zero
 from ._theorem import PROVEN, REFUTED, UNKNOWN, ProofStep, Theorem, combine
 
 #: Parameter names of the 2-2-1 network in the shared order.
@@ -99,8 +99,8 @@ def _rational(value: Any, what: str) -> sp.Rational:
 class StabilityModel:
     """The symbolic 2-2-1 training problem: loss, gradient, Hessian blocks (pure data).
 
-    Build it with :func:`stability_model`. Every attribute derived from the loss is computed on
-    first use and cached.
+    Build it with :func:`stability_model`. The network is :class:`SymbolicMLP` with squared error
+    on these data; every attribute derived from the loss is computed on first use and cached.
 
     Attributes:
       activation: hidden activation.
@@ -114,13 +114,19 @@ class StabilityModel:
 
     # -- symbols and the loss ------------------------------------------------------------------
     @cached_property
+    def net(self) -> SymbolicMLP:
+        """The 2-2-1 network of one symbolic sample ``(x1, x2)``."""
+        return SymbolicMLP((2, 2, 1), activation=self.activation,
+                           output_activation=self.output_activation, loss="squared_error")
+
+    @cached_property
     def params(self) -> tuple[sp.Symbol, ...]:
         """``w1..w6, b1, b2, b3`` (real symbols) in the shared order."""
-        return tuple(sp.Symbol(name, real=True) for name in NAMES)
+        return self.net.param_symbols
 
     def p(self, name: str) -> sp.Symbol:
         """The parameter symbol called ``name``."""
-        return self.params[_INDEX[name]]
+        return self.net.params[name]
 
     @cached_property
     def tied_symbols(self) -> tuple[sp.Symbol, ...]:
@@ -128,9 +134,9 @@ class StabilityModel:
         return tuple(self.p(name) for name in TIED)
 
     @cached_property
-    def tie(self) -> dict[sp.Symbol, sp.Symbol]:
+    def tie(self) -> dict[sp.Symbol, sp.Expr]:
         """The substitution onto the tied subspace: ``w3 -> w1, w4 -> w2, b2 -> b1, w6 -> w5``."""
-        return {self.p(q): self.p(p) for p, q in PAIRS}
+        return self.net.tie_substitution(PAIRS)
 
     def sigma(self, z: sp.Expr, order: int = 0) -> sp.Expr:
         """The hidden activation (or its ``order``-th derivative) at ``z``."""
@@ -142,9 +148,7 @@ class StabilityModel:
 
     def output(self, x1, x2) -> sp.Expr:
         """The network output at input ``(x1, x2)``."""
-        w1, w2, w3, w4, w5, w6, b1, b2, b3 = self.params
-        u = w5 * self.sigma(w1 * x1 + w2 * x2 + b1) + w6 * self.sigma(w3 * x1 + w4 * x2 + b2) + b3
-        return self.phi(u)
+        return self.net.forward[0][0].xreplace({self.net.x(1): x1, self.net.x(2): x2})
 
     @cached_property
     def loss(self) -> sp.Expr:
@@ -172,17 +176,13 @@ class StabilityModel:
     @cached_property
     def cross_block(self) -> sp.Matrix:
         """``S^T H A`` (5x4): directions ``e_p + e_q`` and ``e_b3`` against ``e_p - e_q``."""
-        h = self.tied_hessian
-        sym = [_direction(p, q, +1) for p, q in PAIRS] + [_direction("b3", None, +1)]
-        anti = [_direction(p, q, -1) for p, q in PAIRS]
-        return sp.Matrix(len(sym), len(anti), lambda i, j: _form(h, sym[i], anti[j]))
+        return _directions(+1, b3=True).T * self.tied_hessian * _directions(-1)
 
     @cached_property
     def antisymmetric_hessian(self) -> sp.Matrix:
         """``H_anti`` (4x4), in ``w1, w2, b1, w5, b3``: rows and columns ``d_w1w3 .. d_w5w6``."""
-        h = self.tied_hessian
-        anti = [_direction(p, q, -1) for p, q in PAIRS]
-        return sp.Matrix(4, 4, lambda i, j: _form(h, anti[i], anti[j]) / 2)
+        anti = _directions(-1)
+        return anti.T * self.tied_hessian * anti / 2
 
     @cached_property
     def compact_antisymmetric_hessian(self) -> sp.Matrix:
@@ -206,26 +206,13 @@ class StabilityModel:
         """``dJ/dw1, dJ/dw2, dJ/db1, dJ/dw5, dJ/db3`` at tied points."""
         return tuple(self.gradient[_INDEX[name]].xreplace(self.tie) for name in TIED)
 
-    # -- compiled functions --------------------------------------------------------------------
-    @cached_property
-    def _h_anti_mpmath(self):
-        return sp.lambdify(self.tied_symbols, self.antisymmetric_hessian, modules="mpmath")
-
-    @cached_property
-    def _h_anti_numpy(self):
-        return sp.lambdify(self.tied_symbols, self.antisymmetric_hessian, modules="numpy")
-
-    @cached_property
-    def _tied_gradient_numpy(self):
-        return sp.lambdify(self.tied_symbols, list(self.tied_gradient), modules="numpy")
-
-    @cached_property
-    def _tied_gradient_mpmath(self):
-        return sp.lambdify(self.tied_symbols, list(self.tied_gradient), modules="mpmath")
-
-    @cached_property
-    def _gradient_mpmath(self):
-        return sp.lambdify(self.params, list(self.gradient), modules="mpmath")
+    @functools.cache
+    def compiled(self, what: str, module: str):
+        """The attribute ``what`` as a function (``sympy.lambdify`` for ``"numpy"`` or
+        ``"mpmath"``) of all nine parameters for ``"gradient"``, else of the tied coordinates."""
+        args = self.params if what == "gradient" else self.tied_symbols
+        exprs = getattr(self, what)
+        return sp.lambdify(args, exprs if isinstance(exprs, sp.Matrix) else list(exprs), module)
 
     def describe(self) -> str:
         """``"hidden sigmoid, output sigmoid, squared error, mean over 4 samples (XOR)"``."""
@@ -242,17 +229,12 @@ def _function(name: str, order: int) -> sp.Expr:
     return sp.diff(f, _T, order) if order else f
 
 
-def _direction(p: str, q: str | None, sign: int) -> dict[int, int]:
-    """The vector ``e_p + sign e_q`` as ``{index: coefficient}``."""
-    out = {_INDEX[p]: 1}
-    if q is not None:
-        out[_INDEX[q]] = sign
-    return out
-
-
-def _form(h: sp.Matrix, u: Mapping[int, int], v: Mapping[int, int]) -> sp.Expr:
-    """``u^T h v`` for sparse integer vectors."""
-    return sp.Add(*[a * b * h[i, j] for i, a in u.items() for j, b in v.items()])
+def _directions(sign: int, b3: bool = False) -> sp.SparseMatrix:
+    """9x4: the columns ``e_p + sign e_q``, one per swapped pair ``(p, q)``; then ``e_b3``."""
+    entries = {(_INDEX["b3"], len(PAIRS)): 1} if b3 else {}
+    for k, (p, q) in enumerate(PAIRS):
+        entries[_INDEX[p], k], entries[_INDEX[q], k] = 1, sign
+    return sp.SparseMatrix(len(NAMES), len(PAIRS) + b3, entries)
 
 
 def _data(data) -> tuple[tuple[sp.Rational, sp.Rational, sp.Rational], ...]:
@@ -391,10 +373,9 @@ def _all_zero(
     """Proven when every expression simplifies to zero exactly; refuted at a non-zero witness.
 
     Per expression, cheapest first: the expanded numerator over a common denominator is 0
-    (proven; the witness search below evaluates a zero expression at every
-    point it tries, to 30 digits, which took most of ``proofs/stability.py``'s time); a rational
-    point where the value is not zero (refuted, see :func:`~symjax.symbolic._laws.nonzero_witness`;
-    no slow simplification of a non-zero expression); :func:`exactly_zero` (proven). Otherwise
+    (proven, in a fraction of a second where the witness search and ``simplify`` take seconds);
+    a rational point where the value is not zero (refuted, see
+    :func:`~symjax.symbolic._laws.nonzero_witness`); :func:`exactly_zero` (proven). Otherwise
     the verdict is ``unknown``.
     """
     for label, expr in exprs.items():
@@ -421,24 +402,15 @@ def _all_zero(
 
 
 def _numerator_vanishes(expr: sp.Expr) -> bool:
-    """Exact zero test: over a common denominator the expanded numerator is 0.
-
-    Settles in a fraction of a second what ``simplify`` takes seconds for (terms like
-    ``a/(2 D) - 2 a/(4 D)``); an exact rewriting.
-    """
+    """Over a common denominator the expanded numerator is 0 (an exact rewriting)."""
     numerator, _ = sp.fraction(sp.together(sp.expand(expr)))
     return sp.expand(numerator) == 0
 
 
 def prove_duplication(model: StabilityModel) -> Theorem:
-    """Fukumizu-Amari: on the line of a duplicated hidden unit the 2-2-1 gradient is the 2-1-1 one.
-
-    With ``lam`` and ``nu`` real, substitute ``w3 = w1, w4 = w2, b2 = b1, w5 = lam nu,
-    w6 = (1 - lam) nu``. The 2-1-1 network has hidden unit ``sigma(w1 x1 + w2 x2 + b1)``,
-    outgoing weight ``nu`` and output bias ``b3``. Proven exactly: the outputs agree for every
-    input, and the 2-2-1 gradient is the split 2-1-1 gradient (see the module doc). Tied points
-    are ``lam = 1/2``.
-    """
+    """Fukumizu-Amari: on the line of a duplicated hidden unit the 2-2-1 gradient is the 2-1-1 one
+    (see the module doc); the 2-1-1 network has hidden unit ``sigma(w1 x1 + w2 x2 + b1)``,
+    outgoing weight ``nu`` and output bias ``b3``. Tied points are ``lam = 1/2``."""
     lam, nu = sp.symbols("lam nu", real=True)
     x1, x2 = sp.symbols("x1 x2", real=True)
     w1, w2, b1, b3 = (model.p(name) for name in ("w1", "w2", "b1", "b3"))
@@ -454,18 +426,12 @@ def prove_duplication(model: StabilityModel) -> Theorem:
     def g(name: str) -> sp.Expr:
         return model.gradient[_INDEX[name]].xreplace(line)
 
-    identities = {
-        "f_221(x) - f_211(x)": model.output(x1, x2).xreplace(line) - out_211(x1, x2),
-        "dJ/dw1 - lam dJ211/du1": g("w1") - lam * g211["u1"],
-        "dJ/dw3 - (1-lam) dJ211/du1": g("w3") - (1 - lam) * g211["u1"],
-        "dJ/dw2 - lam dJ211/du2": g("w2") - lam * g211["u2"],
-        "dJ/dw4 - (1-lam) dJ211/du2": g("w4") - (1 - lam) * g211["u2"],
-        "dJ/db1 - lam dJ211/dbeta": g("b1") - lam * g211["beta"],
-        "dJ/db2 - (1-lam) dJ211/dbeta": g("b2") - (1 - lam) * g211["beta"],
-        "dJ/dw5 - dJ211/dnu": g("w5") - g211["nu"],
-        "dJ/dw6 - dJ211/dnu": g("w6") - g211["nu"],
-        "dJ/db3 - dJ211/db3": g("b3") - g211["b3"],
-    }
+    identities = {"f_221(x) - f_211(x)": model.output(x1, x2).xreplace(line) - out_211(x1, x2)}
+    for (p, q), u in zip(PAIRS, ("u1", "u2", "beta")):
+        identities[f"dJ/d{p} - lam dJ211/d{u}"] = g(p) - lam * g211[u]
+        identities[f"dJ/d{q} - (1-lam) dJ211/d{u}"] = g(q) - (1 - lam) * g211[u]
+    for name, u in (("w5", "nu"), ("w6", "nu"), ("b3", "b3")):
+        identities[f"dJ/d{name} - dJ211/d{u}"] = g(name) - g211[u]
     theorem = _all_zero(
         "On the line w1=w3=u1, w2=w4=u2, b1=b2=beta, w5=lam*nu, w6=(1-lam)*nu the 2-2-1 "
         "network equals the 2-1-1 network (u1, u2, beta, nu, b3) and its gradient is the split "
@@ -512,21 +478,13 @@ def tied_point(values: Mapping[str, Any] | None = None) -> dict[str, sp.Rational
     out = {name: _rational(v, name) for name, v in DEFAULT_POINT.items()}
     given: dict[str, sp.Rational] = {}
     for name, v in values.items():
-        rep = partner.get(name, name)
-        value = _rational(v, name)
-        if rep in given and given[rep] != value:
+        rep, value = partner.get(name, name), _rational(v, name)
+        if given.setdefault(rep, value) != value:
             raise InputError(
                 f"the point is not tied: {rep}={given[rep]} but {name}={value} "
                 f"(tied points have w1=w3, w2=w4, b1=b2, w5=w6)"
             )
-        given[rep] = value
-    out.update(given)
-    return {name: out[name] for name in TIED}
-
-
-def _point_values(point: Mapping[str, Any]) -> list:
-    tied = tied_point(point)
-    return [tied[name] for name in TIED]
+    return {name: given.get(name, out[name]) for name in TIED}
 
 
 @dataclass(frozen=True)
@@ -571,9 +529,10 @@ def antisymmetric_hessian_at(
     model: StabilityModel, point: Mapping[str, Any] | None = None, *, dps: int = 30
 ) -> mpmath.matrix:
     """``H_anti`` at a tied point, evaluated with mpmath at ``dps`` digits (exact inputs)."""
-    values = _point_values(point or {})
+    values = list(tied_point(point).values())
     with mpmath.workdps(dps):
-        return mpmath.matrix(model._h_anti_mpmath(*[_mpf(v) for v in values]))
+        h_anti = model.compiled("antisymmetric_hessian", "mpmath")
+        return mpmath.matrix(h_anti(*[_mpf(v) for v in values]))
 
 
 def growth_factor(
@@ -591,7 +550,7 @@ def growth_factor(
     Returns:
       A :class:`Growth`.
     """
-    values = _point_values(point or {})
+    values = list(tied_point(point).values())
     eta = _rational(lr, "the learning rate")
     if eta <= 0:
         raise InputError(f"the learning rate must be positive, got {lr!r}")
@@ -599,7 +558,7 @@ def growth_factor(
     with mpmath.workdps(dps):
         eigenvalues = sorted(mpmath.eigsy(h, eigvals_only=True))
         factor = max(abs(1 - _mpf(eta) * lam) for lam in eigenvalues)
-        gradient = model._tied_gradient_mpmath(*[_mpf(v) for v in values])
+        gradient = model.compiled("tied_gradient", "mpmath")(*[_mpf(v) for v in values])
         return Growth(
             factor=float(factor),
             eigenvalues=tuple(float(lam) for lam in eigenvalues),
@@ -679,8 +638,9 @@ def predict_asymmetry(
     if d.shape != (4,):
         raise InputError(f"d0 must have shape (4,), got {d.shape}")
     ds, factors = [d], []
+    h_anti = model.compiled("antisymmetric_hessian", "numpy")
     for row in s:
-        step = np.eye(4) - lr * np.asarray(model._h_anti_numpy(*row), dtype=np.float64)
+        step = np.eye(4) - lr * np.asarray(h_anti(*row), dtype=np.float64)
         factors.append(np.max(np.abs(np.linalg.eigvalsh(step))))
         d = step @ d
         ds.append(d)
@@ -703,10 +663,11 @@ def tied_trajectory(
     """
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
         raise InputError(f"steps must be a non-negative integer, got {steps!r}")
-    c = np.array([float(v) for v in _point_values(point or {})])
+    c = np.array([float(v) for v in tied_point(point).values()])
     rows = [c]
+    gradient = model.compiled("tied_gradient", "numpy")
     for _ in range(steps):
-        c = c - lr * np.asarray(model._tied_gradient_numpy(*c), dtype=np.float64)
+        c = c - lr * np.asarray(gradient(*c), dtype=np.float64)
         rows.append(c)
     tied = np.array(rows)
     return join_pairs(tied, np.zeros(tied.shape[:-1] + (4,)))
@@ -726,7 +687,7 @@ def gd_step(model: StabilityModel, theta: Sequence, lr, *, dps: int = 50) -> lis
     eta = _rational(lr, "the learning rate")
     with mpmath.workdps(dps):
         values = [_mpf(v) for v in theta]
-        grad = model._gradient_mpmath(*values)
+        grad = model.compiled("gradient", "mpmath")(*values)
         return [v - _mpf(eta) * g for v, g in zip(values, grad)]
 
 

@@ -27,6 +27,7 @@ path and index, e.g. ``['W1'][0,1]`` -> ``W1[0,1]`` (a tuple leaf ``[0]`` -> ``a
 from __future__ import annotations
 
 import itertools
+import operator
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
@@ -35,6 +36,7 @@ import numpy as np
 import sympy as sp
 
 from ..base.errors import InputError
+from ..base.layout import split_signed
 from . import _guard
 from ._laws import nonzero_witness
 from ._network import exactly_zero
@@ -59,33 +61,20 @@ def _leaf_name(path, position: int) -> str:
 
 def _symbols(name: str, shape: tuple[int, ...]) -> np.ndarray:
     out = np.empty(shape, dtype=object)
-    for index in itertools.product(*(range(n) for n in shape)):
+    for index in np.ndindex(shape):
         label = f"{name}[{','.join(map(str, index))}]" if shape else name
         out[index] = sp.Symbol(label, real=True)
     return out
 
 
 # -- the interpreter -------------------------------------------------------------------------
-def _relu_max(a, b):
-    return sp.Piecewise((a, sp.GreaterThan(a, b)), (b, True))
+def _vectorized(f: Callable, nargs: int = 1) -> Callable:
+    """``f`` of ``nargs`` scalars, applied elementwise (with broadcasting) to object arrays."""
+    vf = np.frompyfunc(f, nargs, 1)
 
-
-def _elementwise(f: Callable) -> Callable:
-    vf = np.frompyfunc(f, 1, 1)
-
-    def apply(x, **params):
+    def apply(*args, **params):
         del params
-        return np.asarray(vf(x), dtype=object)
-
-    return apply
-
-
-def _binary(f: Callable) -> Callable:
-    vf = np.frompyfunc(f, 2, 1)
-
-    def apply(a, b, **params):
-        del params
-        return np.asarray(vf(a, b), dtype=object)
+        return np.asarray(vf(*args), dtype=object)
 
     return apply
 
@@ -128,7 +117,7 @@ def _reduce(f: Callable) -> Callable:
         moved = np.moveaxis(x, list(axes), list(range(len(axes))))
         flat = moved.reshape(-1, *moved.shape[len(axes):]) if axes else moved[None]
         out = np.empty(flat.shape[1:], dtype=object)
-        for index in itertools.product(*(range(n) for n in out.shape)):
+        for index in np.ndindex(out.shape):
             out[index] = f([flat[(j, *index)] for j in range(flat.shape[0])])
         return out
 
@@ -136,16 +125,9 @@ def _reduce(f: Callable) -> Callable:
 
 
 def _select_n(pred, *cases, **params):
-    del params
-    pred = np.asarray(pred, dtype=object)
-    out = np.empty(pred.shape, dtype=object)
-    cases = [np.broadcast_to(np.asarray(c, dtype=object), pred.shape) for c in cases]
-    for index in itertools.product(*(range(n) for n in pred.shape)):
-        p = pred[index]
-        if len(cases) != 2:
-            raise InputError("unsupported primitive select_n with more than two cases")
-        out[index] = sp.Piecewise((cases[1][index], p), (cases[0][index], True))
-    return out
+    if len(cases) != 2:
+        raise InputError("unsupported primitive select_n with more than two cases")
+    return _vectorized(lambda p, no, yes: sp.Piecewise((yes, p), (no, True)), 3)(pred, *cases)
 
 
 def _conv(lhs, rhs, window_strides, padding, lhs_dilation, rhs_dilation, dimension_numbers,
@@ -182,36 +164,32 @@ def _slice(x, start_indices, limit_indices, strides, **params):
     return x[tuple(slice(a, b, s) for a, b, s in zip(start_indices, limit_indices, strides))]
 
 
-def _compare(op):
-    return _binary(lambda a, b: op(a, b))
-
-
 #: primitive name -> handler(*inputs, **params) on object arrays.
 PRIMITIVES: dict[str, Callable] = {
-    "add": _binary(lambda a, b: a + b),
-    "add_any": _binary(lambda a, b: a + b),
-    "sub": _binary(lambda a, b: a - b),
-    "mul": _binary(lambda a, b: a * b),
-    "div": _binary(lambda a, b: a / b),
-    "max": _binary(_relu_max),
-    "min": _binary(lambda a, b: sp.Piecewise((a, sp.LessThan(a, b)), (b, True))),
-    "pow": _binary(lambda a, b: a ** b),
-    "neg": _elementwise(lambda a: -a),
-    "exp": _elementwise(sp.exp),
-    "log": _elementwise(sp.log),
-    "tanh": _elementwise(sp.tanh),
-    "logistic": _elementwise(lambda a: 1 / (1 + sp.exp(-a))),
-    "sin": _elementwise(sp.sin),
-    "cos": _elementwise(sp.cos),
-    "abs": _elementwise(sp.Abs),
-    "sign": _elementwise(sp.sign),
-    "sqrt": _elementwise(sp.sqrt),
-    "rsqrt": _elementwise(lambda a: 1 / sp.sqrt(a)),
-    "square": _elementwise(lambda a: a * a),
-    "gt": _compare(sp.StrictGreaterThan),
-    "ge": _compare(sp.GreaterThan),
-    "lt": _compare(sp.StrictLessThan),
-    "le": _compare(sp.LessThan),
+    "add": _vectorized(operator.add, 2),
+    "add_any": _vectorized(operator.add, 2),
+    "sub": _vectorized(operator.sub, 2),
+    "mul": _vectorized(operator.mul, 2),
+    "div": _vectorized(operator.truediv, 2),
+    "max": _vectorized(lambda a, b: sp.Piecewise((a, sp.GreaterThan(a, b)), (b, True)), 2),
+    "min": _vectorized(lambda a, b: sp.Piecewise((a, sp.LessThan(a, b)), (b, True)), 2),
+    "pow": _vectorized(operator.pow, 2),
+    "neg": _vectorized(operator.neg),
+    "exp": _vectorized(sp.exp),
+    "log": _vectorized(sp.log),
+    "tanh": _vectorized(sp.tanh),
+    "logistic": _vectorized(lambda a: 1 / (1 + sp.exp(-a))),
+    "sin": _vectorized(sp.sin),
+    "cos": _vectorized(sp.cos),
+    "abs": _vectorized(sp.Abs),
+    "sign": _vectorized(sp.sign),
+    "sqrt": _vectorized(sp.sqrt),
+    "rsqrt": _vectorized(lambda a: 1 / sp.sqrt(a)),
+    "square": _vectorized(lambda a: a * a),
+    "gt": _vectorized(sp.StrictGreaterThan, 2),
+    "ge": _vectorized(sp.GreaterThan, 2),
+    "lt": _vectorized(sp.StrictLessThan, 2),
+    "le": _vectorized(sp.LessThan, 2),
     "select_n": _select_n,
     "dot_general": _dot_general,
     "conv_general_dilated": _conv,
@@ -234,14 +212,14 @@ _NESTED = ("jit", "pjit", "closed_call", "core_call", "custom_jvp_call", "custom
            "custom_vjp_call_jaxpr", "remat", "checkpoint")
 
 
-def _literal(value) -> np.ndarray:
-    arr = np.asarray(value)
-    out = np.empty(arr.shape, dtype=object)
-    for index in itertools.product(*(range(n) for n in arr.shape)):
-        v = arr[index].item()
-        out[index] = sp.nsimplify(v, rational=True) if isinstance(v, float) and np.isfinite(v) \
-            else (sp.oo if v == float("inf") else -sp.oo if v == float("-inf") else sp.sympify(v))
-    return out
+def _constant(v):
+    """A constant of the jaxpr as a SymPy number, a finite float as the rational it is."""
+    if isinstance(v, float) and np.isfinite(v):
+        return sp.nsimplify(v, rational=True)
+    return sp.sympify(v)
+
+
+_literal = _vectorized(_constant)
 
 
 def _eval_jaxpr(jaxpr, consts, args) -> list:
@@ -263,7 +241,7 @@ def _eval_jaxpr(jaxpr, consts, args) -> list:
         inputs = [read(v) for v in eqn.invars]
         params = dict(eqn.params)
         if name == _INTEGER_POW:
-            outs = [_elementwise(lambda a, y=params["y"]: a ** y)(inputs[0])]
+            outs = [_vectorized(lambda a, y=params["y"]: a ** y)(inputs[0])]
         elif name in _NESTED:
             inner = next((params[k] for k in ("jaxpr", "call_jaxpr", "fun_jaxpr")
                           if k in params), None)
@@ -325,10 +303,6 @@ def to_sympy(fn: Callable, *args) -> tuple[list[np.ndarray], list[dict[str, np.n
 
 
 # -- proofs ----------------------------------------------------------------------------------
-def _split(name: str) -> tuple[int, str]:
-    return (-1, name[1:]) if name.startswith("-") else (1, name)
-
-
 def _tie_map(pairs, by_name: Mapping[str, sp.Symbol]) -> dict[sp.Symbol, sp.Expr]:
     """q -> sign * representative, for a signed tie set (union of the pairs)."""
     parent: dict[str, tuple[str, int]] = {}
@@ -341,7 +315,7 @@ def _tie_map(pairs, by_name: Mapping[str, sp.Symbol]) -> dict[sp.Symbol, sp.Expr
         return x, sign
 
     for p, signed_q in pairs:
-        sign, q = _split(signed_q)
+        sign, q = split_signed(signed_q)
         for name in (p, q):
             if name not in by_name:
                 raise InputError(
@@ -398,7 +372,7 @@ def prove_model_ties(
         if time.monotonic() > deadline:
             return Theorem(claim, hyps, UNKNOWN, steps=steps,
                            reason=f"time limit of {timeout:g} s reached")
-        sign, q = _split(signed_q)
+        sign, q = split_signed(signed_q)
         gp, gq = sp.diff(expr, by_name[p]), sp.diff(expr, by_name[q])
         label = f"dL/d{p} {'-' if sign > 0 else '+'} dL/d{q}"
         diff = gp.xreplace(tie) - sign * gq.xreplace(tie)
@@ -443,7 +417,7 @@ def _jax_check(loss, params, data, pairs, symbols) -> float:
     names = list(symbols[0])
     index = {}
     for k, (name, arr) in enumerate(symbols[0].items()):
-        for pos in itertools.product(*(range(n) for n in arr.shape)):
+        for pos in np.ndindex(arr.shape):
             index[arr[pos].name] = (k, pos)
     rng = np.random.default_rng(0)
     worst = 0.0
@@ -451,7 +425,7 @@ def _jax_check(loss, params, data, pairs, symbols) -> float:
         for _ in range(3):
             values = [rng.uniform(-1, 1, np.shape(leaf)) for leaf in leaves]
             for p, signed_q in pairs:  # impose the ties (in order; chains follow)
-                sign, q = _split(signed_q)
+                sign, q = split_signed(signed_q)
                 kp, pp = index[p]
                 kq, pq = index[q]
                 values[kq][pq] = sign * values[kp][pp]
@@ -463,7 +437,7 @@ def _jax_check(loss, params, data, pairs, symbols) -> float:
             # measure against the largest gradient of the model too
             scale = max(float(jnp.max(jnp.abs(g))) for g in grads) * 1e-6
             for p, signed_q in pairs:
-                sign, q = _split(signed_q)
+                sign, q = split_signed(signed_q)
                 (kp, pp), (kq, pq) = index[p], index[q]
                 gp, gq = float(grads[kp][pp]), float(grads[kq][pq])
                 rel = abs(gp - sign * gq) / (abs(gp) + abs(gq) + scale + 1e-300)
