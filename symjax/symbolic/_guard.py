@@ -186,10 +186,7 @@ def _generic_loss(rng: random.Random, k: int, exact: bool) -> tuple[Callable, st
 
 
 def _squared_error(u, y):
-    total = 0
-    for a, t in zip(u, y):
-        total = total + (a - t) * (a - t) / 2
-    return total
+    return sum((a - t) * (a - t) / 2 for a, t in zip(u, y))
 
 
 def _log(x):
@@ -197,21 +194,12 @@ def _log(x):
 
 
 def _bce(u, y):
-    total = 0
-    for a, t in zip(u, y):
-        total = total - (t * _log(a) + (1 - t) * _log(1 - a))
-    return total
+    return sum(-(t * _log(a) + (1 - t) * _log(1 - a)) for a, t in zip(u, y))
 
 
 def _softmax_ce(u, y):
-    total_exp = 0
-    for a in u:
-        total_exp = total_exp + _apply(mpmath.exp, mpmath.exp, a)
-    lse = _log(total_exp)
-    total = 0
-    for a, t in zip(u, y):
-        total = total + t * (lse - a)
-    return total
+    lse = _log(sum(_apply(mpmath.exp, mpmath.exp, a) for a in u))
+    return sum(t * (lse - a) for a, t in zip(u, y))
 
 
 _LOSSES = {"squared_error": _squared_error, "bce": _bce, "softmax_cross_entropy": _softmax_ce}
@@ -541,13 +529,9 @@ def _value_for(sp, sym, rng: random.Random):
     a = sym.assumptions0
     if a.get("integer"):
         return sp.Integer(rng.randint(0 if a.get("nonnegative") else 1, 5))
-    if a.get("positive"):
-        f = _rational(rng, Fraction(0), Fraction(2))
-        return sp.Rational(f.numerator, f.denominator)
-    if a.get("nonnegative"):
-        f = _rational(rng, Fraction(0), Fraction(2))
-        return sp.Rational(f.numerator, f.denominator) if rng.random() < 0.8 else sp.Integer(0)
-    f = _rational(rng, Fraction(-2), Fraction(2))
+    f = _rational(rng, Fraction(0 if a.get("nonnegative") else -2), Fraction(2))
+    if a.get("nonnegative") and not a.get("positive") and rng.random() >= 0.8:
+        return sp.Integer(0)  # a nonnegative symbol is 0 one time in five
     return sp.Rational(f.numerator, f.denominator)
 
 
