@@ -340,21 +340,12 @@ def _residual(a, b) -> tuple[Any, bool]:
 
 
 def check_tie_gradients(widths, pairs, options: Mapping[str, Any], claim: str) -> dict:
-    """Check "tied parameters receive equal gradients" independently, or raise.
+    """Check "tied parameters receive equal gradients" independently, or raise
+    :class:`GuardContradiction` (naming ``claim``) where some tied pair's gradients differ.
 
-    Args:
-      widths: layer widths.
-      pairs: the ties, ``(("w1", "w3"), ..)``.
-      options: ``activation``, ``output_activation``, ``loss``, ``samples``, ``reduction``,
-        ``dropout`` as the prover had them.
-      claim: the claim in words, for the error message.
-
-    Returns:
-      The guard record: method, instantiations (their functions in words), points, evaluations
-      and the largest residual.
-
-    Raises:
-      GuardContradiction: some tied pair's gradients differ at some point.
+    ``options`` are the network's (``activation``, ``output_activation``, ``loss``, ``samples``,
+    ``reduction``, ``dropout``) as the prover had them. Returns the guard record: method,
+    instantiations (their functions in words), points, evaluations and the largest residual.
     """
     layout = Layout(widths)
     options = {**options, "outputs": layout.widths[-1]}

@@ -528,11 +528,8 @@ class SymbolicMLP:
 
     def tie_substitution(self, pairs) -> dict[sp.Symbol, sp.Expr]:
         """Each tied parameter -> the representative (first in the shared order) of its class,
-        negated for a sign-flip tie (``w1=-w3`` gives ``w3 -> -w1``).
-
-        Args:
-          pairs: ties as accepted by :meth:`symjax.Layout.parse_ties` (signs allowed).
-        """
+        negated for a sign-flip tie (``w1=-w3`` gives ``w3 -> -w1``); ``pairs`` as
+        :meth:`symjax.Layout.parse_ties` takes them (signs allowed)."""
         signs = self.layout.tie_signs(self.layout.parse_ties(pairs, signed=True))
         return {
             self.params[name]: sign * self.params[rep]

@@ -33,11 +33,9 @@ Results (each a :class:`~symjax.symbolic._theorem.Theorem`, proven by exact simp
   ``dJ/dw3 = (1 - lam) dJ211/du1`` (the same for ``w2, w4`` and ``b1, b2``),
   ``dJ/dw5 = dJ/dw6 = dJ211/dnu``, ``dJ/db3 = dJ211/db3``.
 
-Numbers (pure functions returning data, so that the numeric half can plug in its trajectories):
-:func:`growth_factor` (spectral radius of ``I - eta H_anti`` at a tied point, mpmath),
-:func:`predict_asymmetry` (the product of the linear maps along a given tied trajectory, NumPy),
-:func:`tied_trajectory` (gradient descent on the tied subspace, NumPy, exactly tied by
-construction) and :func:`gd_step` (the full GD map in mpmath, for finite-difference checks).
+Numbers, as pure functions returning data so that the numeric half can plug in its
+trajectories: :func:`growth_factor`, :func:`predict_asymmetry`, :func:`tied_trajectory` and
+:func:`gd_step`.
 """
 
 from __future__ import annotations
@@ -539,17 +537,9 @@ def growth_factor(
     model: StabilityModel, point: Mapping[str, Any] | None = None, lr: Any = DEFAULT_LR,
     *, dps: int = 30,
 ) -> Growth:
-    """Spectral radius of ``I - eta H_anti`` at a tied point, evaluated with mpmath.
-
-    Args:
-      model: from :func:`stability_model`.
-      point: the tied point (see :func:`tied_point`); default :data:`DEFAULT_POINT`.
-      lr: the learning rate ``eta`` (an exact rational, or a float), positive.
-      dps: mpmath digits.
-
-    Returns:
-      A :class:`Growth`.
-    """
+    """The :class:`Growth` at a tied point (see :func:`tied_point`; default
+    :data:`DEFAULT_POINT`) for a positive learning rate ``lr`` (exact rational or float),
+    evaluated with mpmath at ``dps`` digits."""
     values = list(tied_point(point).values())
     eta = _rational(lr, "the learning rate")
     if eta <= 0:
@@ -621,15 +611,11 @@ def predict_asymmetry(
     """Propagate an asymmetry with the linearised GD map along a tied trajectory (float64).
 
     Args:
-      model: from :func:`stability_model`.
       trajectory: shape ``(T, 9)``: tied parameter vectors ``theta_0..theta_{T-1}`` in the shared
         order (e.g. from :func:`tied_trajectory` or the numeric half). The linearisation is
         taken at each row's symmetric part (:func:`split_pairs`).
       d0: shape ``(4,)``: the initial asymmetry ``((w1-w3)/2, (w2-w4)/2, (b1-b2)/2, (w5-w6)/2)``.
       lr: the learning rate ``eta``.
-
-    Returns:
-      An :class:`AsymmetryPrediction`.
     """
     s, _ = split_pairs(np.asarray(trajectory, dtype=np.float64))
     if s.ndim != 2:
@@ -674,16 +660,8 @@ def tied_trajectory(
 
 
 def gd_step(model: StabilityModel, theta: Sequence, lr, *, dps: int = 50) -> list:
-    """One full gradient-descent step ``theta - eta grad J(theta)`` in mpmath.
-
-    Args:
-      theta: nine numbers (strings, rationals, mpmath numbers) in the shared order.
-      lr: ``eta``.
-      dps: mpmath digits.
-
-    Returns:
-      Nine ``mpmath.mpf``.
-    """
+    """One full gradient-descent step ``theta - lr grad J(theta)`` in mpmath at ``dps`` digits:
+    nine numbers (strings, rationals, mpmath numbers) in the shared order -> nine ``mpf``."""
     eta = _rational(lr, "the learning rate")
     with mpmath.workdps(dps):
         values = [_mpf(v) for v in theta]

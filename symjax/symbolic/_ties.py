@@ -36,7 +36,7 @@ from sympy.core.evalf import PrecisionExhausted
 
 from ..base.choices import UNDEFINED_ACTIVATION, UNDEFINED_LOSS
 from ..base.errors import InputError
-from ..base.layout import Layout, format_ties, parse_widths, split_signed
+from ..base.layout import Layout, format_ties, has_sign_flip, parse_widths, split_signed
 from ..base.text import tex_escape, text_table
 from . import _guard
 from ._network import (
@@ -171,9 +171,8 @@ def clear_cache() -> None:
 
 # -- wording -------------------------------------------------------------------------------
 def _function_words(name: str, undefined: str, what: str) -> str:
-    if name == undefined:
-        return f"{what}: {name}, an arbitrary differentiable function"
-    return f"{what}: {name}"
+    arbitrary = ", an arbitrary differentiable function" if name == undefined else ""
+    return f"{what}: {name}{arbitrary}"
 
 
 def hypotheses(net: SymbolicMLP, pairs: Pairs | None = None) -> list[str]:
@@ -182,9 +181,7 @@ def hypotheses(net: SymbolicMLP, pairs: Pairs | None = None) -> list[str]:
         f"network {net.layout.widths_str}: z_u = sum of incoming w * a + b, "
         f"a_u = activation(z_u); parameters {net.layout.names_summary()}",
         _function_words(net.activation, UNDEFINED_ACTIVATION, "hidden activation"),
-        _function_words(
-            net.output_activation, UNDEFINED_OUTPUT_ACTIVATION, "output activation"
-        ),
+        _function_words(net.output_activation, UNDEFINED_OUTPUT_ACTIVATION, "output activation"),
     ]
     if net.loss == UNDEFINED_LOSS:
         out.append("loss: l(outputs, targets), an arbitrary differentiable function")
@@ -204,11 +201,9 @@ def hypotheses(net: SymbolicMLP, pairs: Pairs | None = None) -> list[str]:
 
 
 def _claim(net: SymbolicMLP, pairs: Pairs) -> str:
-    if all(split_signed(b)[0] > 0 for _, b in pairs):
-        how = "tied parameters receive equal gradients"
-    else:
-        how = ("tied parameters receive equal gradients, and parameters tied with a sign "
-               "(p=-q) opposite ones")
+    how = "tied parameters receive equal gradients"
+    if has_sign_flip(pairs):
+        how += ", and parameters tied with a sign (p=-q) opposite ones"
     return (
         f"Gradient descent preserves the ties {format_ties(pairs) or '(none)'} of the "
         f"{net.layout.widths_str} network: wherever they hold, {how}."
@@ -298,13 +293,8 @@ def _witness(
                 )
                 if value is not None:
                     rate = {"dropout_rate": DROPOUT_RATE} if net.dropout else {}
-                    return {
-                        "difference": words,
-                        **choice,
-                        **rate,
-                        **{str(k): str(v) for k, v in point.items()},
-                        "value": str(value),
-                    }
+                    at = {str(k): str(v) for k, v in point.items()}
+                    return {"difference": words, **choice, **rate, **at, "value": str(value)}
     return None
 
 
@@ -359,7 +349,7 @@ def _refutation(
         )
     )
     chosen = [f"{k} = {witness[k]}" for k in _FUNCTION_KEYS if k in witness]
-    relation = "equal" if all(split_signed(b)[0] > 0 for _, b in pairs) else "tied"
+    relation = "tied" if has_sign_flip(pairs) else "equal"
     steps.append(
         ProofStep(
             f"at the witness point (tied parameters {relation}{'; ' if chosen else ''}"
@@ -458,17 +448,9 @@ def prove_tie_invariance(
 def prove_transpositions(
     widths, *, layers=None, timeout: float = DEFAULT_TIMEOUT, **options
 ) -> Theorem:
-    """Every transposition of two units of the given hidden layers preserves its ties.
-
-    Args:
-      widths: layer widths.
-      layers: hidden layers to permute (default: all).
-      timeout: seconds for all the proofs together.
-      **options: network options as :func:`prove_tie_invariance`.
-
-    Returns:
-      The conjunction (:func:`combine`) of one lemma per transposition.
-    """
+    """Every transposition of two units of the given hidden ``layers`` (default: all) preserves
+    its ties: the conjunction (:func:`combine`) of one lemma per transposition, all within
+    ``timeout`` seconds; ``options`` as :func:`prove_tie_invariance`."""
     budget = _Budget(timeout)
     net = network(widths, **options)
     chosen = net.layout.hidden_layers if layers is None else tuple(layers)
@@ -499,18 +481,14 @@ def tie_lattice(
 ) -> Theorem:
     """Classify every subset of a tie set as preserved by gradient descent or not.
 
-    For 2-2-1 and the default swap ties ``w1=w3, w2=w4, w5=w6, b1=b2`` this decides all 16
-    subsets; each lemma carries its proof or its witness.
-
-    Args:
-      widths, ties, **options: as :func:`prove_tie_invariance`; ``ties`` are the generators (at most
-        :data:`MAX_LATTICE_GENERATORS`).
-      timeout: seconds for the whole lattice.
+    Arguments as :func:`prove_tie_invariance`; ``ties`` are the generators (at most
+    :data:`MAX_LATTICE_GENERATORS`), ``timeout`` is for the whole lattice. For 2-2-1 and the
+    default swap ties this decides all 16 subsets.
 
     Returns:
-      A :class:`Theorem` whose lemmas are the subsets' theorems (smallest first). It is
-      ``"proven"`` when every subset was decided; ``context["invariant"]`` and
-      ``context["not_invariant"]`` list the subsets as tie strings (``""`` is the empty set).
+      A :class:`Theorem` whose lemmas are the subsets' theorems (smallest first), each with its
+      proof or witness. It is ``"proven"`` when every subset was decided; ``context["invariant"]``
+      and ``context["not_invariant"]`` list the subsets as tie strings (``""`` is the empty set).
     """
     budget = _Budget(timeout)
     net = network(widths, **options)

@@ -84,21 +84,14 @@ def _dot_general(lhs, rhs, dimension_numbers, **params):
     (lc, rc), (lb, rb) = dimension_numbers
     lf = [d for d in range(lhs.ndim) if d not in lc and d not in lb]
     rf = [d for d in range(rhs.ndim) if d not in rc and d not in rb]
-    a = np.transpose(lhs, [*lb, *lf, *lc])
-    b = np.transpose(rhs, [*rb, *rc, *rf])
-    batch = [lhs.shape[d] for d in lb]
-    m = int(np.prod([lhs.shape[d] for d in lf], dtype=int))
-    k = int(np.prod([lhs.shape[d] for d in lc], dtype=int))
+    nb, m, k = (int(np.prod([lhs.shape[d] for d in dims], dtype=int)) for dims in (lb, lf, lc))
     n = int(np.prod([rhs.shape[d] for d in rf], dtype=int))
-    nb = int(np.prod(batch, dtype=int))
-    a = a.reshape(nb, m, k)
-    b = b.reshape(nb, k, n)
+    a = np.transpose(lhs, [*lb, *lf, *lc]).reshape(nb, m, k)
+    b = np.transpose(rhs, [*rb, *rc, *rf]).reshape(nb, k, n)
     out = np.empty((nb, m, n), dtype=object)
-    for i in range(nb):
-        for r in range(m):
-            for c in range(n):
-                out[i, r, c] = sp.Add(*[a[i, r, t] * b[i, t, c] for t in range(k)])
-    return out.reshape([*batch, *[lhs.shape[d] for d in lf], *[rhs.shape[d] for d in rf]])
+    for i, r, c in np.ndindex(out.shape):
+        out[i, r, c] = sp.Add(*[a[i, r, t] * b[i, t, c] for t in range(k)])
+    return out.reshape([*[lhs.shape[d] for d in (*lb, *lf)], *[rhs.shape[d] for d in rf]])
 
 
 def _broadcast_in_dim(x, shape, broadcast_dimensions, **params):
@@ -142,19 +135,15 @@ def _conv(lhs, rhs, window_strides, padding, lhs_dilation, rhs_dilation, dimensi
     pads = [(0, 0), (0, 0), *[tuple(p) for p in padding]]
     padded = np.full([s + lo + hi for s, (lo, hi) in zip(x.shape, pads)], sp.S.Zero, dtype=object)
     padded[tuple(slice(lo, lo + s) for s, (lo, _) in zip(x.shape, pads))] = x
-    spatial = padded.shape[2:]
-    kernel = w.shape[2:]
-    out_spatial = [(s - k) // st + 1 for s, k, st in zip(spatial, kernel, window_strides)]
+    out_spatial = [(s - k) // st + 1
+                   for s, k, st in zip(padded.shape[2:], w.shape[2:], window_strides)]
     out = np.empty((x.shape[0], w.shape[0], *out_spatial), dtype=object)
-    for n in range(x.shape[0]):
-        for o in range(w.shape[0]):
-            for pos in itertools.product(*(range(m) for m in out_spatial)):
-                terms = []
-                for c in range(w.shape[1]):
-                    for k in itertools.product(*(range(m) for m in kernel)):
-                        src = tuple(p * st + kk for p, st, kk in zip(pos, window_strides, k))
-                        terms.append(padded[(n, c, *src)] * w[(o, c, *k)])
-                out[(n, o, *pos)] = sp.Add(*terms)
+    for n, o, *pos in np.ndindex(out.shape):
+        terms = []
+        for c, *k in np.ndindex(w.shape[1:]):
+            src = tuple(p * st + kk for p, st, kk in zip(pos, window_strides, k))
+            terms.append(padded[(n, c, *src)] * w[(o, c, *k)])
+        out[(n, o, *pos)] = sp.Add(*terms)
     return np.transpose(out, np.argsort(os_))
 
 
@@ -415,10 +404,8 @@ def _jax_check(loss, params, data, pairs, symbols) -> float:
 
     leaves, treedef = jax.tree_util.tree_flatten(params)
     names = list(symbols[0])
-    index = {}
-    for k, (name, arr) in enumerate(symbols[0].items()):
-        for pos in np.ndindex(arr.shape):
-            index[arr[pos].name] = (k, pos)
+    index = {arr[pos].name: (k, pos) for k, arr in enumerate(symbols[0].values())
+             for pos in np.ndindex(arr.shape)}
     rng = np.random.default_rng(0)
     worst = 0.0
     with jax.enable_x64(True):
@@ -426,8 +413,7 @@ def _jax_check(loss, params, data, pairs, symbols) -> float:
             values = [rng.uniform(-1, 1, np.shape(leaf)) for leaf in leaves]
             for p, signed_q in pairs:  # impose the ties (in order; chains follow)
                 sign, q = split_signed(signed_q)
-                kp, pp = index[p]
-                kq, pq = index[q]
+                (kp, pp), (kq, pq) = index[p], index[q]
                 values[kq][pq] = sign * values[kp][pp]
             tree = jax.tree_util.tree_unflatten(treedef, [jnp.asarray(v) for v in values])
             args = [jax.tree_util.tree_map(
@@ -493,11 +479,8 @@ def parameter_names(params: Any) -> dict[str, tuple[int, ...]]:
 
 
 def check_cases(cases: Iterable[tuple[str, Callable, Any, Sequence, tuple, str]]) -> int:
-    """Prove each case, print one line per case, and return how many verdicts were not as stated.
-
-    Args:
-      cases: ``(description, loss, params, ties, data, expected verdict)``.
-    """
+    """Prove each case ``(description, loss, params, ties, data, expected verdict)``, print one
+    line per case, and return how many verdicts were not as stated."""
     failures = 0
     for description, loss, params, ties, data, expected in cases:
         theorem = prove_model_ties(loss, params, ties, *data)
