@@ -87,15 +87,6 @@ class Dual:
         o = Dual.lift(o)
         return Dual(self.v / o.v, (self.d * o.v - self.v * o.d) / (o.v * o.v))
 
-    def __rtruediv__(self, o):
-        return Dual.lift(o) / self
-
-    def __pow__(self, n: int):
-        out = Dual(1, 0)
-        for _ in range(n):
-            out = out * self
-        return out
-
 
 def _apply(f: Callable, fprime: Callable, x):
     """``f(x)`` for a number or a :class:`Dual` (chain rule with ``fprime``)."""
@@ -212,7 +203,7 @@ def _nonzero(rng: random.Random) -> Fraction:
             return f
 
 
-def _rational(rng: random.Random, low: Fraction, high: Fraction) -> Fraction:
+def _rational(rng: random.Random, low: int, high: int) -> Fraction:
     den = rng.randint(2, 13)
     return Fraction(rng.randint(int(low * den) + 1, int(high * den) - 1), den)
 
@@ -223,18 +214,15 @@ class _Instance:
 
     def __init__(self, options: Mapping[str, Any], rng: random.Random, number: int):
         act, out, loss = options["activation"], options["output_activation"], options["loss"]
-        exact = all(
-            name in EXACT or name in UNDEFINED for name in (act, out)
-        ) and loss in ("squared_error", "l") and number < 2
-        self.exact = exact
+        self.exact = exact = (all(name in EXACT + UNDEFINED for name in (act, out))
+                              and loss in ("squared_error", "l") and number < 2)
         self.words = []
         self.hidden = self._function(act, rng, exact, squash=False)
         self.output = self._function(out, rng, exact, squash=loss == "bce")
-        k = options["outputs"]
         if loss in _LOSSES:
             self.loss, words = _LOSSES[loss], loss
         else:
-            self.loss, words = _generic_loss(rng, k, exact)
+            self.loss, words = _generic_loss(rng, options["outputs"], exact)
         self.words.append(f"l: {words}")
 
     def _function(self, name: str, rng, exact: bool, squash: bool) -> Callable:
@@ -296,20 +284,24 @@ def _classes(names: Sequence[str], pairs) -> dict[str, tuple[str, int]]:
     return {n: find(n) for n in names}
 
 
-def _data(layout: Layout, options, rng: random.Random) -> list:
+def _data(layout: Layout, options, value: Callable) -> list:
+    """``(inputs, targets, masks)`` per sample; ``value(name, low, high)`` gives the value of the
+    data symbol ``name`` (as :class:`SymbolicMLP` names it: ``x1_2``, ``y``, ``R1``, ``r3``)."""
     data = []
-    hidden = layout.hidden_layers
-    for _ in range(options["samples"]):
-        inputs = [_rational(rng, Fraction(-2), Fraction(2)) for _ in range(layout.widths[0])]
-        targets = [_rational(rng, Fraction(0), Fraction(1)) for _ in range(layout.widths[-1])]
+    k_out = layout.widths[-1]
+    for s in range(1, options["samples"] + 1):
+        tail = f"_{s}" if options["samples"] > 1 else ""
+        inputs = [value(f"x{i}{tail}", -2, 2) for i in range(1, layout.widths[0] + 1)]
+        targets = [value(("y" if k_out == 1 else f"y{k}") + tail, 0, 1)
+                   for k in range(1, k_out + 1)]
         masks = {}
-        for layer in hidden:
-            shared = _rational(rng, Fraction(0), Fraction(2))
+        for layer in layout.hidden_layers:
+            shared = value(f"R{layer}{tail}", 0, 2)
             for unit in range(1, layout.widths[layer] + 1):
                 if options["dropout"] == "shared":
                     masks[(layer, unit)] = shared
                 elif options["dropout"] == "independent":
-                    masks[(layer, unit)] = _rational(rng, Fraction(0), Fraction(2))
+                    masks[(layer, unit)] = value(f"r{layout.unit_number(layer, unit)}{tail}", 0, 2)
                 else:
                     masks[(layer, unit)] = 1
         data.append((inputs, targets, masks))
@@ -361,9 +353,8 @@ def check_tie_gradients(widths, pairs, options: Mapping[str, Any], claim: str) -
                 values = {}
                 for n in names:
                     first, sign = rep[n]
-                    values[n] = sign * values[first] if first != n else _rational(
-                        rng, Fraction(-2), Fraction(2))
-                data = _data(layout, options, rng)
+                    values[n] = sign * values[first] if first != n else _rational(rng, -2, 2)
+                data = _data(layout, options, lambda name, low, high: _rational(rng, low, high))
                 if not inst.exact:
                     values, data = _as_mp(values, data)
                 grads: dict[str, Any] = {}
@@ -418,33 +409,20 @@ def confirm_tie_witness(widths, pairs, options: Mapping[str, Any], witness: Mapp
             opts[key] = witness[key]
     if any(opts[k] in UNDEFINED for k in ("activation", "output_activation", "loss")):
         raise GuardContradiction("the witness leaves a function undefined")
-    samples = opts["samples"]
 
-    def sym(stem: str, sample: int) -> Fraction:
-        return Fraction(witness[stem + (f"_{sample}" if samples > 1 else "")])
+    def given(name: str, low, high) -> Fraction | None:
+        """The witness's value (``None`` for a mask of the kind not in use, like ``R1``)."""
+        return Fraction(witness[name]) if name in witness else None
 
-    data = []
+    data = _data(layout, opts, given)
     keep = Fraction(witness.get("dropout_rate", "0"))
-    for s in range(1, samples + 1):
-        inputs = [sym(f"x{i}", s) for i in range(1, layout.widths[0] + 1)]
-        k_out = layout.widths[-1]
-        targets = [sym("y" if k_out == 1 else f"y{k}", s) for k in range(1, k_out + 1)]
-        masks = {}
-        for layer in layout.hidden_layers:
-            for unit in range(1, layout.widths[layer] + 1):
-                if opts["dropout"] == "shared":
-                    m = sym(f"R{layer}", s)
-                elif opts["dropout"] == "independent":
-                    m = sym(f"r{layout.unit_number(layer, unit)}", s)
-                else:
-                    m = Fraction(1)
-                if opts["dropout"] and m not in (0, 1 / (1 - keep)):
-                    raise GuardContradiction(
-                        f"the witness gives a dropout mask the value {m}; inverted dropout "
-                        f"with rate {keep} gives only 0 or {1 / (1 - keep)}"
-                    )
-                masks[(layer, unit)] = m
-        data.append((inputs, targets, masks))
+    masks = [m for _, _, sample in data for m in sample.values()] if opts["dropout"] else []
+    for m in masks:
+        if m not in (0, 1 / (1 - keep)):
+            raise GuardContradiction(
+                f"the witness gives a dropout mask the value {m}; inverted dropout "
+                f"with rate {keep} gives only 0 or {1 / (1 - keep)}"
+            )
     p, op, q = witness["difference"].replace("dJ/d", "").split(" ")
     sign = 1 if op == "-" else -1
     inst = _Instance({**opts}, random.Random(0), 0)
@@ -520,7 +498,7 @@ def _value_for(sp, sym, rng: random.Random):
     a = sym.assumptions0
     if a.get("integer"):
         return sp.Integer(rng.randint(0 if a.get("nonnegative") else 1, 5))
-    f = _rational(rng, Fraction(0 if a.get("nonnegative") else -2), Fraction(2))
+    f = _rational(rng, 0 if a.get("nonnegative") else -2, 2)
     if a.get("nonnegative") and not a.get("positive") and rng.random() >= 0.8:
         return sp.Integer(0)  # a nonnegative symbol is 0 one time in five
     return sp.Rational(f.numerator, f.denominator)
@@ -550,14 +528,13 @@ def _evaluate(sp, expr, equal: Mapping, rng: random.Random):
         return target, int(coeff)
 
     values: dict = {}
-    for item in indexed:
-        base, _ = source(item.base)
-        if (base, item.indices) not in values:
-            values[(base, item.indices)] = _value_for(sp, sp.Symbol("v", real=True), rng)
     replace = {}
     for item in indexed:
         base, sign = source(item.base)
-        replace[item] = sign * values[(base, item.indices)]
+        key = (base, item.indices)
+        if key not in values:
+            values[key] = _value_for(sp, sp.Symbol("v", real=True), rng)
+        replace[item] = sign * values[key]
     value = value.xreplace(replace)
     if value.free_symbols:
         raise GuardContradiction(f"internal error: symbols left after evaluation: {value}")

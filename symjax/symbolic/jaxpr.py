@@ -221,10 +221,8 @@ def _eval_jaxpr(jaxpr, consts, args) -> list:
             return _literal(v.val)
         return env[v]
 
-    for var, val in zip(jaxpr.constvars, consts):
-        env[var] = _literal(val)
-    for var, val in zip(jaxpr.invars, args):
-        env[var] = val
+    env.update(zip(jaxpr.constvars, map(_literal, consts)))
+    env.update(zip(jaxpr.invars, args))
     for eqn in jaxpr.eqns:
         name = eqn.primitive.name
         inputs = [read(v) for v in eqn.invars]
@@ -237,19 +235,16 @@ def _eval_jaxpr(jaxpr, consts, args) -> list:
             if inner is None:
                 raise InputError(f"unsupported primitive {name} (no inner jaxpr found)")
             closed = getattr(inner, "jaxpr", inner)
-            consts_inner = getattr(inner, "consts", ())
-            n = len(closed.invars)
-            outs = _eval_jaxpr(closed, consts_inner, inputs[len(inputs) - n:])
+            args_inner = inputs[len(inputs) - len(closed.invars):]
+            outs = _eval_jaxpr(closed, getattr(inner, "consts", ()), args_inner)
         elif name in PRIMITIVES:
-            out = PRIMITIVES[name](*inputs, **params)
-            outs = [np.asarray(out, dtype=object)]
+            outs = [np.asarray(PRIMITIVES[name](*inputs, **params), dtype=object)]
         else:
             raise InputError(
                 f"unsupported primitive {name} in the model's jaxpr; supported: "
                 f"{', '.join(sorted([*PRIMITIVES, _INTEGER_POW, *_NESTED]))}"
             )
-        for var, val in zip(eqn.outvars, outs):
-            env[var] = val
+        env.update(zip(eqn.outvars, outs))
     return [read(v) for v in jaxpr.outvars]
 
 
