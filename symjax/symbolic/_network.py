@@ -453,13 +453,10 @@ class SymbolicMLP:
         for layer in range(1, self.layout.n_layers + 1):
             for unit in range(1, self.widths[layer] + 1):
                 u = self.layout.unit_number(layer, unit)
-                z = self.params[self.layout.bias(layer, unit)] + sp.Add(
-                    *[
-                        self.params[self.layout.weight(layer, unit, src)]
-                        * self.source(layer, src, sample)
-                        for src in range(1, self.widths[layer - 1] + 1)
-                    ]
-                )
+                terms = [self.params[self.layout.weight(layer, unit, src)]
+                         * self.source(layer, src, sample)
+                         for src in range(1, self.widths[layer - 1] + 1)]
+                z = self.params[self.layout.bias(layer, unit)] + sp.Add(*terms)
                 eqs.append((self.z(u, sample), z))
                 eqs.append((self.a(u, sample), self.activate(layer, self.z(u, sample))))
         return eqs

@@ -117,13 +117,9 @@ class _Budget:
 
 # -- tie sets ------------------------------------------------------------------------------
 def permutation_ties(widths, layer: int, perm) -> Pairs:
-    """The ties fixed by a permutation of the units of hidden ``layer``.
-
-    Args:
-      widths: layer widths.
-      layer: 1-based hidden layer.
-      perm: as :meth:`symjax.Layout.permutation_map`: a 1-based dict ``{i: perm(i)}`` or a 0-based
-        sequence of images.
+    """The ties fixed by a permutation ``perm`` of the units of hidden ``layer`` (1-based);
+    ``perm`` as :meth:`symjax.Layout.permutation_map` takes it: a 1-based dict ``{i: perm(i)}``
+    or a 0-based sequence of images.
 
     >>> permutation_ties((2, 2, 1), 1, {1: 2, 2: 1})
     (('w1', 'w3'), ('w2', 'w4'), ('w5', 'w6'), ('b1', 'b2'))

@@ -9,15 +9,12 @@ or refutes that gradient descent keeps a (signed) tie set of its parameters, exa
 prover does, and every "proven" passes the independent check (the un-simplified differences at
 random tied points, and ``jax.grad`` in float64 at random tied points).
 
-Supported primitives (:data:`PRIMITIVES`): arithmetic, ``integer_pow``, ``pow``, ``sqrt``,
-``rsqrt``, ``exp``, ``log``, ``tanh``, ``logistic``, ``sin``, ``cos``, ``abs``, ``sign``,
-``max``/``min`` and comparisons with ``select_n`` (ReLU and friends), ``dot_general``,
-``conv_general_dilated`` (strides and padding, no dilation or groups), ``reduce_sum``,
-``reduce_max``, ``broadcast_in_dim``, ``reshape``, ``transpose``, ``squeeze``,
-``expand_dims``, ``slice``, ``concatenate``, ``convert_element_type``, ``copy``, nested
-``jit`` and ``custom_jvp_call``/``custom_vjp_call`` (their primal computation). ``stop_gradient``
-is read as the identity: a proof is about the gradient of the function the model computes (as
-in softmax, where the stopped shift changes no value). Anything else is refused with
+Supported primitives: :data:`PRIMITIVES` (arithmetic, elementwise functions, ``max``/``min``
+and comparisons with ``select_n``, ``dot_general``, ``conv_general_dilated`` with strides and
+padding but no dilation or groups, reductions, reshaping), ``integer_pow``, and nested ``jit``
+and ``custom_jvp_call``/``custom_vjp_call`` (their primal computation). ``stop_gradient`` is
+read as the identity: a proof is about the gradient of the function the model computes (as in
+softmax, where the stopped shift changes no value). Anything else is refused with
 ``unsupported primitive NAME``.
 
 Names: every array element of a parameter or data leaf is one real symbol named by its pytree
