@@ -548,8 +548,7 @@ def _evaluate(sp, expr, equal: Mapping, rng: random.Random):
 
 def vacuous(reason: str) -> dict:
     """The record of a claim with nothing to evaluate (an empty tie set, no state)."""
-    return {"method": "nothing to evaluate: " + reason, "evaluations": 0,
-            "largest_residual": 0.0}
+    return {"method": f"nothing to evaluate: {reason}", "evaluations": 0, "largest_residual": 0.0}
 
 
 def conjunction(records: Sequence[Mapping]) -> dict:

@@ -79,6 +79,8 @@ DEFAULT_LR = "1/2"
 _GUARD_POINTS = 2
 
 _INDEX = {name: i for i, name in enumerate(NAMES)}
+#: Indices of the first and the second members of the pairs.
+_FIRST, _SECOND = ([_INDEX[pair[k]] for pair in PAIRS] for k in (0, 1))
 _T = sp.Dummy("t", real=True)
 
 
@@ -573,8 +575,7 @@ def split_pairs(theta) -> tuple[np.ndarray, np.ndarray]:
     theta = np.asarray(theta)
     if theta.shape[-1] != len(NAMES):
         raise InputError(f"parameter vectors must have {len(NAMES)} entries, got {theta.shape}")
-    p = theta[..., [_INDEX[a] for a, _ in PAIRS]]
-    q = theta[..., [_INDEX[b] for _, b in PAIRS]]
+    p, q = theta[..., _FIRST], theta[..., _SECOND]
     s = np.concatenate([(p + q) / 2, theta[..., [_INDEX["b3"]]]], axis=-1)
     return s, (p - q) / 2
 
@@ -583,9 +584,7 @@ def join_pairs(s, d) -> np.ndarray:
     """Inverse of :func:`split_pairs`: ``p = s + d``, ``q = s - d``."""
     s, d = np.asarray(s), np.asarray(d)
     out = np.empty(s.shape[:-1] + (len(NAMES),), dtype=np.result_type(s, d))
-    for k, (a, b) in enumerate(PAIRS):
-        out[..., _INDEX[a]] = s[..., k] + d[..., k]
-        out[..., _INDEX[b]] = s[..., k] - d[..., k]
+    out[..., _FIRST], out[..., _SECOND] = s[..., :4] + d, s[..., :4] - d
     out[..., _INDEX["b3"]] = s[..., 4]
     return out
 

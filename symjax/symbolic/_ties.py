@@ -510,16 +510,13 @@ def tie_lattice(
         ProofStep(f"Preserved (proven): {'; '.join('{' + s + '}' for s in invariant)}."),
         ProofStep(f"Not preserved (refuted, with witnesses): {len(broken)} subsets."),
     ]
-    context = {
-        **_context(net, generators), "invariant": invariant, "not_invariant": broken,
-    }
+    context = {**_context(net, generators), "invariant": invariant, "not_invariant": broken}
     hyps = hypotheses(net, generators)
     if all(t.verdict != UNKNOWN for t in lemmas):
         guard = _guard.conjunction([t.guard for t in lemmas if t.proven])
         guard["method"] += "; every refuting witness re-checked independently"
-        return Theorem(
-            claim, hyps, PROVEN, steps=steps, lemmas=lemmas, context=context, guard=guard
-        )
+        return Theorem(claim, hyps, PROVEN, steps=steps, lemmas=lemmas, context=context,
+                       guard=guard)
     reason = next(t.reason for t in lemmas if t.verdict == UNKNOWN)
     return Theorem(claim, hyps, UNKNOWN, steps=steps, reason=reason, lemmas=lemmas, context=context)
 

@@ -69,15 +69,13 @@ def _vectorized(f: Callable, nargs: int = 1) -> Callable:
     """``f`` of ``nargs`` scalars, applied elementwise (with broadcasting) to object arrays."""
     vf = np.frompyfunc(f, nargs, 1)
 
-    def apply(*args, **params):
-        del params
+    def apply(*args, **_):
         return np.asarray(vf(*args), dtype=object)
 
     return apply
 
 
-def _dot_general(lhs, rhs, dimension_numbers, **params):
-    del params
+def _dot_general(lhs, rhs, dimension_numbers, **_):
     (lc, rc), (lb, rb) = dimension_numbers
     lf = [d for d in range(lhs.ndim) if d not in lc and d not in lb]
     rf = [d for d in range(rhs.ndim) if d not in rc and d not in rb]
@@ -91,8 +89,7 @@ def _dot_general(lhs, rhs, dimension_numbers, **params):
     return out.reshape([*[lhs.shape[d] for d in (*lb, *lf)], *[rhs.shape[d] for d in rf]])
 
 
-def _broadcast_in_dim(x, shape, broadcast_dimensions, **params):
-    del params
+def _broadcast_in_dim(x, shape, broadcast_dimensions, **_):
     x = np.asarray(x, dtype=object)
     expanded = [1] * len(shape)
     for src, dst in enumerate(broadcast_dimensions):
@@ -101,8 +98,7 @@ def _broadcast_in_dim(x, shape, broadcast_dimensions, **params):
 
 
 def _reduce(f: Callable) -> Callable:
-    def apply(x, axes, **params):
-        del params
+    def apply(x, axes, **_):
         x = np.asarray(x, dtype=object)
         moved = np.moveaxis(x, list(axes), list(range(len(axes))))
         flat = moved.reshape(-1, *moved.shape[len(axes):]) if axes else moved[None]
@@ -114,15 +110,14 @@ def _reduce(f: Callable) -> Callable:
     return apply
 
 
-def _select_n(pred, *cases, **params):
+def _select_n(pred, *cases, **_):
     if len(cases) != 2:
         raise InputError("unsupported primitive select_n with more than two cases")
     return _vectorized(lambda p, no, yes: sp.Piecewise((yes, p), (no, True)), 3)(pred, *cases)
 
 
 def _conv(lhs, rhs, window_strides, padding, lhs_dilation, rhs_dilation, dimension_numbers,
-          feature_group_count, batch_group_count, **params):
-    del params
+          feature_group_count, batch_group_count, **_):
     if any(d != 1 for d in (*lhs_dilation, *rhs_dilation)) or feature_group_count != 1 or \
             batch_group_count != 1:
         raise InputError("unsupported primitive conv_general_dilated with dilation or groups")
@@ -144,8 +139,7 @@ def _conv(lhs, rhs, window_strides, padding, lhs_dilation, rhs_dilation, dimensi
     return np.transpose(out, np.argsort(os_))
 
 
-def _slice(x, start_indices, limit_indices, strides, **params):
-    del params
+def _slice(x, start_indices, limit_indices, strides, **_):
     strides = strides or (1,) * len(start_indices)
     return x[tuple(slice(a, b, s) for a, b, s in zip(start_indices, limit_indices, strides))]
 
