@@ -308,15 +308,6 @@ def _data(layout: Layout, options, value: Callable) -> list:
     return data
 
 
-def _as_mp(values: Mapping, data: list) -> tuple[dict, list]:
-    """Point and data as mpmath numbers (for instantiations that are not rational)."""
-    return {k: _mp(v) for k, v in values.items()}, [
-        ([_mp(x) for x in inputs], [_mp(t) for t in targets],
-         {k: _mp(m) for k, m in masks.items()})
-        for inputs, targets, masks in data
-    ]
-
-
 def _gradient(layout, inst, options, point, data, name):
     params = {n: Dual(v, 1 if n == name else 0) for n, v in point.items()}
     return Dual.lift(_loss(layout, inst, options, params, data)).d
@@ -349,14 +340,18 @@ def check_tie_gradients(widths, pairs, options: Mapping[str, Any], claim: str) -
         for number in range(3):
             inst = _Instance(options, rng, number)
             instances.append("; ".join(inst.words) or "the concrete functions as given")
+
+            def draw(name: str, low: int, high: int, exact: bool = inst.exact):
+                """A random rational (as an mpmath number where the functions are not)."""
+                value = _rational(rng, low, high)
+                return value if exact else _mp(value)
+
             for _ in range(POINTS):
                 values = {}
                 for n in names:
                     first, sign = rep[n]
-                    values[n] = sign * values[first] if first != n else _rational(rng, -2, 2)
-                data = _data(layout, options, lambda name, low, high: _rational(rng, low, high))
-                if not inst.exact:
-                    values, data = _as_mp(values, data)
+                    values[n] = sign * values[first] if first != n else draw(n, -2, 2)
+                data = _data(layout, options, draw)
                 grads: dict[str, Any] = {}
                 for p, signed_q in pairs:
                     q, sign = _signed(signed_q)

@@ -63,9 +63,6 @@ NAMES = ("w1", "w2", "w3", "w4", "w5", "w6", "b1", "b2", "b3")
 PAIRS = (("w1", "w3"), ("w2", "w4"), ("b1", "b2"), ("w5", "w6"))
 #: Coordinates of the tied subspace (the first member of each pair, and b3).
 TIED = ("w1", "w2", "b1", "w5", "b3")
-#: Labels of the symmetric and antisymmetric directions (rows and columns of the cross block).
-NAMES_SYM = ("w1+w3", "w2+w4", "b1+b2", "w5+w6", "b3")
-NAMES_ANTI = ("w1-w3", "w2-w4", "b1-b2", "w5-w6")
 #: Output activations accepted.
 OUTPUT_ACTIVATIONS = ("sigmoid", "identity")
 #: Most samples in a data set.
@@ -79,6 +76,8 @@ DEFAULT_LR = "1/2"
 _GUARD_POINTS = 2
 
 _INDEX = {name: i for i, name in enumerate(NAMES)}
+#: Labels of the symmetric directions (rows of the cross block).
+_SYM = tuple(f"{p}+{q}" for p, q in PAIRS) + ("b3",)
 #: Indices of the first and the second members of the pairs.
 _FIRST, _SECOND = ([_INDEX[pair[k]] for pair in PAIRS] for k in (0, 1))
 _T = sp.Dummy("t", real=True)
@@ -311,8 +310,8 @@ def prove_block_diagonal(model: StabilityModel) -> Theorem:
         "At every tied point, d^2 J / (ds dd) = 0: the Hessian has no cross block between the "
         "symmetric directions (e_p + e_q, e_b3) and the antisymmetric ones (e_p - e_q)",
         hyp,
-        {f"(e_{NAMES_SYM[i]}, e_{NAMES_ANTI[j]})": cross[i, j]
-         for i in range(cross.rows) for j in range(cross.cols)},
+        {f"(e_{sym}, e_{p}-{q})": cross[i, j] for i, sym in enumerate(_SYM)
+         for j, (p, q) in enumerate(PAIRS)},
         "entry",
     )
     h, compact = model.antisymmetric_hessian, model.compact_antisymmetric_hessian

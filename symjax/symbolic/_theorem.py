@@ -15,9 +15,6 @@ A ``"proven"`` theorem cannot be made without ``guard``: the record of the indep
 falsification check (:mod:`symjax.symbolic._guard`) that evaluated the claim again, by code that
 shares nothing with the prover's simplification. A contradiction there raises
 :class:`~symjax.symbolic._guard.GuardContradiction` before any theorem exists.
-
-Exit statuses of the commands that print theorems (:data:`EXIT_STATUS`): 0 proven, 1 refuted,
-2 bad input, 3 unknown (a time limit), 4 the independent check contradicted a proof.
 """
 
 from __future__ import annotations
@@ -32,7 +29,8 @@ PROVEN = "proven"
 REFUTED = "refuted"
 UNKNOWN = "unknown"
 VERDICTS = (PROVEN, REFUTED, UNKNOWN)
-#: Exit status of a command by verdict (2 is bad input; 4 a contradicted proof, see ``cli``).
+#: Exit status of a command that prints a theorem, by verdict (2 is bad input; 4 the independent
+#: check contradicted a proof, see ``cli``).
 EXIT_STATUS = {PROVEN: 0, REFUTED: 1, UNKNOWN: 3}
 
 

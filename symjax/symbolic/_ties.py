@@ -232,10 +232,9 @@ def _choices(net: SymbolicMLP) -> list[dict[str, str]]:
 
 def _rational(rng: random.Random, low: int, high: int, positive: bool = False) -> sp.Rational:
     den = rng.randint(2, 9)
-    num = rng.randint(1, high * den - 1) if positive else rng.choice(
-        [k for k in range(low * den + 1, high * den) if k != 0]
-    )
-    return sp.Rational(num, den)
+    if positive:
+        return sp.Rational(rng.randint(1, high * den - 1), den)
+    return sp.Rational(rng.choice([k for k in range(low * den + 1, high * den) if k != 0]), den)
 
 
 def _point(net: SymbolicMLP, pairs: Pairs, rng: random.Random) -> dict[sp.Symbol, sp.Rational]:
