@@ -528,10 +528,9 @@ def antisymmetric_hessian_at(
     model: StabilityModel, point: Mapping[str, Any] | None = None, *, dps: int = 30
 ) -> mpmath.matrix:
     """``H_anti`` at a tied point, evaluated with mpmath at ``dps`` digits (exact inputs)."""
-    values = list(tied_point(point).values())
     with mpmath.workdps(dps):
-        h_anti = model.compiled("antisymmetric_hessian", "mpmath")
-        return mpmath.matrix(h_anti(*[_mpf(v) for v in values]))
+        values = map(_mpf, tied_point(point).values())
+        return mpmath.matrix(model.compiled("antisymmetric_hessian", "mpmath")(*values))
 
 
 def growth_factor(

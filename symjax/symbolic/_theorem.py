@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..base.text import tex_escape
+from ._guard import conjunction
 
 PROVEN = "proven"
 REFUTED = "refuted"
@@ -179,8 +180,6 @@ def combine(claim: str, hypotheses: list[str], lemmas: list[Theorem], **kw) -> T
     becomes the conjunction's), else ``unknown``.
     """
     if all(t.proven for t in lemmas):
-        from ._guard import conjunction
-
         guard = conjunction([t.guard for t in lemmas])
         return Theorem(claim, hypotheses, PROVEN, lemmas=lemmas, guard=guard, **kw)
     bad = next((t for t in lemmas if t.refuted), None)

@@ -26,13 +26,14 @@ from __future__ import annotations
 import itertools
 import operator
 import re
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import sympy as sp
 
-from ..base.errors import InputError
+from ..base.errors import GuardContradiction, InputError
 from ..base.layout import split_signed
 from . import _guard
 from ._laws import nonzero_witness
@@ -255,16 +256,14 @@ def to_sympy(fn: Callable, *args) -> tuple[list[np.ndarray], list[dict[str, np.n
     """
     import jax
 
-    symbols, flat_args = [], []
-    count = 0
+    symbols, flat_args, count = [], [], 0
     for position, arg in enumerate(args):
         leaves, _ = jax.tree_util.tree_flatten_with_path(arg)
         names: dict[str, np.ndarray] = {}
         for path, leaf in leaves:
             name = _leaf_name(path, position)
-            shape = tuple(np.shape(leaf))
-            names[name] = _symbols(name, shape)
-            count += int(np.prod(shape, dtype=int))
+            names[name] = _symbols(name, tuple(np.shape(leaf)))
+            count += names[name].size
         if count > MAX_SYMBOLS:
             raise InputError(
                 f"the model has {count} scalar inputs; symbolic translation handles at most "
@@ -328,8 +327,6 @@ def prove_model_ties(
       A :class:`Theorem`: proven (each tied pair's gradients are tied after substituting the
       ties, by exact simplification), or refuted with a rational witness.
     """
-    import time
-
     deadline = time.monotonic() + timeout
     (out,), symbols = to_sympy(loss, params, *data)
     expr = sp.sympify(np.asarray(out).reshape(()).item())
@@ -385,8 +382,6 @@ def _jax_check(loss, params, data, pairs, symbols) -> float:
     """
     import jax
     import jax.numpy as jnp
-
-    from ..base.errors import GuardContradiction
 
     leaves, treedef = jax.tree_util.tree_flatten(params)
     names = list(symbols[0])
