@@ -398,11 +398,10 @@ def confirm_tie_witness(widths, pairs, options: Mapping[str, Any], witness: Mapp
                 f"the witness is not on the tied subspace: {n}={point[n]} but "
                 f"{first}={point[first]}"
             )
-    opts = {**options, "outputs": layout.widths[-1]}
-    for key in ("activation", "output_activation", "loss"):
-        if key in witness:
-            opts[key] = witness[key]
-    if any(opts[k] in UNDEFINED for k in ("activation", "output_activation", "loss")):
+    functions = ("activation", "output_activation", "loss")
+    chosen = {key: witness[key] for key in functions if key in witness}
+    opts = {**options, "outputs": layout.widths[-1], **chosen}
+    if any(opts[k] in UNDEFINED for k in functions):
         raise GuardContradiction("the witness leaves a function undefined")
 
     def given(name: str, low, high) -> Fraction | None:
@@ -420,7 +419,7 @@ def confirm_tie_witness(widths, pairs, options: Mapping[str, Any], witness: Mapp
             )
     p, op, q = witness["difference"].replace("dJ/d", "").split(" ")
     sign = 1 if op == "-" else -1
-    inst = _Instance({**opts}, random.Random(0), 0)
+    inst = _Instance(opts, random.Random(0), 0)
     with mpmath.workdps(DIGITS):
         gp = _gradient(layout, inst, opts, point, data, p)
         gq = _gradient(layout, inst, opts, point, data, q)

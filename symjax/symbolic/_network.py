@@ -143,10 +143,7 @@ def derivative_function(name: str, positions: Iterable[int], nargs: int) -> Unde
     """
     base, earlier, _ = _DERIVATIVES.get(name, (name, (), nargs))
     order = tuple(sorted((*earlier, *positions)))
-    if nargs == 1:
-        full = base + "'" * len(order)
-    else:
-        full = f"{base}_{','.join(map(str, order))}"
+    full = base + "'" * len(order) if nargs == 1 else f"{base}_{','.join(map(str, order))}"
     _DERIVATIVES[full] = (base, order, nargs)
     return undefined_function(full)
 
