@@ -487,10 +487,9 @@ class SymbolicMLP:
     @cached_property
     def loss_expr(self) -> sp.Expr:
         """The objective ``J`` in parameters and data."""
-        total = sp.Add(
-            *[self.sample_loss(self.forward[s - 1], self.targets(s)) for s in self.samples_range]
-        )
-        return self.sample_weight * total
+        losses = [self.sample_loss(out, self.targets(s))
+                  for s, out in zip(self.samples_range, self.forward)]
+        return self.sample_weight * sp.Add(*losses)
 
     # -- gradients and substitutions -------------------------------------------------------
     def grad(self, name: str) -> sp.Expr:
@@ -506,8 +505,7 @@ class SymbolicMLP:
         ``Derivative`` or ``Subs`` is an internal error, never returned.
         """
         if name not in self._grads:
-            raw = sp.diff(self.loss_expr, self.params[self.layout.info(name).name])
-            out = canonical(raw)
+            out = canonical(sp.diff(self.loss_expr, self.params[self.layout.info(name).name]))
             if out.has(sp.Derivative, sp.Subs):
                 raise RuntimeError(
                     f"internal error: dJ/d{name} of {self!r} keeps a derivative that is not in "
