@@ -16,6 +16,7 @@ factors, and the symbols, through which they differ.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from itertools import zip_longest
 from textwrap import indent
 
 import sympy as sp
@@ -247,9 +248,7 @@ def compare_chains(left: ChainRule, right: ChainRule) -> ChainComparison:
     'dJ/dw1 and dJ/dw3 differ only through w5 vs w6 and z1 vs z2.'
     """
     rows, unmatched = [], []
-    for i in range(max(len(left.terms), len(right.terms))):
-        tl = left.terms[i] if i < len(left.terms) else ()
-        tr = right.terms[i] if i < len(right.terms) else ()
+    for tl, tr in zip_longest(left.terms, right.terms, fillvalue=()):
         rows.append(tuple(zip(tl, tr)))
         n = min(len(tl), len(tr))
         unmatched += [*tl[n:], *tr[n:]]

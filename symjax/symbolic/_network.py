@@ -193,12 +193,8 @@ def canonical(expr: sp.Expr) -> sp.Expr:
 
 def _conditions(expr: sp.Expr) -> set[sp.Basic]:
     """The comparisons (``z > 0``, ..) that choose the branches of the Piecewise parts."""
-    return {
-        rel
-        for pw in expr.atoms(sp.Piecewise)
-        for _, cond in pw.args
-        for rel in cond.atoms(sp.core.relational.Relational)
-    }
+    return {rel for pw in expr.atoms(sp.Piecewise) for _, cond in pw.args
+            for rel in cond.atoms(sp.core.relational.Relational)}
 
 
 def _groups(expr: sp.Expr) -> list[sp.Expr]:

@@ -164,11 +164,8 @@ class StabilityModel:
     def tied_hessian(self) -> sp.Matrix:
         """The 9x9 Hessian of ``J`` at tied points (ties substituted), symmetric."""
         size = len(self.params)
-        upper = {
-            (i, j): sp.diff(self.gradient[i], self.params[j]).xreplace(self.tie)
-            for i in range(size)
-            for j in range(i, size)
-        }
+        upper = {(i, j): sp.diff(self.gradient[i], self.params[j]).xreplace(self.tie)
+                 for i in range(size) for j in range(i, size)}
         return sp.Matrix(size, size, lambda i, j: upper[(min(i, j), max(i, j))])
 
     # -- the blocks ----------------------------------------------------------------------------
@@ -263,11 +260,9 @@ def stability_model(
     Raises:
       InputError: an unknown activation, a bad sample or a value that is not an exact rational.
     """
-    return _cached_model(
-        activation_name(activation),
-        choose("output activation", output_activation, OUTPUT_ACTIVATIONS),
-        _data(data),
-    )
+    activation = activation_name(activation)
+    output_activation = choose("output activation", output_activation, OUTPUT_ACTIVATIONS)
+    return _cached_model(activation, output_activation, _data(data))
 
 
 @functools.lru_cache(maxsize=32)

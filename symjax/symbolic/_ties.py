@@ -223,10 +223,8 @@ def _choices(net: SymbolicMLP) -> list[dict[str, str]]:
     if net.output_activation not in CONCRETE_ACTIVATIONS:
         outs = ("sigmoid", "identity") if net.loss == "bce" else ("identity", "sigmoid")
     losses = ("squared_error",) if net.loss not in CONCRETE_LOSSES else (None,)
-    out = [
-        {k: v for k, v in zip(_FUNCTION_KEYS, combo) if v is not None}
-        for combo in itertools.product(acts, outs, losses)
-    ]
+    out = [{k: v for k, v in zip(_FUNCTION_KEYS, combo) if v is not None}
+           for combo in itertools.product(acts, outs, losses)]
     return sorted(out, key=lambda c: sum(v in _TRANSCENDENTAL for v in c.values()))
 
 
@@ -283,9 +281,8 @@ def _witness(
             for _ in range(points or 2 ** min(round_, 6)):
                 budget.check()
                 point = _point(net, pairs, rng)
-                value = _nonzero_value(
-                    concrete.grad(p).xreplace(point) - sign * concrete.grad(q).xreplace(point)
-                )
+                diff = concrete.grad(p).xreplace(point) - sign * concrete.grad(q).xreplace(point)
+                value = _nonzero_value(diff)
                 if value is not None:
                     rate = {"dropout_rate": DROPOUT_RATE} if net.dropout else {}
                     at = {str(k): str(v) for k, v in point.items()}
@@ -455,11 +452,8 @@ def prove_transpositions(
                 f"layer {layer!r} is not a hidden layer of {net.layout.widths_str}; "
                 f"hidden layers: {list(net.layout.hidden_layers)}"
             )
-    lemmas = [
-        _prove(net, net.layout.swap_pairs(layer, i, j), budget)
-        for layer, i, j in net.layout.all_transpositions()
-        if layer in chosen
-    ]
+    lemmas = [_prove(net, net.layout.swap_pairs(layer, i, j), budget)
+              for layer, i, j in net.layout.all_transpositions() if layer in chosen]
     claim = (
         f"Gradient descent preserves the ties of every transposition of two hidden units "
         f"of layers {', '.join(map(str, chosen))} of the {net.layout.widths_str} network."
@@ -493,10 +487,8 @@ def tie_lattice(
             f"{len(generators)} ties give {2 ** len(generators)} subsets; a lattice takes at "
             f"most {MAX_LATTICE_GENERATORS} ties"
         )
-    subsets = [
-        subset for k in range(len(generators) + 1)
-        for subset in itertools.combinations(generators, k)
-    ]
+    subsets = [subset for k in range(len(generators) + 1)
+               for subset in itertools.combinations(generators, k)]
     lemmas = [_prove(net, subset, budget) for subset in subsets]
     invariant = [format_ties(s) for s, t in zip(subsets, lemmas) if t.proven]
     broken = [format_ties(s) for s, t in zip(subsets, lemmas) if t.refuted]
@@ -526,10 +518,8 @@ def _lattice_rows(theorem: Theorem) -> list[tuple[str, str, str]]:
         w = lemma.witness or {}
         chosen = ", ".join(w[k] for k in _FUNCTION_KEYS if k in w)
         evidence = f"{w['difference']} = {w['value']}" if w else (lemma.reason or "")
-        rows.append(
-            (lemma.context["ties"] or "(none)", lemma.verdict,
-             evidence + (f" ({chosen})" if chosen else ""))
-        )
+        ties = lemma.context["ties"] or "(none)"
+        rows.append((ties, lemma.verdict, evidence + (f" ({chosen})" if chosen else "")))
     return rows
 
 
