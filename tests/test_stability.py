@@ -181,9 +181,10 @@ def test_cli_stability_exit_1_when_refuted(monkeypatch, capsys):
 
 @pytest.mark.parametrize("activation,output", [("tanh", "sigmoid"), ("sigmoid", "identity")])
 def test_stability_model_is_the_bridged_network_on_the_shared_xor_data(activation, output):
-    """The stability analysis writes its 2-2-1 loss by hand; it must be exactly the loss of the
-    SymbolicMLP (which the bridge checks against the engine) on the XOR data both halves share,
-    and the engine's dynamics measure the same function."""
+    """The stability analysis builds its 2-2-1 loss from one symbolic sample of SymbolicMLP; it
+    must be exactly the loss of the SymbolicMLP of four samples (which the bridge checks against
+    the engine) on the XOR data both halves share, and the engine's dynamics measure the same
+    function."""
     import numpy as np
 
     from symjax.base.choices import XOR
@@ -198,6 +199,7 @@ def test_stability_model_is_the_bridged_network_on_the_shared_xor_data(activatio
         data.update({net.x(1, s): x1, net.x(2, s): x2, net.y(1, s): y})
     rename = {net.params[p.name]: p for p in model.params}
     mlp = net.loss_expr.xreplace(data).xreplace(rename)
+    assert mlp == model.loss  # the same expression tree, so the same derivatives
     assert sp.simplify((mlp - model.loss).rewrite(sp.exp)) == 0
     # negative control: another data set gives another loss
     other = net.loss_expr.xreplace({**data, net.y(1, 1): 1}).xreplace(rename)

@@ -12,6 +12,8 @@ preserves, returning :class:`Theorem` objects with proofs or witnesses.
 near the tied subspace.
 """
 
+from types import ModuleType as _ModuleType
+
 from ..base.choices import ACTIVATIONS as ACTIVATIONS
 from ..base.choices import LOSSES as LOSSES
 from ._chain import ChainComparison as ChainComparison
@@ -64,56 +66,6 @@ from ._ties import tie_lattice as tie_lattice
 from ._ties import whole_layer_ties as whole_layer_ties
 from .script import ProofScript as ProofScript
 
-__all__ = [
-    "forward_latex",
-    "forward_text",
-    "SYMMETRIC_CONTROLS",
-    "antisymmetric_hessian_at",
-    "describe_compact_form",
-    "gd_step",
-    "join_pairs",
-    "split_pairs",
-    "tied_point",
-    "tied_trajectory",
-    "lattice_table",
-    "lattice_table_latex",
-    "ProofScript",
-    "prove_claim",
-    "Claim",
-    "ACTIVATIONS",
-    "LOSSES",
-    "ChainComparison",
-    "ChainRule",
-    "Factor",
-    "FactorDifference",
-    "MAX_HIDDEN_LAYERS",
-    "MAX_PATHS",
-    "MAX_SAMPLES",
-    "MAX_SYMBOLIC_PARAMS",
-    "OPTIMIZERS",
-    "PERTURBATIONS",
-    "ProofStep",
-    "SymbolicMLP",
-    "Theorem",
-    "canonical",
-    "chain_rule",
-    "check_conserved",
-    "combine",
-    "compare_chains",
-    "conservation_laws",
-    "exactly_zero",
-    "growth_factor",
-    "network",
-    "permutation_ties",
-    "predict_asymmetry",
-    "prove_block_diagonal",
-    "prove_duplication",
-    "prove_tie_invariance",
-    "prove_training_preserves_ties",
-    "prove_transpositions",
-    "prove_update_preserves_ties",
-    "stability_model",
-    "tie_lattice",
-    "update_formulas",
-    "whole_layer_ties",
-]
+#: Every name re-exported above, for ``from symjax.symbolic import *``.
+__all__ = [name for name, value in globals().items()
+           if not name.startswith("_") and not isinstance(value, _ModuleType)]

@@ -16,6 +16,8 @@ factors, and the symbols, through which they differ.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from itertools import zip_longest
+from textwrap import indent
 
 import sympy as sp
 
@@ -246,9 +248,7 @@ def compare_chains(left: ChainRule, right: ChainRule) -> ChainComparison:
     'dJ/dw1 and dJ/dw3 differ only through w5 vs w6 and z1 vs z2.'
     """
     rows, unmatched = [], []
-    for i in range(max(len(left.terms), len(right.terms))):
-        tl = left.terms[i] if i < len(left.terms) else ()
-        tr = right.terms[i] if i < len(right.terms) else ()
+    for tl, tr in zip_longest(left.terms, right.terms, fillvalue=()):
         rows.append(tuple(zip(tl, tr)))
         n = min(len(tl), len(tr))
         unmatched += [*tl[n:], *tr[n:]]
@@ -259,7 +259,8 @@ def forward_text(net: SymbolicMLP, sample: int = 1) -> str:
     """The forward pass of one sample, one equation a line, ending with ``J``."""
     lines = [f"{lhs} = {render.text(rhs)}" for lhs, rhs in net.forward_equations(sample)]
     loss = net.sample_loss(net.outputs(sample), net.targets(sample))
-    lines.append(f"J = {render.text(loss)}" + _per_sample_note(net))
+    note = f"   (sample 1 of {net.samples}; J is the {net.reduction} over samples)"
+    lines.append(f"J = {render.text(loss)}" + (note if net.samples > 1 else ""))
     return "\n".join(lines)
 
 
@@ -274,12 +275,6 @@ def forward_latex(net: SymbolicMLP, sample: int = 1) -> str:
     return "\\begin{aligned}\n" + " \\\\\n".join(rows) + "\n\\end{aligned}"
 
 
-def _per_sample_note(net: SymbolicMLP) -> str:
-    if net.samples == 1:
-        return ""
-    return f"   (sample 1 of {net.samples}; J is the {net.reduction} over samples)"
-
-
 @dataclass(frozen=True)
 class Derivation:
     """What a tie proof rests on: the forward pass, the chain rules of the tied parameters, and
@@ -290,11 +285,11 @@ class Derivation:
     comparisons: tuple[ChainComparison, ...]
 
     def text(self) -> str:
-        parts = ["Forward pass:", _indent(forward_text(self.net)), "", "Chain rule:"]
-        parts += [_indent(r.text()) for r in self.rules]
+        parts = ["Forward pass:", indent(forward_text(self.net), "  "), "", "Chain rule:"]
+        parts += [indent(r.text(), "  ") for r in self.rules]
         if self.comparisons:
             parts += ["", "Why the tied gradients differ in general:"]
-            parts += [_indent(c.text()) for c in self.comparisons]
+            parts += [indent(c.text(), "  ") for c in self.comparisons]
         return "\n".join(parts)
 
     def latex(self) -> str:
@@ -304,10 +299,6 @@ class Derivation:
             out += ["\\[", rule.latex(), "\\]"]
         out += [c.latex() for c in self.comparisons]
         return "\n".join(out) + "\n"
-
-
-def _indent(block: str) -> str:
-    return "\n".join("  " + line for line in block.splitlines())
 
 
 def derivation(net: SymbolicMLP, pairs) -> Derivation:

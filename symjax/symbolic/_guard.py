@@ -87,15 +87,6 @@ class Dual:
         o = Dual.lift(o)
         return Dual(self.v / o.v, (self.d * o.v - self.v * o.d) / (o.v * o.v))
 
-    def __rtruediv__(self, o):
-        return Dual.lift(o) / self
-
-    def __pow__(self, n: int):
-        out = Dual(1, 0)
-        for _ in range(n):
-            out = out * self
-        return out
-
 
 def _apply(f: Callable, fprime: Callable, x):
     """``f(x)`` for a number or a :class:`Dual` (chain rule with ``fprime``)."""
@@ -186,10 +177,7 @@ def _generic_loss(rng: random.Random, k: int, exact: bool) -> tuple[Callable, st
 
 
 def _squared_error(u, y):
-    total = 0
-    for a, t in zip(u, y):
-        total = total + (a - t) * (a - t) / 2
-    return total
+    return sum((a - t) * (a - t) / 2 for a, t in zip(u, y))
 
 
 def _log(x):
@@ -197,21 +185,12 @@ def _log(x):
 
 
 def _bce(u, y):
-    total = 0
-    for a, t in zip(u, y):
-        total = total - (t * _log(a) + (1 - t) * _log(1 - a))
-    return total
+    return sum(-(t * _log(a) + (1 - t) * _log(1 - a)) for a, t in zip(u, y))
 
 
 def _softmax_ce(u, y):
-    total_exp = 0
-    for a in u:
-        total_exp = total_exp + _apply(mpmath.exp, mpmath.exp, a)
-    lse = _log(total_exp)
-    total = 0
-    for a, t in zip(u, y):
-        total = total + t * (lse - a)
-    return total
+    lse = _log(sum(_apply(mpmath.exp, mpmath.exp, a) for a in u))
+    return sum(t * (lse - a) for a, t in zip(u, y))
 
 
 _LOSSES = {"squared_error": _squared_error, "bce": _bce, "softmax_cross_entropy": _softmax_ce}
@@ -224,7 +203,7 @@ def _nonzero(rng: random.Random) -> Fraction:
             return f
 
 
-def _rational(rng: random.Random, low: Fraction, high: Fraction) -> Fraction:
+def _rational(rng: random.Random, low: int, high: int) -> Fraction:
     den = rng.randint(2, 13)
     return Fraction(rng.randint(int(low * den) + 1, int(high * den) - 1), den)
 
@@ -235,18 +214,15 @@ class _Instance:
 
     def __init__(self, options: Mapping[str, Any], rng: random.Random, number: int):
         act, out, loss = options["activation"], options["output_activation"], options["loss"]
-        exact = all(
-            name in EXACT or name in UNDEFINED for name in (act, out)
-        ) and loss in ("squared_error", "l") and number < 2
-        self.exact = exact
+        self.exact = exact = (all(name in EXACT + UNDEFINED for name in (act, out))
+                              and loss in ("squared_error", "l") and number < 2)
         self.words = []
         self.hidden = self._function(act, rng, exact, squash=False)
         self.output = self._function(out, rng, exact, squash=loss == "bce")
-        k = options["outputs"]
         if loss in _LOSSES:
             self.loss, words = _LOSSES[loss], loss
         else:
-            self.loss, words = _generic_loss(rng, k, exact)
+            self.loss, words = _generic_loss(rng, options["outputs"], exact)
         self.words.append(f"l: {words}")
 
     def _function(self, name: str, rng, exact: bool, squash: bool) -> Callable:
@@ -308,33 +284,28 @@ def _classes(names: Sequence[str], pairs) -> dict[str, tuple[str, int]]:
     return {n: find(n) for n in names}
 
 
-def _data(layout: Layout, options, rng: random.Random) -> list:
+def _data(layout: Layout, options, value: Callable) -> list:
+    """``(inputs, targets, masks)`` per sample; ``value(name, low, high)`` gives the value of the
+    data symbol ``name`` (as :class:`SymbolicMLP` names it: ``x1_2``, ``y``, ``R1``, ``r3``)."""
     data = []
-    hidden = layout.hidden_layers
-    for _ in range(options["samples"]):
-        inputs = [_rational(rng, Fraction(-2), Fraction(2)) for _ in range(layout.widths[0])]
-        targets = [_rational(rng, Fraction(0), Fraction(1)) for _ in range(layout.widths[-1])]
+    k_out = layout.widths[-1]
+    for s in range(1, options["samples"] + 1):
+        tail = f"_{s}" if options["samples"] > 1 else ""
+        inputs = [value(f"x{i}{tail}", -2, 2) for i in range(1, layout.widths[0] + 1)]
+        targets = [value(("y" if k_out == 1 else f"y{k}") + tail, 0, 1)
+                   for k in range(1, k_out + 1)]
         masks = {}
-        for layer in hidden:
-            shared = _rational(rng, Fraction(0), Fraction(2))
+        for layer in layout.hidden_layers:
+            shared = value(f"R{layer}{tail}", 0, 2)
             for unit in range(1, layout.widths[layer] + 1):
                 if options["dropout"] == "shared":
                     masks[(layer, unit)] = shared
                 elif options["dropout"] == "independent":
-                    masks[(layer, unit)] = _rational(rng, Fraction(0), Fraction(2))
+                    masks[(layer, unit)] = value(f"r{layout.unit_number(layer, unit)}{tail}", 0, 2)
                 else:
                     masks[(layer, unit)] = 1
         data.append((inputs, targets, masks))
     return data
-
-
-def _as_mp(values: Mapping, data: list) -> tuple[dict, list]:
-    """Point and data as mpmath numbers (for instantiations that are not rational)."""
-    return {k: _mp(v) for k, v in values.items()}, [
-        ([_mp(x) for x in inputs], [_mp(t) for t in targets],
-         {k: _mp(m) for k, m in masks.items()})
-        for inputs, targets, masks in data
-    ]
 
 
 def _gradient(layout, inst, options, point, data, name):
@@ -352,21 +323,12 @@ def _residual(a, b) -> tuple[Any, bool]:
 
 
 def check_tie_gradients(widths, pairs, options: Mapping[str, Any], claim: str) -> dict:
-    """Check "tied parameters receive equal gradients" independently, or raise.
+    """Check "tied parameters receive equal gradients" independently, or raise
+    :class:`GuardContradiction` (naming ``claim``) where some tied pair's gradients differ.
 
-    Args:
-      widths: layer widths.
-      pairs: the ties, ``(("w1", "w3"), ..)``.
-      options: ``activation``, ``output_activation``, ``loss``, ``samples``, ``reduction``,
-        ``dropout`` as the prover had them.
-      claim: the claim in words, for the error message.
-
-    Returns:
-      The guard record: method, instantiations (their functions in words), points, evaluations
-      and the largest residual.
-
-    Raises:
-      GuardContradiction: some tied pair's gradients differ at some point.
+    ``options`` are the network's (``activation``, ``output_activation``, ``loss``, ``samples``,
+    ``reduction``, ``dropout``) as the prover had them. Returns the guard record: method,
+    instantiations (their functions in words), points, evaluations and the largest residual.
     """
     layout = Layout(widths)
     options = {**options, "outputs": layout.widths[-1]}
@@ -378,15 +340,18 @@ def check_tie_gradients(widths, pairs, options: Mapping[str, Any], claim: str) -
         for number in range(3):
             inst = _Instance(options, rng, number)
             instances.append("; ".join(inst.words) or "the concrete functions as given")
+
+            def draw(name: str, low: int, high: int, exact: bool = inst.exact):
+                """A random rational (as an mpmath number where the functions are not)."""
+                value = _rational(rng, low, high)
+                return value if exact else _mp(value)
+
             for _ in range(POINTS):
                 values = {}
                 for n in names:
                     first, sign = rep[n]
-                    values[n] = sign * values[first] if first != n else _rational(
-                        rng, Fraction(-2), Fraction(2))
-                data = _data(layout, options, rng)
-                if not inst.exact:
-                    values, data = _as_mp(values, data)
+                    values[n] = sign * values[first] if first != n else draw(n, -2, 2)
+                data = _data(layout, options, draw)
                 grads: dict[str, Any] = {}
                 for p, signed_q in pairs:
                     q, sign = _signed(signed_q)
@@ -433,42 +398,28 @@ def confirm_tie_witness(widths, pairs, options: Mapping[str, Any], witness: Mapp
                 f"the witness is not on the tied subspace: {n}={point[n]} but "
                 f"{first}={point[first]}"
             )
-    opts = {**options, "outputs": layout.widths[-1]}
-    for key in ("activation", "output_activation", "loss"):
-        if key in witness:
-            opts[key] = witness[key]
-    if any(opts[k] in UNDEFINED for k in ("activation", "output_activation", "loss")):
+    functions = ("activation", "output_activation", "loss")
+    chosen = {key: witness[key] for key in functions if key in witness}
+    opts = {**options, "outputs": layout.widths[-1], **chosen}
+    if any(opts[k] in UNDEFINED for k in functions):
         raise GuardContradiction("the witness leaves a function undefined")
-    samples = opts["samples"]
 
-    def sym(stem: str, sample: int) -> Fraction:
-        return Fraction(witness[stem + (f"_{sample}" if samples > 1 else "")])
+    def given(name: str, low, high) -> Fraction | None:
+        """The witness's value (``None`` for a mask of the kind not in use, like ``R1``)."""
+        return Fraction(witness[name]) if name in witness else None
 
-    data = []
+    data = _data(layout, opts, given)
     keep = Fraction(witness.get("dropout_rate", "0"))
-    for s in range(1, samples + 1):
-        inputs = [sym(f"x{i}", s) for i in range(1, layout.widths[0] + 1)]
-        k_out = layout.widths[-1]
-        targets = [sym("y" if k_out == 1 else f"y{k}", s) for k in range(1, k_out + 1)]
-        masks = {}
-        for layer in layout.hidden_layers:
-            for unit in range(1, layout.widths[layer] + 1):
-                if opts["dropout"] == "shared":
-                    m = sym(f"R{layer}", s)
-                elif opts["dropout"] == "independent":
-                    m = sym(f"r{layout.unit_number(layer, unit)}", s)
-                else:
-                    m = Fraction(1)
-                if opts["dropout"] and m not in (0, 1 / (1 - keep)):
-                    raise GuardContradiction(
-                        f"the witness gives a dropout mask the value {m}; inverted dropout "
-                        f"with rate {keep} gives only 0 or {1 / (1 - keep)}"
-                    )
-                masks[(layer, unit)] = m
-        data.append((inputs, targets, masks))
+    masks = [m for _, _, sample in data for m in sample.values()] if opts["dropout"] else []
+    for m in masks:
+        if m not in (0, 1 / (1 - keep)):
+            raise GuardContradiction(
+                f"the witness gives a dropout mask the value {m}; inverted dropout "
+                f"with rate {keep} gives only 0 or {1 / (1 - keep)}"
+            )
     p, op, q = witness["difference"].replace("dJ/d", "").split(" ")
     sign = 1 if op == "-" else -1
-    inst = _Instance({**opts}, random.Random(0), 0)
+    inst = _Instance(opts, random.Random(0), 0)
     with mpmath.workdps(DIGITS):
         gp = _gradient(layout, inst, opts, point, data, p)
         gq = _gradient(layout, inst, opts, point, data, q)
@@ -541,13 +492,9 @@ def _value_for(sp, sym, rng: random.Random):
     a = sym.assumptions0
     if a.get("integer"):
         return sp.Integer(rng.randint(0 if a.get("nonnegative") else 1, 5))
-    if a.get("positive"):
-        f = _rational(rng, Fraction(0), Fraction(2))
-        return sp.Rational(f.numerator, f.denominator)
-    if a.get("nonnegative"):
-        f = _rational(rng, Fraction(0), Fraction(2))
-        return sp.Rational(f.numerator, f.denominator) if rng.random() < 0.8 else sp.Integer(0)
-    f = _rational(rng, Fraction(-2), Fraction(2))
+    f = _rational(rng, 0 if a.get("nonnegative") else -2, 2)
+    if a.get("nonnegative") and not a.get("positive") and rng.random() >= 0.8:
+        return sp.Integer(0)  # a nonnegative symbol is 0 one time in five
     return sp.Rational(f.numerator, f.denominator)
 
 
@@ -575,14 +522,13 @@ def _evaluate(sp, expr, equal: Mapping, rng: random.Random):
         return target, int(coeff)
 
     values: dict = {}
-    for item in indexed:
-        base, _ = source(item.base)
-        if (base, item.indices) not in values:
-            values[(base, item.indices)] = _value_for(sp, sp.Symbol("v", real=True), rng)
     replace = {}
     for item in indexed:
         base, sign = source(item.base)
-        replace[item] = sign * values[(base, item.indices)]
+        key = (base, item.indices)
+        if key not in values:
+            values[key] = _value_for(sp, sp.Symbol("v", real=True), rng)
+        replace[item] = sign * values[key]
     value = value.xreplace(replace)
     if value.free_symbols:
         raise GuardContradiction(f"internal error: symbols left after evaluation: {value}")
@@ -596,8 +542,7 @@ def _evaluate(sp, expr, equal: Mapping, rng: random.Random):
 
 def vacuous(reason: str) -> dict:
     """The record of a claim with nothing to evaluate (an empty tie set, no state)."""
-    return {"method": "nothing to evaluate: " + reason, "evaluations": 0,
-            "largest_residual": 0.0}
+    return {"method": f"nothing to evaluate: {reason}", "evaluations": 0, "largest_residual": 0.0}
 
 
 def conjunction(records: Sequence[Mapping]) -> dict:

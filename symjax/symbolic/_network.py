@@ -21,8 +21,7 @@ Symbols (all ``real=True``):
   as dropout draws a fresh mask for every example).
 
 Functions: the hidden activation is one of :data:`symjax.base.choices.ACTIVATIONS` or ``"sigma"``,
-an
-undefined function (a claim about every activation). The output activation is one of the same
+an undefined function (a claim about every activation). The output activation is one of the same
 concrete names or ``"phi"``, a *separate* undefined function, so that a proof with the defaults
 covers networks whose output function differs from the hidden one. The per-sample loss is
 ``squared_error`` or ``bce`` (summed over outputs), ``softmax_cross_entropy`` (``sum_k y_k (log
@@ -144,10 +143,7 @@ def derivative_function(name: str, positions: Iterable[int], nargs: int) -> Unde
     """
     base, earlier, _ = _DERIVATIVES.get(name, (name, (), nargs))
     order = tuple(sorted((*earlier, *positions)))
-    if nargs == 1:
-        full = base + "'" * len(order)
-    else:
-        full = f"{base}_{','.join(map(str, order))}"
+    full = base + "'" * len(order) if nargs == 1 else f"{base}_{','.join(map(str, order))}"
     _DERIVATIVES[full] = (base, order, nargs)
     return undefined_function(full)
 
@@ -197,12 +193,8 @@ def canonical(expr: sp.Expr) -> sp.Expr:
 
 def _conditions(expr: sp.Expr) -> set[sp.Basic]:
     """The comparisons (``z > 0``, ..) that choose the branches of the Piecewise parts."""
-    return {
-        rel
-        for pw in expr.atoms(sp.Piecewise)
-        for _, cond in pw.args
-        for rel in cond.atoms(sp.core.relational.Relational)
-    }
+    return {rel for pw in expr.atoms(sp.Piecewise) for _, cond in pw.args
+            for rel in cond.atoms(sp.core.relational.Relational)}
 
 
 def _groups(expr: sp.Expr) -> list[sp.Expr]:
@@ -257,18 +249,6 @@ def exactly_zero(expr: sp.Expr) -> bool:
     return _split_cases(expr)
 
 
-def _activation_names(activation: str, output_activation: str) -> tuple[str, str]:
-    activation = activation_name(activation, symbolic=True)
-    allowed = ACTIVATIONS + (UNDEFINED_OUTPUT_ACTIVATION,)
-    return activation, choose("output activation", output_activation, allowed)
-
-
-def _positive_int(kind: str, value, limit: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= limit:
-        raise InputError(f"{kind} must be an integer from 1 to {limit}, got {value!r}")
-    return value
-
-
 class SymbolicMLP:
     """A fully connected network as SymPy expressions.
 
@@ -309,26 +289,23 @@ class SymbolicMLP:
     ):
         self.layout = Layout(widths)
         self.widths = self.layout.widths
-        if len(self.layout.hidden_layers) > MAX_HIDDEN_LAYERS:
-            raise InputError(
-                f"widths {self.layout.widths_str} have {len(self.layout.hidden_layers)} hidden "
-                f"layers; the symbolic engine handles at most {MAX_HIDDEN_LAYERS}"
-            )
-        if self.layout.n_params > MAX_SYMBOLIC_PARAMS:
-            raise InputError(
-                f"widths {self.layout.widths_str} give {self.layout.n_params} parameters; the "
-                f"symbolic engine handles at most {MAX_SYMBOLIC_PARAMS}"
-            )
-        paths = math.prod(self.layout.widths[1:])
-        if paths > MAX_PATHS:
-            raise InputError(
-                f"widths {self.layout.widths_str} give {paths} paths from an input to the outputs "
-                f"(product of the non-input widths); the symbolic engine handles at most "
-                f"{MAX_PATHS}"
-            )
-        self.activation, self.output_activation = _activation_names(activation, output_activation)
+        limits = (
+            (len(self.layout.hidden_layers), MAX_HIDDEN_LAYERS, "have {} hidden layers"),
+            (self.layout.n_params, MAX_SYMBOLIC_PARAMS, "give {} parameters"),
+            (math.prod(self.widths[1:]), MAX_PATHS,
+             "give {} paths from an input to the outputs (product of the non-input widths)"),
+        )
+        for count, limit, what in limits:
+            if count > limit:
+                raise InputError(f"widths {self.layout.widths_str} {what.format(count)}; the "
+                                 f"symbolic engine handles at most {limit}")
+        self.activation = activation_name(activation, symbolic=True)
+        self.output_activation = choose("output activation", output_activation,
+                                        ACTIVATIONS + (UNDEFINED_OUTPUT_ACTIVATION,))
         self.loss = loss_name(loss, symbolic=True)
-        self.samples = _positive_int("samples", samples, MAX_SAMPLES)
+        if type(samples) is not int or not 1 <= samples <= MAX_SAMPLES:  # bool is not a count
+            raise InputError(f"samples must be an integer from 1 to {MAX_SAMPLES}, got {samples!r}")
+        self.samples = samples
         self.reduction = reduction_name(reduction)
         if dropout is not None:
             choose("dropout", dropout, ("none",) + DROPOUTS)
@@ -336,11 +313,8 @@ class SymbolicMLP:
         self._grads: dict[str, sp.Expr] = {}
 
     def __repr__(self) -> str:
-        return (
-            f"SymbolicMLP({self.layout.widths_str}, activation={self.activation!r}, "
-            f"output_activation={self.output_activation!r}, loss={self.loss!r}, "
-            f"samples={self.samples}, reduction={self.reduction!r}, dropout={self.dropout!r})"
-        )
+        options = ", ".join(f"{k}={v!r}" for k, v in self.options.items())
+        return f"SymbolicMLP({self.layout.widths_str}, {options})"
 
     @property
     def options(self) -> dict:
@@ -353,10 +327,6 @@ class SymbolicMLP:
             "reduction": self.reduction,
             "dropout": self.dropout,
         }
-
-    def with_options(self, **changes) -> SymbolicMLP:
-        """The same network with some options changed (e.g. a concrete activation)."""
-        return SymbolicMLP(self.widths, **{**self.options, **changes})
 
     # -- symbols ---------------------------------------------------------------------------
     def _suffix(self, sample: int) -> str:
@@ -476,13 +446,10 @@ class SymbolicMLP:
         for layer in range(1, self.layout.n_layers + 1):
             for unit in range(1, self.widths[layer] + 1):
                 u = self.layout.unit_number(layer, unit)
-                z = self.params[self.layout.bias(layer, unit)] + sp.Add(
-                    *[
-                        self.params[self.layout.weight(layer, unit, src)]
-                        * self.source(layer, src, sample)
-                        for src in range(1, self.widths[layer - 1] + 1)
-                    ]
-                )
+                terms = [self.params[self.layout.weight(layer, unit, src)]
+                         * self.source(layer, src, sample)
+                         for src in range(1, self.widths[layer - 1] + 1)]
+                z = self.params[self.layout.bias(layer, unit)] + sp.Add(*terms)
                 eqs.append((self.z(u, sample), z))
                 eqs.append((self.a(u, sample), self.activate(layer, self.z(u, sample))))
         return eqs
@@ -516,10 +483,9 @@ class SymbolicMLP:
     @cached_property
     def loss_expr(self) -> sp.Expr:
         """The objective ``J`` in parameters and data."""
-        total = sp.Add(
-            *[self.sample_loss(self.forward[s - 1], self.targets(s)) for s in self.samples_range]
-        )
-        return self.sample_weight * total
+        losses = [self.sample_loss(out, self.targets(s))
+                  for s, out in zip(self.samples_range, self.forward)]
+        return self.sample_weight * sp.Add(*losses)
 
     # -- gradients and substitutions -------------------------------------------------------
     def grad(self, name: str) -> sp.Expr:
@@ -535,8 +501,7 @@ class SymbolicMLP:
         ``Derivative`` or ``Subs`` is an internal error, never returned.
         """
         if name not in self._grads:
-            raw = sp.diff(self.loss_expr, self.params[self.layout.info(name).name])
-            out = canonical(raw)
+            out = canonical(sp.diff(self.loss_expr, self.params[self.layout.info(name).name]))
             if out.has(sp.Derivative, sp.Subs):
                 raise RuntimeError(
                     f"internal error: dJ/d{name} of {self!r} keeps a derivative that is not in "
@@ -551,11 +516,8 @@ class SymbolicMLP:
 
     def tie_substitution(self, pairs) -> dict[sp.Symbol, sp.Expr]:
         """Each tied parameter -> the representative (first in the shared order) of its class,
-        negated for a sign-flip tie (``w1=-w3`` gives ``w3 -> -w1``).
-
-        Args:
-          pairs: ties as accepted by :meth:`symjax.Layout.parse_ties` (signs allowed).
-        """
+        negated for a sign-flip tie (``w1=-w3`` gives ``w3 -> -w1``); ``pairs`` as
+        :meth:`symjax.Layout.parse_ties` takes them (signs allowed)."""
         signs = self.layout.tie_signs(self.layout.parse_ties(pairs, signed=True))
         return {
             self.params[name]: sign * self.params[rep]

@@ -1,6 +1,6 @@
 """Linear stability of the tied subspace of the 2-2-1 network under gradient descent.
 
-Setting: the 2-2-1 network (parameters ``[w1..w6, b1, b2, b3]`` as in :class:`symjax.Layout`),
+Setting: the 2-2-1 :class:`SymbolicMLP` (parameters ``[w1..w6, b1, b2, b3]``, the shared order),
 a hidden activation, an output activation ``phi`` (``sigmoid`` or ``identity``), the loss
 ``J = mean_s (yhat_s - y_s)**2 / 2`` over a data set of exact rationals (default XOR), and
 gradient descent ``theta -> theta - eta grad J``.
@@ -33,11 +33,9 @@ Results (each a :class:`~symjax.symbolic._theorem.Theorem`, proven by exact simp
   ``dJ/dw3 = (1 - lam) dJ211/du1`` (the same for ``w2, w4`` and ``b1, b2``),
   ``dJ/dw5 = dJ/dw6 = dJ211/dnu``, ``dJ/db3 = dJ211/db3``.
 
-Numbers (pure functions returning data, so that the numeric half can plug in its trajectories):
-:func:`growth_factor` (spectral radius of ``I - eta H_anti`` at a tied point, mpmath),
-:func:`predict_asymmetry` (the product of the linear maps along a given tied trajectory, NumPy),
-:func:`tied_trajectory` (gradient descent on the tied subspace, NumPy, exactly tied by
-construction) and :func:`gd_step` (the full GD map in mpmath, for finite-difference checks).
+Numbers, as pure functions returning data so that the numeric half can plug in its
+trajectories: :func:`growth_factor`, :func:`predict_asymmetry`, :func:`tied_trajectory` and
+:func:`gd_step`.
 """
 
 from __future__ import annotations
@@ -56,7 +54,7 @@ from ..base.choices import XOR, activation_name
 from ..base.errors import InputError, choose
 from . import _guard
 from ._laws import nonzero_witness
-from ._network import CONCRETE_ACTIVATIONS, exactly_zero
+from ._network import CONCRETE_ACTIVATIONS, SymbolicMLP, exactly_zero
 from ._theorem import PROVEN, REFUTED, UNKNOWN, ProofStep, Theorem, combine
 
 #: Parameter names of the 2-2-1 network in the shared order.
@@ -65,9 +63,6 @@ NAMES = ("w1", "w2", "w3", "w4", "w5", "w6", "b1", "b2", "b3")
 PAIRS = (("w1", "w3"), ("w2", "w4"), ("b1", "b2"), ("w5", "w6"))
 #: Coordinates of the tied subspace (the first member of each pair, and b3).
 TIED = ("w1", "w2", "b1", "w5", "b3")
-#: Labels of the symmetric and antisymmetric directions (rows and columns of the cross block).
-NAMES_SYM = ("w1+w3", "w2+w4", "b1+b2", "w5+w6", "b3")
-NAMES_ANTI = ("w1-w3", "w2-w4", "b1-b2", "w5-w6")
 #: Output activations accepted.
 OUTPUT_ACTIVATIONS = ("sigmoid", "identity")
 #: Most samples in a data set.
@@ -81,6 +76,10 @@ DEFAULT_LR = "1/2"
 _GUARD_POINTS = 2
 
 _INDEX = {name: i for i, name in enumerate(NAMES)}
+#: Labels of the symmetric directions (rows of the cross block).
+_SYM = tuple(f"{p}+{q}" for p, q in PAIRS) + ("b3",)
+#: Indices of the first and the second members of the pairs.
+_FIRST, _SECOND = ([_INDEX[pair[k]] for pair in PAIRS] for k in (0, 1))
 _T = sp.Dummy("t", real=True)
 
 
@@ -99,8 +98,8 @@ def _rational(value: Any, what: str) -> sp.Rational:
 class StabilityModel:
     """The symbolic 2-2-1 training problem: loss, gradient, Hessian blocks (pure data).
 
-    Build it with :func:`stability_model`. Every attribute derived from the loss is computed on
-    first use and cached.
+    Build it with :func:`stability_model`. The network is :class:`SymbolicMLP` with squared error
+    on these data; every attribute derived from the loss is computed on first use and cached.
 
     Attributes:
       activation: hidden activation.
@@ -114,13 +113,19 @@ class StabilityModel:
 
     # -- symbols and the loss ------------------------------------------------------------------
     @cached_property
+    def net(self) -> SymbolicMLP:
+        """The 2-2-1 network of one symbolic sample ``(x1, x2)``."""
+        return SymbolicMLP((2, 2, 1), activation=self.activation,
+                           output_activation=self.output_activation, loss="squared_error")
+
+    @cached_property
     def params(self) -> tuple[sp.Symbol, ...]:
         """``w1..w6, b1, b2, b3`` (real symbols) in the shared order."""
-        return tuple(sp.Symbol(name, real=True) for name in NAMES)
+        return self.net.param_symbols
 
     def p(self, name: str) -> sp.Symbol:
         """The parameter symbol called ``name``."""
-        return self.params[_INDEX[name]]
+        return self.net.params[name]
 
     @cached_property
     def tied_symbols(self) -> tuple[sp.Symbol, ...]:
@@ -128,9 +133,9 @@ class StabilityModel:
         return tuple(self.p(name) for name in TIED)
 
     @cached_property
-    def tie(self) -> dict[sp.Symbol, sp.Symbol]:
+    def tie(self) -> dict[sp.Symbol, sp.Expr]:
         """The substitution onto the tied subspace: ``w3 -> w1, w4 -> w2, b2 -> b1, w6 -> w5``."""
-        return {self.p(q): self.p(p) for p, q in PAIRS}
+        return self.net.tie_substitution(PAIRS)
 
     def sigma(self, z: sp.Expr, order: int = 0) -> sp.Expr:
         """The hidden activation (or its ``order``-th derivative) at ``z``."""
@@ -142,9 +147,7 @@ class StabilityModel:
 
     def output(self, x1, x2) -> sp.Expr:
         """The network output at input ``(x1, x2)``."""
-        w1, w2, w3, w4, w5, w6, b1, b2, b3 = self.params
-        u = w5 * self.sigma(w1 * x1 + w2 * x2 + b1) + w6 * self.sigma(w3 * x1 + w4 * x2 + b2) + b3
-        return self.phi(u)
+        return self.net.forward[0][0].xreplace({self.net.x(1): x1, self.net.x(2): x2})
 
     @cached_property
     def loss(self) -> sp.Expr:
@@ -161,28 +164,21 @@ class StabilityModel:
     def tied_hessian(self) -> sp.Matrix:
         """The 9x9 Hessian of ``J`` at tied points (ties substituted), symmetric."""
         size = len(self.params)
-        upper = {
-            (i, j): sp.diff(self.gradient[i], self.params[j]).xreplace(self.tie)
-            for i in range(size)
-            for j in range(i, size)
-        }
+        upper = {(i, j): sp.diff(self.gradient[i], self.params[j]).xreplace(self.tie)
+                 for i in range(size) for j in range(i, size)}
         return sp.Matrix(size, size, lambda i, j: upper[(min(i, j), max(i, j))])
 
     # -- the blocks ----------------------------------------------------------------------------
     @cached_property
     def cross_block(self) -> sp.Matrix:
         """``S^T H A`` (5x4): directions ``e_p + e_q`` and ``e_b3`` against ``e_p - e_q``."""
-        h = self.tied_hessian
-        sym = [_direction(p, q, +1) for p, q in PAIRS] + [_direction("b3", None, +1)]
-        anti = [_direction(p, q, -1) for p, q in PAIRS]
-        return sp.Matrix(len(sym), len(anti), lambda i, j: _form(h, sym[i], anti[j]))
+        return _directions(+1, b3=True).T * self.tied_hessian * _directions(-1)
 
     @cached_property
     def antisymmetric_hessian(self) -> sp.Matrix:
         """``H_anti`` (4x4), in ``w1, w2, b1, w5, b3``: rows and columns ``d_w1w3 .. d_w5w6``."""
-        h = self.tied_hessian
-        anti = [_direction(p, q, -1) for p, q in PAIRS]
-        return sp.Matrix(4, 4, lambda i, j: _form(h, anti[i], anti[j]) / 2)
+        anti = _directions(-1)
+        return anti.T * self.tied_hessian * anti / 2
 
     @cached_property
     def compact_antisymmetric_hessian(self) -> sp.Matrix:
@@ -206,26 +202,13 @@ class StabilityModel:
         """``dJ/dw1, dJ/dw2, dJ/db1, dJ/dw5, dJ/db3`` at tied points."""
         return tuple(self.gradient[_INDEX[name]].xreplace(self.tie) for name in TIED)
 
-    # -- compiled functions --------------------------------------------------------------------
-    @cached_property
-    def _h_anti_mpmath(self):
-        return sp.lambdify(self.tied_symbols, self.antisymmetric_hessian, modules="mpmath")
-
-    @cached_property
-    def _h_anti_numpy(self):
-        return sp.lambdify(self.tied_symbols, self.antisymmetric_hessian, modules="numpy")
-
-    @cached_property
-    def _tied_gradient_numpy(self):
-        return sp.lambdify(self.tied_symbols, list(self.tied_gradient), modules="numpy")
-
-    @cached_property
-    def _tied_gradient_mpmath(self):
-        return sp.lambdify(self.tied_symbols, list(self.tied_gradient), modules="mpmath")
-
-    @cached_property
-    def _gradient_mpmath(self):
-        return sp.lambdify(self.params, list(self.gradient), modules="mpmath")
+    @functools.cache
+    def compiled(self, what: str, module: str):
+        """The attribute ``what`` as a function (``sympy.lambdify`` for ``"numpy"`` or
+        ``"mpmath"``) of all nine parameters for ``"gradient"``, else of the tied coordinates."""
+        args = self.params if what == "gradient" else self.tied_symbols
+        exprs = getattr(self, what)
+        return sp.lambdify(args, exprs if isinstance(exprs, sp.Matrix) else list(exprs), module)
 
     def describe(self) -> str:
         """``"hidden sigmoid, output sigmoid, squared error, mean over 4 samples (XOR)"``."""
@@ -242,17 +225,12 @@ def _function(name: str, order: int) -> sp.Expr:
     return sp.diff(f, _T, order) if order else f
 
 
-def _direction(p: str, q: str | None, sign: int) -> dict[int, int]:
-    """The vector ``e_p + sign e_q`` as ``{index: coefficient}``."""
-    out = {_INDEX[p]: 1}
-    if q is not None:
-        out[_INDEX[q]] = sign
-    return out
-
-
-def _form(h: sp.Matrix, u: Mapping[int, int], v: Mapping[int, int]) -> sp.Expr:
-    """``u^T h v`` for sparse integer vectors."""
-    return sp.Add(*[a * b * h[i, j] for i, a in u.items() for j, b in v.items()])
+def _directions(sign: int, b3: bool = False) -> sp.SparseMatrix:
+    """9x4: the columns ``e_p + sign e_q``, one per swapped pair ``(p, q)``; then ``e_b3``."""
+    entries = {(_INDEX["b3"], len(PAIRS)): 1} if b3 else {}
+    for k, (p, q) in enumerate(PAIRS):
+        entries[_INDEX[p], k], entries[_INDEX[q], k] = 1, sign
+    return sp.SparseMatrix(len(NAMES), len(PAIRS) + b3, entries)
 
 
 def _data(data) -> tuple[tuple[sp.Rational, sp.Rational, sp.Rational], ...]:
@@ -282,11 +260,9 @@ def stability_model(
     Raises:
       InputError: an unknown activation, a bad sample or a value that is not an exact rational.
     """
-    return _cached_model(
-        activation_name(activation),
-        choose("output activation", output_activation, OUTPUT_ACTIVATIONS),
-        _data(data),
-    )
+    activation = activation_name(activation)
+    output_activation = choose("output activation", output_activation, OUTPUT_ACTIVATIONS)
+    return _cached_model(activation, output_activation, _data(data))
 
 
 @functools.lru_cache(maxsize=32)
@@ -329,8 +305,8 @@ def prove_block_diagonal(model: StabilityModel) -> Theorem:
         "At every tied point, d^2 J / (ds dd) = 0: the Hessian has no cross block between the "
         "symmetric directions (e_p + e_q, e_b3) and the antisymmetric ones (e_p - e_q)",
         hyp,
-        {f"(e_{NAMES_SYM[i]}, e_{NAMES_ANTI[j]})": cross[i, j]
-         for i in range(cross.rows) for j in range(cross.cols)},
+        {f"(e_{sym}, e_{p}-{q})": cross[i, j] for i, sym in enumerate(_SYM)
+         for j, (p, q) in enumerate(PAIRS)},
         "entry",
     )
     h, compact = model.antisymmetric_hessian, model.compact_antisymmetric_hessian
@@ -391,10 +367,9 @@ def _all_zero(
     """Proven when every expression simplifies to zero exactly; refuted at a non-zero witness.
 
     Per expression, cheapest first: the expanded numerator over a common denominator is 0
-    (proven; the witness search below evaluates a zero expression at every
-    point it tries, to 30 digits, which took most of ``proofs/stability.py``'s time); a rational
-    point where the value is not zero (refuted, see :func:`~symjax.symbolic._laws.nonzero_witness`;
-    no slow simplification of a non-zero expression); :func:`exactly_zero` (proven). Otherwise
+    (proven, in a fraction of a second where the witness search and ``simplify`` take seconds);
+    a rational point where the value is not zero (refuted, see
+    :func:`~symjax.symbolic._laws.nonzero_witness`); :func:`exactly_zero` (proven). Otherwise
     the verdict is ``unknown``.
     """
     for label, expr in exprs.items():
@@ -421,24 +396,15 @@ def _all_zero(
 
 
 def _numerator_vanishes(expr: sp.Expr) -> bool:
-    """Exact zero test: over a common denominator the expanded numerator is 0.
-
-    Settles in a fraction of a second what ``simplify`` takes seconds for (terms like
-    ``a/(2 D) - 2 a/(4 D)``); an exact rewriting.
-    """
+    """Over a common denominator the expanded numerator is 0 (an exact rewriting)."""
     numerator, _ = sp.fraction(sp.together(sp.expand(expr)))
     return sp.expand(numerator) == 0
 
 
 def prove_duplication(model: StabilityModel) -> Theorem:
-    """Fukumizu-Amari: on the line of a duplicated hidden unit the 2-2-1 gradient is the 2-1-1 one.
-
-    With ``lam`` and ``nu`` real, substitute ``w3 = w1, w4 = w2, b2 = b1, w5 = lam nu,
-    w6 = (1 - lam) nu``. The 2-1-1 network has hidden unit ``sigma(w1 x1 + w2 x2 + b1)``,
-    outgoing weight ``nu`` and output bias ``b3``. Proven exactly: the outputs agree for every
-    input, and the 2-2-1 gradient is the split 2-1-1 gradient (see the module doc). Tied points
-    are ``lam = 1/2``.
-    """
+    """Fukumizu-Amari: on the line of a duplicated hidden unit the 2-2-1 gradient is the 2-1-1 one
+    (see the module doc); the 2-1-1 network has hidden unit ``sigma(w1 x1 + w2 x2 + b1)``,
+    outgoing weight ``nu`` and output bias ``b3``. Tied points are ``lam = 1/2``."""
     lam, nu = sp.symbols("lam nu", real=True)
     x1, x2 = sp.symbols("x1 x2", real=True)
     w1, w2, b1, b3 = (model.p(name) for name in ("w1", "w2", "b1", "b3"))
@@ -454,18 +420,12 @@ def prove_duplication(model: StabilityModel) -> Theorem:
     def g(name: str) -> sp.Expr:
         return model.gradient[_INDEX[name]].xreplace(line)
 
-    identities = {
-        "f_221(x) - f_211(x)": model.output(x1, x2).xreplace(line) - out_211(x1, x2),
-        "dJ/dw1 - lam dJ211/du1": g("w1") - lam * g211["u1"],
-        "dJ/dw3 - (1-lam) dJ211/du1": g("w3") - (1 - lam) * g211["u1"],
-        "dJ/dw2 - lam dJ211/du2": g("w2") - lam * g211["u2"],
-        "dJ/dw4 - (1-lam) dJ211/du2": g("w4") - (1 - lam) * g211["u2"],
-        "dJ/db1 - lam dJ211/dbeta": g("b1") - lam * g211["beta"],
-        "dJ/db2 - (1-lam) dJ211/dbeta": g("b2") - (1 - lam) * g211["beta"],
-        "dJ/dw5 - dJ211/dnu": g("w5") - g211["nu"],
-        "dJ/dw6 - dJ211/dnu": g("w6") - g211["nu"],
-        "dJ/db3 - dJ211/db3": g("b3") - g211["b3"],
-    }
+    identities = {"f_221(x) - f_211(x)": model.output(x1, x2).xreplace(line) - out_211(x1, x2)}
+    for (p, q), u in zip(PAIRS, ("u1", "u2", "beta")):
+        identities[f"dJ/d{p} - lam dJ211/d{u}"] = g(p) - lam * g211[u]
+        identities[f"dJ/d{q} - (1-lam) dJ211/d{u}"] = g(q) - (1 - lam) * g211[u]
+    for name, u in (("w5", "nu"), ("w6", "nu"), ("b3", "b3")):
+        identities[f"dJ/d{name} - dJ211/d{u}"] = g(name) - g211[u]
     theorem = _all_zero(
         "On the line w1=w3=u1, w2=w4=u2, b1=b2=beta, w5=lam*nu, w6=(1-lam)*nu the 2-2-1 "
         "network equals the 2-1-1 network (u1, u2, beta, nu, b3) and its gradient is the split "
@@ -512,21 +472,13 @@ def tied_point(values: Mapping[str, Any] | None = None) -> dict[str, sp.Rational
     out = {name: _rational(v, name) for name, v in DEFAULT_POINT.items()}
     given: dict[str, sp.Rational] = {}
     for name, v in values.items():
-        rep = partner.get(name, name)
-        value = _rational(v, name)
-        if rep in given and given[rep] != value:
+        rep, value = partner.get(name, name), _rational(v, name)
+        if given.setdefault(rep, value) != value:
             raise InputError(
                 f"the point is not tied: {rep}={given[rep]} but {name}={value} "
                 f"(tied points have w1=w3, w2=w4, b1=b2, w5=w6)"
             )
-        given[rep] = value
-    out.update(given)
-    return {name: out[name] for name in TIED}
-
-
-def _point_values(point: Mapping[str, Any]) -> list:
-    tied = tied_point(point)
-    return [tied[name] for name in TIED]
+    return {name: given.get(name, out[name]) for name in TIED}
 
 
 @dataclass(frozen=True)
@@ -571,27 +523,19 @@ def antisymmetric_hessian_at(
     model: StabilityModel, point: Mapping[str, Any] | None = None, *, dps: int = 30
 ) -> mpmath.matrix:
     """``H_anti`` at a tied point, evaluated with mpmath at ``dps`` digits (exact inputs)."""
-    values = _point_values(point or {})
     with mpmath.workdps(dps):
-        return mpmath.matrix(model._h_anti_mpmath(*[_mpf(v) for v in values]))
+        values = map(_mpf, tied_point(point).values())
+        return mpmath.matrix(model.compiled("antisymmetric_hessian", "mpmath")(*values))
 
 
 def growth_factor(
     model: StabilityModel, point: Mapping[str, Any] | None = None, lr: Any = DEFAULT_LR,
     *, dps: int = 30,
 ) -> Growth:
-    """Spectral radius of ``I - eta H_anti`` at a tied point, evaluated with mpmath.
-
-    Args:
-      model: from :func:`stability_model`.
-      point: the tied point (see :func:`tied_point`); default :data:`DEFAULT_POINT`.
-      lr: the learning rate ``eta`` (an exact rational, or a float), positive.
-      dps: mpmath digits.
-
-    Returns:
-      A :class:`Growth`.
-    """
-    values = _point_values(point or {})
+    """The :class:`Growth` at a tied point (see :func:`tied_point`; default
+    :data:`DEFAULT_POINT`) for a positive learning rate ``lr`` (exact rational or float),
+    evaluated with mpmath at ``dps`` digits."""
+    values = list(tied_point(point).values())
     eta = _rational(lr, "the learning rate")
     if eta <= 0:
         raise InputError(f"the learning rate must be positive, got {lr!r}")
@@ -599,7 +543,7 @@ def growth_factor(
     with mpmath.workdps(dps):
         eigenvalues = sorted(mpmath.eigsy(h, eigvals_only=True))
         factor = max(abs(1 - _mpf(eta) * lam) for lam in eigenvalues)
-        gradient = model._tied_gradient_mpmath(*[_mpf(v) for v in values])
+        gradient = model.compiled("tied_gradient", "mpmath")(*[_mpf(v) for v in values])
         return Growth(
             factor=float(factor),
             eigenvalues=tuple(float(lam) for lam in eigenvalues),
@@ -624,8 +568,7 @@ def split_pairs(theta) -> tuple[np.ndarray, np.ndarray]:
     theta = np.asarray(theta)
     if theta.shape[-1] != len(NAMES):
         raise InputError(f"parameter vectors must have {len(NAMES)} entries, got {theta.shape}")
-    p = theta[..., [_INDEX[a] for a, _ in PAIRS]]
-    q = theta[..., [_INDEX[b] for _, b in PAIRS]]
+    p, q = theta[..., _FIRST], theta[..., _SECOND]
     s = np.concatenate([(p + q) / 2, theta[..., [_INDEX["b3"]]]], axis=-1)
     return s, (p - q) / 2
 
@@ -634,9 +577,7 @@ def join_pairs(s, d) -> np.ndarray:
     """Inverse of :func:`split_pairs`: ``p = s + d``, ``q = s - d``."""
     s, d = np.asarray(s), np.asarray(d)
     out = np.empty(s.shape[:-1] + (len(NAMES),), dtype=np.result_type(s, d))
-    for k, (a, b) in enumerate(PAIRS):
-        out[..., _INDEX[a]] = s[..., k] + d[..., k]
-        out[..., _INDEX[b]] = s[..., k] - d[..., k]
+    out[..., _FIRST], out[..., _SECOND] = s[..., :4] + d, s[..., :4] - d
     out[..., _INDEX["b3"]] = s[..., 4]
     return out
 
@@ -662,15 +603,11 @@ def predict_asymmetry(
     """Propagate an asymmetry with the linearised GD map along a tied trajectory (float64).
 
     Args:
-      model: from :func:`stability_model`.
       trajectory: shape ``(T, 9)``: tied parameter vectors ``theta_0..theta_{T-1}`` in the shared
         order (e.g. from :func:`tied_trajectory` or the numeric half). The linearisation is
         taken at each row's symmetric part (:func:`split_pairs`).
       d0: shape ``(4,)``: the initial asymmetry ``((w1-w3)/2, (w2-w4)/2, (b1-b2)/2, (w5-w6)/2)``.
       lr: the learning rate ``eta``.
-
-    Returns:
-      An :class:`AsymmetryPrediction`.
     """
     s, _ = split_pairs(np.asarray(trajectory, dtype=np.float64))
     if s.ndim != 2:
@@ -679,8 +616,9 @@ def predict_asymmetry(
     if d.shape != (4,):
         raise InputError(f"d0 must have shape (4,), got {d.shape}")
     ds, factors = [d], []
+    h_anti = model.compiled("antisymmetric_hessian", "numpy")
     for row in s:
-        step = np.eye(4) - lr * np.asarray(model._h_anti_numpy(*row), dtype=np.float64)
+        step = np.eye(4) - lr * np.asarray(h_anti(*row), dtype=np.float64)
         factors.append(np.max(np.abs(np.linalg.eigvalsh(step))))
         d = step @ d
         ds.append(d)
@@ -703,30 +641,23 @@ def tied_trajectory(
     """
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
         raise InputError(f"steps must be a non-negative integer, got {steps!r}")
-    c = np.array([float(v) for v in _point_values(point or {})])
+    c = np.array([float(v) for v in tied_point(point).values()])
     rows = [c]
+    gradient = model.compiled("tied_gradient", "numpy")
     for _ in range(steps):
-        c = c - lr * np.asarray(model._tied_gradient_numpy(*c), dtype=np.float64)
+        c = c - lr * np.asarray(gradient(*c), dtype=np.float64)
         rows.append(c)
     tied = np.array(rows)
     return join_pairs(tied, np.zeros(tied.shape[:-1] + (4,)))
 
 
 def gd_step(model: StabilityModel, theta: Sequence, lr, *, dps: int = 50) -> list:
-    """One full gradient-descent step ``theta - eta grad J(theta)`` in mpmath.
-
-    Args:
-      theta: nine numbers (strings, rationals, mpmath numbers) in the shared order.
-      lr: ``eta``.
-      dps: mpmath digits.
-
-    Returns:
-      Nine ``mpmath.mpf``.
-    """
+    """One full gradient-descent step ``theta - lr grad J(theta)`` in mpmath at ``dps`` digits:
+    nine numbers (strings, rationals, mpmath numbers) in the shared order -> nine ``mpf``."""
     eta = _rational(lr, "the learning rate")
     with mpmath.workdps(dps):
         values = [_mpf(v) for v in theta]
-        grad = model._gradient_mpmath(*values)
+        grad = model.compiled("gradient", "mpmath")(*values)
         return [v - _mpf(eta) * g for v, g in zip(values, grad)]
 
 

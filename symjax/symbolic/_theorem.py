@@ -15,9 +15,6 @@ A ``"proven"`` theorem cannot be made without ``guard``: the record of the indep
 falsification check (:mod:`symjax.symbolic._guard`) that evaluated the claim again, by code that
 shares nothing with the prover's simplification. A contradiction there raises
 :class:`~symjax.symbolic._guard.GuardContradiction` before any theorem exists.
-
-Exit statuses of the commands that print theorems (:data:`EXIT_STATUS`): 0 proven, 1 refuted,
-2 bad input, 3 unknown (a time limit), 4 the independent check contradicted a proof.
 """
 
 from __future__ import annotations
@@ -27,12 +24,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..base.text import tex_escape
+from ._guard import conjunction
 
 PROVEN = "proven"
 REFUTED = "refuted"
 UNKNOWN = "unknown"
 VERDICTS = (PROVEN, REFUTED, UNKNOWN)
-#: Exit status of a command by verdict (2 is bad input; 4 a contradicted proof, see ``cli``).
+#: Exit status of a command that prints a theorem, by verdict (2 is bad input; 4 the independent
+#: check contradicted a proof, see ``cli``).
 EXIT_STATUS = {PROVEN: 0, REFUTED: 1, UNKNOWN: 3}
 
 
@@ -44,10 +43,7 @@ class ProofStep:
     latex: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        d: dict[str, Any] = {"text": self.text}
-        if self.latex is not None:
-            d["latex"] = self.latex
-        return d
+        return {"text": self.text} | ({} if self.latex is None else {"latex": self.latex})
 
 
 @dataclass
@@ -116,8 +112,7 @@ class Theorem:
             lines += [f"{indent}  - {h}" for h in self.hypotheses]
         if self.steps:
             lines.append(f"{indent}Proof:" if self.proven else f"{indent}Steps:")
-            for i, s in enumerate(self.steps, 1):
-                lines.append(f"{indent}  {i}. {s.text}")
+            lines += [f"{indent}  {i}. {s.text}" for i, s in enumerate(self.steps, 1)]
         if self.witness:
             lines.append(f"{indent}Witness:")
             lines += [f"{indent}  {k} = {v}" for k, v in self.witness.items()]
@@ -125,17 +120,13 @@ class Theorem:
             lines.append(f"{indent}Reason: {self.reason}")
         if self.guard and self.guard.get("evaluations"):
             lines.append(f"{indent}Independent check: {guard_summary(self.guard)}")
-        for lemma in self.lemmas:
-            lines.append(lemma.render(indent + "    "))
+        lines += [lemma.render(indent + "    ") for lemma in self.lemmas]
         lines.append(f"{indent}Verdict: {self.verdict.upper()}")
         return "\n".join(lines)
 
     def to_latex(self) -> str:
         """A LaTeX fragment (no preamble) that a paper can ``\\input``."""
-        out = [
-            r"\begin{description}",
-            rf"\item[Claim] {tex_escape(self.claim)}",
-        ]
+        out = [r"\begin{description}", rf"\item[Claim] {tex_escape(self.claim)}"]
         if self.hypotheses:
             out.append(r"\item[Hypotheses] \begin{itemize}")
             out += [rf"\item {tex_escape(h)}" for h in self.hypotheses]
@@ -161,10 +152,8 @@ class Theorem:
             out.append(rf"\item[Reason] {tex_escape(self.reason)}")
         if self.guard and self.guard.get("evaluations"):
             out.append(rf"\item[Independent check] {tex_escape(guard_summary(self.guard))}")
-        out.append(rf"\item[Verdict] \textbf{{{self.verdict}}}")
-        out.append(r"\end{description}")
-        for lemma in self.lemmas:
-            out.append(lemma.to_latex())
+        out += [rf"\item[Verdict] \textbf{{{self.verdict}}}", r"\end{description}"]
+        out += [lemma.to_latex() for lemma in self.lemmas]
         return "\n".join(out) + "\n"
 
     def to_dict(self) -> dict[str, Any]:
@@ -191,8 +180,6 @@ def combine(claim: str, hypotheses: list[str], lemmas: list[Theorem], **kw) -> T
     becomes the conjunction's), else ``unknown``.
     """
     if all(t.proven for t in lemmas):
-        from ._guard import conjunction
-
         guard = conjunction([t.guard for t in lemmas])
         return Theorem(claim, hypotheses, PROVEN, lemmas=lemmas, guard=guard, **kw)
     bad = next((t for t in lemmas if t.refuted), None)

@@ -36,7 +36,7 @@ from sympy.core.evalf import PrecisionExhausted
 
 from ..base.choices import UNDEFINED_ACTIVATION, UNDEFINED_LOSS
 from ..base.errors import InputError
-from ..base.layout import Layout, format_ties, parse_widths, split_signed
+from ..base.layout import Layout, format_ties, has_sign_flip, parse_widths, split_signed
 from ..base.text import tex_escape, text_table
 from . import _guard
 from ._network import (
@@ -117,13 +117,9 @@ class _Budget:
 
 # -- tie sets ------------------------------------------------------------------------------
 def permutation_ties(widths, layer: int, perm) -> Pairs:
-    """The ties fixed by a permutation of the units of hidden ``layer``.
-
-    Args:
-      widths: layer widths.
-      layer: 1-based hidden layer.
-      perm: as :meth:`symjax.Layout.permutation_map`: a 1-based dict ``{i: perm(i)}`` or a 0-based
-        sequence of images.
+    """The ties fixed by a permutation ``perm`` of the units of hidden ``layer`` (1-based);
+    ``perm`` as :meth:`symjax.Layout.permutation_map` takes it: a 1-based dict ``{i: perm(i)}``
+    or a 0-based sequence of images.
 
     >>> permutation_ties((2, 2, 1), 1, {1: 2, 2: 1})
     (('w1', 'w3'), ('w2', 'w4'), ('w5', 'w6'), ('b1', 'b2'))
@@ -171,9 +167,8 @@ def clear_cache() -> None:
 
 # -- wording -------------------------------------------------------------------------------
 def _function_words(name: str, undefined: str, what: str) -> str:
-    if name == undefined:
-        return f"{what}: {name}, an arbitrary differentiable function"
-    return f"{what}: {name}"
+    arbitrary = ", an arbitrary differentiable function" if name == undefined else ""
+    return f"{what}: {name}{arbitrary}"
 
 
 def hypotheses(net: SymbolicMLP, pairs: Pairs | None = None) -> list[str]:
@@ -182,9 +177,7 @@ def hypotheses(net: SymbolicMLP, pairs: Pairs | None = None) -> list[str]:
         f"network {net.layout.widths_str}: z_u = sum of incoming w * a + b, "
         f"a_u = activation(z_u); parameters {net.layout.names_summary()}",
         _function_words(net.activation, UNDEFINED_ACTIVATION, "hidden activation"),
-        _function_words(
-            net.output_activation, UNDEFINED_OUTPUT_ACTIVATION, "output activation"
-        ),
+        _function_words(net.output_activation, UNDEFINED_OUTPUT_ACTIVATION, "output activation"),
     ]
     if net.loss == UNDEFINED_LOSS:
         out.append("loss: l(outputs, targets), an arbitrary differentiable function")
@@ -204,11 +197,9 @@ def hypotheses(net: SymbolicMLP, pairs: Pairs | None = None) -> list[str]:
 
 
 def _claim(net: SymbolicMLP, pairs: Pairs) -> str:
-    if all(split_signed(b)[0] > 0 for _, b in pairs):
-        how = "tied parameters receive equal gradients"
-    else:
-        how = ("tied parameters receive equal gradients, and parameters tied with a sign "
-               "(p=-q) opposite ones")
+    how = "tied parameters receive equal gradients"
+    if has_sign_flip(pairs):
+        how += ", and parameters tied with a sign (p=-q) opposite ones"
     return (
         f"Gradient descent preserves the ties {format_ties(pairs) or '(none)'} of the "
         f"{net.layout.widths_str} network: wherever they hold, {how}."
@@ -232,19 +223,16 @@ def _choices(net: SymbolicMLP) -> list[dict[str, str]]:
     if net.output_activation not in CONCRETE_ACTIVATIONS:
         outs = ("sigmoid", "identity") if net.loss == "bce" else ("identity", "sigmoid")
     losses = ("squared_error",) if net.loss not in CONCRETE_LOSSES else (None,)
-    out = [
-        {k: v for k, v in zip(_FUNCTION_KEYS, combo) if v is not None}
-        for combo in itertools.product(acts, outs, losses)
-    ]
+    out = [{k: v for k, v in zip(_FUNCTION_KEYS, combo) if v is not None}
+           for combo in itertools.product(acts, outs, losses)]
     return sorted(out, key=lambda c: sum(v in _TRANSCENDENTAL for v in c.values()))
 
 
 def _rational(rng: random.Random, low: int, high: int, positive: bool = False) -> sp.Rational:
     den = rng.randint(2, 9)
-    num = rng.randint(1, high * den - 1) if positive else rng.choice(
-        [k for k in range(low * den + 1, high * den) if k != 0]
-    )
-    return sp.Rational(num, den)
+    if positive:
+        return sp.Rational(rng.randint(1, high * den - 1), den)
+    return sp.Rational(rng.choice([k for k in range(low * den + 1, high * den) if k != 0]), den)
 
 
 def _point(net: SymbolicMLP, pairs: Pairs, rng: random.Random) -> dict[sp.Symbol, sp.Rational]:
@@ -293,18 +281,12 @@ def _witness(
             for _ in range(points or 2 ** min(round_, 6)):
                 budget.check()
                 point = _point(net, pairs, rng)
-                value = _nonzero_value(
-                    concrete.grad(p).xreplace(point) - sign * concrete.grad(q).xreplace(point)
-                )
+                diff = concrete.grad(p).xreplace(point) - sign * concrete.grad(q).xreplace(point)
+                value = _nonzero_value(diff)
                 if value is not None:
                     rate = {"dropout_rate": DROPOUT_RATE} if net.dropout else {}
-                    return {
-                        "difference": words,
-                        **choice,
-                        **rate,
-                        **{str(k): str(v) for k, v in point.items()},
-                        "value": str(value),
-                    }
+                    at = {str(k): str(v) for k, v in point.items()}
+                    return {"difference": words, **choice, **rate, **at, "value": str(value)}
     return None
 
 
@@ -359,7 +341,7 @@ def _refutation(
         )
     )
     chosen = [f"{k} = {witness[k]}" for k in _FUNCTION_KEYS if k in witness]
-    relation = "equal" if all(split_signed(b)[0] > 0 for _, b in pairs) else "tied"
+    relation = "tied" if has_sign_flip(pairs) else "equal"
     steps.append(
         ProofStep(
             f"at the witness point (tied parameters {relation}{'; ' if chosen else ''}"
@@ -458,17 +440,9 @@ def prove_tie_invariance(
 def prove_transpositions(
     widths, *, layers=None, timeout: float = DEFAULT_TIMEOUT, **options
 ) -> Theorem:
-    """Every transposition of two units of the given hidden layers preserves its ties.
-
-    Args:
-      widths: layer widths.
-      layers: hidden layers to permute (default: all).
-      timeout: seconds for all the proofs together.
-      **options: network options as :func:`prove_tie_invariance`.
-
-    Returns:
-      The conjunction (:func:`combine`) of one lemma per transposition.
-    """
+    """Every transposition of two units of the given hidden ``layers`` (default: all) preserves
+    its ties: the conjunction (:func:`combine`) of one lemma per transposition, all within
+    ``timeout`` seconds; ``options`` as :func:`prove_tie_invariance`."""
     budget = _Budget(timeout)
     net = network(widths, **options)
     chosen = net.layout.hidden_layers if layers is None else tuple(layers)
@@ -478,11 +452,8 @@ def prove_transpositions(
                 f"layer {layer!r} is not a hidden layer of {net.layout.widths_str}; "
                 f"hidden layers: {list(net.layout.hidden_layers)}"
             )
-    lemmas = [
-        _prove(net, net.layout.swap_pairs(layer, i, j), budget)
-        for layer, i, j in net.layout.all_transpositions()
-        if layer in chosen
-    ]
+    lemmas = [_prove(net, net.layout.swap_pairs(layer, i, j), budget)
+              for layer, i, j in net.layout.all_transpositions() if layer in chosen]
     claim = (
         f"Gradient descent preserves the ties of every transposition of two hidden units "
         f"of layers {', '.join(map(str, chosen))} of the {net.layout.widths_str} network."
@@ -499,18 +470,14 @@ def tie_lattice(
 ) -> Theorem:
     """Classify every subset of a tie set as preserved by gradient descent or not.
 
-    For 2-2-1 and the default swap ties ``w1=w3, w2=w4, w5=w6, b1=b2`` this decides all 16
-    subsets; each lemma carries its proof or its witness.
-
-    Args:
-      widths, ties, **options: as :func:`prove_tie_invariance`; ``ties`` are the generators (at most
-        :data:`MAX_LATTICE_GENERATORS`).
-      timeout: seconds for the whole lattice.
+    Arguments as :func:`prove_tie_invariance`; ``ties`` are the generators (at most
+    :data:`MAX_LATTICE_GENERATORS`), ``timeout`` is for the whole lattice. For 2-2-1 and the
+    default swap ties this decides all 16 subsets.
 
     Returns:
-      A :class:`Theorem` whose lemmas are the subsets' theorems (smallest first). It is
-      ``"proven"`` when every subset was decided; ``context["invariant"]`` and
-      ``context["not_invariant"]`` list the subsets as tie strings (``""`` is the empty set).
+      A :class:`Theorem` whose lemmas are the subsets' theorems (smallest first), each with its
+      proof or witness. It is ``"proven"`` when every subset was decided; ``context["invariant"]``
+      and ``context["not_invariant"]`` list the subsets as tie strings (``""`` is the empty set).
     """
     budget = _Budget(timeout)
     net = network(widths, **options)
@@ -520,10 +487,8 @@ def tie_lattice(
             f"{len(generators)} ties give {2 ** len(generators)} subsets; a lattice takes at "
             f"most {MAX_LATTICE_GENERATORS} ties"
         )
-    subsets = [
-        subset for k in range(len(generators) + 1)
-        for subset in itertools.combinations(generators, k)
-    ]
+    subsets = [subset for k in range(len(generators) + 1)
+               for subset in itertools.combinations(generators, k)]
     lemmas = [_prove(net, subset, budget) for subset in subsets]
     invariant = [format_ties(s) for s, t in zip(subsets, lemmas) if t.proven]
     broken = [format_ties(s) for s, t in zip(subsets, lemmas) if t.refuted]
@@ -536,16 +501,13 @@ def tie_lattice(
         ProofStep(f"Preserved (proven): {'; '.join('{' + s + '}' for s in invariant)}."),
         ProofStep(f"Not preserved (refuted, with witnesses): {len(broken)} subsets."),
     ]
-    context = {
-        **_context(net, generators), "invariant": invariant, "not_invariant": broken,
-    }
+    context = {**_context(net, generators), "invariant": invariant, "not_invariant": broken}
     hyps = hypotheses(net, generators)
     if all(t.verdict != UNKNOWN for t in lemmas):
         guard = _guard.conjunction([t.guard for t in lemmas if t.proven])
         guard["method"] += "; every refuting witness re-checked independently"
-        return Theorem(
-            claim, hyps, PROVEN, steps=steps, lemmas=lemmas, context=context, guard=guard
-        )
+        return Theorem(claim, hyps, PROVEN, steps=steps, lemmas=lemmas, context=context,
+                       guard=guard)
     reason = next(t.reason for t in lemmas if t.verdict == UNKNOWN)
     return Theorem(claim, hyps, UNKNOWN, steps=steps, reason=reason, lemmas=lemmas, context=context)
 
@@ -556,10 +518,8 @@ def _lattice_rows(theorem: Theorem) -> list[tuple[str, str, str]]:
         w = lemma.witness or {}
         chosen = ", ".join(w[k] for k in _FUNCTION_KEYS if k in w)
         evidence = f"{w['difference']} = {w['value']}" if w else (lemma.reason or "")
-        rows.append(
-            (lemma.context["ties"] or "(none)", lemma.verdict,
-             evidence + (f" ({chosen})" if chosen else ""))
-        )
+        ties = lemma.context["ties"] or "(none)"
+        rows.append((ties, lemma.verdict, evidence + (f" ({chosen})" if chosen else "")))
     return rows
 
 

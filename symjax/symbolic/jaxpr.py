@@ -9,15 +9,12 @@ or refutes that gradient descent keeps a (signed) tie set of its parameters, exa
 prover does, and every "proven" passes the independent check (the un-simplified differences at
 random tied points, and ``jax.grad`` in float64 at random tied points).
 
-Supported primitives (:data:`PRIMITIVES`): arithmetic, ``integer_pow``, ``pow``, ``sqrt``,
-``rsqrt``, ``exp``, ``log``, ``tanh``, ``logistic``, ``sin``, ``cos``, ``abs``, ``sign``,
-``max``/``min`` and comparisons with ``select_n`` (ReLU and friends), ``dot_general``,
-``conv_general_dilated`` (strides and padding, no dilation or groups), ``reduce_sum``,
-``reduce_max``, ``broadcast_in_dim``, ``reshape``, ``transpose``, ``squeeze``,
-``expand_dims``, ``slice``, ``concatenate``, ``convert_element_type``, ``copy``, nested
-``jit`` and ``custom_jvp_call``/``custom_vjp_call`` (their primal computation). ``stop_gradient``
-is read as the identity: a proof is about the gradient of the function the model computes (as
-in softmax, where the stopped shift changes no value). Anything else is refused with
+Supported primitives: :data:`PRIMITIVES` (arithmetic, elementwise functions, ``max``/``min``
+and comparisons with ``select_n``, ``dot_general``, ``conv_general_dilated`` with strides and
+padding but no dilation or groups, reductions, reshaping), ``integer_pow``, and nested ``jit``
+and ``custom_jvp_call``/``custom_vjp_call`` (their primal computation). ``stop_gradient`` is
+read as the identity: a proof is about the gradient of the function the model computes (as in
+softmax, where the stopped shift changes no value). Anything else is refused with
 ``unsupported primitive NAME``.
 
 Names: every array element of a parameter or data leaf is one real symbol named by its pytree
@@ -27,14 +24,17 @@ path and index, e.g. ``['W1'][0,1]`` -> ``W1[0,1]`` (a tuple leaf ``[0]`` -> ``a
 from __future__ import annotations
 
 import itertools
+import operator
 import re
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import sympy as sp
 
-from ..base.errors import InputError
+from ..base.errors import GuardContradiction, InputError
+from ..base.layout import split_signed
 from . import _guard
 from ._laws import nonzero_witness
 from ._network import exactly_zero
@@ -59,61 +59,38 @@ def _leaf_name(path, position: int) -> str:
 
 def _symbols(name: str, shape: tuple[int, ...]) -> np.ndarray:
     out = np.empty(shape, dtype=object)
-    for index in itertools.product(*(range(n) for n in shape)):
+    for index in np.ndindex(shape):
         label = f"{name}[{','.join(map(str, index))}]" if shape else name
         out[index] = sp.Symbol(label, real=True)
     return out
 
 
 # -- the interpreter -------------------------------------------------------------------------
-def _relu_max(a, b):
-    return sp.Piecewise((a, sp.GreaterThan(a, b)), (b, True))
+def _vectorized(f: Callable, nargs: int = 1) -> Callable:
+    """``f`` of ``nargs`` scalars, applied elementwise (with broadcasting) to object arrays."""
+    vf = np.frompyfunc(f, nargs, 1)
 
-
-def _elementwise(f: Callable) -> Callable:
-    vf = np.frompyfunc(f, 1, 1)
-
-    def apply(x, **params):
-        del params
-        return np.asarray(vf(x), dtype=object)
+    def apply(*args, **_):
+        return np.asarray(vf(*args), dtype=object)
 
     return apply
 
 
-def _binary(f: Callable) -> Callable:
-    vf = np.frompyfunc(f, 2, 1)
-
-    def apply(a, b, **params):
-        del params
-        return np.asarray(vf(a, b), dtype=object)
-
-    return apply
-
-
-def _dot_general(lhs, rhs, dimension_numbers, **params):
-    del params
+def _dot_general(lhs, rhs, dimension_numbers, **_):
     (lc, rc), (lb, rb) = dimension_numbers
     lf = [d for d in range(lhs.ndim) if d not in lc and d not in lb]
     rf = [d for d in range(rhs.ndim) if d not in rc and d not in rb]
-    a = np.transpose(lhs, [*lb, *lf, *lc])
-    b = np.transpose(rhs, [*rb, *rc, *rf])
-    batch = [lhs.shape[d] for d in lb]
-    m = int(np.prod([lhs.shape[d] for d in lf], dtype=int))
-    k = int(np.prod([lhs.shape[d] for d in lc], dtype=int))
+    nb, m, k = (int(np.prod([lhs.shape[d] for d in dims], dtype=int)) for dims in (lb, lf, lc))
     n = int(np.prod([rhs.shape[d] for d in rf], dtype=int))
-    nb = int(np.prod(batch, dtype=int))
-    a = a.reshape(nb, m, k)
-    b = b.reshape(nb, k, n)
+    a = np.transpose(lhs, [*lb, *lf, *lc]).reshape(nb, m, k)
+    b = np.transpose(rhs, [*rb, *rc, *rf]).reshape(nb, k, n)
     out = np.empty((nb, m, n), dtype=object)
-    for i in range(nb):
-        for r in range(m):
-            for c in range(n):
-                out[i, r, c] = sp.Add(*[a[i, r, t] * b[i, t, c] for t in range(k)])
-    return out.reshape([*batch, *[lhs.shape[d] for d in lf], *[rhs.shape[d] for d in rf]])
+    for i, r, c in np.ndindex(out.shape):
+        out[i, r, c] = sp.Add(*[a[i, r, t] * b[i, t, c] for t in range(k)])
+    return out.reshape([*[lhs.shape[d] for d in (*lb, *lf)], *[rhs.shape[d] for d in rf]])
 
 
-def _broadcast_in_dim(x, shape, broadcast_dimensions, **params):
-    del params
+def _broadcast_in_dim(x, shape, broadcast_dimensions, **_):
     x = np.asarray(x, dtype=object)
     expanded = [1] * len(shape)
     for src, dst in enumerate(broadcast_dimensions):
@@ -122,35 +99,26 @@ def _broadcast_in_dim(x, shape, broadcast_dimensions, **params):
 
 
 def _reduce(f: Callable) -> Callable:
-    def apply(x, axes, **params):
-        del params
+    def apply(x, axes, **_):
         x = np.asarray(x, dtype=object)
         moved = np.moveaxis(x, list(axes), list(range(len(axes))))
         flat = moved.reshape(-1, *moved.shape[len(axes):]) if axes else moved[None]
         out = np.empty(flat.shape[1:], dtype=object)
-        for index in itertools.product(*(range(n) for n in out.shape)):
+        for index in np.ndindex(out.shape):
             out[index] = f([flat[(j, *index)] for j in range(flat.shape[0])])
         return out
 
     return apply
 
 
-def _select_n(pred, *cases, **params):
-    del params
-    pred = np.asarray(pred, dtype=object)
-    out = np.empty(pred.shape, dtype=object)
-    cases = [np.broadcast_to(np.asarray(c, dtype=object), pred.shape) for c in cases]
-    for index in itertools.product(*(range(n) for n in pred.shape)):
-        p = pred[index]
-        if len(cases) != 2:
-            raise InputError("unsupported primitive select_n with more than two cases")
-        out[index] = sp.Piecewise((cases[1][index], p), (cases[0][index], True))
-    return out
+def _select_n(pred, *cases, **_):
+    if len(cases) != 2:
+        raise InputError("unsupported primitive select_n with more than two cases")
+    return _vectorized(lambda p, no, yes: sp.Piecewise((yes, p), (no, True)), 3)(pred, *cases)
 
 
 def _conv(lhs, rhs, window_strides, padding, lhs_dilation, rhs_dilation, dimension_numbers,
-          feature_group_count, batch_group_count, **params):
-    del params
+          feature_group_count, batch_group_count, **_):
     if any(d != 1 for d in (*lhs_dilation, *rhs_dilation)) or feature_group_count != 1 or \
             batch_group_count != 1:
         raise InputError("unsupported primitive conv_general_dilated with dilation or groups")
@@ -160,58 +128,49 @@ def _conv(lhs, rhs, window_strides, padding, lhs_dilation, rhs_dilation, dimensi
     pads = [(0, 0), (0, 0), *[tuple(p) for p in padding]]
     padded = np.full([s + lo + hi for s, (lo, hi) in zip(x.shape, pads)], sp.S.Zero, dtype=object)
     padded[tuple(slice(lo, lo + s) for s, (lo, _) in zip(x.shape, pads))] = x
-    spatial = padded.shape[2:]
-    kernel = w.shape[2:]
-    out_spatial = [(s - k) // st + 1 for s, k, st in zip(spatial, kernel, window_strides)]
+    out_spatial = [(s - k) // st + 1
+                   for s, k, st in zip(padded.shape[2:], w.shape[2:], window_strides)]
     out = np.empty((x.shape[0], w.shape[0], *out_spatial), dtype=object)
-    for n in range(x.shape[0]):
-        for o in range(w.shape[0]):
-            for pos in itertools.product(*(range(m) for m in out_spatial)):
-                terms = []
-                for c in range(w.shape[1]):
-                    for k in itertools.product(*(range(m) for m in kernel)):
-                        src = tuple(p * st + kk for p, st, kk in zip(pos, window_strides, k))
-                        terms.append(padded[(n, c, *src)] * w[(o, c, *k)])
-                out[(n, o, *pos)] = sp.Add(*terms)
+    for n, o, *pos in np.ndindex(out.shape):
+        terms = []
+        for c, *k in np.ndindex(w.shape[1:]):
+            src = tuple(p * st + kk for p, st, kk in zip(pos, window_strides, k))
+            terms.append(padded[(n, c, *src)] * w[(o, c, *k)])
+        out[(n, o, *pos)] = sp.Add(*terms)
     return np.transpose(out, np.argsort(os_))
 
 
-def _slice(x, start_indices, limit_indices, strides, **params):
-    del params
+def _slice(x, start_indices, limit_indices, strides, **_):
     strides = strides or (1,) * len(start_indices)
     return x[tuple(slice(a, b, s) for a, b, s in zip(start_indices, limit_indices, strides))]
 
 
-def _compare(op):
-    return _binary(lambda a, b: op(a, b))
-
-
 #: primitive name -> handler(*inputs, **params) on object arrays.
 PRIMITIVES: dict[str, Callable] = {
-    "add": _binary(lambda a, b: a + b),
-    "add_any": _binary(lambda a, b: a + b),
-    "sub": _binary(lambda a, b: a - b),
-    "mul": _binary(lambda a, b: a * b),
-    "div": _binary(lambda a, b: a / b),
-    "max": _binary(_relu_max),
-    "min": _binary(lambda a, b: sp.Piecewise((a, sp.LessThan(a, b)), (b, True))),
-    "pow": _binary(lambda a, b: a ** b),
-    "neg": _elementwise(lambda a: -a),
-    "exp": _elementwise(sp.exp),
-    "log": _elementwise(sp.log),
-    "tanh": _elementwise(sp.tanh),
-    "logistic": _elementwise(lambda a: 1 / (1 + sp.exp(-a))),
-    "sin": _elementwise(sp.sin),
-    "cos": _elementwise(sp.cos),
-    "abs": _elementwise(sp.Abs),
-    "sign": _elementwise(sp.sign),
-    "sqrt": _elementwise(sp.sqrt),
-    "rsqrt": _elementwise(lambda a: 1 / sp.sqrt(a)),
-    "square": _elementwise(lambda a: a * a),
-    "gt": _compare(sp.StrictGreaterThan),
-    "ge": _compare(sp.GreaterThan),
-    "lt": _compare(sp.StrictLessThan),
-    "le": _compare(sp.LessThan),
+    "add": _vectorized(operator.add, 2),
+    "add_any": _vectorized(operator.add, 2),
+    "sub": _vectorized(operator.sub, 2),
+    "mul": _vectorized(operator.mul, 2),
+    "div": _vectorized(operator.truediv, 2),
+    "max": _vectorized(lambda a, b: sp.Piecewise((a, sp.GreaterThan(a, b)), (b, True)), 2),
+    "min": _vectorized(lambda a, b: sp.Piecewise((a, sp.LessThan(a, b)), (b, True)), 2),
+    "pow": _vectorized(operator.pow, 2),
+    "neg": _vectorized(operator.neg),
+    "exp": _vectorized(sp.exp),
+    "log": _vectorized(sp.log),
+    "tanh": _vectorized(sp.tanh),
+    "logistic": _vectorized(lambda a: 1 / (1 + sp.exp(-a))),
+    "sin": _vectorized(sp.sin),
+    "cos": _vectorized(sp.cos),
+    "abs": _vectorized(sp.Abs),
+    "sign": _vectorized(sp.sign),
+    "sqrt": _vectorized(sp.sqrt),
+    "rsqrt": _vectorized(lambda a: 1 / sp.sqrt(a)),
+    "square": _vectorized(lambda a: a * a),
+    "gt": _vectorized(sp.StrictGreaterThan, 2),
+    "ge": _vectorized(sp.GreaterThan, 2),
+    "lt": _vectorized(sp.StrictLessThan, 2),
+    "le": _vectorized(sp.LessThan, 2),
     "select_n": _select_n,
     "dot_general": _dot_general,
     "conv_general_dilated": _conv,
@@ -234,14 +193,14 @@ _NESTED = ("jit", "pjit", "closed_call", "core_call", "custom_jvp_call", "custom
            "custom_vjp_call_jaxpr", "remat", "checkpoint")
 
 
-def _literal(value) -> np.ndarray:
-    arr = np.asarray(value)
-    out = np.empty(arr.shape, dtype=object)
-    for index in itertools.product(*(range(n) for n in arr.shape)):
-        v = arr[index].item()
-        out[index] = sp.nsimplify(v, rational=True) if isinstance(v, float) and np.isfinite(v) \
-            else (sp.oo if v == float("inf") else -sp.oo if v == float("-inf") else sp.sympify(v))
-    return out
+def _constant(v):
+    """A constant of the jaxpr as a SymPy number, a finite float as the rational it is."""
+    if isinstance(v, float) and np.isfinite(v):
+        return sp.nsimplify(v, rational=True)
+    return sp.sympify(v)
+
+
+_literal = _vectorized(_constant)
 
 
 def _eval_jaxpr(jaxpr, consts, args) -> list:
@@ -254,35 +213,30 @@ def _eval_jaxpr(jaxpr, consts, args) -> list:
             return _literal(v.val)
         return env[v]
 
-    for var, val in zip(jaxpr.constvars, consts):
-        env[var] = _literal(val)
-    for var, val in zip(jaxpr.invars, args):
-        env[var] = val
+    env.update(zip(jaxpr.constvars, map(_literal, consts)))
+    env.update(zip(jaxpr.invars, args))
     for eqn in jaxpr.eqns:
         name = eqn.primitive.name
         inputs = [read(v) for v in eqn.invars]
         params = dict(eqn.params)
         if name == _INTEGER_POW:
-            outs = [_elementwise(lambda a, y=params["y"]: a ** y)(inputs[0])]
+            outs = [_vectorized(lambda a, y=params["y"]: a ** y)(inputs[0])]
         elif name in _NESTED:
             inner = next((params[k] for k in ("jaxpr", "call_jaxpr", "fun_jaxpr")
                           if k in params), None)
             if inner is None:
                 raise InputError(f"unsupported primitive {name} (no inner jaxpr found)")
             closed = getattr(inner, "jaxpr", inner)
-            consts_inner = getattr(inner, "consts", ())
-            n = len(closed.invars)
-            outs = _eval_jaxpr(closed, consts_inner, inputs[len(inputs) - n:])
+            args_inner = inputs[len(inputs) - len(closed.invars):]
+            outs = _eval_jaxpr(closed, getattr(inner, "consts", ()), args_inner)
         elif name in PRIMITIVES:
-            out = PRIMITIVES[name](*inputs, **params)
-            outs = [np.asarray(out, dtype=object)]
+            outs = [np.asarray(PRIMITIVES[name](*inputs, **params), dtype=object)]
         else:
             raise InputError(
                 f"unsupported primitive {name} in the model's jaxpr; supported: "
                 f"{', '.join(sorted([*PRIMITIVES, _INTEGER_POW, *_NESTED]))}"
             )
-        for var, val in zip(eqn.outvars, outs):
-            env[var] = val
+        env.update(zip(eqn.outvars, outs))
     return [read(v) for v in jaxpr.outvars]
 
 
@@ -302,16 +256,14 @@ def to_sympy(fn: Callable, *args) -> tuple[list[np.ndarray], list[dict[str, np.n
     """
     import jax
 
-    symbols, flat_args = [], []
-    count = 0
+    symbols, flat_args, count = [], [], 0
     for position, arg in enumerate(args):
         leaves, _ = jax.tree_util.tree_flatten_with_path(arg)
         names: dict[str, np.ndarray] = {}
         for path, leaf in leaves:
             name = _leaf_name(path, position)
-            shape = tuple(np.shape(leaf))
-            names[name] = _symbols(name, shape)
-            count += int(np.prod(shape, dtype=int))
+            names[name] = _symbols(name, tuple(np.shape(leaf)))
+            count += names[name].size
         if count > MAX_SYMBOLS:
             raise InputError(
                 f"the model has {count} scalar inputs; symbolic translation handles at most "
@@ -325,10 +277,6 @@ def to_sympy(fn: Callable, *args) -> tuple[list[np.ndarray], list[dict[str, np.n
 
 
 # -- proofs ----------------------------------------------------------------------------------
-def _split(name: str) -> tuple[int, str]:
-    return (-1, name[1:]) if name.startswith("-") else (1, name)
-
-
 def _tie_map(pairs, by_name: Mapping[str, sp.Symbol]) -> dict[sp.Symbol, sp.Expr]:
     """q -> sign * representative, for a signed tie set (union of the pairs)."""
     parent: dict[str, tuple[str, int]] = {}
@@ -341,7 +289,7 @@ def _tie_map(pairs, by_name: Mapping[str, sp.Symbol]) -> dict[sp.Symbol, sp.Expr
         return x, sign
 
     for p, signed_q in pairs:
-        sign, q = _split(signed_q)
+        sign, q = split_signed(signed_q)
         for name in (p, q):
             if name not in by_name:
                 raise InputError(
@@ -379,8 +327,6 @@ def prove_model_ties(
       A :class:`Theorem`: proven (each tied pair's gradients are tied after substituting the
       ties, by exact simplification), or refuted with a rational witness.
     """
-    import time
-
     deadline = time.monotonic() + timeout
     (out,), symbols = to_sympy(loss, params, *data)
     expr = sp.sympify(np.asarray(out).reshape(()).item())
@@ -398,7 +344,7 @@ def prove_model_ties(
         if time.monotonic() > deadline:
             return Theorem(claim, hyps, UNKNOWN, steps=steps,
                            reason=f"time limit of {timeout:g} s reached")
-        sign, q = _split(signed_q)
+        sign, q = split_signed(signed_q)
         gp, gq = sp.diff(expr, by_name[p]), sp.diff(expr, by_name[q])
         label = f"dL/d{p} {'-' if sign > 0 else '+'} dL/d{q}"
         diff = gp.xreplace(tie) - sign * gq.xreplace(tie)
@@ -437,23 +383,18 @@ def _jax_check(loss, params, data, pairs, symbols) -> float:
     import jax
     import jax.numpy as jnp
 
-    from ..base.errors import GuardContradiction
-
     leaves, treedef = jax.tree_util.tree_flatten(params)
     names = list(symbols[0])
-    index = {}
-    for k, (name, arr) in enumerate(symbols[0].items()):
-        for pos in itertools.product(*(range(n) for n in arr.shape)):
-            index[arr[pos].name] = (k, pos)
+    index = {arr[pos].name: (k, pos) for k, arr in enumerate(symbols[0].values())
+             for pos in np.ndindex(arr.shape)}
     rng = np.random.default_rng(0)
     worst = 0.0
     with jax.enable_x64(True):
         for _ in range(3):
             values = [rng.uniform(-1, 1, np.shape(leaf)) for leaf in leaves]
             for p, signed_q in pairs:  # impose the ties (in order; chains follow)
-                sign, q = _split(signed_q)
-                kp, pp = index[p]
-                kq, pq = index[q]
+                sign, q = split_signed(signed_q)
+                (kp, pp), (kq, pq) = index[p], index[q]
                 values[kq][pq] = sign * values[kp][pp]
             tree = jax.tree_util.tree_unflatten(treedef, [jnp.asarray(v) for v in values])
             args = [jax.tree_util.tree_map(
@@ -463,7 +404,7 @@ def _jax_check(loss, params, data, pairs, symbols) -> float:
             # measure against the largest gradient of the model too
             scale = max(float(jnp.max(jnp.abs(g))) for g in grads) * 1e-6
             for p, signed_q in pairs:
-                sign, q = _split(signed_q)
+                sign, q = split_signed(signed_q)
                 (kp, pp), (kq, pq) = index[p], index[q]
                 gp, gq = float(grads[kp][pp]), float(grads[kq][pq])
                 rel = abs(gp - sign * gq) / (abs(gp) + abs(gq) + scale + 1e-300)
@@ -519,11 +460,8 @@ def parameter_names(params: Any) -> dict[str, tuple[int, ...]]:
 
 
 def check_cases(cases: Iterable[tuple[str, Callable, Any, Sequence, tuple, str]]) -> int:
-    """Prove each case, print one line per case, and return how many verdicts were not as stated.
-
-    Args:
-      cases: ``(description, loss, params, ties, data, expected verdict)``.
-    """
+    """Prove each case ``(description, loss, params, ties, data, expected verdict)``, print one
+    line per case, and return how many verdicts were not as stated."""
     failures = 0
     for description, loss, params, ties, data, expected in cases:
         theorem = prove_model_ties(loss, params, ties, *data)

@@ -39,8 +39,7 @@ class ProofScript:
     def __init__(self, doc: str | None, argv: Sequence[str] | None = None, *,
                  latex_help: str = "write .tex fragments into DIR",
                  options: Sequence[tuple[Sequence[str], dict]] = ()):
-        parser = argparse.ArgumentParser(description=(doc or "").strip().splitlines()[0]
-                                         if doc else None)
+        parser = argparse.ArgumentParser(description=doc.strip().splitlines()[0] if doc else None)
         parser.add_argument("--latex", metavar="DIR", type=pathlib.Path, help=latex_help)
         for flags, kwargs in options:
             parser.add_argument(*flags, **kwargs)
