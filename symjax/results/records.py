@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import platform
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +24,7 @@ from .document import (
     SCHEMA_VERSION,
     collect_provenance,
     content_hash,
+    installed_versions,
     run_id_of,
     to_json_value,
 )
@@ -34,16 +34,6 @@ from .rundir import claim_file
 _PACKAGES = ("sympy", "mpmath", "numpy")
 #: First line of the LaTeX files symjax writes (what marks them as symjax's own).
 LATEX_MARK = "% written by symjax"
-
-
-def _versions() -> dict[str, str]:
-    out = {"symjax": __version__, "python": platform.python_version()}
-    for name in _PACKAGES:
-        try:
-            out[name] = version(name)
-        except PackageNotFoundError:
-            continue
-    return out
 
 
 def _is_record(kind: str):
@@ -85,7 +75,8 @@ def write_record(path, *, kind: str, config: dict[str, Any], result: dict[str, A
         "command": kind,
         "kind": kind,
         "symjax": __version__,
-        "versions": _versions(),
+        "versions": {"symjax": __version__, "python": platform.python_version(),
+                     **installed_versions(_PACKAGES)},
         "run_id": run_id_of(hashed),
         "content_hash": content_hash(hashed),
         "config": config,
