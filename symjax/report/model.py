@@ -21,7 +21,7 @@ from ..base.errors import InputError
 from ..experiments.own_model import CSV_FILE, pair_summaries, pair_table
 from ..results.document import results_path
 from .output import Report, ReportWriter
-from .run import REPORT_DIR, check_file_digests
+from .run import check_file_digests
 
 
 def model_report(path: str | os.PathLike, document: dict, out=None) -> Report:
@@ -40,8 +40,7 @@ def model_report(path: str | os.PathLike, document: dict, out=None) -> Report:
         raise InputError(f"{directory / CSV_FILE}: its per-pair summaries differ from those "
                          f"of {target.name} (run {document['run_id']})")
     table = pair_table(summaries, results["seeds"])
-    out_dir = Path(out) if out is not None else directory / REPORT_DIR
-    writer = ReportWriter(out_dir, document["run_id"])
+    writer = ReportWriter(out, directory, document["run_id"])
     prov = document["provenance"]
     lines = [
         f"# symjax model report: run `{document['run_id']}`", "",
@@ -68,7 +67,7 @@ def model_report(path: str | os.PathLike, document: dict, out=None) -> Report:
     writer.write("table.txt", table + "\n")
     writer.write("summary.csv", buf.getvalue())
     writer.write("report.md", "\n".join(lines))
-    return Report(out_dir, writer.files, [])
+    return writer.report
 
 
 def _per_seed_summaries(directory: Path, document: dict) -> list[dict]:
