@@ -128,14 +128,6 @@ _REQUIRED = {
     "layout": ("devices", "platform", "path_used"),
     "results": ("ok", "path_used", "tie_pairs", "param_names", "dataset", "summaries"),
 }
-_SUMMARY_KEYS = ("init", "optimizer", "lr", "seeds", "pairs", "pairs_preserved", "pairs_total",
-                 "seeds_all_pairs_preserved", "seeds_broken", "broken_at_step_0",
-                 "first_break_median", "first_break_min", "first_break_max", "max_ulp", "solved",
-                 "final_loss_median", "min_unit_distance_median",
-                 "min_unit_distance_init_median", "nonfinite", "expected_preserved",
-                 "invariant_holds")
-
-
 _INT = {"type": "integer", "minimum": 0}
 _NUMBER_OR_NONE = {"type": ["number", "string", "null"], "pattern": "^(nan|inf|-inf)$"}
 _SUMMARY_TYPES = {
@@ -151,6 +143,7 @@ _SUMMARY_TYPES = {
     "min_unit_distance_init_median": _NUMBER_OR_NONE,
     "expected_preserved": {"type": "boolean"}, "invariant_holds": {"type": ["boolean", "null"]},
 }
+_SUMMARY_KEYS = tuple(_SUMMARY_TYPES)
 _STRINGS = {"type": "array", "items": {"type": "string"}}
 #: What this module reads from a ``verify`` document, with types and ranges (the results schema
 #: leaves config, layout and results to each command). A document edited and re-hashed by hand
@@ -217,18 +210,10 @@ def _check_verify_document(target: Path, document: dict[str, Any]) -> None:
 
 def load_run(path: str | os.PathLike, document: dict | None = None, *,
              check_digests: bool = False) -> RunData:
-    """Read ``results.json`` of a ``symjax verify`` run and its ``per_seed.csv``, cross-checked.
-
-    Args:
-      path: a results directory, or its ``results.json``.
-      document: its contents, when the caller has already read them with
-        :func:`symjax.results.document.read_results`.
-      check_digests: also refuse a ``per_seed.csv`` whose SHA-256 differs from the one
-        ``results.json`` records (``report`` does; ``reproduce`` compares the numbers instead
-        and names each one that differs).
-
-    Returns:
-      A :class:`RunData`.
+    """Read ``results.json`` of a ``symjax verify`` run (at ``path``, a results directory or the
+    file itself; ``document``: its contents, if already read) and its ``per_seed.csv``,
+    cross-checked. ``check_digests``: also refuse a ``per_seed.csv`` whose SHA-256 differs from
+    the one ``results.json`` records.
 
     Raises:
       InputError: one line: results file missing, truncated, of another schema version, edited
@@ -299,10 +284,8 @@ def _read_per_seed(run: RunData) -> tuple[tuple[str, ...], dict]:
     dtype = np.dtype(run.config["dtype"])
     per_seed = {}
     for key, group in grouped.items():
-        cols = {}
-        for j, name in enumerate(header):
-            cells = [r[j] for r in group]
-            cols[name] = _parse_column(where, name, cells, dtype)
+        cols = {name: _parse_column(where, name, [r[j] for r in group], dtype)
+                for j, name in enumerate(header)}
         if not np.array_equal(cols["seed"], run.seeds):
             raise InputError(f"{where}: run {key[0]}/{key[1]} does not list seeds "
                              f"{run.seeds[0]}..{run.seeds[-1]} once each, in order")
@@ -357,22 +340,14 @@ def _parse_column(where: str, name: str, cells: list[str], dtype: np.dtype) -> n
     return values.astype(dtype) if as_float else values
 
 
-def summarize_per_seed(cols: dict[str, np.ndarray], pair_columns: Sequence[str]) -> dict:
-    """The summary fields of one run that follow from its per-seed columns."""
-    pairs = (np.stack([cols[c] for c in pair_columns], axis=1) if pair_columns
-             else np.zeros((cols["seed"].size, 0), np.int64))
-    return summarize(pairs, cols["max_ulp"], cols["solved"], cols["final_loss"],
-                     cols["min_unit_distance"], cols["min_unit_distance_init"],
-                     cols["nonfinite_step"])
-
-
 def _check_against_summaries(where: str, run: RunData, per_seed: dict) -> None:
-    pair_cols = run.pair_columns
+    """Refuse per-seed columns that contradict themselves or the summaries of results.json."""
     for summary in run.summaries:
         key = (summary["init"], summary["optimizer"])
         cols = per_seed[key]
-        first = seed_first_break(np.stack([cols[c] for c in pair_cols], axis=1) if pair_cols
-                                 else np.zeros((cols["seed"].size, 0), np.int64))
+        pairs = (np.stack([cols[c] for c in run.pair_columns], axis=1) if run.pair_columns
+                 else np.zeros((cols["seed"].size, 0), np.int64))
+        first = seed_first_break(pairs)
         consistent = ((first == cols["first_break_step"])
                       & (cols["nonfinite"] == (cols["nonfinite_step"] >= 0)))
         bad = np.flatnonzero(~consistent)
@@ -380,7 +355,9 @@ def _check_against_summaries(where: str, run: RunData, per_seed: dict) -> None:
             seed = run.seeds[bad[0]]
             raise InputError(f"{where}: run {key[0]}/{key[1]} seed {seed} contradicts itself "
                              f"(first_break_step vs its pairs, or nonfinite vs nonfinite_step)")
-        derived = summarize_per_seed(cols, pair_cols)
+        derived = summarize(pairs, cols["max_ulp"], cols["solved"], cols["final_loss"],
+                            cols["min_unit_distance"], cols["min_unit_distance_init"],
+                            cols["nonfinite_step"])
         for name, value in derived.items():
             if summary[name] != value:
                 raise InputError(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+import textwrap
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
@@ -35,7 +36,7 @@ def spec_words(spec: str, markup: Markup | None = None, extra: Sequence[str] = (
     r"""``adam:b1=0.8`` -> ``Adam (b1=0.8)``; in LaTeX ``Adam ($\beta_1 = 0.8$)``; ``extra``
     (already in ``markup``) is appended inside the parentheses."""
     name, *options = spec.split(":")
-    if markup is None or markup is PLAIN:
+    if markup in (None, PLAIN):
         parts = [*options, *extra]
         return pretty(name) + (f" ({', '.join(parts)})" if parts else "")
     parts = []
@@ -175,8 +176,7 @@ def methods_paragraph(run: RunData, markup: Markup = PLAIN) -> str:
     data = res["dataset"]
     dataset = (t(pretty(data["spec"])) if data["spec"] in _PRETTY else
                t("the data set ") + c(data["spec"]))
-    opts = [spec_words(o, markup) if markup is not PLAIN else spec_words(o)
-            for o in cfg["optimizer"]]
+    opts = [spec_words(o, markup) for o in cfg["optimizer"]]
     inits = [c(i) for i in cfg["init"]]
     size = fmt_number(float(cfg["eps"]))
     eps = (t(", with perturbation size ") + markup.math(size, r"\delta = "
@@ -188,18 +188,13 @@ def methods_paragraph(run: RunData, markup: Markup = PLAIN) -> str:
             t("on the matrix-product path (x @ W.T)"))
     if cfg["path"] != path_used:
         path += t(f" (the {cfg['path']} path was requested; the run fell back to {path_used})")
-    perturb = []
-    if cfg["dropout"]:
-        perturb.append(t("dropout of rate ") + num(fmt_number(float(cfg["dropout"]))) +
-                       t(" on the hidden units"))
-    if cfg["grad_noise"]:
-        perturb.append(t("Gaussian gradient noise of scale ") +
-                       num(fmt_number(float(cfg["grad_noise"]))))
-    if cfg["input_noise"]:
-        perturb.append(t("Gaussian input noise of scale ") +
-                       num(fmt_number(float(cfg["input_noise"]))) + t(" on every step"))
-    if cfg["weight_decay"]:
-        perturb.append(t("L2 weight decay ") + num(fmt_number(float(cfg["weight_decay"]))))
+    perturb = [t(before) + num(fmt_number(float(cfg[key]))) + t(after)
+               for key, before, after in (
+                   ("dropout", "dropout of rate ", " on the hidden units"),
+                   ("grad_noise", "Gaussian gradient noise of scale ", ""),
+                   ("input_noise", "Gaussian input noise of scale ", " on every step"),
+                   ("weight_decay", "L2 weight decay ", ""))
+               if cfg[key]]
     if cfg["schedule"] != "constant":
         perturb.append(t("the learning-rate schedule ") + c(cfg["schedule"]))
     batch = cfg["batch_size"]
@@ -341,7 +336,7 @@ def latex_table(run: RunData, name: str = "table_symmetry") -> str:
         f"% symjax report: run {run.run_id}, symjax "
         f"{_comment(run.document['provenance']['version'])}.",
         r"% Needs \usepackage{booktabs}; \input inside a table environment.",
-        *(f"% {line}" for line in _wrap(about, 95)),
+        *(f"% {line}" for line in textwrap.wrap(about, 95)),
         r"\footnotesize\setlength{\tabcolsep}{4pt}",
         rf"\begin{{tabular}}{{@{{}}{align}@{{}}}}",
         r"\toprule",
@@ -358,12 +353,6 @@ def _comment(text: Any) -> str:
     """Text for a LaTeX comment line: printable ASCII only, so that nothing (a line break in an
     unhashed provenance field, say) can end the comment and become LaTeX."""
     return "".join(c if " " <= c <= "~" else "?" for c in str(text))
-
-
-def _wrap(text: str, width: int) -> list[str]:
-    import textwrap
-
-    return textwrap.wrap(text, width)
 
 
 def _tex_cell(value: str) -> str:
