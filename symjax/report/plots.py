@@ -60,7 +60,6 @@ STYLE = {
 }
 #: Figure widths in inches: a page's text width, one column of a two-column paper.
 WIDTHS = {"page": 7.0, "column": 3.4}
-WIDTH = WIDTHS["page"]
 DPI = 200
 #: Okabe and Ito's colour-blind-safe palette (black last).
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442",
@@ -136,7 +135,6 @@ def write_figures(run: RunData, stats: TrajectoryStats | None,
     Returns the figure names (``NAME.pdf`` and ``NAME.png`` each)."""
     from matplotlib import rc_context
 
-    names = []
     with rc_context(STYLE):
         painter = _Painter(run, WIDTHS[width])
         figures = [("solved_fraction", painter.solved_fraction())]
@@ -147,8 +145,7 @@ def write_figures(run: RunData, stats: TrajectoryStats | None,
             figures.append(("first_break", painter.first_break()))
         for name, fig in figures:
             save_figure(fig, name, write, f"symjax verify run {run.run_id}: {name}")
-            names.append(name)
-    return names
+    return [name for name, _ in figures]
 
 
 class _Painter:

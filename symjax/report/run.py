@@ -17,7 +17,7 @@ import numpy as np
 from ..base.errors import InputError
 from ..base.layout import Layout
 from ..results.config import VerifyConfig
-from ..results.document import package_version, read_results, results_path
+from ..results.document import package_version, read_results, results_path, schema_problem
 from ..results.summary import seed_first_break, summarize
 
 #: Files of a ``symjax verify`` directory (the names
@@ -176,15 +176,9 @@ _VERIFY_SCHEMA = {
 
 def _check_verify_document(target: Path, document: dict[str, Any]) -> None:
     """Types, ranges and cross-references of the parts of a verify document read here."""
-    import jsonschema
-
-    validator = jsonschema.Draft202012Validator(_VERIFY_SCHEMA)
-    error = jsonschema.exceptions.best_match(validator.iter_errors(document))
-    if error is not None:
-        message = " ".join(error.message.split())
-        message = message if len(message) <= 160 else message[:157] + "..."
-        raise InputError(f"{target}: not a valid symjax verify results file at "
-                         f"{error.json_path}: {message}")
+    problem = schema_problem(document, _VERIFY_SCHEMA, limit=160)
+    if problem is not None:
+        raise InputError(f"{target}: not a valid symjax verify results file at {problem}")
     config, results = document["config"], document["results"]
 
     def bad(problem: str) -> InputError:

@@ -136,15 +136,10 @@ def _distances(layout: Layout, params: np.ndarray) -> np.ndarray:
 def _band(values: np.ndarray) -> Band:
     """Quantiles over the seed axis (axis 0), ignoring non-finite values."""
     finite = np.where(np.isfinite(values), values, np.nan)
-    with np.errstate(all="ignore"):
-        if np.isnan(finite).all(axis=0).any():
-            q = np.full((3, values.shape[1]), np.nan)
-            ok = ~np.isnan(finite).all(axis=0)
-            q[:, ok] = np.nanpercentile(finite[:, ok], [25, 50, 75], axis=0)
-        else:
-            q = np.nanpercentile(finite, [25, 50, 75], axis=0)
+    some = ~np.isnan(finite).all(axis=0)  # steps with a finite value (others stay NaN)
+    q = np.full((3, values.shape[1]), np.nan)
+    q[:, some] = np.nanpercentile(finite[:, some], [25, 50, 75], axis=0)
     return Band(*q)
-
 
 
 #: z of a two-sided 95% interval.

@@ -109,9 +109,8 @@ def collect_provenance(*, jax_info: bool = True) -> dict[str, Any]:
         "argv": list(sys.argv),
         "versions": installed_versions(),
         "jax": _jax_info() if jax_info else None,
-        "env": {
-            k: v for k, v in sorted(os.environ.items()) if k == "XLA_FLAGS" or k.startswith("JAX_")
-        },
+        "env": {k: v for k, v in sorted(os.environ.items())
+                if k == "XLA_FLAGS" or k.startswith("JAX_")},
         "start_time": _now(),
         "end_time": None,
         "wall_time_s": None,
@@ -156,13 +155,8 @@ def _git_info() -> dict[str, Any] | None:
     root = Path(__file__).resolve().parents[2]
 
     def git(*args: str) -> str:
-        return subprocess.run(
-            ["git", "-C", str(root), *args],
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=_GIT_TIMEOUT_S,
-        ).stdout
+        return subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True,
+                              check=True, timeout=_GIT_TIMEOUT_S).stdout
 
     try:
         top = git("rev-parse", "--show-toplevel").strip()
@@ -191,10 +185,9 @@ def _jax_info() -> dict[str, Any]:
         "device_count": jax.device_count(),
         "local_device_count": jax.local_device_count(),
         "process_count": jax.process_count(),
-        "enable_x64": flag("jax_enable_x64"),
-        "default_prng_impl": flag("jax_default_prng_impl"),
-        "threefry_partitionable": flag("jax_threefry_partitionable"),
-        "default_matmul_precision": flag("jax_default_matmul_precision"),
+        **{name: flag(f"jax_{name}") for name in ("enable_x64", "default_prng_impl",
+                                                   "threefry_partitionable",
+                                                   "default_matmul_precision")},
     }
 
 
@@ -234,10 +227,8 @@ def content_hash(document: dict[str, Any]) -> str:
 
 
 def _sha256_of(document: dict[str, Any], keys: tuple[str, ...]) -> str:
-    hashed = {k: document[k] for k in keys}
-    text = json.dumps(
-        hashed, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-    )
+    text = json.dumps({k: document[k] for k in keys}, sort_keys=True, separators=(",", ":"),
+                      ensure_ascii=False, allow_nan=False)
     return "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
@@ -247,15 +238,9 @@ def run_id_of(document: dict[str, Any]) -> str:
 
 
 # -- writing -------------------------------------------------------------------------------
-def write_results(
-    path: str | os.PathLike,
-    *,
-    kind: str,
-    config: dict[str, Any],
-    layout: dict[str, Any],
-    results: dict[str, Any],
-    provenance: dict[str, Any] | None = None,
-) -> dict[str, Any]:
+def write_results(path: str | os.PathLike, *, kind: str, config: dict[str, Any],
+                  layout: dict[str, Any], results: dict[str, Any],
+                  provenance: dict[str, Any] | None = None) -> dict[str, Any]:
     """Validate and atomically write a results document; returns it as written (JSON types).
 
     Args:
@@ -275,12 +260,9 @@ def write_results(
     choose("results kind", kind, KINDS)
     if provenance is None:
         provenance = collect_provenance(jax_info="jax" in sys.modules)
-    provenance = dict(provenance)
-    provenance["end_time"] = _now()
-    provenance["wall_time_s"] = _seconds_between(
-        provenance.get("start_time"), provenance["end_time"]
-    )
-
+    end = _now()
+    provenance = {**provenance, "end_time": end,
+                  "wall_time_s": _seconds_between(provenance.get("start_time"), end)}
     document: dict[str, Any] = {
         "schema": SCHEMA,
         "schema_version": SCHEMA_VERSION,
@@ -294,7 +276,6 @@ def write_results(
     }
     document["content_hash"] = content_hash(document)
     document["run_id"] = run_id_of(document)
-
     target = results_path(path, create=True)
     _validate(document, target)
     text = json.dumps(document, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
@@ -341,41 +322,30 @@ def read_results(path: str | os.PathLike) -> dict[str, Any]:
     if not text.strip():
         raise InputError(f"{target}: results file is empty")
     try:
-        document = json.loads(
-            text,
-            parse_float=_finite_float,
-            parse_constant=_reject_constant,
-            object_pairs_hook=_reject_duplicates,
-        )
+        document = json.loads(text, parse_float=_finite_float, parse_constant=_reject_constant,
+                              object_pairs_hook=_reject_duplicates)
     except json.JSONDecodeError as err:
-        raise InputError(
-            f"{target}: not valid JSON (line {err.lineno} column {err.colno}: {err.msg}); "
-            f"the file may be truncated or corrupted"
-        ) from None
+        raise InputError(f"{target}: not valid JSON (line {err.lineno} column {err.colno}: "
+                         f"{err.msg}); the file may be truncated or corrupted") from None
     except ValueError as err:
         raise InputError(f"{target}: not valid JSON: {err}") from None
     except RecursionError:
         raise InputError(f"{target}: not a symjax results file (JSON nested too deeply)") from None
     if not isinstance(document, dict) or document.get("schema") != SCHEMA:
         found = document.get("schema") if isinstance(document, dict) else type(document).__name__
-        raise InputError(
-            f"{target}: not a symjax results file (schema {found!r}, expected {SCHEMA!r})"
-        )
-    found_version = document.get("schema_version")
-    if found_version != SCHEMA_VERSION:
-        raise InputError(
-            f"{target}: results schema_version {found_version!r} is not supported; "
-            f"this symjax {package_version()} reads version {SCHEMA_VERSION}"
-        )
+        raise InputError(f"{target}: not a symjax results file (schema {found!r}, expected "
+                         f"{SCHEMA!r})")
+    if document.get("schema_version") != SCHEMA_VERSION:
+        raise InputError(f"{target}: results schema_version {document.get('schema_version')!r} "
+                         f"is not supported; this symjax {package_version()} reads version "
+                         f"{SCHEMA_VERSION}")
     _validate(document, target)
     expected = content_hash(document)
     # 0.2.x wrote the content hash's prefix as the run ID; such files still read.
     run_ids = (run_id_of(document), expected[: len("sha256:") + 16])
     if document["content_hash"] != expected or document["run_id"] not in run_ids:
-        raise InputError(
-            f"{target}: content hash mismatch (stored {document['content_hash']}, computed "
-            f"{expected}): the file was changed after it was written"
-        )
+        raise InputError(f"{target}: content hash mismatch (stored {document['content_hash']}, "
+                         f"computed {expected}): the file was changed after it was written")
     return document
 
 
@@ -406,14 +376,20 @@ def load_schema() -> dict[str, Any]:
 
 
 def _validate(document: dict[str, Any], target: Path) -> None:
+    problem = schema_problem(document, load_schema())
+    if problem is not None:
+        raise InputError(f"{target}: fails the results schema at {problem}")
+
+
+def schema_problem(instance: Any, schema: dict[str, Any], limit: int = 200) -> str | None:
+    """``"PATH: message"`` (on one line, at most ``limit`` characters of message) of the error
+    that best explains why ``instance`` fails the JSON Schema ``schema``; ``None`` if it
+    passes."""
     import jsonschema
 
-    validator = jsonschema.Draft202012Validator(load_schema())
-    error = jsonschema.exceptions.best_match(validator.iter_errors(document))
-    if error is not None:
-        raise InputError(
-            f"{target}: fails the results schema at {error.json_path}: {_one_line(error.message)}"
-        )
+    validator = jsonschema.Draft202012Validator(schema)
+    error = jsonschema.exceptions.best_match(validator.iter_errors(instance))
+    return None if error is None else f"{error.json_path}: {_one_line(error.message, limit)}"
 
 
 def _one_line(err: object, limit: int = 200) -> str:
