@@ -1,11 +1,9 @@
 """``symjax report`` of a user's model run (``symjax.verify_model(..., out=DIR)``, kind ``model``).
 
 Every number is read from the run's files: ``per_seed.csv`` is checked against the SHA-256 that
-``results.json`` records (so against the run ID) and the per-pair summaries are derived from it
-again and must equal the recorded ones. Written (into ``DIR/report/`` unless another directory
-is given, never through a symbolic link): ``report.md`` (what was run, the table, provenance),
-``table.txt`` (the table as :meth:`symjax.ModelVerification.table` prints it), ``summary.csv``
-(one row per pair) and ``report_of_run.txt`` (the run ID). No JAX is needed.
+``results.json`` records (so against the run ID), and the per-pair summaries derived from it
+again must equal the recorded ones. ``table.txt`` is the table as
+:meth:`symjax.ModelVerification.table` prints it. No JAX is needed.
 """
 
 from __future__ import annotations
@@ -25,13 +23,9 @@ from .run import check_file_digests
 
 
 def model_report(path: str | os.PathLike, document: dict, out=None) -> Report:
-    """Write the report of a model run (see the module docstring).
-
-    Raises:
-      InputError: ``per_seed.csv`` missing, changed after the run, malformed, or disagreeing
-        with the summaries of ``results.json``; an output directory that is a link or holds
-        the report of another run.
-    """
+    """Write the report of a model run; :class:`InputError` when ``per_seed.csv`` is missing,
+    changed after the run, malformed, or disagrees with the summaries of ``results.json``, or
+    the output directory is a link or holds the report of another run."""
     target = results_path(path)
     directory = target.parent
     results, config = document["results"], document["config"]

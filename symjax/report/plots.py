@@ -5,21 +5,15 @@ canvases directly, so no GUI backend is ever chosen, nothing needs a display, an
 ``rcParams`` of a session that calls :func:`write_figures` (a notebook, say) are left as they
 were; the style lives in :data:`STYLE`, applied in a ``rc_context``.
 
-Each figure answers one question:
+Each figure answers one question (its caption: :func:`caption`): how often does each init x
+optimizer solve the task (``solved_fraction``)? How do the loss and the distance between hidden
+units evolve, for the seeds that solved the task and for the others (``loss``,
+``min_unit_distance``)? When does symmetry break, in the runs where it breaks after step 0
+(``first_break``, drawn only for those)?
 
-* ``solved_fraction``: how often does each init x optimizer solve the task? The solved fraction
-  with its 95% Wilson interval, one row per init scheme, one marker per optimizer.
-* ``loss`` and ``min_unit_distance``: how do training loss and the distance between hidden
-  units evolve, for the seeds that solved the task and for those that did not? Medians with
-  25th-75th percentile bands, one panel per optimizer x outcome (from ``trajectories.npz``, or
-  from ``trajectory_sample.npz``, the first seeds re-run at log-spaced steps).
-* ``first_break``: when does symmetry break, for the runs where it breaks after step 0
-  (``tied_eps``, the matmul path, dropout, gradient noise)? Drawn only for those runs.
-
-Sizes are in inches: ``page`` figures are :data:`WIDTHS` ``["page"]`` wide (a page's text width),
-``column`` figures fit one column of a two-column paper; fonts are embedded in the PDF
-(TrueType, ``pdf.fonttype`` 42). Colours are the Okabe-Ito palette (safe for the common kinds
-of colour blindness); beyond eight init schemes the line style changes too.
+Sizes are in inches (:data:`WIDTHS`); fonts are embedded in the PDF (TrueType). Colours are the
+Okabe-Ito palette (safe for the common kinds of colour blindness); beyond eight init schemes the
+line style changes too.
 """
 
 from __future__ import annotations
@@ -192,17 +186,11 @@ class _Painter:
         offsets = np.linspace(-0.25, 0.25, n_opt) if n_opt > 1 else np.zeros(1)
         by_run = {(s["init"], s["optimizer"]): s for s in self.run.summaries}
         for j, opt in enumerate(self.optimizers):
-            rows, frac, lo, hi = [], [], [], []
-            for i, init in enumerate(self.inits):
-                s = by_run.get((init, opt))
-                if s is None:
-                    continue
-                a, b = wilson_interval(s["solved"], s["seeds"])
-                rows.append(i + offsets[j])
-                frac.append(s["solved"] / s["seeds"])
-                lo.append(a)
-                hi.append(b)
-            frac, lo, hi = map(np.asarray, (frac, lo, hi))
+            found = [(i, by_run[(init, opt)]) for i, init in enumerate(self.inits)
+                     if (init, opt) in by_run]  # never empty: every optimizer ran
+            rows = [i + offsets[j] for i, _ in found]
+            frac = np.array([s["solved"] / s["seeds"] for _, s in found])
+            lo, hi = np.array([wilson_interval(s["solved"], s["seeds"]) for _, s in found]).T
             err = np.clip([frac - lo, hi - frac], 0, None)  # rounding: never below 0
             ax.errorbar(frac, rows, xerr=err, fmt=_MARKERS[j % 8], ms=3.5,
                         lw=1, capsize=2, color=PALETTE[j % len(PALETTE)],

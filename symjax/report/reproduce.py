@@ -8,11 +8,8 @@ recorded layout before JAX is imported (:func:`configure_like`); the recorded en
 never applied. The re-run writes into a temporary directory (or ``out``), and every per-seed
 figure is compared with the record: each column of ``per_seed.csv``, each array of
 ``params.npz`` and ``trajectories.npz``, and the summaries, floats by bit pattern in the run's
-dtype or, with a tolerance, within it (integers and labels always exactly).
-
-Exit status: 0 when everything matches, 1 when some figure differs (each difference names the
-run, the seed, the column or parameter, and by how much), 2 on bad input or when the environment
-differs and no tolerance was given.
+dtype or, with a tolerance, within it (integers and labels always exactly). Exit status
+(:class:`Outcome`): 0 all match, 1 some differ, 2 the environment differs.
 """
 
 from __future__ import annotations
@@ -124,15 +121,9 @@ def reproduce(path: str | os.PathLike, *, tolerance: float | None = None,
 
     Call it before JAX is imported (as ``symjax reproduce`` does), so that the device count can
     be set like the recorded run's; otherwise a different device count shows as an environment
-    difference.
-
-    Args:
-      tolerance: ``None`` for a bitwise comparison; else the relative tolerance for floats
-        (integers and labels are always compared exactly), which also allows comparing across
-        environments.
-      out: directory for the re-run's files (default: a temporary directory, removed after).
-      quiet: no progress bar.
-      log: where progress messages go (default: stderr).
+    difference. ``tolerance``: ``None`` for a bitwise comparison, else the relative tolerance
+    for floats, which also allows comparing across environments. ``out``: keep the re-run's
+    files there (default: a temporary directory). ``log`` gets the progress messages.
 
     Raises:
       InputError: bad input (see :func:`symjax.report.run.load_run`), a config that does not
@@ -231,16 +222,11 @@ MAX_CPU_DEVICES = 4096
 
 
 def configure_like(document: dict[str, Any]) -> None:
-    """Set the XLA flags for the recorded device layout, if JAX is not imported yet (else do
-    nothing).
-
-    Only symjax's own flags are set, from the recorded layout (under the run ID): runs that went
-    through :func:`symjax.configure_xla` (``symjax verify``) get it again, with the recorded
-    number of devices on CPU; other runs get only the CPU device count. ``provenance.env`` is
-    never applied: a results file is data, and its flags could name files or change what runs.
-
-    Raises:
-      InputError: the layout asks for more than :data:`MAX_CPU_DEVICES` CPU devices.
+    """Set the XLA flags for the recorded device layout, if JAX is not imported yet: runs that
+    went through :func:`symjax.configure_xla` (``symjax verify``) get it again, with the
+    recorded number of devices on CPU; other runs get only the CPU device count. Nothing of
+    ``provenance.env`` is applied: its flags could name files or change what runs.
+    :class:`InputError` when the layout asks for more than :data:`MAX_CPU_DEVICES` CPU devices.
     """
     if "jax" in sys.modules:
         return
@@ -293,8 +279,7 @@ def _recorded_flags(document: dict[str, Any]) -> list[str]:
 
 
 def xla_flag_notes(document: dict[str, Any]) -> list[str]:
-    """Recorded XLA flags that are not set here, as a note: they are not applied (the recorded
-    environment is not part of the run ID; anyone may have edited it), only named."""
+    """Recorded XLA flags that are not set here, named in a note (they are not applied)."""
     here = set(_flags(os.environ.get("XLA_FLAGS", "")))
     missing = [f for f in _recorded_flags(document) if f not in here]
     if not missing:

@@ -60,14 +60,8 @@ class TrajectoryStats:
 
 def trajectory_stats(run: RunData) -> TrajectoryStats | None:
     """Quantiles of the smallest hidden-unit distance and of the loss over training, from
-    ``trajectories.npz`` or, without it, from ``trajectory_sample.npz``.
-
-    Returns:
-      ``None`` when the run has neither file.
-
-    Raises:
-      InputError: the file is unreadable or does not match ``results.json``.
-    """
+    ``trajectories.npz`` or, without it, from ``trajectory_sample.npz`` (``None`` without
+    either); :class:`InputError` when the file is unreadable or does not match the run."""
     path = run.file(TRAJECTORIES_FILE)
     every, steps = run.config["trajectory_every"], run.config["steps"]
     sample = not path.is_file()

@@ -58,13 +58,8 @@ def proof_appendix(path: Path, run: RunData) -> tuple[str, str]:
     The file is refused unless the theorem symjax derives from its options equals the one it
     holds (so an edited claim, verdict, step or lemma is refused), the verdict is ``proven``,
     and the proof is about this run: the same widths, activation, output activation and loss
-    (or SymPy's undefined ``sigma``, ``phi``, ``l``, which cover every one) and the same ties.
-
-    Returns:
-      ``(LaTeX fragment, note for the report)``.
-
-    Raises:
-      InputError: one line: unreadable, not a proof, edited, refuted, or of another network.
+    (or SymPy's undefined ``sigma``, ``phi``, ``l``, which cover every one) and the same ties;
+    else :class:`InputError`. Returns ``(LaTeX fragment, note for the report)``.
     """
     try:
         raw = json.loads(path.read_text(encoding="utf-8"))

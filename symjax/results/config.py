@@ -101,18 +101,13 @@ _NONNEGATIVE = {"type": "number", "minimum": 0}
 def option(default: Any, help: str, schema: Mapping[str, Any], *,
            check: Callable[[str, Any], Any] | None = None, required: bool = True,
            since_default: bool = False) -> Any:
-    """One option of :class:`VerifyConfig`.
-
-    Args:
-      default: its value when not given.
-      help: one line for ``symjax verify --help`` (the default is appended there).
-      schema: its JSON Schema in the ``config`` of ``results.json``.
-      check: ``check(name, value) -> canonical value`` for a plain value, raising
-        :class:`InputError`; ``None`` when the engine resolves it.
-      required: results documents must record it (``False`` for options that documents of
-        earlier versions may lack).
-      since_default: recorded only when it differs from ``default`` (an option added after runs
-        were published: their run IDs stay the same).
+    """One option of :class:`VerifyConfig`: its ``default``, its ``help`` line for ``symjax
+    verify --help`` (the default is appended there), its JSON ``schema`` in the ``config`` of
+    ``results.json``, and ``check(name, value) -> canonical value`` for a plain value, raising
+    :class:`InputError` (``None`` when the engine resolves it). ``required``: results documents
+    must record it (``False`` for options that documents of earlier versions may lack).
+    ``since_default``: recorded only when it differs from ``default`` (an option added after
+    runs were published: their run IDs stay the same).
     """
     return field(default=default, metadata={
         "help": help, "schema": dict(schema), "check": check,

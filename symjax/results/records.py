@@ -2,11 +2,10 @@
 
 One writer for every kind: the result's own keys at the top level (the form scripts read), plus
 ``command`` and ``kind`` (the command), ``config`` (the options that decide the result),
-``run_id`` and
-``content_hash`` (over kind, config and result, as for a results document: the same claim gives
-the same ID on any machine), ``versions`` and ``provenance`` (not hashed). The file is written
-atomically, never through a symbolic link, and never over a file that is not a record of the
-same command (unless ``force``).
+``run_id`` and ``content_hash`` (over kind, config and result, as for a results document: the
+same claim gives the same ID on any machine), ``versions`` and ``provenance`` (not hashed). The
+file is written atomically, never through a symbolic link, and never over a file that is not a
+record of the same command (unless ``force``).
 """
 
 from __future__ import annotations
