@@ -33,14 +33,9 @@ CAPTIONS = {
 
 def write_dynamics_figures(results: dict[str, Any], write: Callable[[str, bytes], Any], *,
                            width: str = "page") -> list[str]:
-    """Draw the figures the results allow; ``write(file name, bytes)`` stores each file.
-    Returns their names (``NAME.pdf`` and ``NAME.png`` each).
-
-    ``laws``: measured against predicted per-step change of Q (GD, momentum, Adam, weight decay)
-    and the total change against eta. ``stability``: measured against predicted unit difference
-    along trajectories, and break step against ln(1/eps). ``rounding``: the growth of the first
-    rounding difference against the linear prediction.
-    """
+    """Draw the figures of the parts in ``results`` (what each shows: :data:`CAPTIONS`);
+    ``write(file name, bytes)`` stores each file. Returns their names (``NAME.pdf`` and
+    ``NAME.png`` each)."""
     from matplotlib import rc_context
     from matplotlib.figure import Figure
     from matplotlib.ticker import FixedLocator, NullFormatter

@@ -49,16 +49,10 @@ EXIT_MATCH, EXIT_DIFFER, EXIT_ENVIRONMENT = 0, 1, 2
 
 @dataclass
 class Comparison:
-    """The comparison of one file (or of the summaries) of the re-run with the record.
-
-    Attributes:
-      name: ``per_seed.csv``, ``params.npz``, ``trajectories.npz`` or ``summaries``.
-      values: how many values were compared.
-      not_bitwise: how many floats matched only within the tolerance.
-      differences: the first :data:`MAX_LISTED` differing values, one line each.
-      n_differences: how many values differ in all.
-      by_column: column or array name -> number of differing values.
-    """
+    """The comparison of one file (``name``), or of the summaries, of the re-run with the
+    record: how many ``values`` were compared, how many floats matched only within the
+    tolerance (``not_bitwise``), how many differ (``n_differences``, and ``by_column``: per
+    column or array), and the first :data:`MAX_LISTED` differences, one line each."""
 
     name: str
     values: int = 0

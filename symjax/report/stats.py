@@ -33,20 +33,12 @@ class Outcome(NamedTuple):
 
 @dataclass
 class TrajectoryStats:
-    """What the trajectory figures show, per run: quantiles over seeds at each recorded step.
-
-    Attributes:
-      steps: ``(records,)`` recorded steps.
-      distance: ``(init, optimizer) -> Band`` of the smallest hidden-unit distance.
-      loss: ``(init, optimizer) -> Band`` of the training loss.
-      tied: ``(init, optimizer) -> bool``: the distance is exactly 0 for every seed at every
-        recorded step (the units never separated).
-      outcomes: ``(init, optimizer) -> {"solved": Outcome | None, "stuck": Outcome | None}``:
-        the same bands over the seeds that solved the task and over those that did not (by the
-        run's own ``solved`` column).
-      source: the file read: ``trajectories.npz`` (every seed, every K steps) or
-        ``trajectory_sample.npz`` (the first seeds re-run at log-spaced steps).
-      seeds: seeds per run in that file.
+    """What the trajectory figures show: per ``(init, optimizer)`` run, :class:`Band` s over
+    seeds at each of the recorded ``steps`` of the smallest hidden-unit ``distance`` and of the
+    ``loss``; whether the units stayed ``tied`` (distance exactly 0 for every seed at every
+    recorded step); and the same bands over the seeds that solved the task and over the others
+    (``outcomes``: ``{"solved": Outcome | None, "stuck": Outcome | None}``, by the run's own
+    ``solved`` column). ``source``: the file read, with ``seeds`` seeds per run.
     """
 
     steps: np.ndarray

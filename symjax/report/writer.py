@@ -141,13 +141,12 @@ def write_report(path: str | os.PathLike, out: str | os.PathLike | None = None, 
     :func:`symjax.verify_model`).
 
     Args:
-      path: the results directory (or its ``results.json``).
-      out: output directory; default ``DIR/report``.
+      path: the results directory (or its ``results.json``); ``out``: default ``DIR/report``.
       proof: a ``symjax prove --json`` file for the appendix (:func:`proof_appendix`); default
         ``DIR/proof.json`` when it exists.
       figures: draw the figures (when matplotlib is installed); ``False``: text files only.
-      width: ``"page"`` (figures 7 in wide, for the text width) or ``"column"`` (3.4 in, one
-        column of a two-column paper).
+      width: ``"page"`` (figures 7 in wide) or ``"column"`` (3.4 in, one column of a
+        two-column paper).
 
     Raises:
       InputError: bad input files (see :func:`load_run`, :func:`trajectory_stats`,
@@ -181,7 +180,7 @@ def write_report(path: str | os.PathLike, out: str | os.PathLike | None = None, 
             f"{why} and report again: `{command}` then `symjax report DIR`.")
     drawn = _draw(report, figures,
                   lambda: _plots.write_figures(run, stats, writer.write, width=width))
-    if figures and not any(s["seeds_broken"] > s["broken_at_step_0"] for s in run.summaries):
+    if figures and not _plots.later_break_runs(run):
         report.notes.append("No seed broke symmetry after step 0 (every break was the "
                             "initialization's), so there is no break-step figure.")
     if appendix is not None:
@@ -252,7 +251,7 @@ def _dynamics_report(path, document: dict, out, figures: bool, width: str = "pag
 
     target = results_path(path)
     config, stored, run_id = document["config"], document["results"], document["run_id"]
-    parts = config.get("parts") if isinstance(config, dict) else None
+    parts = config.get("parts")
     if (not isinstance(parts, list) or not parts
             or not all(p in _dynamics.PARTS and isinstance(config.get(p), dict)
                        and isinstance(stored.get(p), dict) for p in parts)):

@@ -189,11 +189,8 @@ class VerifyConfig:
 
     @classmethod
     def complete(cls, options: Mapping[str, Any], *, extra: Iterable[str] = ()) -> dict[str, Any]:
-        """``options`` with every missing option at its default.
-
-        Raises:
-          InputError: a name that is not an option (nor in ``extra``), naming the allowed ones.
-        """
+        """``options`` with every missing option at its default; :class:`InputError` for a name
+        that is not an option (nor in ``extra``), naming the allowed ones."""
         names = cls.fields()
         unknown = sorted(set(options) - set(names))
         if unknown:
@@ -219,20 +216,13 @@ class VerifyConfig:
     def record(cls, resolved: Mapping[str, Any]) -> dict[str, Any]:
         """The ``config`` that results record for these resolved options, in field order
         (options added later are left out while at their default)."""
-        out = {}
-        for name, f in cls.fields().items():
-            if f.metadata["since_default"] and resolved[name] == f.default:
-                continue
-            out[name] = resolved[name]
-        return out
+        return {name: resolved[name] for name, f in cls.fields().items()
+                if not (f.metadata["since_default"] and resolved[name] == f.default)}
 
     @classmethod
     def from_record(cls, config: Mapping[str, Any], where: str) -> dict[str, Any]:
-        """Keyword arguments of :func:`symjax.verify` from a recorded ``config``.
-
-        Raises:
-          InputError: a recorded name that is no option, or a required one missing.
-        """
+        """Keyword arguments of :func:`symjax.verify` from a recorded ``config``;
+        :class:`InputError` for a recorded name that is no option, or a required one missing."""
         names = cls.fields()
         unknown = sorted(set(config) - set(names))
         missing = sorted(n for n, f in names.items()
