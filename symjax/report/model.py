@@ -8,8 +8,6 @@ again must equal the recorded ones. ``table.txt`` is the table as
 
 from __future__ import annotations
 
-import csv
-import io
 import os
 from pathlib import Path
 
@@ -20,6 +18,7 @@ from ..experiments.own_model import CSV_FILE, pair_summaries, pair_table
 from ..results.document import results_path
 from .output import Report, ReportWriter
 from .run import check_file_digests
+from .text import csv_text
 
 
 def model_report(path: str | os.PathLike, document: dict, out=None) -> Report:
@@ -52,14 +51,11 @@ def model_report(path: str | os.PathLike, document: dict, out=None) -> Report:
         f"- symjax {prov.get('version')}; "
         + ", ".join(f"{k} {v}" for k, v in prov.get("versions", {}).items()),
         f"- layout: {document['layout']}", ""]
-    buf = io.StringIO()
-    rows = csv.writer(buf, lineterminator="\n")
     keys = [k for k in summaries[0] if k != "pair"] if summaries else []
-    rows.writerow(["pair", *keys])
-    for s in summaries:
-        rows.writerow(["=".join(s["pair"]), *("" if s[k] is None else s[k] for k in keys)])
+    rows = [["=".join(s["pair"]), *("" if s[k] is None else s[k] for k in keys)]
+            for s in summaries]
     writer.write("table.txt", table + "\n")
-    writer.write("summary.csv", buf.getvalue())
+    writer.write("summary.csv", csv_text([["pair", *keys], *rows]))
     writer.write("report.md", "\n".join(lines))
     return writer.report
 

@@ -32,6 +32,9 @@ if TYPE_CHECKING:  # pragma: no cover - types only
     from .run import RunData
     from .stats import TrajectoryStats
 
+#: Okabe and Ito's colour-blind-safe palette (black last).
+PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442",
+           "#000000")
 #: Local style of every figure.
 STYLE = {
     "font.size": 8,
@@ -48,16 +51,11 @@ STYLE = {
     "grid.linewidth": 0.5,
     "pdf.fonttype": 42,
     "ps.fonttype": 42,
-    # Okabe-Ito (PALETTE below) for every figure that takes the default colours
-    "axes.prop_cycle": "cycler('color', ['#0072B2', '#E69F00', '#009E73', '#CC79A7', "
-                       "'#56B4E9', '#D55E00', '#F0E442', '#000000'])",
+    "axes.prop_cycle": f"cycler('color', {list(PALETTE)!r})",  # for the default colours
 }
 #: Figure widths in inches: a page's text width, one column of a two-column paper.
 WIDTHS = {"page": 7.0, "column": 3.4}
 DPI = 200
-#: Okabe and Ito's colour-blind-safe palette (black last).
-PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442",
-           "#000000")
 _LINESTYLES = ("-", "--", ":", "-.")
 _MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
 #: Steps from which the step axis becomes symmetric-log.
@@ -67,13 +65,6 @@ LOG_STEPS = 100
 def available() -> bool:
     """Whether matplotlib can be imported."""
     return importlib.util.find_spec("matplotlib") is not None
-
-
-def init_styles(inits: list[str]) -> dict[str, tuple[str, str]]:
-    """``init -> (colour, line style)``: Okabe-Ito colours, then the next line style."""
-    n = len(PALETTE)
-    return {name: (PALETTE[i % n], _LINESTYLES[(i // n) % len(_LINESTYLES)])
-            for i, name in enumerate(inits)}
 
 
 def later_break_runs(run: RunData) -> list[tuple[str, str]]:
@@ -150,7 +141,9 @@ class _Painter:
         self.steps = run.config["steps"]
         self.inits = list(dict.fromkeys(init for init, _ in run.runs))
         self.optimizers = list(dict.fromkeys(opt for _, opt in run.runs))
-        self.styles = init_styles(list(run.config["init"]))
+        n = len(PALETTE)  # init -> (colour, line style): every colour, then the next style
+        self.styles = {name: (PALETTE[i % n], _LINESTYLES[(i // n) % len(_LINESTYLES)])
+                       for i, name in enumerate(run.config["init"])}
         self.lrs = {s["optimizer"]: s["lr"] for s in run.summaries}
 
     def _figure(self, height: float) -> Figure:

@@ -1,15 +1,13 @@
 """``symjax reproduce``: re-run a recorded ``symjax verify`` run and compare it bit for bit.
 
 The recorded run is read and checked first (:func:`symjax.report.run.load_run`, and the SHA-256
-of ``per_seed.csv`` that ``results.json`` records): any problem is bad input (exit 2) before
-anything runs. Per-seed floats depend on the batch layout, so the XLA flags are set from the
-recorded layout before JAX is imported (:func:`configure_like`); the recorded environment
-(``provenance.env``, not under the run ID) is only compared (:func:`environment_differences`),
-never applied. The re-run writes into a temporary directory (or ``out``), and every per-seed
-figure is compared with the record: each column of ``per_seed.csv``, each array of
-``params.npz`` and ``trajectories.npz``, and the summaries, floats by bit pattern in the run's
-dtype or, with a tolerance, within it (integers and labels always exactly). Exit status
-(:class:`Outcome`): 0 all match, 1 some differ, 2 the environment differs.
+of ``per_seed.csv``): any problem is bad input before anything runs. Per-seed floats depend on
+the batch layout, so the XLA flags are set from the recorded layout before JAX is imported
+(:func:`configure_like`); the recorded environment is only compared
+(:func:`environment_differences`), never applied. Then every per-seed figure of the re-run is
+compared with the record: floats by bit pattern in the run's dtype or, with a tolerance, within
+it (integers and labels always exactly). Exit status (:class:`Outcome`): 0 all match, 1 some
+differ, 2 the environment differs.
 """
 
 from __future__ import annotations

@@ -20,9 +20,8 @@ from ..results.config import VerifyConfig
 from ..results.document import package_version, read_results, results_path, schema_problem
 from ..results.summary import seed_first_break, summarize
 
-#: Files of a ``symjax verify`` directory (the names
-#: :class:`symjax.experiments.verify.VerifyResults`
-#: writes; kept here so that reading them does not import JAX).
+#: Files of a ``symjax verify`` directory, as :class:`symjax.experiments.verify.VerifyResults`
+#: names them (kept here so that reading them does not import JAX).
 PER_SEED_FILE = "per_seed.csv"
 PARAMS_FILE = "params.npz"
 TRAJECTORIES_FILE = "trajectories.npz"
@@ -88,7 +87,6 @@ class RunData:
 
     @property
     def results(self) -> dict[str, Any]:
-        """What the run found."""
         return self.document["results"]
 
     @property
@@ -98,7 +96,7 @@ class RunData:
 
     @property
     def run_id(self) -> str:
-        """``sha256:<16 hex>`` of config, layout and results."""
+        """``sha256:<16 hex>`` of config and results (the layout left out)."""
         return self.document["run_id"]
 
     @property
@@ -118,7 +116,6 @@ class RunData:
         return [f"first_break_{a}_{b}" for a, b in self.results["tie_pairs"]]
 
     def file(self, name: str) -> Path:
-        """A file of the results directory."""
         return self.directory / name
 
 

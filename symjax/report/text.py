@@ -7,7 +7,7 @@ import csv
 import io
 import re
 import textwrap
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -366,11 +366,14 @@ def summary_csv(run: RunData) -> str:
     """Every summary field of every run, at full precision (floats as Python ``repr``, which
     reads back exactly; ``None`` empty; booleans ``true``/``false``)."""
     keys = list(run.summaries[0])
+    return csv_text([["run_id", *keys],
+                     *([run.run_id, *(_csv_cell(s.get(k)) for k in keys)] for s in run.summaries)])
+
+
+def csv_text(rows: Iterable[Sequence[Any]]) -> str:
+    """``rows`` as CSV text, lines ending in ``\\n``."""
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["run_id", *keys])
-    for s in run.summaries:
-        writer.writerow([run.run_id, *(_csv_cell(s.get(k)) for k in keys)])
+    csv.writer(buffer, lineterminator="\n").writerows(rows)
     return buffer.getvalue()
 
 

@@ -1,18 +1,13 @@
 """The options of a verify run, declared once: :class:`VerifyConfig`.
 
-Each field is one option: its default, its help text, its JSON type in ``results.json`` and,
-for options with a plain value (a number in a range, one of a few names), its validation.
-Everything else reads this declaration: the keywords :func:`symjax.verify` accepts, the options
-of ``symjax verify`` (``output_activation`` is ``--output-activation``), the ``config`` of
-``results.json`` and of ``run.json``, the checks ``symjax report`` makes on a results document,
-and ``symjax reproduce``. Adding an option is adding a field here (and using its value in the
-engine); an option added after runs were published is declared with ``since_default=True``, so
-that it is recorded only when it differs from its default and the run IDs of earlier runs,
-which lack it, stay what they were.
-
-Options whose value needs the engine to resolve (widths, activations, data set, init and
-optimizer specs, learning rates, ties) carry no validator here: :func:`symjax.experiments.verify
-.resolve` canonicalizes them.
+Each field is one option (:func:`option`): its default, its help text, its JSON type in
+``results.json`` and, for options with a plain value, its validation (the engine's
+:func:`symjax.experiments.verify.resolve` canonicalizes the others: widths, activations, data
+set, init and optimizer specs, learning rates, ties). Everything else reads this declaration:
+the keywords :func:`symjax.verify` accepts, the options of ``symjax verify``
+(``output_activation`` is ``--output-activation``), the ``config`` of ``results.json`` and of
+``run.json``, ``symjax report`` and ``symjax reproduce``. Adding an option is adding a field here
+(and using its value in the engine).
 """
 
 from __future__ import annotations

@@ -2,20 +2,11 @@
 
 Every command that produces results (``verify``, ``prove``, ...) writes them with
 :func:`write_results`, and every command that consumes them (``report``, ``reproduce``, ``cite``)
-reads them with :func:`read_results`. The document is validated against the JSON Schema shipped
-in the package (:data:`SCHEMA_FILE`)::
-
-    {
-      "schema": "symjax-results",
-      "schema_version": 1,
-      "kind": "verify",                       # one of KINDS
-      "run_id": "sha256:<16 hex>",
-      "content_hash": "sha256:<64 hex>",
-      "config": {...},                        # what was asked: everything that changes results
-      "layout": {...},                        # how it was batched (seeds per chunk, devices, ...)
-      "results": {...},                       # what was found
-      "provenance": {...}                     # who, where, when: versions, devices, flags, times
-    }
+reads them with :func:`read_results`. The document holds ``schema`` (:data:`SCHEMA`),
+``schema_version``, ``kind`` (one of :data:`KINDS`), ``run_id``, ``content_hash``, ``config``
+(what was asked: everything that changes results), ``layout`` (how it was batched), ``results``
+(what was found) and ``provenance`` (who, where, when: versions, devices, flags, times); it is
+validated against the JSON Schema shipped in the package (:data:`SCHEMA_FILE`).
 
 **Run ID and content hash.** ``run_id`` is ``sha256:`` and the first 16 hex digits of the
 SHA-256 of the canonical JSON (sorted keys, no whitespace, UTF-8) of ``{schema, schema_version,
@@ -292,9 +283,7 @@ def results_path(path: str | os.PathLike, *, create: bool = False) -> Path:
     """
     p = Path(path)
     if p.is_dir() or (not p.is_file() and p.suffix.lower() != ".json"):
-        if create:
-            p.mkdir(parents=True, exist_ok=True)
-        return p / RESULTS_FILE
+        p = p / RESULTS_FILE
     if create:
         p.parent.mkdir(parents=True, exist_ok=True)
     return p

@@ -61,11 +61,11 @@ def _nonempty_path(path, option: str) -> Path:
     return Path(text)
 
 
-def refuse_symlink(path, what: str = "") -> None:
+def refuse_symlink(path) -> None:
     """Raise :class:`InputError` if ``path`` is a symbolic link: symjax follows no link inside a
     results directory (it could point anywhere: a user's file, another directory)."""
     if Path(path).is_symlink():
-        raise InputError(f"{path} is a symbolic link{what}; symjax follows no link inside a "
+        raise InputError(f"{path} is a symbolic link; symjax follows no link inside a "
                          f"results directory (remove the link or choose another directory)")
 
 
@@ -269,13 +269,12 @@ class ChunkStore:
                           + "\n")
 
     def clear_chunks(self) -> None:
-        """Remove the chunk files of an earlier (finished) run: files named like chunks, and
-        temporaries; nothing else in the chunk directory is touched."""
+        """Remove the chunk files of an earlier (finished) run, nothing else in the chunk
+        directory (its temporaries: :meth:`remove_temporaries`)."""
         self.check_links()
         if self.chunk_dir.is_dir():
             for p in self.chunk_dir.iterdir():
-                if _CHUNK_NAME.fullmatch(p.name) or (p.name.startswith(".")
-                                                    and p.suffix == ".tmp"):
+                if _CHUNK_NAME.fullmatch(p.name):
                     p.unlink()  # unlink never follows a link: a link is removed, not its target
 
     def remove_temporaries(self) -> None:
