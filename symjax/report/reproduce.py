@@ -130,8 +130,7 @@ def reproduce(path: str | os.PathLike, *, tolerance: float | None = None,
         # now, not after the first lines are printed (verify creates a new one, as ever)
         claim_directory(out, option="--out", ours=holds_verify_run, what="verify run",
                         force_option=None)
-    recorded = load_run(path)
-    check_file_digests(recorded)
+    recorded = load_run(path, check_digests=True)
     where = recorded.file("results.json")
     if out is not None and Path(out).resolve() == recorded.directory.resolve():
         raise InputError(f"--out {out} is the recorded run's directory; the re-run would "
@@ -178,21 +177,6 @@ def reproduce(path: str | os.PathLike, *, tolerance: float | None = None,
     status = EXIT_DIFFER if any(c.n_differences for c in comparisons) else EXIT_MATCH
     return Outcome(status, recorded.run_id, environment + layout, comparisons, rerun.run_id,
                    notes)
-
-
-def check_file_digests(run: RunData) -> None:
-    """Refuse (exit 2) a ``per_seed.csv`` whose SHA-256 differs from what ``results.json``
-    records for it (``results.files``): it is not the file the run wrote, so comparing it says
-    nothing. Runs of symjax versions that recorded no digests pass."""
-    from ..results.rundir import file_sha256
-
-    files = run.results.get("files")
-    if isinstance(files, dict) and PER_SEED_FILE in files:
-        found, recorded = file_sha256(run.file(PER_SEED_FILE)), files[PER_SEED_FILE]
-        if found != recorded:
-            raise InputError(f"{run.file(PER_SEED_FILE)}: SHA-256 {found} differs from "
-                             f"{recorded!s:.80} recorded in results.json (run {run.run_id}): "
-                             f"the file was changed after the run wrote it")
 
 
 def _part(document: dict[str, Any], *keys: str) -> dict[str, Any]:
