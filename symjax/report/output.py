@@ -28,12 +28,9 @@ REPORT_STAMP = "report_of_run.txt"
 
 class ReportWriter:
     """Writes the files of one report (:attr:`report`) into ``out``, by default ``DIR/report``
-    of the results directory ``directory``, never through a symbolic link.
-
-    The directory must not be a symbolic link, and no file is written through one. A directory
-    that holds the report of another run (:data:`REPORT_STAMP`) is refused: a report belongs to
-    one run.
-    """
+    of the results directory ``directory``, never through a symbolic link (the directory, or a
+    file in it). A directory that holds the report of another run (:data:`REPORT_STAMP`) is
+    refused: a report belongs to one run."""
 
     def __init__(self, out: str | os.PathLike | None, directory: Path, run_id: str):
         out = Path(out) if out is not None else directory / REPORT_DIR

@@ -75,8 +75,6 @@ def later_break_runs(run: RunData) -> list[tuple[str, str]]:
 
 def caption(name: str, run: RunData, stats: TrajectoryStats | None = None) -> str:
     """The caption of figure ``name`` of ``run`` (for the report and ``NAME.tex``)."""
-    seeds = run.config["seeds"]
-    task = run.results["dataset"]["spec"]
     source = ""
     if stats is not None:
         source = (f"all {stats.seeds} seeds of each run" if stats.source == "trajectories.npz" else
@@ -84,9 +82,9 @@ def caption(name: str, run: RunData, stats: TrajectoryStats | None = None) -> st
                   f"recorded at {stats.steps.size} log-spaced steps (by symjax verify, beside "
                   f"the run)")
     return {
-        "solved_fraction": f"Fraction of the {seeds} seeds of each init x optimizer run that "
-                           f"solved {task} after {run.config['steps']} steps, with its 95% "
-                           f"Wilson score interval.",
+        "solved_fraction": f"Fraction of the {run.config['seeds']} seeds of each init x "
+                           f"optimizer run that solved {run.results['dataset']['spec']} after "
+                           f"{run.config['steps']} steps, with its 95% Wilson score interval.",
         "loss": f"Training loss over training, median (line) and 25th-75th percentiles (band) "
                 f"over the seeds that solved the task (left) and those that did not (right), "
                 f"per optimizer; from {source}. Runs with no seed in a panel are absent.",

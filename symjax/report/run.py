@@ -3,6 +3,7 @@ CSV checked against it, and the recorded arrays."""
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import os
@@ -52,18 +53,12 @@ _PRETTY = {
 }
 
 
-# -- reading a run -----------------------------------------------------------------------------
 @dataclass
 class RunData:
-    """A ``symjax verify`` results directory, read and cross-checked.
-
-    Attributes:
-      directory: the directory holding ``results.json``.
-      document: the results document (:func:`symjax.results.document.read_results`).
-      columns: the columns of ``per_seed.csv``, in file order.
-      per_seed: ``(init, optimizer) -> {column: (seeds,) array}`` in summary order; floats in
-        the run's dtype, ``max_ulp`` as uint64, other numbers as int64, labels as str.
-    """
+    """A ``symjax verify`` results ``directory``, read and cross-checked: its results
+    ``document``, the ``columns`` of ``per_seed.csv`` in file order and its values, ``per_seed``:
+    ``(init, optimizer) -> {column: (seeds,) array}`` in summary order (floats in the run's
+    dtype, ``max_ulp`` as uint64, other numbers as int64, labels as str)."""
 
     directory: Path
     document: dict[str, Any]
@@ -357,7 +352,7 @@ def _check_against_summaries(where: str, run: RunData, per_seed: dict) -> None:
                     f"to another run")
 
 
-class NpzArrays(Mapping):
+class NpzArrays(Mapping, contextlib.AbstractContextManager):
     """The arrays of an ``.npz`` file, each read when accessed (one at a time in memory).
 
     A context manager; every reading error (truncated or corrupted file, not an npz archive)
@@ -405,9 +400,6 @@ class NpzArrays(Mapping):
         for thing in (self._data, self._file):
             if thing is not None:
                 thing.close()
-
-    def __enter__(self) -> NpzArrays:
-        return self
 
     def __exit__(self, *exc) -> None:
         self.close()

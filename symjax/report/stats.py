@@ -14,7 +14,6 @@ from ..base.layout import Layout, min_unit_distance, unit_rows
 from .run import SAMPLE_FILE, TRAJECTORIES_FILE, NpzArrays, RunData
 
 
-# -- trajectories ------------------------------------------------------------------------------
 class Band(NamedTuple):
     """Quantiles over seeds at each recorded step: ``(records,)`` arrays."""
 

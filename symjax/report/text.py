@@ -54,13 +54,10 @@ def spec_words(spec: str, markup: Markup | None = None, extra: Sequence[str] = (
 
 def fmt_number(value: Any) -> str:
     """A table number: integers as they are, floats to 4 significant digits."""
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return str(value)
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
-def _and(items: Sequence[str]) -> str:
-    items = list(items)
+def _and(items: list[str]) -> str:
     if len(items) <= 2:
         return " and ".join(items)
     return ", ".join(items[:-1]) + ", and " + items[-1]
@@ -162,12 +159,8 @@ def _group_sentence(run: RunData, s: dict, markup: Markup) -> str:
 def methods_paragraph(run: RunData, markup: Markup = PLAIN) -> str:
     """What was run and what was found, every number from the results: the setup, one sentence
     per init x optimizer run (never a number pooled over runs that test different hypotheses),
-    then the definitions, as paragraphs separated by a blank line.
-
-    Args:
-      run: the run.
-      markup: :data:`PLAIN` (for ``methods.txt`` and ``report.md``) or :data:`LATEX`.
-    """
+    then the definitions, as paragraphs separated by a blank line; in ``markup`` :data:`PLAIN`
+    (for ``methods.txt`` and ``report.md``) or :data:`LATEX`."""
     cfg, layout, res, doc = run.options, run.layout, run.results, run.document
     t, c, num = markup.text, markup.code, markup.number
     prov = doc["provenance"]
@@ -230,9 +223,8 @@ def methods_paragraph(run: RunData, markup: Markup = PLAIN) -> str:
 
 # -- tables ------------------------------------------------------------------------------------
 def _first_break_cell(s: dict) -> str:
-    if s["first_break_median"] is None:
-        return "never"
-    return f"{s['first_break_median']:g} [{s['first_break_min']}, {s['first_break_max']}]"
+    return ("never" if s["first_break_median"] is None else
+            f"{s['first_break_median']:g} [{s['first_break_min']}, {s['first_break_max']}]")
 
 
 def _theorem_cell(s: dict) -> str:

@@ -79,14 +79,11 @@ _GIT_TIMEOUT_S = 5.0
 # -- provenance ----------------------------------------------------------------------------
 def collect_provenance(*, jax_info: bool = True) -> dict[str, Any]:
     """Who, where and when: everything about a run that is not part of its result, as a
-    JSON-ready dict (``git`` is ``{"commit", "dirty"}`` when the package runs from a git
-    checkout, else ``None``; ``env`` holds ``XLA_FLAGS`` and ``JAX_*``).
-
-    Call it at the start of a run, after the JAX flags are set: with ``jax_info=True`` it imports
-    JAX and initialises the backend (to record its devices and numerics flags), after which
-    flags such as ``jax_num_cpu_devices`` can no longer change. With ``False`` (the symbolic
-    commands) JAX is not imported and ``"jax"`` is ``None``. :func:`write_results` fills in
-    ``end_time`` and ``wall_time_s``.
+    JSON-ready dict (``env`` holds ``XLA_FLAGS`` and ``JAX_*``). Call it at the start of a run,
+    after the JAX flags are set: with ``jax_info=True`` it imports JAX and initialises the
+    backend (to record its devices and numerics flags), after which flags such as
+    ``jax_num_cpu_devices`` can no longer change; with ``False`` (the symbolic commands)
+    ``"jax"`` is ``None``. :func:`write_results` fills in ``end_time`` and ``wall_time_s``.
     """
     return {
         "package": DISTRIBUTION,
@@ -138,11 +135,9 @@ def installed_versions(names: tuple[str, ...] = VERSIONED_PACKAGES) -> dict[str,
 
 
 def _git_info() -> dict[str, Any] | None:
-    """Commit and dirty flag of the checkout holding this package, or ``None``.
-
-    ``None`` when git is missing or fails, or when the package is not the top of a checkout
-    (an installed copy inside some unrelated repository must not report that repository).
-    """
+    """Commit and dirty flag of the checkout holding this package; ``None`` when git is missing
+    or fails, or when the package is not the top of a checkout (an installed copy inside some
+    unrelated repository must not report that repository)."""
     root = Path(__file__).resolve().parents[2]
 
     def git(*args: str) -> str:
@@ -232,16 +227,11 @@ def run_id_of(document: dict[str, Any]) -> str:
 def write_results(path: str | os.PathLike, *, kind: str, config: dict[str, Any],
                   layout: dict[str, Any], results: dict[str, Any],
                   provenance: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Validate and atomically write a results document; returns it as written (JSON types).
-
-    Args:
-      path: a directory (created if needed; the file is ``DIR/results.json``) or a file path
-        ending in ``.json`` (see :func:`results_path`).
-      kind: one of :data:`KINDS`.
-      config, layout, results: the hashed parts (see the module docstring).
-      provenance: from :func:`collect_provenance` at the start of the run; a copy gets
-        ``end_time`` and ``wall_time_s`` now. ``None``: collected now, with JAX details only if
-        JAX is already imported.
+    """Validate and atomically write a results document to ``path`` (see :func:`results_path`;
+    directories are created); returns it as written (JSON types). ``kind`` is one of
+    :data:`KINDS`; ``config``, ``layout`` and ``results`` are the hashed parts. ``provenance``
+    comes from :func:`collect_provenance` at the start of the run (a copy gets ``end_time`` and
+    ``wall_time_s`` now); ``None``: collected now, with JAX details only if JAX is imported.
 
     Raises:
       InputError: unknown ``kind`` or a document that fails the schema.
@@ -275,12 +265,9 @@ def write_results(path: str | os.PathLike, *, kind: str, config: dict[str, Any],
 
 
 def results_path(path: str | os.PathLike, *, create: bool = False) -> Path:
-    """The results file meant by ``path``.
-
-    An existing directory, or a path that does not exist and does not end in ``.json``, means
-    ``path/results.json``; anything else is the file itself. With ``create``, the directory that
-    will hold the file is created.
-    """
+    """The results file meant by ``path``: ``path/results.json`` for an existing directory or a
+    path that does not exist and does not end in ``.json``, else ``path`` itself. With
+    ``create``, the directory that will hold it is created."""
     p = Path(path)
     if p.is_dir() or (not p.is_file() and p.suffix.lower() != ".json"):
         p = p / RESULTS_FILE
@@ -292,13 +279,9 @@ def results_path(path: str | os.PathLike, *, create: bool = False) -> Path:
 # -- reading -------------------------------------------------------------------------------
 def read_results(path: str | os.PathLike) -> dict[str, Any]:
     """Read, validate and hash-check the results document ``path`` (a file, or a directory
-    holding ``results.json``); returns it as stored.
-
-    Raises:
-      InputError: one line naming the file and the problem: missing, unreadable, not JSON
-        (e.g. truncated), another schema or schema version, failing the schema, or a content
-        hash that does not match (edited after it was written).
-    """
+    holding ``results.json``); returns it as stored. :class:`InputError` (one line naming the
+    file) when it is missing, unreadable, not JSON (e.g. truncated), of another schema or schema
+    version, failing the schema, or edited after it was written (content hash mismatch)."""
     target = results_path(path)
     if not target.is_file():
         if Path(path).is_dir():

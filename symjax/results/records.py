@@ -57,11 +57,9 @@ def write_record(path, *, kind: str, config: dict[str, Any], result: dict[str, A
                  extra: dict[str, Any] | None = None, option: str = "--json",
                  force: bool = False) -> dict[str, Any]:
     """Write the record of a ``kind`` result to ``path``; returns it. ``extra``: more top-level
-    keys that the run ID does not cover (e.g. a LaTeX rendering of the result).
-
-    Raises:
-      InputError: ``path`` is a link, a directory, someone else's file (without ``force``) or
-        cannot be written (one line).
+    keys that the run ID does not cover (e.g. a LaTeX rendering of the result). One-line
+    :class:`InputError` when ``path`` is a link, a directory, someone else's file (without
+    ``force``) or cannot be written.
     """
     target = claim_file(path, option=option, ours=_is_record(kind), what=f"{kind} record",
                         force=force)
