@@ -102,8 +102,8 @@ MUTANTS: tuple[Mutant, ...] = (
         _VERDICT, "the matmul path is expected to keep ties bitwise"),
     Mutant(
         "verify-step0-break-ignored", "symjax/results/summary.py",
-        "first = np.where(fb >= 0, fb, _NEVER).min(axis=1)",
-        "first = np.where(fb > 0, fb, _NEVER).min(axis=1)",
+        "first = np.where(fb >= 0, fb, _NEVER).min(axis=1, initial=_NEVER)",
+        "first = np.where(fb > 0, fb, _NEVER).min(axis=1, initial=_NEVER)",
         _VERDICT, "a tie broken at step 0 does not count as broken"),
     Mutant(
         "verify-cli-exit-0", "symjax/cli/verify.py",

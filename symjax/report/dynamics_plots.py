@@ -52,9 +52,8 @@ def write_dynamics_figures(results: dict[str, Any], write: Callable[[str, bytes]
             r = results["laws"]
             figures["laws_change"], (ax, bx) = two_panels()
             for name, e in r["optimizers"].items():
-                p = np.asarray(e["sample"]["predicted"])
-                m = np.asarray(e["sample"]["measured"])
-                ax.scatter(np.abs(p), np.abs(m), s=4, label=name, alpha=0.6)
+                ax.scatter(np.abs(e["sample"]["predicted"]), np.abs(e["sample"]["measured"]), s=4,
+                           label=name, alpha=0.6)
             ax.set(xscale="log", yscale="log", xlabel="|predicted change of Q| per step",
                    ylabel="|measured change of Q|",
                    title=r"ReLU law: $\eta^2(|g_\mathrm{in}|^2 - g_\mathrm{out}^2)$")

@@ -157,14 +157,6 @@ class _Painter:
             ax.xaxis.set_major_formatter(lambda v, _: f"{v:.0f}")
         ax.set_xlim(0, max(self.steps, 1))
 
-    def _legend(self, fig: Figure, inits: list[str]) -> None:
-        from matplotlib.lines import Line2D
-
-        handles = [Line2D([], [], color=self.styles[i][0], ls=self.styles[i][1], lw=1.5)
-                   for i in inits]
-        fig.legend(handles, inits, title="init", loc="outside lower center", frameon=False,
-                   ncols=min(len(inits), 4 if self.width < 5 else 7))
-
     # -- figures -----------------------------------------------------------------------------
     def solved_fraction(self) -> Figure:
         """Solved fraction with 95% Wilson intervals: one row per init, one marker per
@@ -198,6 +190,7 @@ class _Painter:
     def by_outcome(self, stats: TrajectoryStats, what: str) -> Figure:
         """Loss or smallest unit distance over training: one row per optimizer, columns solved
         and stuck; one line (median) and band (25th-75th percentile) per init."""
+        from matplotlib.lines import Line2D
         from matplotlib.ticker import NullFormatter
 
         n_opt = len(self.optimizers)
@@ -240,7 +233,10 @@ class _Painter:
         for ax in grid[-1]:
             ax.set_xlabel("training step")
         fig.supylabel(label, fontsize=8)
-        self._legend(fig, self.inits)
+        handles = [Line2D([], [], color=self.styles[i][0], ls=self.styles[i][1], lw=1.5)
+                   for i in self.inits]
+        fig.legend(handles, self.inits, title="init", loc="outside lower center", frameon=False,
+                   ncols=min(len(self.inits), 4 if self.width < 5 else 7))
         return fig
 
     def first_break(self) -> Figure:

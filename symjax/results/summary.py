@@ -17,9 +17,7 @@ def seed_first_break(pair_first_break: np.ndarray) -> np.ndarray:
     """Per seed, the first step at which any tied pair differs (-1: none ever does), from the
     first break of each pair, shape ``(seeds, pairs)`` (-1 for a pair that never breaks)."""
     fb = np.asarray(pair_first_break).astype(np.int64)
-    if fb.shape[1] == 0:
-        return np.full(fb.shape[0], -1, np.int64)
-    first = np.where(fb >= 0, fb, _NEVER).min(axis=1)
+    first = np.where(fb >= 0, fb, _NEVER).min(axis=1, initial=_NEVER)
     return np.where(first == _NEVER, -1, first)
 
 
