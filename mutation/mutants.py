@@ -102,8 +102,8 @@ MUTANTS: tuple[Mutant, ...] = (
         _VERDICT, "the matmul path is expected to keep ties bitwise"),
     Mutant(
         "verify-step0-break-ignored", "symjax/results/summary.py",
-        "first = np.where(fb >= 0, fb, _NEVER).min(axis=1)",
-        "first = np.where(fb > 0, fb, _NEVER).min(axis=1)",
+        "first = np.where(fb >= 0, fb, _NEVER).min(axis=1, initial=_NEVER)",
+        "first = np.where(fb > 0, fb, _NEVER).min(axis=1, initial=_NEVER)",
         _VERDICT, "a tie broken at step 0 does not count as broken"),
     Mutant(
         "verify-cli-exit-0", "symjax/cli/verify.py",
@@ -114,14 +114,13 @@ MUTANTS: tuple[Mutant, ...] = (
     # -- reproduce comparisons --------------------------------------------------------------
     Mutant(
         "reproduce-npz-first-rows", "symjax/report/reproduce.py",
-        "        differs, near = _mismatch(a, b, tolerance)\n        result.values += a.size",
-        "        differs, near = _mismatch(a[:10], b[:10], tolerance)\n"
-        "        result.values += a.size",
+        "where = np.argwhere(result.compare(a, b, tolerance))",
+        "where = np.argwhere(result.compare(a[:10], b[:10], tolerance))",
         _REPRO, "params.npz / trajectories.npz compared on the first 10 seeds only"),
     Mutant(
         "reproduce-csv-first-rows", "symjax/report/reproduce.py",
-        "rows = np.flatnonzero(differs)",
-        "rows = np.flatnonzero(differs[:10])",
+        "rows = np.flatnonzero(result.compare(a, b, tolerance))",
+        "rows = np.flatnonzero(result.compare(a, b, tolerance)[:10])",
         _REPRO, "per_seed.csv compared on the first 10 seeds only"),
     Mutant(
         "reproduce-values-not-bits", "symjax/report/reproduce.py",

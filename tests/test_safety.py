@@ -377,10 +377,10 @@ def test_reproduce_refuses_an_edited_per_seed_csv(finished, tmp_path):
     assert "per_seed.csv: SHA-256" in line and "changed after the run" in line, line
     assert not stdout
     # Negative control: the unedited run passes the digest check.
-    from symjax.report.reproduce import check_file_digests
-    from symjax.report.run import load_run
+    from symjax.report.run import check_file_digests, load_run
 
-    check_file_digests(load_run(finished))
+    run = load_run(finished)
+    check_file_digests(run.directory, run.document, names=("per_seed.csv",))
 
 
 def test_reproduce_applies_no_flags_from_the_results_file(finished, tmp_path):

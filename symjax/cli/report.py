@@ -1,8 +1,6 @@
 """``symjax report``: tables, figures and a methods paragraph from a ``symjax verify`` directory.
 
-Nothing heavy at import: :mod:`symjax.report.writer` (NumPy) and matplotlib load when the command
-runs;
-JAX is never needed.
+:mod:`symjax.report.writer` (NumPy) and matplotlib load when the command runs; JAX never does.
 """
 
 from __future__ import annotations

@@ -1,8 +1,5 @@
-"""``symjax reproduce``: re-run a recorded ``symjax verify`` run and compare it bit for bit.
-
-No JAX at import: :func:`run` sets the XLA flags of the recorded run (device count included)
-before anything imports JAX, as ``symjax verify`` does (see :mod:`symjax.report.reproduce`).
-"""
+"""``symjax reproduce`` (:mod:`symjax.report.reproduce`, which sets the XLA flags of the recorded
+run before anything imports JAX)."""
 
 from __future__ import annotations
 

@@ -33,37 +33,27 @@ CAPTIONS = {
 
 def write_dynamics_figures(results: dict[str, Any], write: Callable[[str, bytes], Any], *,
                            width: str = "page") -> list[str]:
-    """Draw the figures the results allow; ``write(file name, bytes)`` stores each file.
-    Returns their names (``NAME.pdf`` and ``NAME.png`` each).
-
-    ``laws``: measured against predicted per-step change of Q (GD, momentum, Adam, weight decay)
-    and the total change against eta. ``stability``: measured against predicted unit difference
-    along trajectories, and break step against ln(1/eps). ``rounding``: the growth of the first
-    rounding difference against the linear prediction.
-    """
+    """Draw the figures of the parts in ``results`` (what each shows: :data:`CAPTIONS`);
+    ``write(file name, bytes)`` stores each file. Returns their names (``NAME.pdf`` and
+    ``NAME.png`` each)."""
     from matplotlib import rc_context
     from matplotlib.figure import Figure
     from matplotlib.ticker import FixedLocator, NullFormatter
 
-    names = []
+    figures = {}
     wide = width == "page"
-    size = (WIDTHS[width], 3.0 if wide else 5.2)
-    shape = (1, 2) if wide else (2, 1)
 
-    def save(fig, name: str) -> str:
-        save_figure(fig, name, write, f"symjax dynamics: {name}")
-        return name
+    def two_panels() -> tuple[Figure, Any]:
+        fig = Figure(figsize=(WIDTHS[width], 3.0 if wide else 5.2), layout="constrained")
+        return fig, fig.subplots(*((1, 2) if wide else (2, 1)))
 
     with rc_context(STYLE):
         if "laws" in results:
             r = results["laws"]
-            fig = Figure(figsize=size, layout="constrained")
-            ax, bx = fig.subplots(*shape)
+            figures["laws_change"], (ax, bx) = two_panels()
             for name, e in r["optimizers"].items():
-                p = np.asarray(e["sample"]["predicted"])
-                m = np.asarray(e["sample"]["measured"])
-                ax.scatter(np.abs(p), np.abs(m), s=4, label=name, alpha=0.6)
-            lo, hi = ax.get_xlim()
+                ax.scatter(np.abs(e["sample"]["predicted"]), np.abs(e["sample"]["measured"]), s=4,
+                           label=name, alpha=0.6)
             ax.set(xscale="log", yscale="log", xlabel="|predicted change of Q| per step",
                    ylabel="|measured change of Q|",
                    title=r"ReLU law: $\eta^2(|g_\mathrm{in}|^2 - g_\mathrm{out}^2)$")
@@ -81,7 +71,6 @@ def write_dynamics_figures(results: dict[str, Any], write: Callable[[str, bytes]
             bx.xaxis.set_major_formatter(lambda v, _: f"{v:g}")
             bx.xaxis.set_minor_formatter(NullFormatter())
             bx.legend()
-            names.append(save(fig, "laws_change"))
         if "stability" in results:
             r = results["stability"]
             c = r["curves"]
@@ -89,8 +78,7 @@ def write_dynamics_figures(results: dict[str, Any], write: Callable[[str, bytes]
             meas = np.asarray(c["measured"])  # (seeds, records, eps)
             pred = np.asarray(c["predicted_unit"])  # (seeds, records)
             eps = np.asarray(r["config"]["eps"])
-            fig = Figure(figsize=size, layout="constrained")
-            ax, bx = fig.subplots(*shape)
+            figures["stability_growth"], (ax, bx) = two_panels()
             for k, e in enumerate(eps):
                 line, = ax.semilogy(steps, meas[0, :, k], lw=1.2, label=f"eps {e:.0e}")
                 ax.semilogy(steps, e * pred[0], ls="--", lw=0.8, color=line.get_color())
@@ -111,12 +99,11 @@ def write_dynamics_figures(results: dict[str, Any], write: Callable[[str, bytes]
             bx.set(xlabel="ln(1/eps)", ylabel="break step",
                    title=f"break: unit difference >= {r['config']['threshold']}\n({who})")
             bx.legend()
-            names.append(save(fig, "stability_growth"))
         if "rounding" in results:
             r = results["rounding"]
             n = len(r["growth"])
-            fig = Figure(figsize=(WIDTHS[width], 2.8 if wide else 2.4 * n),
-                         layout="constrained")
+            fig = figures["rounding_growth"] = Figure(
+                figsize=(WIDTHS[width], 2.8 if wide else 2.4 * n), layout="constrained")
             axes = fig.subplots(1 if wide else n, n if wide else 1, squeeze=False).ravel()
             for ax, g in zip(axes, r["growth"]):
                 ex = g["example"]
@@ -138,5 +125,6 @@ def write_dynamics_figures(results: dict[str, Any], write: Callable[[str, bytes]
                 ax.set(xlabel="step", ylabel="unit difference",
                        title=f"matmul path, {g['dtype']}:\nafter the first rounding break")
                 ax.legend()
-            names.append(save(fig, "rounding_growth"))
-    return names
+        for name, fig in figures.items():
+            save_figure(fig, name, write, f"symjax dynamics: {name}")
+    return list(figures)

@@ -1,17 +1,13 @@
 """``symjax report`` of a user's model run (``symjax.verify_model(..., out=DIR)``, kind ``model``).
 
 Every number is read from the run's files: ``per_seed.csv`` is checked against the SHA-256 that
-``results.json`` records (so against the run ID) and the per-pair summaries are derived from it
-again and must equal the recorded ones. Written (into ``DIR/report/`` unless another directory
-is given, never through a symbolic link): ``report.md`` (what was run, the table, provenance),
-``table.txt`` (the table as :meth:`symjax.ModelVerification.table` prints it), ``summary.csv``
-(one row per pair) and ``report_of_run.txt`` (the run ID). No JAX is needed.
+``results.json`` records (so against the run ID), and the per-pair summaries derived from it
+again must equal the recorded ones. ``table.txt`` is the table as
+:meth:`symjax.ModelVerification.table` prints it. No JAX is needed.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import os
 from pathlib import Path
 
@@ -21,17 +17,14 @@ from ..base.errors import InputError
 from ..experiments.own_model import CSV_FILE, pair_summaries, pair_table
 from ..results.document import results_path
 from .output import Report, ReportWriter
-from .run import REPORT_DIR, check_file_digests
+from .run import check_file_digests
+from .text import csv_text
 
 
 def model_report(path: str | os.PathLike, document: dict, out=None) -> Report:
-    """Write the report of a model run (see the module docstring).
-
-    Raises:
-      InputError: ``per_seed.csv`` missing, changed after the run, malformed, or disagreeing
-        with the summaries of ``results.json``; an output directory that is a link or holds
-        the report of another run.
-    """
+    """Write the report of a model run; :class:`InputError` when ``per_seed.csv`` is missing,
+    changed after the run, malformed, or disagrees with the summaries of ``results.json``, or
+    the output directory is a link or holds the report of another run."""
     target = results_path(path)
     directory = target.parent
     results, config = document["results"], document["config"]
@@ -40,8 +33,7 @@ def model_report(path: str | os.PathLike, document: dict, out=None) -> Report:
         raise InputError(f"{directory / CSV_FILE}: its per-pair summaries differ from those "
                          f"of {target.name} (run {document['run_id']})")
     table = pair_table(summaries, results["seeds"])
-    out_dir = Path(out) if out is not None else directory / REPORT_DIR
-    writer = ReportWriter(out_dir, document["run_id"])
+    writer = ReportWriter(out, directory, document["run_id"])
     prov = document["provenance"]
     lines = [
         f"# symjax model report: run `{document['run_id']}`", "",
@@ -59,16 +51,13 @@ def model_report(path: str | os.PathLike, document: dict, out=None) -> Report:
         f"- symjax {prov.get('version')}; "
         + ", ".join(f"{k} {v}" for k, v in prov.get("versions", {}).items()),
         f"- layout: {document['layout']}", ""]
-    buf = io.StringIO()
-    rows = csv.writer(buf, lineterminator="\n")
     keys = [k for k in summaries[0] if k != "pair"] if summaries else []
-    rows.writerow(["pair", *keys])
-    for s in summaries:
-        rows.writerow(["=".join(s["pair"]), *("" if s[k] is None else s[k] for k in keys)])
+    rows = [["=".join(s["pair"]), *("" if s[k] is None else s[k] for k in keys)]
+            for s in summaries]
     writer.write("table.txt", table + "\n")
-    writer.write("summary.csv", buf.getvalue())
+    writer.write("summary.csv", csv_text([["pair", *keys], *rows]))
     writer.write("report.md", "\n".join(lines))
-    return Report(out_dir, writer.files, [])
+    return writer.report
 
 
 def _per_seed_summaries(directory: Path, document: dict) -> list[dict]:

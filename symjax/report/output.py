@@ -2,22 +2,20 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..base.errors import InputError
 from ..base.files import atomic_open
+from .run import REPORT_DIR
 
 
 @dataclass
 class Report:
-    """What :func:`write_report` wrote.
-
-    Attributes:
-      out: the output directory.
-      files: paths written, in order.
-      notes: what is missing and how to get it (figures, trajectories, proof).
-    """
+    """What :func:`symjax.report.writer.write_report` wrote: into directory ``out``, the
+    ``files`` in order, and ``notes``: what is missing and how to get it (figures,
+    trajectories, proof)."""
 
     out: Path
     files: list[Path]
@@ -29,15 +27,15 @@ REPORT_STAMP = "report_of_run.txt"
 
 
 class ReportWriter:
-    """Writes the files of one report into one directory, never through a symbolic link.
+    """Writes the files of one report (:attr:`report`) into ``out``, by default ``DIR/report``
+    of the results directory ``directory``, never through a symbolic link (the directory, or a
+    file in it). A directory that holds the report of another run (:data:`REPORT_STAMP`) is
+    refused: a report belongs to one run."""
 
-    The directory must not be a symbolic link, and no file is written through one (``lstat``
-    before, ``O_NOFOLLOW`` when opening). A directory that holds the report of another run
-    (:data:`REPORT_STAMP`) is refused: a report belongs to one run.
-    """
-
-    def __init__(self, out: Path, run_id: str):
-        self.out, self.files = out, []
+    def __init__(self, out: str | os.PathLike | None, directory: Path, run_id: str):
+        out = Path(out) if out is not None else directory / REPORT_DIR
+        self.out, self.files, self.run_id = out, [], run_id
+        self.report = Report(out, self.files, [])
         if out.is_symlink():
             raise InputError(f"report directory {out} is a symbolic link; symjax report does "
                              f"not write through links (remove it, or choose another --out)")

@@ -5,21 +5,15 @@ canvases directly, so no GUI backend is ever chosen, nothing needs a display, an
 ``rcParams`` of a session that calls :func:`write_figures` (a notebook, say) are left as they
 were; the style lives in :data:`STYLE`, applied in a ``rc_context``.
 
-Each figure answers one question:
+Each figure answers one question (its caption: :func:`caption`): how often does each init x
+optimizer solve the task (``solved_fraction``)? How do the loss and the distance between hidden
+units evolve, for the seeds that solved the task and for the others (``loss``,
+``min_unit_distance``)? When does symmetry break, in the runs where it breaks after step 0
+(``first_break``, drawn only for those)?
 
-* ``solved_fraction``: how often does each init x optimizer solve the task? The solved fraction
-  with its 95% Wilson interval, one row per init scheme, one marker per optimizer.
-* ``loss`` and ``min_unit_distance``: how do training loss and the distance between hidden
-  units evolve, for the seeds that solved the task and for those that did not? Medians with
-  25th-75th percentile bands, one panel per optimizer x outcome (from ``trajectories.npz``, or
-  from ``trajectory_sample.npz``, the first seeds re-run at log-spaced steps).
-* ``first_break``: when does symmetry break, for the runs where it breaks after step 0
-  (``tied_eps``, the matmul path, dropout, gradient noise)? Drawn only for those runs.
-
-Sizes are in inches: ``page`` figures are :data:`WIDTHS` ``["page"]`` wide (a page's text width),
-``column`` figures fit one column of a two-column paper; fonts are embedded in the PDF
-(TrueType, ``pdf.fonttype`` 42). Colours are the Okabe-Ito palette (safe for the common kinds
-of colour blindness); beyond eight init schemes the line style changes too.
+Sizes are in inches (:data:`WIDTHS`); fonts are embedded in the PDF (TrueType). Colours are the
+Okabe-Ito palette (safe for the common kinds of colour blindness); beyond eight init schemes the
+line style changes too.
 """
 
 from __future__ import annotations
@@ -38,6 +32,9 @@ if TYPE_CHECKING:  # pragma: no cover - types only
     from .run import RunData
     from .stats import TrajectoryStats
 
+#: Okabe and Ito's colour-blind-safe palette (black last).
+PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442",
+           "#000000")
 #: Local style of every figure.
 STYLE = {
     "font.size": 8,
@@ -54,17 +51,11 @@ STYLE = {
     "grid.linewidth": 0.5,
     "pdf.fonttype": 42,
     "ps.fonttype": 42,
-    # Okabe-Ito (PALETTE below) for every figure that takes the default colours
-    "axes.prop_cycle": "cycler('color', ['#0072B2', '#E69F00', '#009E73', '#CC79A7', "
-                       "'#56B4E9', '#D55E00', '#F0E442', '#000000'])",
+    "axes.prop_cycle": f"cycler('color', {list(PALETTE)!r})",  # for the default colours
 }
 #: Figure widths in inches: a page's text width, one column of a two-column paper.
 WIDTHS = {"page": 7.0, "column": 3.4}
-WIDTH = WIDTHS["page"]
 DPI = 200
-#: Okabe and Ito's colour-blind-safe palette (black last).
-PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442",
-           "#000000")
 _LINESTYLES = ("-", "--", ":", "-.")
 _MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
 #: Steps from which the step axis becomes symmetric-log.
@@ -76,13 +67,6 @@ def available() -> bool:
     return importlib.util.find_spec("matplotlib") is not None
 
 
-def init_styles(inits: list[str]) -> dict[str, tuple[str, str]]:
-    """``init -> (colour, line style)``: Okabe-Ito colours, then the next line style."""
-    n = len(PALETTE)
-    return {name: (PALETTE[i % n], _LINESTYLES[(i // n) % len(_LINESTYLES)])
-            for i, name in enumerate(inits)}
-
-
 def later_break_runs(run: RunData) -> list[tuple[str, str]]:
     """The runs where some seed broke symmetry after step 0."""
     return [(s["init"], s["optimizer"]) for s in run.summaries
@@ -91,8 +75,6 @@ def later_break_runs(run: RunData) -> list[tuple[str, str]]:
 
 def caption(name: str, run: RunData, stats: TrajectoryStats | None = None) -> str:
     """The caption of figure ``name`` of ``run`` (for the report and ``NAME.tex``)."""
-    seeds = run.config["seeds"]
-    task = run.results["dataset"]["spec"]
     source = ""
     if stats is not None:
         source = (f"all {stats.seeds} seeds of each run" if stats.source == "trajectories.npz" else
@@ -100,9 +82,9 @@ def caption(name: str, run: RunData, stats: TrajectoryStats | None = None) -> st
                   f"recorded at {stats.steps.size} log-spaced steps (by symjax verify, beside "
                   f"the run)")
     return {
-        "solved_fraction": f"Fraction of the {seeds} seeds of each init x optimizer run that "
-                           f"solved {task} after {run.config['steps']} steps, with its 95% "
-                           f"Wilson score interval.",
+        "solved_fraction": f"Fraction of the {run.config['seeds']} seeds of each init x "
+                           f"optimizer run that solved {run.results['dataset']['spec']} after "
+                           f"{run.config['steps']} steps, with its 95% Wilson score interval.",
         "loss": f"Training loss over training, median (line) and 25th-75th percentiles (band) "
                 f"over the seeds that solved the task (left) and those that did not (right), "
                 f"per optimizer; from {source}. Runs with no seed in a panel are absent.",
@@ -136,7 +118,6 @@ def write_figures(run: RunData, stats: TrajectoryStats | None,
     Returns the figure names (``NAME.pdf`` and ``NAME.png`` each)."""
     from matplotlib import rc_context
 
-    names = []
     with rc_context(STYLE):
         painter = _Painter(run, WIDTHS[width])
         figures = [("solved_fraction", painter.solved_fraction())]
@@ -147,8 +128,7 @@ def write_figures(run: RunData, stats: TrajectoryStats | None,
             figures.append(("first_break", painter.first_break()))
         for name, fig in figures:
             save_figure(fig, name, write, f"symjax verify run {run.run_id}: {name}")
-            names.append(name)
-    return names
+    return [name for name, _ in figures]
 
 
 class _Painter:
@@ -159,7 +139,9 @@ class _Painter:
         self.steps = run.config["steps"]
         self.inits = list(dict.fromkeys(init for init, _ in run.runs))
         self.optimizers = list(dict.fromkeys(opt for _, opt in run.runs))
-        self.styles = init_styles(list(run.config["init"]))
+        n = len(PALETTE)  # init -> (colour, line style): every colour, then the next style
+        self.styles = {name: (PALETTE[i % n], _LINESTYLES[(i // n) % len(_LINESTYLES)])
+                       for i, name in enumerate(run.config["init"])}
         self.lrs = {s["optimizer"]: s["lr"] for s in run.summaries}
 
     def _figure(self, height: float) -> Figure:
@@ -175,14 +157,6 @@ class _Painter:
             ax.xaxis.set_major_formatter(lambda v, _: f"{v:.0f}")
         ax.set_xlim(0, max(self.steps, 1))
 
-    def _legend(self, fig: Figure, inits: list[str]) -> None:
-        from matplotlib.lines import Line2D
-
-        handles = [Line2D([], [], color=self.styles[i][0], ls=self.styles[i][1], lw=1.5)
-                   for i in inits]
-        fig.legend(handles, inits, title="init", loc="outside lower center", frameon=False,
-                   ncols=min(len(inits), 4 if self.width < 5 else 7))
-
     # -- figures -----------------------------------------------------------------------------
     def solved_fraction(self) -> Figure:
         """Solved fraction with 95% Wilson intervals: one row per init, one marker per
@@ -195,17 +169,11 @@ class _Painter:
         offsets = np.linspace(-0.25, 0.25, n_opt) if n_opt > 1 else np.zeros(1)
         by_run = {(s["init"], s["optimizer"]): s for s in self.run.summaries}
         for j, opt in enumerate(self.optimizers):
-            rows, frac, lo, hi = [], [], [], []
-            for i, init in enumerate(self.inits):
-                s = by_run.get((init, opt))
-                if s is None:
-                    continue
-                a, b = wilson_interval(s["solved"], s["seeds"])
-                rows.append(i + offsets[j])
-                frac.append(s["solved"] / s["seeds"])
-                lo.append(a)
-                hi.append(b)
-            frac, lo, hi = map(np.asarray, (frac, lo, hi))
+            found = [(i, by_run[(init, opt)]) for i, init in enumerate(self.inits)
+                     if (init, opt) in by_run]  # never empty: every optimizer ran
+            rows = [i + offsets[j] for i, _ in found]
+            frac = np.array([s["solved"] / s["seeds"] for _, s in found])
+            lo, hi = np.array([wilson_interval(s["solved"], s["seeds"]) for _, s in found]).T
             err = np.clip([frac - lo, hi - frac], 0, None)  # rounding: never below 0
             ax.errorbar(frac, rows, xerr=err, fmt=_MARKERS[j % 8], ms=3.5,
                         lw=1, capsize=2, color=PALETTE[j % len(PALETTE)],
@@ -222,6 +190,7 @@ class _Painter:
     def by_outcome(self, stats: TrajectoryStats, what: str) -> Figure:
         """Loss or smallest unit distance over training: one row per optimizer, columns solved
         and stuck; one line (median) and band (25th-75th percentile) per init."""
+        from matplotlib.lines import Line2D
         from matplotlib.ticker import NullFormatter
 
         n_opt = len(self.optimizers)
@@ -264,7 +233,10 @@ class _Painter:
         for ax in grid[-1]:
             ax.set_xlabel("training step")
         fig.supylabel(label, fontsize=8)
-        self._legend(fig, self.inits)
+        handles = [Line2D([], [], color=self.styles[i][0], ls=self.styles[i][1], lw=1.5)
+                   for i in self.inits]
+        fig.legend(handles, self.inits, title="init", loc="outside lower center", frameon=False,
+                   ncols=min(len(self.inits), 4 if self.width < 5 else 7))
         return fig
 
     def first_break(self) -> Figure:

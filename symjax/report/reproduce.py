@@ -1,33 +1,13 @@
 """``symjax reproduce``: re-run a recorded ``symjax verify`` run and compare it bit for bit.
 
-Steps:
-
-1. Read the run (:func:`symjax.report.writer.load_run`: ``results.json`` with its hash check, and
-   ``per_seed.csv`` cross-checked against it), check that its config maps onto the keyword
-   arguments of :func:`symjax.verify`, and read ``params.npz`` and ``trajectories.npz`` if they
-   are there. Any problem is bad input (exit 2) before anything runs.
-   The per-seed CSV must have the SHA-256 that ``results.json`` records for it (an edited
-   file is bad input, exit 2, not a difference).
-2. Set the XLA flags from the recorded device layout, before JAX is imported: per-seed floats
-   depend on the batch layout, so the re-run must have the same devices. On CPU the recorded
-   device count is forced with :func:`symjax.configure_xla` (the helper ``symjax verify``
-   uses), whatever the number of cores here. Nothing else of the record is applied: the
-   environment it lists (``provenance.env``, not covered by the run ID) is only compared.
-3. Compare the environment with the record: symjax, jax, jaxlib and optax versions, machine
-   architecture, device count, platform and kind, process count, and XLA flags set here that
-   the record lacks. If anything differs, bitwise comparison is meaningless: exit 2 saying what
-   differs, unless a tolerance was given. Recorded XLA flags that are not set here are named
-   as a note (set ``XLA_FLAGS`` to use them).
-4. Re-run ``verify(**config)`` with the same layout (and ``save_params`` when ``params.npz`` was
-   recorded) into a temporary directory (or ``out``), check that the layout it records is the
-   recorded one, and compare every per-seed figure: each column of ``per_seed.csv`` and each
-   array of ``params.npz`` and ``trajectories.npz``, bit for bit (floats by bit pattern in the
-   run's dtype) or, with a tolerance, floats within that relative tolerance and integers
-   exactly; also the summaries in ``results.json``.
-
-Exit status: 0 when everything matches, 1 when some figure differs (each difference names the
-run, the seed, the column or parameter, and by how much), 2 on bad input or when the environment
-differs and no tolerance was given.
+The recorded run is read and checked first (:func:`symjax.report.run.load_run`, and the SHA-256
+of ``per_seed.csv``): any problem is bad input before anything runs. Per-seed floats depend on
+the batch layout, so the XLA flags are set from the recorded layout before JAX is imported
+(:func:`configure_like`); the recorded environment is only compared
+(:func:`environment_differences`), never applied. Then every per-seed figure of the re-run is
+compared with the record: floats by bit pattern in the run's dtype or, with a tolerance, within
+it (integers and labels always exactly). Exit status (:class:`Outcome`): 0 all match, 1 some
+differ, 2 the environment differs.
 """
 
 from __future__ import annotations
@@ -36,16 +16,17 @@ import os
 import platform
 import sys
 import tempfile
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ..base.errors import InputError
-from ..results.document import package_version
+from ..results.config import VerifyConfig
+from ..results.document import installed_versions, package_version
 from .run import (
     LABEL_COLUMNS,
     PARAMS_FILE,
@@ -66,17 +47,10 @@ EXIT_MATCH, EXIT_DIFFER, EXIT_ENVIRONMENT = 0, 1, 2
 
 @dataclass
 class Comparison:
-    """The comparison of one file (or of the summaries) of the re-run with the record.
-
-    Attributes:
-      name: ``per_seed.csv``, ``params.npz``, ``trajectories.npz`` or ``summaries``.
-      values: how many values were compared.
-      not_bitwise: how many floats matched only within the tolerance.
-      differences: one line per value that differs (run, seed, column or parameter, by how
-        much); the first :data:`MAX_LISTED` are kept.
-      n_differences: how many values differ in all.
-      by_column: column or array name -> number of differing values.
-    """
+    """The comparison of one file (``name``), or of the summaries, of the re-run with the
+    record: how many ``values`` were compared, how many floats matched only within the
+    tolerance (``not_bitwise``), how many differ (``n_differences``, and ``by_column``: per
+    column or array), and the first :data:`MAX_LISTED` differences, one line each."""
 
     name: str
     values: int = 0
@@ -84,6 +58,14 @@ class Comparison:
     differences: list[str] = field(default_factory=list)
     n_differences: int = 0
     by_column: dict[str, int] = field(default_factory=dict)
+
+    def compare(self, a: np.ndarray, b: np.ndarray, tolerance: float | None) -> np.ndarray:
+        """Count the values of ``a`` compared with ``b`` (:func:`_mismatch`); returns the mask
+        of those that differ."""
+        differs, near = _mismatch(a, b, tolerance)
+        self.values += a.size
+        self.not_bitwise += near
+        return differs
 
     def add(self, what: str, count: int, lines: list[str]) -> None:
         """Record ``count`` differing values of column ``what``, described by ``lines``."""
@@ -110,17 +92,10 @@ class Comparison:
 
 @dataclass
 class Outcome:
-    """What :func:`reproduce` found.
-
-    Attributes:
-      status: the exit status (0 all match, 1 some differ, 2 environment differs).
-      recorded_id: run ID of the recorded run.
-      environment: differences between the recorded environment and this one.
-      comparisons: one per compared file, and the summaries.
-      rerun_id: run ID of the re-run (equal to the recorded one when everything matched in the
-        same layout).
-      notes: information that does not decide the status (recorded XLA flags not used here).
-    """
+    """What :func:`reproduce` found: the exit ``status``, the run IDs of the record and of the
+    re-run (``None`` when it did not run), the ``environment`` differences, one
+    :class:`Comparison` per compared file and the summaries, and ``notes`` that do not decide
+    the status (recorded XLA flags not used here)."""
 
     status: int
     recorded_id: str
@@ -133,28 +108,19 @@ class Outcome:
 def reproduce(path: str | os.PathLike, *, tolerance: float | None = None,
               out: str | os.PathLike | None = None, quiet: bool = False,
               log: Callable[[str], None] = lambda line: print(line, file=sys.stderr)) -> Outcome:
-    """Re-run the recorded ``verify`` run at ``path`` and compare every per-seed figure.
+    """Re-run the recorded ``verify`` run at ``path`` (a results directory or its
+    ``results.json``) and compare every per-seed figure.
 
-    Call it before JAX is imported (as ``symjax reproduce`` does) so that the XLA flags, and
-    with them the device count, can be set like the recorded run's; otherwise a different
-    device count shows as an environment difference.
-
-    Args:
-      path: a ``symjax verify`` results directory or its ``results.json``.
-      tolerance: ``None`` for a bitwise comparison; else the relative tolerance for floats
-        (integers and labels are always compared exactly), which also allows comparing across
-        environments.
-      out: directory for the re-run's files (default: a temporary directory, removed after).
-      quiet: no progress bar.
-      log: where progress messages go (default: stderr).
-
-    Returns:
-      An :class:`Outcome`.
+    Call it before JAX is imported (as ``symjax reproduce`` does), so that the device count can
+    be set like the recorded run's; otherwise a different device count shows as an environment
+    difference. ``tolerance``: ``None`` for a bitwise comparison, else the relative tolerance
+    for floats, which also allows comparing across environments. ``out``: keep the re-run's
+    files there (default: a temporary directory). ``log`` gets the progress messages.
 
     Raises:
-      InputError: bad input (see :func:`symjax.report.writer.load_run`), a config that does not map
-        onto :func:`symjax.verify`, an unreadable ``params.npz`` or ``trajectories.npz``, or a
-        negative or non-finite tolerance.
+      InputError: bad input (see :func:`symjax.report.run.load_run`), a config that does not
+        map onto :func:`symjax.verify`, an unreadable ``params.npz`` or ``trajectories.npz``,
+        or a negative or non-finite tolerance.
     """
     if tolerance is not None and not (np.isfinite(tolerance) and tolerance >= 0):
         raise InputError(f"tolerance {tolerance!r} must be a finite number >= 0")
@@ -164,12 +130,12 @@ def reproduce(path: str | os.PathLike, *, tolerance: float | None = None,
         # now, not after the first lines are printed (verify creates a new one, as ever)
         claim_directory(out, option="--out", ours=holds_verify_run, what="verify run",
                         force_option=None)
-    recorded = load_run(path)
-    check_file_digests(recorded)
+    recorded = load_run(path, check_digests=True)
+    where = recorded.file("results.json")
     if out is not None and Path(out).resolve() == recorded.directory.resolve():
         raise InputError(f"--out {out} is the recorded run's directory; the re-run would "
                          f"overwrite the files it is compared with")
-    options = _verify_options(recorded)
+    options = VerifyConfig.from_record(recorded.config, f"{where} (symjax {package_version()})")
     npz_files = [n for n in (PARAMS_FILE, TRAJECTORIES_FILE) if recorded.file(n).is_file()]
     for name in npz_files:  # a damaged file shows now, not after a long re-run
         with NpzArrays(recorded.file(name), recorded.run_id) as arrays:
@@ -178,18 +144,25 @@ def reproduce(path: str | os.PathLike, *, tolerance: float | None = None,
         raise InputError(f"{recorded.file(TRAJECTORIES_FILE)}: results.json records no "
                          f"trajectories (trajectory_every 0); the file belongs to another run")
     configure_like(recorded.document)
-    _check_options(recorded, options)  # after configure_like: this imports JAX
+    from ..experiments.verify import SymjaxWarning, resolve, verify  # imports JAX
+
+    try:  # refused now, in one line, rather than by the re-run
+        resolve(**options)
+    except InputError as err:
+        raise InputError(f"{where}: the recorded config is not valid: {err}") from None
     environment = environment_differences(recorded.document)
     notes = xla_flag_notes(recorded.document)
     if environment and tolerance is None:
         return Outcome(EXIT_ENVIRONMENT, recorded.run_id, environment, notes=notes)
-    cfg = recorded.config
+    cfg, wall = recorded.config, recorded.document["provenance"].get("wall_time_s")
     log(f"re-running run {recorded.run_id}: {cfg['seeds']} seeds x {len(cfg['init'])} init "
-        f"schemes x {len(cfg['optimizer'])} optimizers, {cfg['steps']} steps "
-        f"(the recorded run took {_seconds(recorded.document['provenance'])})")
+        f"schemes x {len(cfg['optimizer'])} optimizers, {cfg['steps']} steps (the recorded run "
+        f"took {f'{wall:.1f} s' if isinstance(wall, (int, float)) else 'an unknown time'})")
     with tempfile.TemporaryDirectory(prefix="symjax-reproduce-") as tmp:
         target = Path(out) if out is not None else Path(tmp)
-        _rerun(options, target, save_params=PARAMS_FILE in npz_files, quiet=quiet)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", SymjaxWarning)  # recorded in results.json already
+            verify(**options, out=target, save_params=PARAMS_FILE in npz_files, quiet=quiet)
         rerun = load_run(target)
         layout = [f"layout {k}: {recorded.layout.get(k)!r} recorded, {v!r} here"
                   for k, v in rerun.layout.items() if recorded.layout.get(k) != v]
@@ -204,59 +177,6 @@ def reproduce(path: str | os.PathLike, *, tolerance: float | None = None,
     status = EXIT_DIFFER if any(c.n_differences for c in comparisons) else EXIT_MATCH
     return Outcome(status, recorded.run_id, environment + layout, comparisons, rerun.run_id,
                    notes)
-
-
-def check_file_digests(run: RunData) -> None:
-    """Refuse (exit 2) a file whose SHA-256 differs from what ``results.json`` records for it
-    (``results.files``): it is not the file the run wrote, so comparing it says nothing."""
-    from ..results.rundir import file_sha256
-
-    files = run.results.get("files")
-    if not isinstance(files, dict):
-        return  # written before symjax recorded file digests
-    for name, recorded in files.items():
-        if name != PER_SEED_FILE:
-            continue  # the only file recorded so far; unknown names are not read
-        found = file_sha256(run.file(name))
-        if found != recorded:
-            raise InputError(f"{run.file(name)}: SHA-256 {found} differs from {recorded!s:.80} "
-                             f"recorded in results.json (run {run.run_id}): the file was "
-                             f"changed after the run wrote it")
-
-
-def _verify_options(run: RunData) -> dict[str, Any]:
-    """The recorded config as keyword arguments of :func:`symjax.verify`."""
-    from ..results.config import VerifyConfig
-
-    return VerifyConfig.from_record(run.config, f"{run.file('results.json')} (symjax "
-                                                f"{package_version()})")
-
-
-def _check_options(run: RunData, options: dict[str, Any]) -> None:
-    """Refuse a recorded config that :func:`symjax.verify` would refuse, before the re-run
-    starts (one line naming the file, nothing printed before it)."""
-    from ..experiments.verify import resolve
-
-    try:
-        resolve(**options)
-    except InputError as err:
-        raise InputError(f"{run.file('results.json')}: the recorded config is not valid: "
-                         f"{err}") from None
-
-
-def _rerun(options: dict[str, Any], out: Path, *, save_params: bool, quiet: bool) -> None:
-    import warnings
-
-    from ..experiments.verify import SymjaxWarning, verify
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", SymjaxWarning)  # recorded in results.json already
-        verify(**options, out=out, save_params=save_params, quiet=quiet)
-
-
-def _seconds(provenance: dict[str, Any]) -> str:
-    wall = provenance.get("wall_time_s")
-    return f"{wall:.1f} s" if isinstance(wall, (int, float)) else "an unknown time"
 
 
 def _part(document: dict[str, Any], *keys: str) -> dict[str, Any]:
@@ -278,17 +198,11 @@ MAX_CPU_DEVICES = 4096
 
 
 def configure_like(document: dict[str, Any]) -> None:
-    """Set the XLA flags for the recorded device layout, if JAX is not imported yet (else do
-    nothing).
-
-    Only symjax's own flags are set, from the recorded layout (hashed into the run ID): runs
-    that went through :func:`symjax.configure_xla` (``symjax verify``) get it again, with the
-    recorded number of devices on CPU; other runs get only the CPU device count. The recorded
-    environment (``provenance.env``) is never applied: a results file is data, and its flags
-    could name files or change what runs (:func:`xla_flag_notes` reports them).
-
-    Raises:
-      InputError: the layout asks for more than :data:`MAX_CPU_DEVICES` CPU devices.
+    """Set the XLA flags for the recorded device layout, if JAX is not imported yet: runs that
+    went through :func:`symjax.configure_xla` (``symjax verify``) get it again, with the
+    recorded number of devices on CPU; other runs get only the CPU device count. Nothing of
+    ``provenance.env`` is applied: its flags could name files or change what runs.
+    :class:`InputError` when the layout asks for more than :data:`MAX_CPU_DEVICES` CPU devices.
     """
     if "jax" in sys.modules:
         return
@@ -319,8 +233,9 @@ def environment_differences(document: dict[str, Any]) -> list[str]:
             out.append(f"{what}: {recorded} recorded, {here} here")
 
     check("symjax version", prov.get("version"), package_version())
+    installed = installed_versions(PINNED_PACKAGES)
     for name in PINNED_PACKAGES:
-        check(name, _part(prov, "versions").get(name), _installed(name))
+        check(name, _part(prov, "versions").get(name), installed.get(name))
     check("machine", prov.get("machine"), platform.machine())
     devices = jax.devices()
     check("device count", layout.get("devices"), len(devices))
@@ -340,8 +255,7 @@ def _recorded_flags(document: dict[str, Any]) -> list[str]:
 
 
 def xla_flag_notes(document: dict[str, Any]) -> list[str]:
-    """Recorded XLA flags that are not set here, as a note: they are not applied (the recorded
-    environment is not part of the run ID; anyone may have edited it), only named."""
+    """Recorded XLA flags that are not set here, named in a note (they are not applied)."""
     here = set(_flags(os.environ.get("XLA_FLAGS", "")))
     missing = [f for f in _recorded_flags(document) if f not in here]
     if not missing:
@@ -350,13 +264,6 @@ def xla_flag_notes(document: dict[str, Any]) -> list[str]:
     shown = shown if len(shown) <= 300 else shown[:297] + "..."
     return [f"the recorded run had XLA flags not set here ({shown}); they are not applied "
             f"from the results file: set XLA_FLAGS yourself if they matter"]
-
-
-def _installed(name: str) -> str | None:
-    try:
-        return version(name)
-    except PackageNotFoundError:
-        return None
 
 
 # -- comparisons -------------------------------------------------------------------------------
@@ -412,12 +319,8 @@ def compare_per_seed(recorded: RunData, rerun: RunData, tolerance: float | None)
         for column in recorded.columns:
             if column in LABEL_COLUMNS or column in missing:
                 continue
-            a = recorded.per_seed[(init, opt)][column]
-            b = rerun.per_seed[(init, opt)][column]
-            differs, near = _mismatch(a, b, tolerance)
-            result.values += a.size
-            result.not_bitwise += near
-            rows = np.flatnonzero(differs)
+            a, b = recorded.per_seed[(init, opt)][column], rerun.per_seed[(init, opt)][column]
+            rows = np.flatnonzero(result.compare(a, b, tolerance))
             result.add(column, rows.size, [
                 f"run {init}/{opt} seed {seeds[i]} column {column}: {_how_much(a[i], b[i])}"
                 for i in rows[:MAX_LISTED]])
@@ -438,10 +341,7 @@ def compare_npz(name: str, recorded: RunData, a_arrays: Mapping[str, np.ndarray]
                                      f"re-run {found}"])
             result.values += a.size
             continue
-        differs, near = _mismatch(a, b, tolerance)
-        result.values += a.size
-        result.not_bitwise += near
-        where = np.argwhere(differs)
+        where = np.argwhere(result.compare(a, b, tolerance))
         result.add(key, len(where), [
             f"{_describe(key, tuple(idx), recorded, names, steps)}: "
             f"{_how_much(a[tuple(idx)], b[tuple(idx)])}" for idx in where[:MAX_LISTED]])
@@ -469,18 +369,14 @@ def compare_summaries(recorded: RunData, rerun: RunData, tolerance: float | None
     """The hashed summaries of ``results.json``: integers and labels exactly, floats as set."""
     result = Comparison("summaries in results.json")
     other = {(s["init"], s["optimizer"]): s for s in rerun.summaries}
-    dtype = np.float64
     for s in recorded.summaries:
         key = (s["init"], s["optimizer"])
         for name, a in s.items():
             b = other.get(key, {}).get(name)
-            result.values += 1
             if isinstance(a, float) and isinstance(b, float):
-                differs, near = _mismatch(np.asarray([a], dtype), np.asarray([b], dtype),
-                                          tolerance)
-                result.not_bitwise += near
-                same = not differs[0]
+                same = not result.compare(np.array([a]), np.array([b]), tolerance)[0]
             else:
+                result.values += 1
                 same = a == b
             if not same:
                 result.add(name, 1, [f"run {key[0]}/{key[1]} {name}: recorded {a!r}, "

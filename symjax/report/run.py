@@ -3,6 +3,7 @@ CSV checked against it, and the recorded arrays."""
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import os
@@ -17,12 +18,11 @@ import numpy as np
 from ..base.errors import InputError
 from ..base.layout import Layout
 from ..results.config import VerifyConfig
-from ..results.document import package_version, read_results, results_path
+from ..results.document import package_version, read_results, results_path, schema_problem
 from ..results.summary import seed_first_break, summarize
 
-#: Files of a ``symjax verify`` directory (the names
-#: :class:`symjax.experiments.verify.VerifyResults`
-#: writes; kept here so that reading them does not import JAX).
+#: Files of a ``symjax verify`` directory, as :class:`symjax.experiments.verify.VerifyResults`
+#: names them (kept here so that reading them does not import JAX).
 PER_SEED_FILE = "per_seed.csv"
 PARAMS_FILE = "params.npz"
 TRAJECTORIES_FILE = "trajectories.npz"
@@ -53,18 +53,12 @@ _PRETTY = {
 }
 
 
-# -- reading a run -----------------------------------------------------------------------------
 @dataclass
 class RunData:
-    """A ``symjax verify`` results directory, read and cross-checked.
-
-    Attributes:
-      directory: the directory holding ``results.json``.
-      document: the results document (:func:`symjax.results.document.read_results`).
-      columns: the columns of ``per_seed.csv``, in file order.
-      per_seed: ``(init, optimizer) -> {column: (seeds,) array}`` in summary order; floats in
-        the run's dtype, ``max_ulp`` as uint64, other numbers as int64, labels as str.
-    """
+    """A ``symjax verify`` results ``directory``, read and cross-checked: its results
+    ``document``, the ``columns`` of ``per_seed.csv`` in file order and its values, ``per_seed``:
+    ``(init, optimizer) -> {column: (seeds,) array}`` in summary order (floats in the run's
+    dtype, ``max_ulp`` as uint64, other numbers as int64, labels as str)."""
 
     directory: Path
     document: dict[str, Any]
@@ -88,7 +82,6 @@ class RunData:
 
     @property
     def results(self) -> dict[str, Any]:
-        """What the run found."""
         return self.document["results"]
 
     @property
@@ -98,7 +91,7 @@ class RunData:
 
     @property
     def run_id(self) -> str:
-        """``sha256:<16 hex>`` of config, layout and results."""
+        """``sha256:<16 hex>`` of config and results (the layout left out)."""
         return self.document["run_id"]
 
     @property
@@ -118,7 +111,6 @@ class RunData:
         return [f"first_break_{a}_{b}" for a, b in self.results["tie_pairs"]]
 
     def file(self, name: str) -> Path:
-        """A file of the results directory."""
         return self.directory / name
 
 
@@ -128,14 +120,6 @@ _REQUIRED = {
     "layout": ("devices", "platform", "path_used"),
     "results": ("ok", "path_used", "tie_pairs", "param_names", "dataset", "summaries"),
 }
-_SUMMARY_KEYS = ("init", "optimizer", "lr", "seeds", "pairs", "pairs_preserved", "pairs_total",
-                 "seeds_all_pairs_preserved", "seeds_broken", "broken_at_step_0",
-                 "first_break_median", "first_break_min", "first_break_max", "max_ulp", "solved",
-                 "final_loss_median", "min_unit_distance_median",
-                 "min_unit_distance_init_median", "nonfinite", "expected_preserved",
-                 "invariant_holds")
-
-
 _INT = {"type": "integer", "minimum": 0}
 _NUMBER_OR_NONE = {"type": ["number", "string", "null"], "pattern": "^(nan|inf|-inf)$"}
 _SUMMARY_TYPES = {
@@ -151,6 +135,7 @@ _SUMMARY_TYPES = {
     "min_unit_distance_init_median": _NUMBER_OR_NONE,
     "expected_preserved": {"type": "boolean"}, "invariant_holds": {"type": ["boolean", "null"]},
 }
+_SUMMARY_KEYS = tuple(_SUMMARY_TYPES)
 _STRINGS = {"type": "array", "items": {"type": "string"}}
 #: What this module reads from a ``verify`` document, with types and ranges (the results schema
 #: leaves config, layout and results to each command). A document edited and re-hashed by hand
@@ -183,15 +168,9 @@ _VERIFY_SCHEMA = {
 
 def _check_verify_document(target: Path, document: dict[str, Any]) -> None:
     """Types, ranges and cross-references of the parts of a verify document read here."""
-    import jsonschema
-
-    validator = jsonschema.Draft202012Validator(_VERIFY_SCHEMA)
-    error = jsonschema.exceptions.best_match(validator.iter_errors(document))
-    if error is not None:
-        message = " ".join(error.message.split())
-        message = message if len(message) <= 160 else message[:157] + "..."
-        raise InputError(f"{target}: not a valid symjax verify results file at "
-                         f"{error.json_path}: {message}")
+    problem = schema_problem(document, _VERIFY_SCHEMA, limit=160)
+    if problem is not None:
+        raise InputError(f"{target}: not a valid symjax verify results file at {problem}")
     config, results = document["config"], document["results"]
 
     def bad(problem: str) -> InputError:
@@ -217,18 +196,10 @@ def _check_verify_document(target: Path, document: dict[str, Any]) -> None:
 
 def load_run(path: str | os.PathLike, document: dict | None = None, *,
              check_digests: bool = False) -> RunData:
-    """Read ``results.json`` of a ``symjax verify`` run and its ``per_seed.csv``, cross-checked.
-
-    Args:
-      path: a results directory, or its ``results.json``.
-      document: its contents, when the caller has already read them with
-        :func:`symjax.results.document.read_results`.
-      check_digests: also refuse a ``per_seed.csv`` whose SHA-256 differs from the one
-        ``results.json`` records (``report`` does; ``reproduce`` compares the numbers instead
-        and names each one that differs).
-
-    Returns:
-      A :class:`RunData`.
+    """Read ``results.json`` of a ``symjax verify`` run (at ``path``, a results directory or the
+    file itself; ``document``: its contents, if already read) and its ``per_seed.csv``,
+    cross-checked. ``check_digests``: also refuse a ``per_seed.csv`` whose SHA-256 differs from
+    the one ``results.json`` records.
 
     Raises:
       InputError: one line: results file missing, truncated, of another schema version, edited
@@ -299,10 +270,8 @@ def _read_per_seed(run: RunData) -> tuple[tuple[str, ...], dict]:
     dtype = np.dtype(run.config["dtype"])
     per_seed = {}
     for key, group in grouped.items():
-        cols = {}
-        for j, name in enumerate(header):
-            cells = [r[j] for r in group]
-            cols[name] = _parse_column(where, name, cells, dtype)
+        cols = {name: _parse_column(where, name, [r[j] for r in group], dtype)
+                for j, name in enumerate(header)}
         if not np.array_equal(cols["seed"], run.seeds):
             raise InputError(f"{where}: run {key[0]}/{key[1]} does not list seeds "
                              f"{run.seeds[0]}..{run.seeds[-1]} once each, in order")
@@ -357,22 +326,14 @@ def _parse_column(where: str, name: str, cells: list[str], dtype: np.dtype) -> n
     return values.astype(dtype) if as_float else values
 
 
-def summarize_per_seed(cols: dict[str, np.ndarray], pair_columns: Sequence[str]) -> dict:
-    """The summary fields of one run that follow from its per-seed columns."""
-    pairs = (np.stack([cols[c] for c in pair_columns], axis=1) if pair_columns
-             else np.zeros((cols["seed"].size, 0), np.int64))
-    return summarize(pairs, cols["max_ulp"], cols["solved"], cols["final_loss"],
-                     cols["min_unit_distance"], cols["min_unit_distance_init"],
-                     cols["nonfinite_step"])
-
-
 def _check_against_summaries(where: str, run: RunData, per_seed: dict) -> None:
-    pair_cols = run.pair_columns
+    """Refuse per-seed columns that contradict themselves or the summaries of results.json."""
     for summary in run.summaries:
         key = (summary["init"], summary["optimizer"])
         cols = per_seed[key]
-        first = seed_first_break(np.stack([cols[c] for c in pair_cols], axis=1) if pair_cols
-                                 else np.zeros((cols["seed"].size, 0), np.int64))
+        pairs = (np.stack([cols[c] for c in run.pair_columns], axis=1) if run.pair_columns
+                 else np.zeros((cols["seed"].size, 0), np.int64))
+        first = seed_first_break(pairs)
         consistent = ((first == cols["first_break_step"])
                       & (cols["nonfinite"] == (cols["nonfinite_step"] >= 0)))
         bad = np.flatnonzero(~consistent)
@@ -380,7 +341,9 @@ def _check_against_summaries(where: str, run: RunData, per_seed: dict) -> None:
             seed = run.seeds[bad[0]]
             raise InputError(f"{where}: run {key[0]}/{key[1]} seed {seed} contradicts itself "
                              f"(first_break_step vs its pairs, or nonfinite vs nonfinite_step)")
-        derived = summarize_per_seed(cols, pair_cols)
+        derived = summarize(pairs, cols["max_ulp"], cols["solved"], cols["final_loss"],
+                            cols["min_unit_distance"], cols["min_unit_distance_init"],
+                            cols["nonfinite_step"])
         for name, value in derived.items():
             if summary[name] != value:
                 raise InputError(
@@ -389,7 +352,7 @@ def _check_against_summaries(where: str, run: RunData, per_seed: dict) -> None:
                     f"to another run")
 
 
-class NpzArrays(Mapping):
+class NpzArrays(Mapping, contextlib.AbstractContextManager):
     """The arrays of an ``.npz`` file, each read when accessed (one at a time in memory).
 
     A context manager; every reading error (truncated or corrupted file, not an npz archive)
@@ -437,9 +400,6 @@ class NpzArrays(Mapping):
         for thing in (self._data, self._file):
             if thing is not None:
                 thing.close()
-
-    def __enter__(self) -> NpzArrays:
-        return self
 
     def __exit__(self, *exc) -> None:
         self.close()

@@ -14,7 +14,6 @@ from ..base.layout import Layout, min_unit_distance, unit_rows
 from .run import SAMPLE_FILE, TRAJECTORIES_FILE, NpzArrays, RunData
 
 
-# -- trajectories ------------------------------------------------------------------------------
 class Band(NamedTuple):
     """Quantiles over seeds at each recorded step: ``(records,)`` arrays."""
 
@@ -33,20 +32,12 @@ class Outcome(NamedTuple):
 
 @dataclass
 class TrajectoryStats:
-    """What the trajectory figures show, per run: quantiles over seeds at each recorded step.
-
-    Attributes:
-      steps: ``(records,)`` recorded steps.
-      distance: ``(init, optimizer) -> Band`` of the smallest hidden-unit distance.
-      loss: ``(init, optimizer) -> Band`` of the training loss.
-      tied: ``(init, optimizer) -> bool``: the distance is exactly 0 for every seed at every
-        recorded step (the units never separated).
-      outcomes: ``(init, optimizer) -> {"solved": Outcome | None, "stuck": Outcome | None}``:
-        the same bands over the seeds that solved the task and over those that did not (by the
-        run's own ``solved`` column).
-      source: the file read: ``trajectories.npz`` (every seed, every K steps) or
-        ``trajectory_sample.npz`` (the first seeds re-run at log-spaced steps).
-      seeds: seeds per run in that file.
+    """What the trajectory figures show: per ``(init, optimizer)`` run, :class:`Band` s over
+    seeds at each of the recorded ``steps`` of the smallest hidden-unit ``distance`` and of the
+    ``loss``; whether the units stayed ``tied`` (distance exactly 0 for every seed at every
+    recorded step); and the same bands over the seeds that solved the task and over the others
+    (``outcomes``: ``{"solved": Outcome | None, "stuck": Outcome | None}``, by the run's own
+    ``solved`` column). ``source``: the file read, with ``seeds`` seeds per run.
     """
 
     steps: np.ndarray
@@ -60,14 +51,8 @@ class TrajectoryStats:
 
 def trajectory_stats(run: RunData) -> TrajectoryStats | None:
     """Quantiles of the smallest hidden-unit distance and of the loss over training, from
-    ``trajectories.npz`` or, without it, from ``trajectory_sample.npz``.
-
-    Returns:
-      ``None`` when the run has neither file.
-
-    Raises:
-      InputError: the file is unreadable or does not match ``results.json``.
-    """
+    ``trajectories.npz`` or, without it, from ``trajectory_sample.npz`` (``None`` without
+    either); :class:`InputError` when the file is unreadable or does not match the run."""
     path = run.file(TRAJECTORIES_FILE)
     every, steps = run.config["trajectory_every"], run.config["steps"]
     sample = not path.is_file()
@@ -136,15 +121,10 @@ def _distances(layout: Layout, params: np.ndarray) -> np.ndarray:
 def _band(values: np.ndarray) -> Band:
     """Quantiles over the seed axis (axis 0), ignoring non-finite values."""
     finite = np.where(np.isfinite(values), values, np.nan)
-    with np.errstate(all="ignore"):
-        if np.isnan(finite).all(axis=0).any():
-            q = np.full((3, values.shape[1]), np.nan)
-            ok = ~np.isnan(finite).all(axis=0)
-            q[:, ok] = np.nanpercentile(finite[:, ok], [25, 50, 75], axis=0)
-        else:
-            q = np.nanpercentile(finite, [25, 50, 75], axis=0)
+    some = ~np.isnan(finite).all(axis=0)  # steps with a finite value (others stay NaN)
+    q = np.full((3, values.shape[1]), np.nan)
+    q[:, some] = np.nanpercentile(finite[:, some], [25, 50, 75], axis=0)
     return Band(*q)
-
 
 
 #: z of a two-sided 95% interval.

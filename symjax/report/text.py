@@ -6,7 +6,8 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Callable, Sequence
+import textwrap
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -35,7 +36,7 @@ def spec_words(spec: str, markup: Markup | None = None, extra: Sequence[str] = (
     r"""``adam:b1=0.8`` -> ``Adam (b1=0.8)``; in LaTeX ``Adam ($\beta_1 = 0.8$)``; ``extra``
     (already in ``markup``) is appended inside the parentheses."""
     name, *options = spec.split(":")
-    if markup is None or markup is PLAIN:
+    if markup in (None, PLAIN):
         parts = [*options, *extra]
         return pretty(name) + (f" ({', '.join(parts)})" if parts else "")
     parts = []
@@ -53,13 +54,10 @@ def spec_words(spec: str, markup: Markup | None = None, extra: Sequence[str] = (
 
 def fmt_number(value: Any) -> str:
     """A table number: integers as they are, floats to 4 significant digits."""
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return str(value)
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
-def _and(items: Sequence[str]) -> str:
-    items = list(items)
+def _and(items: list[str]) -> str:
     if len(items) <= 2:
         return " and ".join(items)
     return ", ".join(items[:-1]) + ", and " + items[-1]
@@ -161,12 +159,8 @@ def _group_sentence(run: RunData, s: dict, markup: Markup) -> str:
 def methods_paragraph(run: RunData, markup: Markup = PLAIN) -> str:
     """What was run and what was found, every number from the results: the setup, one sentence
     per init x optimizer run (never a number pooled over runs that test different hypotheses),
-    then the definitions, as paragraphs separated by a blank line.
-
-    Args:
-      run: the run.
-      markup: :data:`PLAIN` (for ``methods.txt`` and ``report.md``) or :data:`LATEX`.
-    """
+    then the definitions, as paragraphs separated by a blank line; in ``markup`` :data:`PLAIN`
+    (for ``methods.txt`` and ``report.md``) or :data:`LATEX`."""
     cfg, layout, res, doc = run.options, run.layout, run.results, run.document
     t, c, num = markup.text, markup.code, markup.number
     prov = doc["provenance"]
@@ -175,8 +169,7 @@ def methods_paragraph(run: RunData, markup: Markup = PLAIN) -> str:
     data = res["dataset"]
     dataset = (t(pretty(data["spec"])) if data["spec"] in _PRETTY else
                t("the data set ") + c(data["spec"]))
-    opts = [spec_words(o, markup) if markup is not PLAIN else spec_words(o)
-            for o in cfg["optimizer"]]
+    opts = [spec_words(o, markup) for o in cfg["optimizer"]]
     inits = [c(i) for i in cfg["init"]]
     size = fmt_number(float(cfg["eps"]))
     eps = (t(", with perturbation size ") + markup.math(size, r"\delta = "
@@ -188,18 +181,13 @@ def methods_paragraph(run: RunData, markup: Markup = PLAIN) -> str:
             t("on the matrix-product path (x @ W.T)"))
     if cfg["path"] != path_used:
         path += t(f" (the {cfg['path']} path was requested; the run fell back to {path_used})")
-    perturb = []
-    if cfg["dropout"]:
-        perturb.append(t("dropout of rate ") + num(fmt_number(float(cfg["dropout"]))) +
-                       t(" on the hidden units"))
-    if cfg["grad_noise"]:
-        perturb.append(t("Gaussian gradient noise of scale ") +
-                       num(fmt_number(float(cfg["grad_noise"]))))
-    if cfg["input_noise"]:
-        perturb.append(t("Gaussian input noise of scale ") +
-                       num(fmt_number(float(cfg["input_noise"]))) + t(" on every step"))
-    if cfg["weight_decay"]:
-        perturb.append(t("L2 weight decay ") + num(fmt_number(float(cfg["weight_decay"]))))
+    perturb = [t(before) + num(fmt_number(float(cfg[key]))) + t(after)
+               for key, before, after in (
+                   ("dropout", "dropout of rate ", " on the hidden units"),
+                   ("grad_noise", "Gaussian gradient noise of scale ", ""),
+                   ("input_noise", "Gaussian input noise of scale ", " on every step"),
+                   ("weight_decay", "L2 weight decay ", ""))
+               if cfg[key]]
     if cfg["schedule"] != "constant":
         perturb.append(t("the learning-rate schedule ") + c(cfg["schedule"]))
     batch = cfg["batch_size"]
@@ -235,9 +223,8 @@ def methods_paragraph(run: RunData, markup: Markup = PLAIN) -> str:
 
 # -- tables ------------------------------------------------------------------------------------
 def _first_break_cell(s: dict) -> str:
-    if s["first_break_median"] is None:
-        return "never"
-    return f"{s['first_break_median']:g} [{s['first_break_min']}, {s['first_break_max']}]"
+    return ("never" if s["first_break_median"] is None else
+            f"{s['first_break_median']:g} [{s['first_break_min']}, {s['first_break_max']}]")
 
 
 def _theorem_cell(s: dict) -> str:
@@ -341,7 +328,7 @@ def latex_table(run: RunData, name: str = "table_symmetry") -> str:
         f"% symjax report: run {run.run_id}, symjax "
         f"{_comment(run.document['provenance']['version'])}.",
         r"% Needs \usepackage{booktabs}; \input inside a table environment.",
-        *(f"% {line}" for line in _wrap(about, 95)),
+        *(f"% {line}" for line in textwrap.wrap(about, 95)),
         r"\footnotesize\setlength{\tabcolsep}{4pt}",
         rf"\begin{{tabular}}{{@{{}}{align}@{{}}}}",
         r"\toprule",
@@ -360,12 +347,6 @@ def _comment(text: Any) -> str:
     return "".join(c if " " <= c <= "~" else "?" for c in str(text))
 
 
-def _wrap(text: str, width: int) -> list[str]:
-    import textwrap
-
-    return textwrap.wrap(text, width)
-
-
 def _tex_cell(value: str) -> str:
     if value.startswith("never") or not any(ch.isdigit() for ch in value):
         return tex_escape(value)
@@ -377,11 +358,14 @@ def summary_csv(run: RunData) -> str:
     """Every summary field of every run, at full precision (floats as Python ``repr``, which
     reads back exactly; ``None`` empty; booleans ``true``/``false``)."""
     keys = list(run.summaries[0])
+    return csv_text([["run_id", *keys],
+                     *([run.run_id, *(_csv_cell(s.get(k)) for k in keys)] for s in run.summaries)])
+
+
+def csv_text(rows: Iterable[Sequence[Any]]) -> str:
+    """``rows`` as CSV text, lines ending in ``\\n``."""
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["run_id", *keys])
-    for s in run.summaries:
-        writer.writerow([run.run_id, *(_csv_cell(s.get(k)) for k in keys)])
+    csv.writer(buffer, lineterminator="\n").writerows(rows)
     return buffer.getvalue()
 
 

@@ -1,18 +1,13 @@
 """The options of a verify run, declared once: :class:`VerifyConfig`.
 
-Each field is one option: its default, its help text, its JSON type in ``results.json`` and,
-for options with a plain value (a number in a range, one of a few names), its validation.
-Everything else reads this declaration: the keywords :func:`symjax.verify` accepts, the options
-of ``symjax verify`` (``output_activation`` is ``--output-activation``), the ``config`` of
-``results.json`` and of ``run.json``, the checks ``symjax report`` makes on a results document,
-and ``symjax reproduce``. Adding an option is adding a field here (and using its value in the
-engine); an option added after runs were published is declared with ``since_default=True``, so
-that it is recorded only when it differs from its default and the run IDs of earlier runs,
-which lack it, stay what they were.
-
-Options whose value needs the engine to resolve (widths, activations, data set, init and
-optimizer specs, learning rates, ties) carry no validator here: :func:`symjax.experiments.verify
-.resolve` canonicalizes them.
+Each field is one option (:func:`option`): its default, its help text, its JSON type in
+``results.json`` and, for options with a plain value, its validation (the engine's
+:func:`symjax.experiments.verify.resolve` canonicalizes the others: widths, activations, data
+set, init and optimizer specs, learning rates, ties). Everything else reads this declaration:
+the keywords :func:`symjax.verify` accepts, the options of ``symjax verify``
+(``output_activation`` is ``--output-activation``), the ``config`` of ``results.json`` and of
+``run.json``, ``symjax report`` and ``symjax reproduce``. Adding an option is adding a field here
+(and using its value in the engine).
 """
 
 from __future__ import annotations
@@ -101,18 +96,13 @@ _NONNEGATIVE = {"type": "number", "minimum": 0}
 def option(default: Any, help: str, schema: Mapping[str, Any], *,
            check: Callable[[str, Any], Any] | None = None, required: bool = True,
            since_default: bool = False) -> Any:
-    """One option of :class:`VerifyConfig`.
-
-    Args:
-      default: its value when not given.
-      help: one line for ``symjax verify --help`` (the default is appended there).
-      schema: its JSON Schema in the ``config`` of ``results.json``.
-      check: ``check(name, value) -> canonical value`` for a plain value, raising
-        :class:`InputError`; ``None`` when the engine resolves it.
-      required: results documents must record it (``False`` for options that documents of
-        earlier versions may lack).
-      since_default: recorded only when it differs from ``default`` (an option added after runs
-        were published: their run IDs stay the same).
+    """One option of :class:`VerifyConfig`: its ``default``, its ``help`` line for ``symjax
+    verify --help`` (the default is appended there), its JSON ``schema`` in the ``config`` of
+    ``results.json``, and ``check(name, value) -> canonical value`` for a plain value, raising
+    :class:`InputError` (``None`` when the engine resolves it). ``required``: results documents
+    must record it (``False`` for options that documents of earlier versions may lack).
+    ``since_default``: recorded only when it differs from ``default`` (an option added after
+    runs were published: their run IDs stay the same).
     """
     return field(default=default, metadata={
         "help": help, "schema": dict(schema), "check": check,
@@ -194,11 +184,8 @@ class VerifyConfig:
 
     @classmethod
     def complete(cls, options: Mapping[str, Any], *, extra: Iterable[str] = ()) -> dict[str, Any]:
-        """``options`` with every missing option at its default.
-
-        Raises:
-          InputError: a name that is not an option (nor in ``extra``), naming the allowed ones.
-        """
+        """``options`` with every missing option at its default; :class:`InputError` for a name
+        that is not an option (nor in ``extra``), naming the allowed ones."""
         names = cls.fields()
         unknown = sorted(set(options) - set(names))
         if unknown:
@@ -224,20 +211,13 @@ class VerifyConfig:
     def record(cls, resolved: Mapping[str, Any]) -> dict[str, Any]:
         """The ``config`` that results record for these resolved options, in field order
         (options added later are left out while at their default)."""
-        out = {}
-        for name, f in cls.fields().items():
-            if f.metadata["since_default"] and resolved[name] == f.default:
-                continue
-            out[name] = resolved[name]
-        return out
+        return {name: resolved[name] for name, f in cls.fields().items()
+                if not (f.metadata["since_default"] and resolved[name] == f.default)}
 
     @classmethod
     def from_record(cls, config: Mapping[str, Any], where: str) -> dict[str, Any]:
-        """Keyword arguments of :func:`symjax.verify` from a recorded ``config``.
-
-        Raises:
-          InputError: a recorded name that is no option, or a required one missing.
-        """
+        """Keyword arguments of :func:`symjax.verify` from a recorded ``config``;
+        :class:`InputError` for a recorded name that is no option, or a required one missing."""
         names = cls.fields()
         unknown = sorted(set(config) - set(names))
         missing = sorted(n for n, f in names.items()

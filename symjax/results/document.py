@@ -1,65 +1,40 @@
 """Results files with provenance: one writer and one reader for every ``results.json``.
 
-Every command that produces results (``verify``, ``prove``, ...) writes them through
-:func:`write_results` and every command that consumes them (``report``, ``reproduce``, ``cite``)
-reads them through :func:`read_results`. The document is validated against the JSON Schema
-shipped in the package (``symjax/results/results.schema.json``, see :data:`SCHEMA_FILE`)::
-
-    {
-      "schema": "symjax-results",
-      "schema_version": 1,
-      "kind": "verify",                       # one of KINDS
-      "run_id": "sha256:<16 hex>",            # short form of content_hash
-      "content_hash": "sha256:<64 hex>",
-      "config": {...},                        # what was asked: everything that changes results
-      "layout": {...},                        # how it was batched (seeds per chunk, devices, ...)
-      "results": {...},                       # what was found
-      "provenance": {...}                     # who, where, when: versions, devices, flags, times
-    }
+Every command that produces results (``verify``, ``prove``, ...) writes them with
+:func:`write_results`, and every command that consumes them (``report``, ``reproduce``, ``cite``)
+reads them with :func:`read_results`. The document holds ``schema`` (:data:`SCHEMA`),
+``schema_version``, ``kind`` (one of :data:`KINDS`), ``run_id``, ``content_hash``, ``config``
+(what was asked: everything that changes results), ``layout`` (how it was batched), ``results``
+(what was found) and ``provenance`` (who, where, when: versions, devices, flags, times); it is
+validated against the JSON Schema shipped in the package (:data:`SCHEMA_FILE`).
 
 **Run ID and content hash.** ``run_id`` is ``sha256:`` and the first 16 hex digits of the
 SHA-256 of the canonical JSON (sorted keys, no whitespace, UTF-8) of ``{schema, schema_version,
 kind, config, results}``: what determines the numbers and the numbers themselves (for ``verify``
 the results hold the SHA-256 of ``per_seed.csv``, so every per-seed number is under it). The
-batch layout is recorded beside it and not part of it: one result has one ID, whether it was
-computed on 1 device or 2. ``content_hash`` is the SHA-256 of ``{schema, schema_version, kind,
-config, layout, results}``, so that an edited layout is refused too. Provenance (times, host
-name, versions) is hashed by neither. The reader recomputes both, so a file edited by hand is
+layout is not part of it: one result has one ID, whether it was computed on 1 device or 2.
+``content_hash`` is the SHA-256 of the same with ``layout``, so that an edited layout is refused
+too. Provenance is hashed by neither. The reader recomputes both, so a file edited by hand is
 rejected. (symjax 0.2.x derived the run ID from the content hash, layout included: run IDs of
 0.2.x differ from those of 0.3 for the same result.)
 
+So that equal run IDs mean equal bits, ``config`` holds every option and every pinned numerics
+setting (dtype, PRNG implementation, ``jax_threefry_partitionable``, matmul or fixed-order path)
+and ``layout`` what decides per-seed rounding (seeds per vmapped chunk, device count, platform
+and device kind). Provenance records the actual flags too, unhashed.
+
 **Values.** ``config``, ``layout`` and ``results`` may hold dicts (string keys), lists, tuples,
-str, bool, int, float, None, NumPy scalars and arrays and JAX arrays (anything with ``tolist``);
-they are stored as plain JSON. Non-finite floats are stored as the strings ``"nan"``, ``"inf"``
-and ``"-inf"`` so that the file stays standard JSON (``NaN`` is not JSON) and no information is
-lost; ``float(value)`` turns them back into floats. :func:`read_results` returns the document as
-stored, those strings included (so a result that is the string ``"nan"`` itself reads the same).
+str, bool, int, float, None, NumPy scalars and arrays and JAX arrays (anything with ``tolist``),
+stored as plain JSON. Non-finite floats are stored as the strings ``"nan"``, ``"inf"`` and
+``"-inf"`` (``NaN`` is not JSON); ``float(value)`` turns them back. :func:`read_results` returns
+the document as stored, those strings included.
 
-Example (what ``symjax verify`` does)::
+Example (what ``symjax verify`` does; the three functions are also public as ``symjax.*``)::
 
-    from symjax.results.document import collect_provenance, read_results, write_results
-    # (also public as symjax.collect_provenance, symjax.write_results, symjax.read_results)
-
-    # After the JAX flags are set (x64, PRNG, CPU device count): this initialises the backend.
-    prov = collect_provenance()          # records the start time
-    ...                                  # the run
-    doc = write_results(
-        out_dir,                         # a directory (gets results.json) or a path ending .json
-        kind="verify",
-        config={"widths": [2, 2, 1], "optimizer": "adam", "steps": 500, "seeds": 4096},
-        layout={"chunk_size": 1024, "devices": 1, "vmap": True},
-        results={"tied_bitwise": 4096, "max_gap": np.float64(0.0), "per_seed_gap": gaps},
-        provenance=prov,                 # end time and wall time are filled in here
-    )
-    print(doc["run_id"])
-
-    doc = read_results(out_dir)          # InputError (one line) if missing, corrupt or edited
-
-What to put where, so that equal run ids mean equal bits: ``config`` holds every option and every
-pinned numerics setting (dtype, PRNG implementation, ``jax_threefry_partitionable``, matmul or
-fixed-order path); ``layout`` holds what decides per-seed rounding (seeds per vmapped chunk,
-device count, platform and device kind). Provenance records the actual flags too, but it is not
-hashed.
+    prov = collect_provenance()  # at the start, after the JAX flags are set
+    doc = write_results(out_dir, kind="verify", config={"steps": 500, ...},
+                        layout={"devices": 1, ...}, results={...}, provenance=prov)
+    doc = read_results(out_dir)  # InputError (one line) if missing, corrupt or edited
 """
 
 from __future__ import annotations
@@ -92,7 +67,6 @@ SCHEMA_FILE = "results.schema.json"
 RESULTS_FILE = "results.json"
 #: Kinds of results documents that can be written.
 KINDS = ("verify", "prove", "laws", "stability", "dynamics", "model")
-#: Distribution name (the import name ``symjax`` is taken on PyPI by another project).
 #: Third-party packages whose versions are recorded when installed.
 VERSIONED_PACKAGES = ("jax", "jaxlib", "optax", "chex", "sympy", "numpy")
 
@@ -104,23 +78,12 @@ _GIT_TIMEOUT_S = 5.0
 
 # -- provenance ----------------------------------------------------------------------------
 def collect_provenance(*, jax_info: bool = True) -> dict[str, Any]:
-    """Who, where and when: everything about a run that is not part of its result.
-
-    Call it at the start of a run, after the JAX flags are set: with ``jax_info=True`` it imports
-    JAX and initialises the backend (to count devices), after which flags such as
-    ``jax_num_cpu_devices`` can no longer change. :func:`write_results` fills in ``end_time`` and
-    ``wall_time_s``.
-
-    Args:
-      jax_info: record JAX's backend, devices and numerics flags. With ``False`` JAX is not
-        imported (for the symbolic commands) and ``"jax"`` is ``None``.
-
-    Returns:
-      A JSON-ready dict with keys ``package``, ``version``, ``git`` (``{"commit", "dirty"}`` when
-      the package runs from a git checkout, else ``None``), ``python``, ``python_implementation``,
-      ``platform``, ``machine``, ``hostname``, ``argv``, ``versions`` (installed packages among
-      :data:`VERSIONED_PACKAGES`), ``jax``, ``env`` (``XLA_FLAGS`` and ``JAX_*``),
-      ``start_time``, ``end_time`` and ``wall_time_s`` (the last two ``None`` until written).
+    """Who, where and when: everything about a run that is not part of its result, as a
+    JSON-ready dict (``env`` holds ``XLA_FLAGS`` and ``JAX_*``). Call it at the start of a run,
+    after the JAX flags are set: with ``jax_info=True`` it imports JAX and initialises the
+    backend (to record its devices and numerics flags), after which flags such as
+    ``jax_num_cpu_devices`` can no longer change; with ``False`` (the symbolic commands)
+    ``"jax"`` is ``None``. :func:`write_results` fills in ``end_time`` and ``wall_time_s``.
     """
     return {
         "package": DISTRIBUTION,
@@ -132,11 +95,10 @@ def collect_provenance(*, jax_info: bool = True) -> dict[str, Any]:
         "machine": platform.machine(),
         "hostname": socket.gethostname(),
         "argv": list(sys.argv),
-        "versions": _package_versions(),
+        "versions": installed_versions(),
         "jax": _jax_info() if jax_info else None,
-        "env": {
-            k: v for k, v in sorted(os.environ.items()) if k == "XLA_FLAGS" or k.startswith("JAX_")
-        },
+        "env": {k: v for k, v in sorted(os.environ.items())
+                if k == "XLA_FLAGS" or k.startswith("JAX_")},
         "start_time": _now(),
         "end_time": None,
         "wall_time_s": None,
@@ -161,9 +123,10 @@ def _seconds_between(start: Any, end: str) -> float | None:
     return max(elapsed.total_seconds(), 0.0)
 
 
-def _package_versions() -> dict[str, str]:
+def installed_versions(names: tuple[str, ...] = VERSIONED_PACKAGES) -> dict[str, str]:
+    """``name -> version`` of the installed packages among ``names``."""
     out = {}
-    for name in VERSIONED_PACKAGES:
+    for name in names:
         try:
             out[name] = version(name)
         except PackageNotFoundError:
@@ -172,21 +135,14 @@ def _package_versions() -> dict[str, str]:
 
 
 def _git_info() -> dict[str, Any] | None:
-    """Commit and dirty flag of the checkout holding this package, or ``None``.
-
-    ``None`` when git is missing or fails, or when the package is not the top of a checkout
-    (an installed copy inside some unrelated repository must not report that repository).
-    """
+    """Commit and dirty flag of the checkout holding this package; ``None`` when git is missing
+    or fails, or when the package is not the top of a checkout (an installed copy inside some
+    unrelated repository must not report that repository)."""
     root = Path(__file__).resolve().parents[2]
 
     def git(*args: str) -> str:
-        return subprocess.run(
-            ["git", "-C", str(root), *args],
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=_GIT_TIMEOUT_S,
-        ).stdout
+        return subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True,
+                              check=True, timeout=_GIT_TIMEOUT_S).stdout
 
     try:
         top = git("rev-parse", "--show-toplevel").strip()
@@ -215,24 +171,19 @@ def _jax_info() -> dict[str, Any]:
         "device_count": jax.device_count(),
         "local_device_count": jax.local_device_count(),
         "process_count": jax.process_count(),
-        "enable_x64": flag("jax_enable_x64"),
-        "default_prng_impl": flag("jax_default_prng_impl"),
-        "threefry_partitionable": flag("jax_threefry_partitionable"),
-        "default_matmul_precision": flag("jax_default_matmul_precision"),
+        **{name: flag(f"jax_{name}") for name in ("enable_x64", "default_prng_impl",
+                                                   "threefry_partitionable",
+                                                   "default_matmul_precision")},
     }
 
 
 # -- values and hashing --------------------------------------------------------------------
 def to_json_value(value: Any, where: str = "value") -> Any:
-    """Convert ``value`` to plain JSON; non-finite floats to ``"nan"``, ``"inf"``, ``"-inf"``.
-
-    Args:
-      value: dicts with ``str`` keys, lists, tuples, str, bool, int, float, None, and objects
-        with ``tolist`` (NumPy scalars and arrays, JAX arrays).
-      where: the position of ``value`` in the document, used in error messages.
+    """Convert ``value`` (of the types the module docstring lists) to plain JSON; non-finite
+    floats to ``"nan"``, ``"inf"``, ``"-inf"``.
 
     Raises:
-      TypeError: for any other type, naming its position, e.g. ``results.gaps[3]``.
+      TypeError: for any other type, naming its position ``where``, e.g. ``results.gaps[3]``.
     """
     if value is None or isinstance(value, (bool, str)):
         return value
@@ -257,56 +208,30 @@ def to_json_value(value: Any, where: str = "value") -> Any:
 
 
 def content_hash(document: dict[str, Any]) -> str:
-    """``"sha256:<64 hex>"`` of the canonical JSON of the hashed part of ``document``.
-
-    The hashed part is ``schema``, ``schema_version``, ``kind``, ``config``, ``layout`` and
-    ``results`` (values already converted by :func:`to_json_value`); provenance is left out.
-    """
+    """``"sha256:<64 hex>"``, the content hash of ``document`` (see the module docstring)."""
     return _sha256_of(document, _HASHED_KEYS)
 
 
 def _sha256_of(document: dict[str, Any], keys: tuple[str, ...]) -> str:
-    hashed = {k: document[k] for k in keys}
-    text = json.dumps(
-        hashed, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-    )
+    text = json.dumps({k: document[k] for k in keys}, sort_keys=True, separators=(",", ":"),
+                      ensure_ascii=False, allow_nan=False)
     return "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def run_id_of(document: dict[str, Any]) -> str:
-    """The run ID ``"sha256:<16 hex>"`` of ``document``: the SHA-256 of ``schema``,
-    ``schema_version``, ``kind``, ``config`` and ``results`` (values already converted by
-    :func:`to_json_value`), shortened. The layout is not part of it: the same config and the
-    same results give the same run ID on any number of devices."""
+    """The run ID ``"sha256:<16 hex>"`` of ``document`` (see the module docstring)."""
     return _sha256_of(document, _RUN_ID_KEYS)[: len("sha256:") + 16]
 
 
 # -- writing -------------------------------------------------------------------------------
-def write_results(
-    path: str | os.PathLike,
-    *,
-    kind: str,
-    config: dict[str, Any],
-    layout: dict[str, Any],
-    results: dict[str, Any],
-    provenance: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    """Validate and atomically write a results document.
-
-    Args:
-      path: a directory (created if needed; the file is ``DIR/results.json``) or a file path
-        ending in ``.json``.
-      kind: one of :data:`KINDS`.
-      config: what was asked (everything that can change the results). Hashed.
-      layout: how the work was batched (seeds per chunk, devices, vmap width). Hashed, because
-        per-seed floats depend on it.
-      results: what was found. Hashed.
-      provenance: from :func:`collect_provenance` at the start of the run; its ``end_time`` and
-        ``wall_time_s`` are set now (a copy; the argument is not modified). ``None``: collected
-        now, with JAX details only if JAX is already imported.
-
-    Returns:
-      The document as written (JSON types only).
+def write_results(path: str | os.PathLike, *, kind: str, config: dict[str, Any],
+                  layout: dict[str, Any], results: dict[str, Any],
+                  provenance: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Validate and atomically write a results document to ``path`` (see :func:`results_path`;
+    directories are created); returns it as written (JSON types). ``kind`` is one of
+    :data:`KINDS`; ``config``, ``layout`` and ``results`` are the hashed parts. ``provenance``
+    comes from :func:`collect_provenance` at the start of the run (a copy gets ``end_time`` and
+    ``wall_time_s`` now); ``None``: collected now, with JAX details only if JAX is imported.
 
     Raises:
       InputError: unknown ``kind`` or a document that fails the schema.
@@ -316,12 +241,9 @@ def write_results(
     choose("results kind", kind, KINDS)
     if provenance is None:
         provenance = collect_provenance(jax_info="jax" in sys.modules)
-    provenance = dict(provenance)
-    provenance["end_time"] = _now()
-    provenance["wall_time_s"] = _seconds_between(
-        provenance.get("start_time"), provenance["end_time"]
-    )
-
+    end = _now()
+    provenance = {**provenance, "end_time": end,
+                  "wall_time_s": _seconds_between(provenance.get("start_time"), end)}
     document: dict[str, Any] = {
         "schema": SCHEMA,
         "schema_version": SCHEMA_VERSION,
@@ -335,7 +257,6 @@ def write_results(
     }
     document["content_hash"] = content_hash(document)
     document["run_id"] = run_id_of(document)
-
     target = results_path(path, create=True)
     _validate(document, target)
     text = json.dumps(document, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
@@ -344,17 +265,12 @@ def write_results(
 
 
 def results_path(path: str | os.PathLike, *, create: bool = False) -> Path:
-    """The results file meant by ``path``.
-
-    An existing directory, or a path that does not exist and does not end in ``.json``, means
-    ``path/results.json``; anything else is the file itself. With ``create``, the directory that
-    will hold the file is created.
-    """
+    """The results file meant by ``path``: ``path/results.json`` for an existing directory or a
+    path that does not exist and does not end in ``.json``, else ``path`` itself. With
+    ``create``, the directory that will hold it is created."""
     p = Path(path)
     if p.is_dir() or (not p.is_file() and p.suffix.lower() != ".json"):
-        if create:
-            p.mkdir(parents=True, exist_ok=True)
-        return p / RESULTS_FILE
+        p = p / RESULTS_FILE
     if create:
         p.parent.mkdir(parents=True, exist_ok=True)
     return p
@@ -362,19 +278,10 @@ def results_path(path: str | os.PathLike, *, create: bool = False) -> Path:
 
 # -- reading -------------------------------------------------------------------------------
 def read_results(path: str | os.PathLike) -> dict[str, Any]:
-    """Read, validate and hash-check a results document.
-
-    Args:
-      path: a results file, or a directory holding ``results.json``.
-
-    Returns:
-      The document as stored (non-finite floats as the strings ``"nan"``, ``"inf"``, ``"-inf"``).
-
-    Raises:
-      InputError: one line naming the file and the problem: missing, unreadable, not JSON
-        (e.g. truncated), another schema or schema version, failing the schema, or a content
-        hash that does not match (edited after it was written).
-    """
+    """Read, validate and hash-check the results document ``path`` (a file, or a directory
+    holding ``results.json``); returns it as stored. :class:`InputError` (one line naming the
+    file) when it is missing, unreadable, not JSON (e.g. truncated), of another schema or schema
+    version, failing the schema, or edited after it was written (content hash mismatch)."""
     target = results_path(path)
     if not target.is_file():
         if Path(path).is_dir():
@@ -387,41 +294,30 @@ def read_results(path: str | os.PathLike) -> dict[str, Any]:
     if not text.strip():
         raise InputError(f"{target}: results file is empty")
     try:
-        document = json.loads(
-            text,
-            parse_float=_finite_float,
-            parse_constant=_reject_constant,
-            object_pairs_hook=_reject_duplicates,
-        )
+        document = json.loads(text, parse_float=_finite_float, parse_constant=_reject_constant,
+                              object_pairs_hook=_reject_duplicates)
     except json.JSONDecodeError as err:
-        raise InputError(
-            f"{target}: not valid JSON (line {err.lineno} column {err.colno}: {err.msg}); "
-            f"the file may be truncated or corrupted"
-        ) from None
+        raise InputError(f"{target}: not valid JSON (line {err.lineno} column {err.colno}: "
+                         f"{err.msg}); the file may be truncated or corrupted") from None
     except ValueError as err:
         raise InputError(f"{target}: not valid JSON: {err}") from None
     except RecursionError:
         raise InputError(f"{target}: not a symjax results file (JSON nested too deeply)") from None
     if not isinstance(document, dict) or document.get("schema") != SCHEMA:
         found = document.get("schema") if isinstance(document, dict) else type(document).__name__
-        raise InputError(
-            f"{target}: not a symjax results file (schema {found!r}, expected {SCHEMA!r})"
-        )
-    found_version = document.get("schema_version")
-    if found_version != SCHEMA_VERSION:
-        raise InputError(
-            f"{target}: results schema_version {found_version!r} is not supported; "
-            f"this symjax {package_version()} reads version {SCHEMA_VERSION}"
-        )
+        raise InputError(f"{target}: not a symjax results file (schema {found!r}, expected "
+                         f"{SCHEMA!r})")
+    if document.get("schema_version") != SCHEMA_VERSION:
+        raise InputError(f"{target}: results schema_version {document.get('schema_version')!r} "
+                         f"is not supported; this symjax {package_version()} reads version "
+                         f"{SCHEMA_VERSION}")
     _validate(document, target)
     expected = content_hash(document)
     # 0.2.x wrote the content hash's prefix as the run ID; such files still read.
     run_ids = (run_id_of(document), expected[: len("sha256:") + 16])
     if document["content_hash"] != expected or document["run_id"] not in run_ids:
-        raise InputError(
-            f"{target}: content hash mismatch (stored {document['content_hash']}, computed "
-            f"{expected}): the file was changed after it was written"
-        )
+        raise InputError(f"{target}: content hash mismatch (stored {document['content_hash']}, "
+                         f"computed {expected}): the file was changed after it was written")
     return document
 
 
@@ -452,14 +348,20 @@ def load_schema() -> dict[str, Any]:
 
 
 def _validate(document: dict[str, Any], target: Path) -> None:
+    problem = schema_problem(document, load_schema())
+    if problem is not None:
+        raise InputError(f"{target}: fails the results schema at {problem}")
+
+
+def schema_problem(instance: Any, schema: dict[str, Any], limit: int = 200) -> str | None:
+    """``"PATH: message"`` (on one line, at most ``limit`` characters of message) of the error
+    that best explains why ``instance`` fails the JSON Schema ``schema``; ``None`` if it
+    passes."""
     import jsonschema
 
-    validator = jsonschema.Draft202012Validator(load_schema())
-    error = jsonschema.exceptions.best_match(validator.iter_errors(document))
-    if error is not None:
-        raise InputError(
-            f"{target}: fails the results schema at {error.json_path}: {_one_line(error.message)}"
-        )
+    validator = jsonschema.Draft202012Validator(schema)
+    error = jsonschema.exceptions.best_match(validator.iter_errors(instance))
+    return None if error is None else f"{error.json_path}: {_one_line(error.message, limit)}"
 
 
 def _one_line(err: object, limit: int = 200) -> str:

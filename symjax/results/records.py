@@ -2,18 +2,16 @@
 
 One writer for every kind: the result's own keys at the top level (the form scripts read), plus
 ``command`` and ``kind`` (the command), ``config`` (the options that decide the result),
-``run_id`` and
-``content_hash`` (over kind, config and result, as for a results document: the same claim gives
-the same ID on any machine), ``versions`` and ``provenance`` (not hashed). The file is written
-atomically, never through a symbolic link, and never over a file that is not a record of the
-same command (unless ``force``).
+``run_id`` and ``content_hash`` (over kind, config and result, as for a results document: the
+same claim gives the same ID on any machine), ``versions`` and ``provenance`` (not hashed). The
+file is written atomically, never through a symbolic link, and never over a file that is not a
+record of the same command (unless ``force``).
 """
 
 from __future__ import annotations
 
 import json
 import platform
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +23,7 @@ from .document import (
     SCHEMA_VERSION,
     collect_provenance,
     content_hash,
+    installed_versions,
     run_id_of,
     to_json_value,
 )
@@ -34,16 +33,6 @@ from .rundir import claim_file
 _PACKAGES = ("sympy", "mpmath", "numpy")
 #: First line of the LaTeX files symjax writes (what marks them as symjax's own).
 LATEX_MARK = "% written by symjax"
-
-
-def _versions() -> dict[str, str]:
-    out = {"symjax": __version__, "python": platform.python_version()}
-    for name in _PACKAGES:
-        try:
-            out[name] = version(name)
-        except PackageNotFoundError:
-            continue
-    return out
 
 
 def _is_record(kind: str):
@@ -68,11 +57,9 @@ def write_record(path, *, kind: str, config: dict[str, Any], result: dict[str, A
                  extra: dict[str, Any] | None = None, option: str = "--json",
                  force: bool = False) -> dict[str, Any]:
     """Write the record of a ``kind`` result to ``path``; returns it. ``extra``: more top-level
-    keys that the run ID does not cover (e.g. a LaTeX rendering of the result).
-
-    Raises:
-      InputError: ``path`` is a link, a directory, someone else's file (without ``force``) or
-        cannot be written (one line).
+    keys that the run ID does not cover (e.g. a LaTeX rendering of the result). One-line
+    :class:`InputError` when ``path`` is a link, a directory, someone else's file (without
+    ``force``) or cannot be written.
     """
     target = claim_file(path, option=option, ours=_is_record(kind), what=f"{kind} record",
                         force=force)
@@ -85,7 +72,8 @@ def write_record(path, *, kind: str, config: dict[str, Any], result: dict[str, A
         "command": kind,
         "kind": kind,
         "symjax": __version__,
-        "versions": _versions(),
+        "versions": {"symjax": __version__, "python": platform.python_version(),
+                     **installed_versions(_PACKAGES)},
         "run_id": run_id_of(hashed),
         "content_hash": content_hash(hashed),
         "config": config,

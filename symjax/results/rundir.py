@@ -61,11 +61,11 @@ def _nonempty_path(path, option: str) -> Path:
     return Path(text)
 
 
-def refuse_symlink(path, what: str = "") -> None:
+def refuse_symlink(path) -> None:
     """Raise :class:`InputError` if ``path`` is a symbolic link: symjax follows no link inside a
     results directory (it could point anywhere: a user's file, another directory)."""
     if Path(path).is_symlink():
-        raise InputError(f"{path} is a symbolic link{what}; symjax follows no link inside a "
+        raise InputError(f"{path} is a symbolic link; symjax follows no link inside a "
                          f"results directory (remove the link or choose another directory)")
 
 
@@ -100,25 +100,16 @@ def existing_directory(path, option: str) -> Path:
 
 def claim_directory(path, *, option: str, ours: Callable[[Path], bool], what: str,
                     force: bool = False, force_option: str | None = "--force") -> Path:
-    """Make sure symjax may write into directory ``path``, before anything is written.
+    """Make sure symjax may write into directory ``path`` (named by ``option``, for messages),
+    before anything is written; returns it as a :class:`~pathlib.Path`.
 
-    Allowed: a path that does not exist (created), an empty directory, a directory that holds
-    symjax's own files (``ours(path)`` is true, e.g. a finished run it replaces) and, with
-    ``force``, any directory. Refused with :class:`InputError` (one line): an empty path (it
-    would mean the current directory), an existing file or other non-directory, and a non-empty
-    directory of other files (unless ``force``).
-
-    Args:
-      option: the option that named the path (``--out``), for messages.
-      ours: whether an existing, non-empty directory holds symjax's files; may raise
-        :class:`InputError` for a damaged marker file.
-      what: what symjax writes there (``"verify run"``), for messages.
-      force: allow writing into a non-empty directory of other files (files with symjax's names
-        are replaced; others are left alone).
-      force_option: the option that sets ``force``, named in the message (``None``: none).
-
-    Returns:
-      ``path`` as a :class:`~pathlib.Path`.
+    Allowed: a path that does not exist (created), an empty directory, a directory for which
+    ``ours(path)`` is true (it holds symjax's ``what``, e.g. a finished run it replaces; ``ours``
+    may raise :class:`InputError` for a damaged marker file) and, with ``force`` (the option
+    ``force_option`` in messages; ``None``: there is none), any directory: files with symjax's
+    names are replaced, others left alone. Refused with :class:`InputError` (one line): an empty
+    path (it would mean the current directory), an existing file or other non-directory, and a
+    non-empty directory of other files.
     """
     p = _nonempty_path(path, option)
     if p.is_symlink() and not p.exists():
@@ -192,11 +183,9 @@ def arrays_digest(arrays: Mapping[str, np.ndarray]) -> str:
 
 # -- the lock ----------------------------------------------------------------------------------
 class DirectoryLock:
-    """An exclusive ``flock`` on ``DIR/.lock`` (``.lock-pN`` for process ``N > 0``).
-
-    Raises:
-      InputError: another process holds the lock (its pid and host are named).
-    """
+    """An exclusive ``flock`` on ``DIR/.lock`` (``.lock-pN`` for process ``N > 0``); acquiring
+    it while another process holds it raises :class:`InputError` naming that one's pid and
+    host."""
 
     def __init__(self, directory, process_index: int = 0):
         name = ".lock" if process_index == 0 else f".lock-p{process_index}"
@@ -242,13 +231,8 @@ class DirectoryLock:
 
 # -- manifest and chunk files -----------------------------------------------------------------
 class ChunkStore:
-    """The files of one run in ``directory`` (see the module docstring).
-
-    Args:
-      directory: the run directory (``--out``).
-      manifest: the run's manifest: ``{"config", "layout", "save_params", "run_key"}``
-        (JSON-ready).
-    """
+    """The files of one run in ``directory`` (see the module docstring), whose ``manifest`` is
+    ``{"config", "layout", "save_params", "run_key"}`` (JSON-ready)."""
 
     def __init__(self, directory, manifest: dict[str, Any]):
         self.directory = Path(directory)
@@ -285,13 +269,12 @@ class ChunkStore:
                           + "\n")
 
     def clear_chunks(self) -> None:
-        """Remove the chunk files of an earlier (finished) run: files named like chunks, and
-        temporaries; nothing else in the chunk directory is touched."""
+        """Remove the chunk files of an earlier (finished) run, nothing else in the chunk
+        directory (its temporaries: :meth:`remove_temporaries`)."""
         self.check_links()
         if self.chunk_dir.is_dir():
             for p in self.chunk_dir.iterdir():
-                if _CHUNK_NAME.fullmatch(p.name) or (p.name.startswith(".")
-                                                    and p.suffix == ".tmp"):
+                if _CHUNK_NAME.fullmatch(p.name):
                     p.unlink()  # unlink never follows a link: a link is removed, not its target
 
     def remove_temporaries(self) -> None:
@@ -341,12 +324,10 @@ class ChunkStore:
     def load_chunk(self, chunk: int, optimizer: int,
                    names: list[str] | None = None) -> dict[str, np.ndarray]:
         """The arrays of a unit for the merge (only ``names``, if given), checked again
-        against what :meth:`read_chunk` or :meth:`write_chunk` expected of it.
-
-        The first load of a file checks all of it (digest, metadata, members) and remembers the
-        file's identity (device, inode, size, modification and change times); a later load of
-        the same unchanged file reads only ``names`` (the change time moves with any write or
-        rename, and no one but the kernel sets it).
+        against what :meth:`read_chunk` or :meth:`write_chunk` expected of it: the first load of
+        a file checks all of it and remembers its identity (device, inode, size, modification and
+        change times); a later load of the same unchanged file reads only ``names`` (the change
+        time moves with any write or rename, and no one but the kernel sets it).
 
         Raises:
           InputError: the file changed or was damaged since (one line; a resume recomputes it).
@@ -474,12 +455,8 @@ def _short(value: Any, limit: int = 60) -> str:
 
 
 def read_manifest(directory, *, missing_ok: bool = False) -> dict[str, Any] | None:
-    """The manifest ``DIR/run.json`` of a run directory, checked by :func:`check_manifest`.
-
-    Raises:
-      InputError: it is missing (unless ``missing_ok``), a symbolic link, unreadable or not a
-        well-formed symjax run manifest.
-    """
+    """The manifest ``DIR/run.json`` of a run directory, checked by :func:`check_manifest`
+    (``None`` if it is missing and ``missing_ok``); else :class:`InputError`."""
     path = Path(directory) / MANIFEST
     refuse_symlink(path)
     if not path.exists():

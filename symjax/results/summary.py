@@ -17,9 +17,7 @@ def seed_first_break(pair_first_break: np.ndarray) -> np.ndarray:
     """Per seed, the first step at which any tied pair differs (-1: none ever does), from the
     first break of each pair, shape ``(seeds, pairs)`` (-1 for a pair that never breaks)."""
     fb = np.asarray(pair_first_break).astype(np.int64)
-    if fb.shape[1] == 0:
-        return np.full(fb.shape[0], -1, np.int64)
-    first = np.where(fb >= 0, fb, _NEVER).min(axis=1)
+    first = np.where(fb >= 0, fb, _NEVER).min(axis=1, initial=_NEVER)
     return np.where(first == _NEVER, -1, first)
 
 
@@ -34,14 +32,9 @@ def summarize(pair_first_break: np.ndarray, worst_ulp: np.ndarray, solved: np.nd
               final_loss: np.ndarray, min_unit_distance: np.ndarray,
               min_unit_distance_init: np.ndarray, nonfinite_step: np.ndarray) -> dict[str, Any]:
     """The summary fields that follow from a run's per-seed numbers (definitions in
-    :mod:`symjax.experiments.verify`).
-
-    Args:
-      pair_first_break: ``(seeds, pairs)`` first break step of each pair, -1 for never.
-      worst_ulp: ``(seeds,)`` largest ULP distance of a seed's pairs over all steps.
-      solved, final_loss, min_unit_distance, min_unit_distance_init: ``(seeds,)``.
-      nonfinite_step: ``(seeds,)`` first step with a non-finite parameter, -1 for none.
-    """
+    :mod:`symjax.experiments.verify`): ``pair_first_break`` as in :func:`seed_first_break`,
+    ``worst_ulp`` the largest ULP distance of a seed's pairs over all steps, ``nonfinite_step``
+    the first step with a non-finite parameter (-1: none); the others one value per seed."""
     n, n_pairs = np.shape(pair_first_break)
     first = seed_first_break(pair_first_break)
     broken = first >= 0
