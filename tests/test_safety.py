@@ -383,6 +383,25 @@ def test_reproduce_refuses_an_edited_per_seed_csv(finished, tmp_path):
     check_file_digests(run.directory, run.document, names=("per_seed.csv",))
 
 
+def test_per_seed_csv_is_never_read_through_a_link(finished, tmp_path):
+    """A per_seed.csv replaced by a link (to an identical copy) is refused, not followed, by
+    report and reproduce; the unlinked copy passes (negative control)."""
+    out = _copy(finished, tmp_path)
+    copy = tmp_path / "elsewhere.csv"
+    copy.write_bytes((out / "per_seed.csv").read_bytes())
+    (out / "per_seed.csv").unlink()
+    (out / "per_seed.csv").symlink_to(copy)
+    for command in (["reproduce", out, "--quiet"], ["report", out, "--no-figures"]):
+        code, _, err = call(command)
+        assert "symbolic link" in error_line(code, err), (command, err)
+    from symjax.report.run import check_file_digests, load_run
+
+    (out / "per_seed.csv").unlink()
+    copy.rename(out / "per_seed.csv")
+    run = load_run(out)
+    check_file_digests(run.directory, run.document, names=("per_seed.csv",))
+
+
 def test_reproduce_applies_no_flags_from_the_results_file(finished, tmp_path):
     out = _copy(finished, tmp_path)
     dump = tmp_path / "dump"

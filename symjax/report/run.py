@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import hashlib
 import os
 import zipfile
 from collections.abc import Mapping, Sequence
@@ -19,6 +18,7 @@ from ..base.errors import InputError
 from ..base.layout import Layout
 from ..results.config import VerifyConfig
 from ..results.document import package_version, read_results, results_path, schema_problem
+from ..results.rundir import file_sha256
 from ..results.summary import seed_first_break, summarize
 
 #: Files of a ``symjax verify`` directory, as :class:`symjax.experiments.verify.VerifyResults`
@@ -298,12 +298,9 @@ def check_file_digests(directory: Path, document: dict, *, names: Sequence[str] 
         path = Path(directory) / str(name)
         if path.parent != Path(directory) or not path.is_file():
             continue
-        sha = hashlib.sha256()
-        with open(path, "rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                sha.update(block)
-        if f"sha256:{sha.hexdigest()}" != digest:
-            raise InputError(f"{path}: SHA-256 sha256:{sha.hexdigest()[:16]}... differs from "
+        found = file_sha256(path)  # never through a link
+        if found != digest:
+            raise InputError(f"{path}: SHA-256 {found[:23]}... differs from "
                              f"the {str(digest)[:23]}... that results.json of run "
                              f"{document.get('run_id')} records: the file was changed after "
                              f"the run")
