@@ -19,6 +19,7 @@ from ..base.choices import (
     PROVABLE_OPTIMIZERS,
     REDUCTIONS,
 )
+from .laws import add_json_options
 
 _EXIT_HELP = (
     "exit status: 0 proven, 1 refuted (with a witness), 2 bad input, 3 unknown (time limit), "
@@ -99,9 +100,7 @@ def register(subparsers) -> None:
         help="with --lattice, also print the proof or refutation of every subset",
     )
     p.add_argument("--latex", metavar="FILE", help="write the derivation and theorem as LaTeX")
-    p.add_argument("--json", metavar="FILE", help="write the theorem as JSON")
-    p.add_argument("--force", action="store_true",
-                   help="replace --json/--latex files that symjax did not write")
+    add_json_options(p)
     p.add_argument(
         "--timeout", type=float, default=120.0, help="seconds before 'unknown' (default: 120)"
     )
