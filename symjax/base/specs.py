@@ -78,6 +78,13 @@ def parse_spec(
     return name, options
 
 
+def check_option_type(kind: str, name: str, key: str, value: Value, default) -> None:
+    """Refuse a number for an option whose ``default`` is boolean, and a boolean for any other."""
+    if isinstance(default, bool) != isinstance(value, bool):
+        shown = "true or false" if isinstance(default, bool) else "a number"
+        raise InputError(f"{kind} {name} option {key}={format_value(value)} must be {shown}")
+
+
 def format_spec(name: str, options: Mapping[str, Value]) -> str:
     """Canonical spec text: ``name`` then ``:key=value`` for each option, keys sorted."""
     return ":".join([name, *(f"{k}={format_value(options[k])}" for k in sorted(options))])

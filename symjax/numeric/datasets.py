@@ -48,7 +48,7 @@ import numpy as np
 from ..base.choices import XOR
 from ..base.errors import InputError
 from ..base.layout import parse_widths
-from ..base.specs import format_spec, format_value, parse_spec
+from ..base.specs import check_option_type, format_spec, parse_spec
 
 #: Coefficient of determination a regression run must reach to count as solved.
 R2_SOLVED = 0.99
@@ -103,8 +103,7 @@ def make_dataset(spec: str, widths) -> Dataset:
     widths = parse_widths(widths)
     name, opts = parse_spec("dataset", spec, DATASETS, {k: tuple(v) for k, v in _OPTIONS.items()})
     for key, value in opts.items():
-        if isinstance(value, bool) and key != "standardize":
-            raise InputError(f"dataset {name} option {key}={format_value(value)} must be a number")
+        check_option_type("dataset", name, key, value, _OPTIONS[name][key])
     merged = {**_OPTIONS.get(name, {}), **opts}
     n_in, n_out = widths[0], widths[-1]
     if name in ("xor", "and", "or"):
@@ -243,13 +242,10 @@ def _spirals(opts, n_out: int) -> tuple[np.ndarray, np.ndarray]:
 def _iris(opts) -> tuple[np.ndarray, np.ndarray]:
     from importlib.resources import files
 
-    standardize = opts["standardize"]
-    if not isinstance(standardize, bool):
-        raise InputError(f"dataset iris option standardize={standardize!r} must be true or false")
     rows = files(__package__).joinpath("data", "iris.csv").read_text("utf-8").split()[1:]
     cells = [r.split(",") for r in rows]
     x = np.array([[float(v) for v in c[:4]] for c in cells])
     y = np.eye(len(IRIS_CLASSES))[[IRIS_CLASSES.index(c[4]) for c in cells]]
-    if standardize:
+    if opts["standardize"]:
         x = (x - x.mean(axis=0)) / x.std(axis=0)
     return x, y
