@@ -345,23 +345,30 @@ def _fixed_dense_bwd(residuals, dz):
 fixed_dense.defvjp(_fixed_dense_fwd, _fixed_dense_bwd)
 
 
-def vector_forward(net: Net, mats, x: jax.Array, masks=None):
-    """Forward pass of the vector layout; returns output ``(z, a)``, each ``(n_out, S)``.
+def _forward(net: Net, mats, a, masks, dense, samples_first: bool):
+    """Forward pass with ``z = dense(W, b, a)`` per layer; returns the output layer's ``(z, a)``.
 
-    ``mats``: per layer ``(W, b)``; ``x``: ``(S, n_in)``; ``masks``: ``(n_hidden_units, S)`` or
-    ``None``.
+    ``mats``: per layer ``(W, b)``; ``masks``: ``(n_hidden_units, S)`` dropout factors or
+    ``None``; ``a`` holds one row per sample if ``samples_first``, else one row per unit.
     """
     hidden = _hidden(net)
-    a, unit = x.T, 0
+    unit = 0
     for layer, (w, b) in enumerate(mats, start=1):
-        z = fixed_dense(w, b, a)
+        z = dense(w, b, a)
         if layer == len(mats):
             return z, activation(net.output_activation)(z)
         a = hidden(z)
         if masks is not None:
-            a = a * masks[unit : unit + w.shape[0]]
+            m = masks[unit : unit + w.shape[0]]
+            a = a * (m.T if samples_first else m)
         unit += w.shape[0]
     raise AssertionError("unreachable: a network has an output layer")
+
+
+def vector_forward(net: Net, mats, x: jax.Array, masks=None):
+    """Forward pass of the vector layout (:func:`fixed_dense`) of ``x (S, n_in)``; returns
+    output ``(z, a)``, each ``(n_out, S)``."""
+    return _forward(net, mats, x.T, masks, fixed_dense, samples_first=False)
 
 
 def vector_loss(net: Net, mats, x: jax.Array, y: jax.Array, masks=None) -> jax.Array:
@@ -379,22 +386,14 @@ def vector_predict(net: Net, mats, x: jax.Array) -> jax.Array:
 
 
 # -- matmul path -------------------------------------------------------------------------------
-def matmul_forward(net: Net, mats, x: jax.Array, masks=None):
-    """Forward pass with ``x @ W.T + b`` per layer; returns output ``(z, a)``, each ``(S, n_out)``.
+def _matmul_dense(w, b, a):
+    return jnp.matmul(a, w.T, precision=lax.Precision.HIGHEST) + b[None, :]
 
-    ``masks``: ``(n_hidden_units, S)`` dropout factors or ``None``.
-    """
-    hidden = _hidden(net)
-    a, unit = x, 0
-    for layer, (w, b) in enumerate(mats, start=1):
-        z = jnp.matmul(a, w.T, precision=lax.Precision.HIGHEST) + b[None, :]
-        if layer == len(mats):
-            return z, activation(net.output_activation)(z)
-        a = hidden(z)
-        if masks is not None:
-            a = a * masks[unit : unit + w.shape[0]].T
-        unit += w.shape[0]
-    raise AssertionError("unreachable: a network has an output layer")
+
+def matmul_forward(net: Net, mats, x: jax.Array, masks=None):
+    """Forward pass with ``x @ W.T + b`` per layer; returns output ``(z, a)``, each
+    ``(S, n_out)``."""
+    return _forward(net, mats, x, masks, _matmul_dense, samples_first=True)
 
 
 def matmul_loss(net: Net, mats, x: jax.Array, y: jax.Array, masks=None) -> jax.Array:
