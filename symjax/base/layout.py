@@ -182,10 +182,7 @@ class Layout:
         return "-".join(map(str, self.widths))
 
     def names_summary(self) -> str:
-        n = self.names
-        w = [x for x in n if x.startswith("w")]
-        b = [x for x in n if x.startswith("b")]
-        return f"{w[0]}..{w[-1]}, {b[0]}..{b[-1]}"
+        return f"w1..w{self.n_weights}, b1..b{self.n_biases}"
 
     # -- groups and ties -------------------------------------------------------------------
     def unit_params(self, layer: int, unit: int) -> dict[str, tuple[str, ...]]:

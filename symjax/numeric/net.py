@@ -1,10 +1,7 @@
 """A pure-functional MLP of any widths, with two computation paths.
 
 Parameters live in the shared order of :class:`symjax.Layout` (``[w1, ..., wK, b1, ..., bM]``).
-Activations and losses mean exactly what their names mean in :mod:`symjax.base.choices`:
-``relu'(0) = 0``, ``leaky_relu`` has slope ``0.01`` below zero and derivative 1 at zero, the
-squared error of one sample is ``sum over outputs of (yhat - y)**2 / 2`` and the loss over the
-data set is the ``mean`` (default) or ``sum`` of the per-sample losses.
+Activations and losses mean exactly what :mod:`symjax.base.choices` says they mean.
 
 Two paths compute the same function:
 

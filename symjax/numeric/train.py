@@ -5,10 +5,8 @@ and ``vmap``-ed over a block of seeds; :mod:`symjax.numeric.sweep` maps blocks w
 shards them over devices.
 
 The scan carry is a :class:`TrainState`: the flat parameter vector (shared order), the optax
-state over it, and the invariant accumulators. Each step splits the vector into the path's
-pytree (one scalar leaf per parameter in the scalar layout, per-layer matrices otherwise),
-differentiates with respect to that pytree, and stacks the gradient back. The checks run inside
-the compiled loop at every step, on bit patterns:
+state over it, and the invariant accumulators. The checks run inside the compiled loop at every
+step, on bit patterns:
 
 * Steps are numbered 0 (the initial parameters) to ``steps`` (after the last update); step ``t``
   is checked after the ``t``-th update.
