@@ -69,11 +69,8 @@ def message() -> str:
     """``interrupted by SIGxxx`` and the innermost hint (what was kept, how to resume)."""
     name = signal.Signals(_State.signum or signal.SIGINT).name
     text = ""
-    if _State.hints:
-        try:
-            text = _State.hints[-1]()
-        except Exception:  # noqa: BLE001 - a hint must never hide the interruption
-            text = ""
+    with contextlib.suppress(Exception):  # a hint must never hide the interruption
+        text = _State.hints[-1]() if _State.hints else ""
     return f"interrupted by {name}" + (f"; {text}" if text else "")
 
 

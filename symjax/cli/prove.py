@@ -1,9 +1,8 @@
 """``symjax prove``: prove or refute that training keeps tied hidden units tied.
 
 Prints the derivation (forward pass, chain rule of every tied parameter, and why each tied pair's
-gradients differ in general) and the theorem with its verdict. Exit status: 0 proven, 1 refuted,
-2 bad input, 3 unknown (time limit), 4 a proof contradicted by its independent check (a bug;
-nothing is reported as proven). SymPy is imported only when the command runs.
+gradients differ in general) and the theorem with its verdict; the exit statuses are those of
+``_EXIT_HELP`` (the end of ``--help``). SymPy is imported only when the command runs.
 """
 
 from __future__ import annotations

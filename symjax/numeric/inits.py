@@ -115,9 +115,8 @@ def register_init(
         raise InputError(f"init scheme {name!r} is already registered; pass replace=True")
     if not callable(fn):
         raise InputError(f"init scheme {name!r}: fn {fn!r} is not callable")
-    _REGISTRY[name] = InitScheme(
-        name, fn, tuple(sorted(dict(defaults or {}).items())), bool(symmetric)
-    )
+    options = tuple(sorted(dict(defaults or {}).items()))
+    _REGISTRY[name] = InitScheme(name, fn, options, bool(symmetric))
 
 
 def init_schemes() -> tuple[str, ...]:
@@ -284,10 +283,7 @@ def _weights_only(make: Callable[[], Callable]) -> InitFn:
     def fn(key, layout, dtype, **options):
         init = make(**options)
         keys = jax.random.split(key, layout.n_layers)
-        weights = [
-            init(k, (fan_in, fan_out), dtype).T for k, (fan_in, fan_out) in
-            zip(keys, _shapes(layout))
-        ]
+        weights = [init(k, shape, dtype).T for k, shape in zip(keys, _shapes(layout))]
         biases = [jnp.zeros((fan_out,), dtype) for _, fan_out in _shapes(layout)]
         return pack_params(layout, weights, biases)
 

@@ -121,14 +121,10 @@ def _check_range(name: str, key: str, value: Value) -> None:
 
 def _option_defaults(name: str) -> dict[str, Value | None]:
     factory, preset, _ = _OPTIMIZERS[name]
-    out: dict[str, Value | None] = {}
-    for p in inspect.signature(factory).parameters.values():
-        if p.name == "learning_rate":
-            continue
-        if isinstance(p.default, (bool, int, float)) or p.name in _NUMERIC_NONE_DEFAULTS:
-            out[p.name] = p.default
-    out.update(preset)
-    return out
+    params = inspect.signature(factory).parameters.values()
+    numeric = {p.name: p.default for p in params if p.name != "learning_rate" and (
+        isinstance(p.default, (bool, int, float)) or p.name in _NUMERIC_NONE_DEFAULTS)}
+    return {**numeric, **preset}
 
 
 @dataclass(frozen=True)
