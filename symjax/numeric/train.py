@@ -167,10 +167,7 @@ def ulp_distance(a: jax.Array, b: jax.Array) -> tuple[jax.Array, jax.Array]:
     (it can exceed the signed range). NaNs get some large distance; the non-finite flag reports
     them.
     """
-    if a.dtype == jnp.float32:
-        int_t, uint_t = jnp.int32, jnp.uint32
-    else:
-        int_t, uint_t = jnp.int64, jnp.uint64
+    int_t, uint_t = (jnp.int32, jnp.uint32) if a.dtype == jnp.float32 else (jnp.int64, jnp.uint64)
     ia = lax.bitcast_convert_type(a, int_t)
     ib = lax.bitcast_convert_type(b, int_t)
     lowest = jnp.iinfo(int_t).min
