@@ -181,11 +181,9 @@ def parse_optimizers(optimizer, lr=None, *, dropout: float = 0.0,
     ``lr``: ``None`` (each optimizer's default), one number for all, a list (or comma-separated
     string) with one number per optimizer, or a mapping ``{spec or name: lr}`` (also as the
     string ``"sgd=0.5,adam=0.05"``; optimizers not named get their default). ``dropout`` and
-    ``grad_noise``: the defaults for specs that do not set them.
-
-    Raises:
-      InputError: unknown optimizer or option, a learning rate that is not a finite positive
-        number, a wrong number of learning rates, bad perturbation values, duplicate runs.
+    ``grad_noise``: the defaults for specs that do not set them. InputError: unknown optimizer
+    or option, a learning rate that is not a finite positive number, a wrong number of learning
+    rates, bad perturbation values, duplicate runs.
     """
     texts = split_list(optimizer, "optimizer list")
     if not texts:
@@ -283,12 +281,9 @@ _SCHEDULE_KEYS = {k: tuple(v) for k, v in SCHEDULES.items()}
 
 
 def parse_schedule(text) -> str:
-    """The canonical spec of a learning-rate schedule, e.g. ``"exponential:rate=0.5"``.
-
-    Raises:
-      InputError: unknown name or option, or a value out of range (``rate`` in (0, 1],
-        ``alpha`` and ``end`` in [0, 1], ``every`` an integer >= 1, ``warmup`` >= 0).
-    """
+    """The canonical spec of a learning-rate schedule, e.g. ``"exponential:rate=0.5"``;
+    InputError for an unknown name or option, or a value out of range (``rate`` in (0, 1],
+    ``alpha`` and ``end`` in [0, 1], ``every`` an integer >= 1, ``warmup`` >= 0)."""
     name, opts = parse_spec("schedule", text, SCHEDULES, _SCHEDULE_KEYS)
     for key, value in opts.items():
         check_option_type("schedule", name, key, value, None)

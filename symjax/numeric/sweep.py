@@ -253,11 +253,9 @@ def run_sweep(
     ``configs``: one :class:`TrainConfig` per optimizer (same net, dtype, path, steps, ties);
     ``seeds``: ``(n,)`` uint32; ``x``, ``y`` in the run's dtype; ``chunk``: seeds per call;
     ``keep_params``: keep initial and final parameters of every run; ``progress``: a progress
-    bar on stderr (``None``: only on a TTY).
-
-    Raises:
-      InputError: a call or the results would exceed the memory bounds.
-      RunInterrupted: SIGINT or SIGTERM arrived; completed units are in the store.
+    bar on stderr (``None``: only on a TTY). Raises InputError when a call or the results
+    would exceed the memory bounds, RunInterrupted on SIGINT or SIGTERM (completed units are in
+    the store).
     """
     from tqdm.auto import tqdm
 
