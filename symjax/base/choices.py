@@ -23,7 +23,7 @@ is the ``mean`` (default) or the ``sum`` of the per-sample losses.
 
 from __future__ import annotations
 
-from .errors import InputError
+from .errors import choose
 
 ACTIVATIONS = ("identity", "tanh", "sigmoid", "relu", "leaky_relu", "softplus")
 #: Odd activations, ``f(-z) = -f(z)``: flipping the sign of a hidden unit's incoming weights,
@@ -53,23 +53,15 @@ PERTURBATIONS = (
 
 
 def activation_name(name, *, symbolic: bool = False) -> str:
-    allowed = ACTIVATIONS + ((UNDEFINED_ACTIVATION,) if symbolic else ())
-    if not isinstance(name, str) or name not in allowed:
-        raise InputError(f"unknown activation {name!r}; allowed: {', '.join(allowed)}")
-    return name
+    return choose("activation", name, ACTIVATIONS + ((UNDEFINED_ACTIVATION,) if symbolic else ()))
 
 
 def loss_name(name, *, symbolic: bool = False) -> str:
-    if isinstance(name, str):
-        name = LOSS_ALIASES.get(name, name)
+    """The canonical name of a loss (aliases resolved)."""
     allowed = LOSSES + ((UNDEFINED_LOSS,) if symbolic else ())
-    if not isinstance(name, str) or name not in allowed:
-        shown = allowed + tuple(LOSS_ALIASES)
-        raise InputError(f"unknown loss {name!r}; allowed: {', '.join(shown)}")
-    return name
+    name = choose("loss", name, allowed + tuple(LOSS_ALIASES))
+    return LOSS_ALIASES.get(name, name)
 
 
 def reduction_name(name) -> str:
-    if not isinstance(name, str) or name not in REDUCTIONS:
-        raise InputError(f"unknown reduction {name!r}; allowed: {', '.join(REDUCTIONS)}")
-    return name
+    return choose("reduction", name, REDUCTIONS)

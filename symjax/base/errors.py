@@ -19,13 +19,11 @@ def choose(kind: str, value, allowed) -> str:
     'tanh'
     """
     allowed = list(allowed)
-    if all(isinstance(a, str) for a in allowed) and not isinstance(value, str):
-        found = False  # also keeps arrays (elementwise ==) and unhashable values out of `in`
-    else:
-        found = value in allowed
-    if not found:
-        raise InputError(f"unknown {kind} {value!r}; allowed: {', '.join(map(str, allowed))}")
-    return value
+    # A non-string never names a string choice (and arrays, with elementwise ==, stay out of `in`).
+    names = all(isinstance(a, str) for a in allowed)
+    if (isinstance(value, str) or not names) and value in allowed:
+        return value
+    raise InputError(f"unknown {kind} {value!r}; allowed: {', '.join(map(str, allowed))}")
 
 
 class GuardContradiction(RuntimeError):

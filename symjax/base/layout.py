@@ -55,12 +55,8 @@ class ParamInfo:
 
 
 def parse_widths(widths) -> tuple[int, ...]:
-    """Accepts ``"2,2,1"``, ``[2, 2, 1]`` or ``(2, 2, 1)``; returns a tuple of ints.
-
-    Raises:
-      InputError: on fewer than two layers, empty items (``"2,,1"``), non-integers or
-        non-positive widths; the message names the widths as given.
-    """
+    """``"2,2,1"``, ``[2, 2, 1]`` or ``(2, 2, 1)`` -> ``(2, 2, 1)``; InputError naming the
+    widths as given for fewer than two layers, empty items, non-integers or widths < 1."""
     if isinstance(widths, str):
         parts = [p.strip() for p in widths.split(",")]
         if not all(_DIGITS.match(p) for p in parts):
@@ -186,10 +182,7 @@ class Layout:
         return "-".join(map(str, self.widths))
 
     def names_summary(self) -> str:
-        n = self.names
-        w = [x for x in n if x.startswith("w")]
-        b = [x for x in n if x.startswith("b")]
-        return f"{w[0]}..{w[-1]}, {b[0]}..{b[-1]}"
+        return f"w1..w{self.n_weights}, b1..b{self.n_biases}"
 
     # -- groups and ties -------------------------------------------------------------------
     def unit_params(self, layer: int, unit: int) -> dict[str, tuple[str, ...]]:
@@ -267,9 +260,6 @@ class Layout:
         With ``signed=True`` a side may carry a minus sign (``w1=-w3``: a sign-flip tie, the
         fixed set of flipping a unit); a pair is then ``("w1", "-w3")``, the sign always on
         its second member (see :func:`split_signed`).
-
-        Raises:
-          InputError: naming the bad value and the allowed choices.
         """
         if isinstance(text, str):
             pairs = []
@@ -319,10 +309,8 @@ class Layout:
     def tie_signs(self, pairs) -> dict[str, tuple[str, int]]:
         """Each parameter -> (the first member of its tie class, the sign relating them).
 
-        On the tied subspace ``value(name) = sign * value(representative)``.
-
-        Raises:
-          InputError: when the signs contradict each other (``w1=w3,w1=-w3`` forces zero).
+        On the tied subspace ``value(name) = sign * value(representative)``. InputError when
+        the signs contradict each other (``w1=w3,w1=-w3`` forces zero).
         """
         parent: dict[str, tuple[str, int]] = {n: (n, 1) for n in self.names}
 
@@ -386,11 +374,7 @@ def format_ties(pairs) -> str:
 
 
 def parse_permutation(text: str) -> tuple[int, dict[int, int]]:
-    """``"1:2,3,1"`` -> ``(1, {1: 2, 2: 3, 3: 1})``.
-
-    Raises:
-      InputError: when the text is not LAYER:IMAGES with integers.
-    """
+    """``"1:2,3,1"`` -> ``(1, {1: 2, 2: 3, 3: 1})``; InputError unless LAYER:IMAGES."""
     layer, sep, images = text.partition(":")
     try:
         if sep and images:

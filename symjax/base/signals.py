@@ -50,7 +50,6 @@ class _State:
     hints: list[Callable[[], str]] = []  # innermost last
     active = False  # handlers installed (by handling() or guard())
     defer = False  # never raise from the handler
-    watcher: threading.Thread | None = None
     pipe: tuple[int, int] | None = None
     timer: threading.Timer | None = None
     lock = threading.Lock()
@@ -70,11 +69,8 @@ def message() -> str:
     """``interrupted by SIGxxx`` and the innermost hint (what was kept, how to resume)."""
     name = signal.Signals(_State.signum or signal.SIGINT).name
     text = ""
-    if _State.hints:
-        try:
-            text = _State.hints[-1]()
-        except Exception:  # noqa: BLE001 - a hint must never hide the interruption
-            text = ""
+    with contextlib.suppress(Exception):  # a hint must never hide the interruption
+        text = _State.hints[-1]() if _State.hints else ""
     return f"interrupted by {name}" + (f"; {text}" if text else "")
 
 
@@ -138,24 +134,32 @@ def _end_now() -> None:
 
 def _watch(read_fd: int) -> None:
     seen = 0
-    while True:
-        try:
-            data = os.read(read_fd, 64)
-        except OSError:
-            return
-        if not data:
-            return
-        for byte in data:
-            if byte not in _SIGNALS or not _State.active:
-                continue
-            _record(byte)
-            seen += 1
-            if seen == 1:
-                _State.timer = threading.Timer(GRACE_SECONDS, _end_now)
-                _State.timer.daemon = True
-                _State.timer.start()
-            else:
-                _end_now()
+    with contextlib.suppress(OSError):  # the pipe is gone: nothing left to watch
+        for data in iter(lambda: os.read(read_fd, 64), b""):
+            for byte in data:
+                if byte not in _SIGNALS or not _State.active:
+                    continue
+                _record(byte)
+                seen += 1
+                if seen == 1:
+                    _State.timer = threading.Timer(GRACE_SECONDS, _end_now)
+                    _State.timer.daemon = True
+                    _State.timer.start()
+                else:
+                    _end_now()
+
+
+@contextlib.contextmanager
+def _handlers(handler) -> Iterator[None]:
+    """Install ``handler`` for SIGINT and SIGTERM for the duration, then restore the old ones."""
+    # A signal ignored by whoever started us (nohup, a shell's background job) stays ignored.
+    old = {s: signal.signal(s, handler) for s in _SIGNALS
+           if signal.getsignal(s) is not signal.SIG_IGN}
+    try:
+        yield
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
 
 
 @contextlib.contextmanager
@@ -171,24 +175,18 @@ def handling() -> Iterator[None]:
         r, w = os.pipe()
         os.set_blocking(w, False)
         _State.pipe = (r, w)
-        _State.watcher = threading.Thread(target=_watch, args=(r,), name="symjax-signals",
-                                          daemon=True)
-        _State.watcher.start()
-    # A signal ignored by whoever started us (nohup, a shell's background job) stays ignored.
-    old = {s: signal.signal(s, _handler) for s in _SIGNALS
-           if signal.getsignal(s) is not signal.SIG_IGN}
-    old_fd = signal.set_wakeup_fd(_State.pipe[1], warn_on_full_buffer=False)
-    _State.signum, _State.defer, _State.active = None, False, True
-    try:
-        yield
-    finally:
-        _State.active = False
-        if _State.timer is not None:
-            _State.timer.cancel()
-            _State.timer = None
-        signal.set_wakeup_fd(old_fd)
-        for s, h in old.items():
-            signal.signal(s, h)
+        threading.Thread(target=_watch, args=(r,), name="symjax-signals", daemon=True).start()
+    with _handlers(_handler):
+        old_fd = signal.set_wakeup_fd(_State.pipe[1], warn_on_full_buffer=False)
+        _State.signum, _State.defer, _State.active = None, False, True
+        try:
+            yield
+        finally:
+            _State.active = False
+            if _State.timer is not None:
+                _State.timer.cancel()
+                _State.timer = None
+            signal.set_wakeup_fd(old_fd)
 
 
 @contextlib.contextmanager
@@ -198,16 +196,9 @@ def guard() -> Iterator[None]:
     if _State.active or threading.current_thread() is not threading.main_thread():
         yield
         return
-
-    def record(signum, frame):
-        _record(signum)
-
-    old = {s: signal.signal(s, record) for s in _SIGNALS
-           if signal.getsignal(s) is not signal.SIG_IGN}
-    _State.signum = None
     try:
-        yield
+        with _handlers(lambda signum, frame: _record(signum)):
+            _State.signum = None
+            yield
     finally:
-        for s, h in old.items():
-            signal.signal(s, h)
         _State.signum = None

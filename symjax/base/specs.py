@@ -41,19 +41,9 @@ def format_value(value: Value) -> str:
 def parse_spec(
     kind: str, text: str, names: Iterable[str], keys: Mapping[str, Iterable[str]]
 ) -> tuple[str, dict[str, Value]]:
-    """Split ``"name:key=value:..."`` and check the name and the keys.
-
-    Args:
-      kind: what is being parsed ("init scheme", "optimizer", "dataset"), for messages.
-      text: the spec.
-      names: allowed names.
-      keys: allowed option keys per name.
-
-    Returns:
-      ``(name, {key: value})``.
-
-    Raises:
-      InputError: unknown name or key, malformed option, non-finite number.
+    """Split ``"name:key=value:..."`` into ``(name, {key: value})``, checking the name
+    against ``names`` and the keys against ``keys[name]``; ``kind`` ("optimizer", ...) names
+    the spec in InputError messages (unknown name or key, malformed option, non-finite number).
     """
     if not isinstance(text, str):
         raise InputError(f"{kind} {text!r} must be a string such as 'name' or 'name:key=value'")
@@ -78,6 +68,13 @@ def parse_spec(
     return name, options
 
 
+def check_option_type(kind: str, name: str, key: str, value: Value, default) -> None:
+    """Refuse a number for an option whose ``default`` is boolean, and a boolean for any other."""
+    if isinstance(default, bool) != isinstance(value, bool):
+        shown = "true or false" if isinstance(default, bool) else "a number"
+        raise InputError(f"{kind} {name} option {key}={format_value(value)} must be {shown}")
+
+
 def format_spec(name: str, options: Mapping[str, Value]) -> str:
     """Canonical spec text: ``name`` then ``:key=value`` for each option, keys sorted."""
     return ":".join([name, *(f"{k}={format_value(options[k])}" for k in sorted(options))])
@@ -86,10 +83,8 @@ def format_spec(name: str, options: Mapping[str, Value]) -> str:
 def split_list(value, what: str = "list") -> list:
     """A comma-separated string -> list of stripped items; a list or tuple -> list; else [value].
 
-    An empty or blank string gives ``[]`` (callers say what may not be empty).
-
-    Raises:
-      InputError: an empty item between commas (``"sgd,,adam"``, ``"sgd,"``), named by ``what``.
+    A blank string gives ``[]`` (callers say what may not be empty); an empty item between
+    commas (``"sgd,,adam"``, ``"sgd,"``) raises InputError naming ``what``.
     """
     if isinstance(value, str):
         if not value.strip():

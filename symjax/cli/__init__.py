@@ -48,13 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"symjax {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for name in SUBCOMMANDS:
-        try:
-            module = importlib.import_module(f"symjax.cli.{name}")
-        except ModuleNotFoundError as err:
-            if err.name != f"symjax.cli.{name}":
-                raise
-            continue
-        module.register(sub)
+        importlib.import_module(f"symjax.cli.{name}").register(sub)
     return parser
 
 

@@ -60,18 +60,8 @@ def run(args: argparse.Namespace) -> int:
 
 def software_entry(version: str) -> str:
     """The ``@software`` BibTeX entry for symjax at ``version``."""
-    return _bibtex(
-        "software",
-        SOFTWARE_KEY,
-        [
-            ("title", _protect(TITLE)),
-            ("author", "{" + AUTHORS + "}"),
-            ("year", str(YEAR)),
-            ("version", tex_escape(version)),
-            ("url", REPOSITORY),
-            ("note", tex_escape(f"Python package {DISTRIBUTION}, version {version}")),
-        ],
-    )
+    return _bibtex("software", SOFTWARE_KEY, TITLE, YEAR, version,
+                   f"Python package {DISTRIBUTION}, version {version}")
 
 
 def run_entry(document: dict) -> str:
@@ -89,18 +79,8 @@ def run_entry(document: dict) -> str:
     if git:
         dirty = " (uncommitted changes)" if git["dirty"] else ""
         details.append(f"git commit {git['commit']}{dirty}")
-    return _bibtex(
-        "misc",
-        "symjax-run-" + run_id.removeprefix("sha256:"),
-        [
-            ("title", _protect(f"symjax {kind} run {run_id}")),
-            ("author", "{" + AUTHORS + "}"),
-            ("year", str(_year(prov))),
-            ("version", tex_escape(str(prov["version"]))),
-            ("url", REPOSITORY),
-            ("note", tex_escape("; ".join(details))),
-        ],
-    )
+    return _bibtex("misc", "symjax-run-" + run_id.removeprefix("sha256:"),
+                   f"symjax {kind} run {run_id}", _year(prov), prov["version"], "; ".join(details))
 
 
 def _year(provenance: dict) -> int:
@@ -113,7 +93,11 @@ def _year(provenance: dict) -> int:
     return YEAR
 
 
-def _bibtex(entry_type: str, key: str, fields: list[tuple[str, str]]) -> str:
+def _bibtex(entry_type: str, key: str, title: str, year: int, version, note: str) -> str:
+    """One BibTeX entry; every entry has the same fields, in this order."""
+    fields = [("title", _protect(title)), ("author", "{" + AUTHORS + "}"), ("year", str(year)),
+              ("version", tex_escape(str(version))), ("url", REPOSITORY),
+              ("note", tex_escape(note))]
     width = max(len(name) for name, _ in fields)
     body = ",\n".join(f"  {name.ljust(width)} = {{{value}}}" for name, value in fields)
     return f"@{entry_type}{{{key},\n{body},\n}}"

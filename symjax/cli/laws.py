@@ -52,7 +52,7 @@ def add_json_options(parser) -> None:
     """``--json FILE`` and ``--force`` of the symbolic commands."""
     parser.add_argument("--json", metavar="FILE", help="also write the result as JSON to FILE")
     parser.add_argument("--force", action="store_true",
-                        help="replace a --json file that symjax did not write")
+                        help="replace output files that symjax did not write")
 
 
 def run(args: argparse.Namespace) -> int:

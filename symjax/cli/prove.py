@@ -1,9 +1,8 @@
 """``symjax prove``: prove or refute that training keeps tied hidden units tied.
 
 Prints the derivation (forward pass, chain rule of every tied parameter, and why each tied pair's
-gradients differ in general) and the theorem with its verdict. Exit status: 0 proven, 1 refuted,
-2 bad input, 3 unknown (time limit), 4 a proof contradicted by its independent check (a bug;
-nothing is reported as proven). SymPy is imported only when the command runs.
+gradients differ in general) and the theorem with its verdict; the exit statuses are those of
+``_EXIT_HELP`` (the end of ``--help``). SymPy is imported only when the command runs.
 """
 
 from __future__ import annotations
@@ -19,6 +18,7 @@ from ..base.choices import (
     PROVABLE_OPTIMIZERS,
     REDUCTIONS,
 )
+from .laws import add_json_options
 
 _EXIT_HELP = (
     "exit status: 0 proven, 1 refuted (with a witness), 2 bad input, 3 unknown (time limit), "
@@ -99,9 +99,7 @@ def register(subparsers) -> None:
         help="with --lattice, also print the proof or refutation of every subset",
     )
     p.add_argument("--latex", metavar="FILE", help="write the derivation and theorem as LaTeX")
-    p.add_argument("--json", metavar="FILE", help="write the theorem as JSON")
-    p.add_argument("--force", action="store_true",
-                   help="replace --json/--latex files that symjax did not write")
+    add_json_options(p)
     p.add_argument(
         "--timeout", type=float, default=120.0, help="seconds before 'unknown' (default: 120)"
     )

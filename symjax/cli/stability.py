@@ -56,11 +56,7 @@ def register(subparsers) -> None:
 
 
 def parse_point(text: str) -> dict[str, str]:
-    """``"w1=1/2,w5=1"`` -> ``{"w1": "1/2", "w5": "1"}``.
-
-    Raises:
-      InputError: a chunk that is not ``name=value``.
-    """
+    """``"w1=1/2,w5=1"`` -> ``{"w1": "1/2", "w5": "1"}``; InputError for a bad chunk."""
     out = {}
     for chunk in (c.strip() for c in text.split(",")):
         if not chunk:
@@ -79,12 +75,8 @@ _LR_RANGE = (1e-300, 1e300)
 
 
 def check_lr(text: str) -> None:
-    """Refuse, before any proof starts, a learning rate that is not a positive rational whose
-    size a float can hold (the growth factor is reported as a float).
-
-    Raises:
-      InputError: the bad value and the allowed range.
-    """
+    """Refuse (InputError), before any proof starts, a learning rate that is not a positive
+    rational whose size a float can hold (the growth factor is reported as a float)."""
     import re
 
     value = text.strip()

@@ -48,7 +48,7 @@ import numpy as np
 from ..base.choices import XOR
 from ..base.errors import InputError
 from ..base.layout import parse_widths
-from ..base.specs import format_spec, format_value, parse_spec
+from ..base.specs import check_option_type, format_spec, parse_spec
 
 #: Coefficient of determination a regression run must reach to count as solved.
 R2_SOLVED = 0.99
@@ -74,14 +74,9 @@ _OPTIONS = {
 
 @dataclass(frozen=True, eq=False)
 class Dataset:
-    """A data set in float64 NumPy arrays.
-
-    Attributes:
-      spec: canonical spec, e.g. ``"moons:noise=0.2"`` (only options that differ from defaults).
-      x: ``(S, n_in)`` inputs.
-      y: ``(S, n_out)`` targets.
-      task: ``"classification"`` or ``"regression"``.
-    """
+    """Inputs ``x (S, n_in)`` and targets ``y (S, n_out)`` in float64; ``spec`` is canonical
+    (``"moons:noise=0.2"``: only options that differ from defaults); ``task`` is
+    ``"classification"`` or ``"regression"``."""
 
     spec: str
     x: np.ndarray
@@ -94,17 +89,12 @@ class Dataset:
 
 
 def make_dataset(spec: str, widths) -> Dataset:
-    """Build the data set named by ``spec`` for a network of the given widths.
-
-    Raises:
-      InputError: unknown name or option, bad option value, or widths whose input or output
-        layer does not match the data set.
-    """
+    """Build the data set named by ``spec`` for a network of the given widths (InputError:
+    unknown name or option, bad option value, or input or output width that does not fit)."""
     widths = parse_widths(widths)
     name, opts = parse_spec("dataset", spec, DATASETS, {k: tuple(v) for k, v in _OPTIONS.items()})
     for key, value in opts.items():
-        if isinstance(value, bool) and key != "standardize":
-            raise InputError(f"dataset {name} option {key}={format_value(value)} must be a number")
+        check_option_type("dataset", name, key, value, _OPTIONS[name][key])
     merged = {**_OPTIONS.get(name, {}), **opts}
     n_in, n_out = widths[0], widths[-1]
     if name in ("xor", "and", "or"):
@@ -112,25 +102,21 @@ def make_dataset(spec: str, widths) -> Dataset:
         bits = x.astype(int)
         table = {"xor": np.array([row[2] for row in XOR]), "and": bits[:, 0] & bits[:, 1],
                  "or": bits[:, 0] | bits[:, 1]}
-        y, task = table[name][:, None].astype(np.float64), "classification"
+        y = table[name][:, None].astype(np.float64)
     elif name == "parity":
         n_bits = n_in if merged["bits"] is None else _int_option(name, "bits", merged["bits"])
         if not 1 <= n_bits <= MAX_PARITY_BITS:
             raise InputError(f"parity bits={n_bits} must be between 1 and {MAX_PARITY_BITS}")
         x = np.array(list(product((0.0, 1.0), repeat=n_bits)))
-        y, task = (x.sum(axis=1) % 2)[:, None], "classification"
+        y = (x.sum(axis=1) % 2)[:, None]
     elif name == "teacher":
         x, y = _teacher(merged, n_in, n_out)
-        task = "regression"
     elif name == "spirals":
         x, y = _spirals(merged, n_out)
-        task = "classification"
     elif name == "iris":
         x, y = _iris(merged)
-        task = "classification"
     else:
-        x, y = (_moons if name == "moons" else _circles)(merged)
-        task = "classification"
+        x, y = _two_curves(name, merged)
     if x.shape[1] != n_in or y.shape[1] != n_out:
         raise InputError(
             f"dataset {spec!r} has {x.shape[1]} inputs and {y.shape[1]} output(s), but widths "
@@ -138,7 +124,8 @@ def make_dataset(spec: str, widths) -> Dataset:
             f"{x.shape[1]},...,{y.shape[1]}"
         )
     return Dataset(format_spec(name, opts), np.ascontiguousarray(x, np.float64),
-                   np.ascontiguousarray(y, np.float64), task)
+                   np.ascontiguousarray(y, np.float64),
+                   "regression" if name == "teacher" else "classification")
 
 
 def _int_option(name: str, key: str, value) -> int:
@@ -185,35 +172,26 @@ def _teacher(opts, n_in: int, n_out: int) -> tuple[np.ndarray, np.ndarray]:
     return x, y + _noise("teacher", opts) * rng.standard_normal(y.shape)
 
 
-def _moons(opts) -> tuple[np.ndarray, np.ndarray]:
-    n = _samples("moons", opts)
-    rng = np.random.default_rng(_seed("moons", opts))
+def _two_curves(name: str, opts) -> tuple[np.ndarray, np.ndarray]:
+    """``moons`` or ``circles``: half the samples on the outer curve (class 0), the rest on
+    the inner one (class 1)."""
+    n = _samples(name, opts)
+    if name == "circles":
+        factor = float(opts["factor"])
+        if not 0 < factor < 1:
+            raise InputError(f"dataset circles factor={factor} must be between 0 and 1")
+    rng = np.random.default_rng(_seed(name, opts))
     n_out = n // 2
-    t_out = np.linspace(0, np.pi, n_out)
-    t_in = np.linspace(0, np.pi, n - n_out)
-    x = np.concatenate([
-        np.stack([np.cos(t_out), np.sin(t_out)], axis=1),
-        np.stack([1 - np.cos(t_in), 0.5 - np.sin(t_in)], axis=1),
-    ])
+    if name == "moons":
+        t_out, t_in = np.linspace(0, np.pi, n_out), np.linspace(0, np.pi, n - n_out)
+        inner = np.stack([1 - np.cos(t_in), 0.5 - np.sin(t_in)], axis=1)
+    else:
+        t_out = np.linspace(0, 2 * np.pi, n_out, endpoint=False)
+        t_in = np.linspace(0, 2 * np.pi, n - n_out, endpoint=False)
+        inner = factor * np.stack([np.cos(t_in), np.sin(t_in)], axis=1)
+    x = np.concatenate([np.stack([np.cos(t_out), np.sin(t_out)], axis=1), inner])
     y = np.concatenate([np.zeros(n_out), np.ones(n - n_out)])[:, None]
-    return x + _noise("moons", opts) * rng.standard_normal(x.shape), y
-
-
-def _circles(opts) -> tuple[np.ndarray, np.ndarray]:
-    n = _samples("circles", opts)
-    factor = float(opts["factor"])
-    if not 0 < factor < 1:
-        raise InputError(f"dataset circles factor={factor} must be between 0 and 1")
-    rng = np.random.default_rng(_seed("circles", opts))
-    n_out = n // 2
-    t_out = np.linspace(0, 2 * np.pi, n_out, endpoint=False)
-    t_in = np.linspace(0, 2 * np.pi, n - n_out, endpoint=False)
-    x = np.concatenate([
-        np.stack([np.cos(t_out), np.sin(t_out)], axis=1),
-        factor * np.stack([np.cos(t_in), np.sin(t_in)], axis=1),
-    ])
-    y = np.concatenate([np.zeros(n_out), np.ones(n - n_out)])[:, None]
-    return x + _noise("circles", opts) * rng.standard_normal(x.shape), y
+    return x + _noise(name, opts) * rng.standard_normal(x.shape), y
 
 
 def _spirals(opts, n_out: int) -> tuple[np.ndarray, np.ndarray]:
@@ -243,13 +221,10 @@ def _spirals(opts, n_out: int) -> tuple[np.ndarray, np.ndarray]:
 def _iris(opts) -> tuple[np.ndarray, np.ndarray]:
     from importlib.resources import files
 
-    standardize = opts["standardize"]
-    if not isinstance(standardize, bool):
-        raise InputError(f"dataset iris option standardize={standardize!r} must be true or false")
     rows = files(__package__).joinpath("data", "iris.csv").read_text("utf-8").split()[1:]
     cells = [r.split(",") for r in rows]
     x = np.array([[float(v) for v in c[:4]] for c in cells])
     y = np.eye(len(IRIS_CLASSES))[[IRIS_CLASSES.index(c[4]) for c in cells]]
-    if standardize:
+    if opts["standardize"]:
         x = (x - x.mean(axis=0)) / x.std(axis=0)
     return x, y

@@ -50,7 +50,7 @@ import numpy as np
 
 from ..base.errors import InputError, choose
 from ..base.layout import Layout
-from ..base.specs import Value, format_spec, format_value, parse_spec
+from ..base.specs import Value, check_option_type, format_spec, format_value, parse_spec
 
 #: PRNG implementation of every key symjax makes.
 PRNG_IMPL = "threefry2x32"
@@ -66,14 +66,7 @@ _NONNEGATIVE = ("scale", "eps")
 
 @dataclass(frozen=True)
 class InitScheme:
-    """A registered scheme.
-
-    Attributes:
-      name: registry name.
-      fn: ``fn(key, layout, dtype, **options) -> (n_params,)`` array.
-      defaults: option names and default values (the options the scheme accepts).
-      symmetric: every draw lies in the fully tied subspace of every hidden layer.
-    """
+    """A registered scheme (the arguments of :func:`register_init`; ``defaults`` sorted)."""
 
     name: str
     fn: InitFn
@@ -122,9 +115,8 @@ def register_init(
         raise InputError(f"init scheme {name!r} is already registered; pass replace=True")
     if not callable(fn):
         raise InputError(f"init scheme {name!r}: fn {fn!r} is not callable")
-    _REGISTRY[name] = InitScheme(
-        name, fn, tuple(sorted(dict(defaults or {}).items())), bool(symmetric)
-    )
+    options = tuple(sorted(dict(defaults or {}).items()))
+    _REGISTRY[name] = InitScheme(name, fn, options, bool(symmetric))
 
 
 def init_schemes() -> tuple[str, ...]:
@@ -139,13 +131,8 @@ def get_init(name: str) -> InitScheme:
 
 @dataclass(frozen=True)
 class InitSpec:
-    """A scheme with resolved options.
-
-    Attributes:
-      spec: the canonical spec as given (``"tied_eps"``, ``"normal:scale=0.5"``); the run label.
-      name: scheme name.
-      options: every option of the scheme with its value (defaults filled in), sorted.
-    """
+    """A scheme with resolved options: ``spec`` is canonical (``"normal:scale=0.5"``) and
+    the run's label; ``options`` holds every option of the scheme (defaults filled in), sorted."""
 
     spec: str
     name: str
@@ -162,10 +149,7 @@ def parse_init(text: str, *, eps: float) -> InitSpec:
     name, opts = parse_spec("init scheme", text, _REGISTRY, keys)
     defaults = dict(_REGISTRY[name].defaults)
     for key, value in opts.items():
-        if isinstance(defaults[key], bool) != isinstance(value, bool):
-            kind = "true or false" if isinstance(defaults[key], bool) else "a number"
-            raise InputError(f"init scheme {name} option {key}={format_value(value)} must be "
-                             f"{kind}")
+        check_option_type("init scheme", name, key, value, defaults[key])
         if key in _NONNEGATIVE and name in (*BUILTIN_INITS, *SIGN_FLIP_INITS) and value < 0:
             raise InputError(f"init scheme {name} option {key}={format_value(value)} must be "
                              f">= 0")
@@ -198,11 +182,9 @@ def perturbation_key(seed: jax.Array) -> jax.Array:
     return jax.random.fold_in(seed_key(seed), 1)
 
 
-#: XLA options of the init program: it runs once per chunk and is cheap, but the threefry
-#: hashing of 13 schemes takes seconds to compile at the default LLVM optimization level (3).
-#: Level 1 compiles faster and gave bitwise the same values as the default level (see
-#: benchmarks/README.md); level 0 would round some float transforms differently (no FMA
-#: contraction).
+#: XLA options of the init program: level 1 (default 3) halves the compile time of the threefry
+#: hashing and gave bitwise the same values (benchmarks/README.md); level 0 would round some
+#: float transforms differently (no FMA contraction).
 _INIT_COMPILER_OPTIONS = {"xla_backend_optimization_level": 1}
 
 
@@ -210,10 +192,8 @@ def init_program(specs: Sequence[InitSpec], widths: tuple[int, ...], dtype: str,
     """Compiled ``seeds (n,) uint32 -> tuple of (n, n_params)``, one array per scheme.
 
     All schemes share one program (they draw from the same seed keys, so XLA computes shared
-    random bits once). Call it under :func:`pinned_numerics`.
-
-    Raises:
-      InputError: a scheme that does not return ``dtype[n_params]``.
+    random bits once). Call it under :func:`pinned_numerics`. InputError: a scheme that does
+    not return ``dtype[n_params]``.
     """
     schemes = tuple((s.name, s.scheme.fn, s.options) for s in specs)
     return _init_program(schemes, tuple(widths), dtype, n)
@@ -303,10 +283,7 @@ def _weights_only(make: Callable[[], Callable]) -> InitFn:
     def fn(key, layout, dtype, **options):
         init = make(**options)
         keys = jax.random.split(key, layout.n_layers)
-        weights = [
-            init(k, (fan_in, fan_out), dtype).T for k, (fan_in, fan_out) in
-            zip(keys, _shapes(layout))
-        ]
+        weights = [init(k, shape, dtype).T for k, shape in zip(keys, _shapes(layout))]
         biases = [jnp.zeros((fan_out,), dtype) for _, fan_out in _shapes(layout)]
         return pack_params(layout, weights, biases)
 

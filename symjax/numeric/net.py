@@ -1,10 +1,7 @@
 """A pure-functional MLP of any widths, with two computation paths.
 
 Parameters live in the shared order of :class:`symjax.Layout` (``[w1, ..., wK, b1, ..., bM]``).
-Activations and losses mean exactly what their names mean in :mod:`symjax.base.choices`:
-``relu'(0) = 0``, ``leaky_relu`` has slope ``0.01`` below zero and derivative 1 at zero, the
-squared error of one sample is ``sum over outputs of (yhat - y)**2 / 2`` and the loss over the
-data set is the ``mean`` (default) or ``sum`` of the per-sample losses.
+Activations and losses mean exactly what :mod:`symjax.base.choices` says they mean.
 
 Two paths compute the same function:
 
@@ -30,9 +27,10 @@ Two paths compute the same function:
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, reduce
 
 import jax
 import jax.numpy as jnp
@@ -75,12 +73,10 @@ def activation(name: str):
 def odd_tanh(z: jax.Array) -> jax.Array:
     """``tanh`` with the derivative ``1 - tanh(z)**2``, bitwise even in ``z``.
 
-    The same function as ``jnp.tanh`` (whose values are bitwise odd); only the derivative's
-    rounding differs. JAX's own derivative, ``4 sigmoid(2z) sigmoid(-2z)``, is fused and rounded
-    differently at ``z`` and ``-z`` on XLA's CPU backend (measured: 46% of 100,000 random
-    float32 points differ in the last bits), so sign-flipped units (``b = -a``) drift apart by
-    an ULP or two within a few steps. Used for the hidden units of a :class:`Net` with
-    ``sign_exact``; every other run keeps ``jnp.tanh`` (and its per-seed results).
+    Same values as ``jnp.tanh`` (bitwise odd). JAX's own derivative, ``4 sigmoid(2z)
+    sigmoid(-2z)``, is rounded differently at ``z`` and ``-z`` on XLA's CPU backend (see
+    benchmarks/README.md), so sign-flipped units (``b = -a``) would drift apart. Used only by a
+    :class:`Net` with ``sign_exact``; other runs keep ``jnp.tanh`` and their per-seed results.
     """
     return jnp.tanh(z)
 
@@ -101,15 +97,9 @@ def _hidden(net: Net):
 class Net:
     """Static description of an MLP: widths, activations, loss. Hashable; no arrays.
 
-    Attributes:
-      widths: layer widths, input first, e.g. ``(2, 2, 1)``.
-      activation: activation of every hidden layer.
-      output_activation: activation of the output layer.
-      loss: ``"squared_error"``, ``"bce"`` or ``"softmax_cross_entropy"`` (aliases accepted,
-        stored canonical).
-      reduction: ``"mean"`` or ``"sum"`` of the per-sample losses.
-      sign_exact: compute the hidden tanh's derivative as :func:`odd_tanh` does, so that
-        sign-flip ties hold bitwise (set by ``symjax verify`` for sign-flip ties only).
+    ``widths`` input first, e.g. ``(2, 2, 1)``; ``loss`` is stored canonical (aliases
+    accepted); ``sign_exact``: the hidden tanh is :func:`odd_tanh`, so that sign-flip ties hold
+    bitwise (``symjax verify`` sets it for sign-flip ties only).
     """
 
     widths: tuple[int, ...]
@@ -190,39 +180,31 @@ def from_matrices(mats: Sequence[tuple[jax.Array, jax.Array]]) -> jax.Array:
 
 
 # -- losses ------------------------------------------------------------------------------------
+def _in_order(terms):
+    """``t0 + t1 + t2 + ...``, added left to right as the terms are made."""
+    return reduce(operator.add, terms)
+
+
+def _term(net: Net, z, a, y):
+    """The loss of one output unit."""
+    if net.loss == "squared_error":
+        return (a - y) ** 2 / 2
+    if net.output_activation == "sigmoid":  # bce of sigmoid(z), written stably
+        return -(y * jax.nn.log_sigmoid(z) + (1 - y) * jax.nn.log_sigmoid(-z))
+    return -(xlogy(y, a) + xlogy(1 - y, 1 - a))
+
+
 def _sample_loss(net: Net, z_out, a_out, y_out):
-    """Loss of one sample (or of each sample, elementwise), summed over output units in order."""
-    if net.loss == "softmax_cross_entropy":
-        return _softmax_ce(a_out, y_out)
-    total = None
-    for z, a, y in zip(z_out, a_out, y_out):
-        if net.loss == "squared_error":
-            term = (a - y) ** 2 / 2
-        elif net.output_activation == "sigmoid":  # bce of sigmoid(z), written stably
-            term = -(y * jax.nn.log_sigmoid(z) + (1 - y) * jax.nn.log_sigmoid(-z))
-        else:
-            term = -(xlogy(y, a) + xlogy(1 - y, 1 - a))
-        total = term if total is None else total + term
-    return total
+    """Loss of one sample (or of each sample, elementwise), summed over output units in order.
 
-
-def _softmax_ce(a_out, y_out):
-    """``sum_k y_k (lse - a_k)`` with ``lse = m + log(sum_j exp(a_j - m))``, ``m = max_j a_j``
-    (no gradient through ``m``: ``lse`` does not depend on it); every sum in output order."""
-    m = a_out[0]
-    for a in a_out[1:]:
-        m = jnp.maximum(m, a)
-    m = lax.stop_gradient(m)
-    s = None
-    for a in a_out:
-        e = jnp.exp(a - m)
-        s = e if s is None else s + e
-    lse = m + jnp.log(s)
-    total = None
-    for a, y in zip(a_out, y_out):
-        term = y * (lse - a)
-        total = term if total is None else total + term
-    return total
+    Softmax cross-entropy is ``sum_k y_k (lse - a_k)`` with ``lse = m + log(sum_j exp(a_j -
+    m))``, ``m = max_j a_j`` (no gradient through ``m``: ``lse`` does not depend on it).
+    """
+    if net.loss != "softmax_cross_entropy":
+        return _in_order(_term(net, z, a, y) for z, a, y in zip(z_out, a_out, y_out))
+    m = lax.stop_gradient(reduce(jnp.maximum, a_out))
+    lse = m + jnp.log(_in_order(jnp.exp(a - m) for a in a_out))
+    return _in_order(y * (lse - a) for a, y in zip(a_out, y_out))
 
 
 def _reduce(net: Net, total, n_samples: int):
@@ -239,17 +221,12 @@ def exact_form(net: Net, n_samples: int) -> str:
 
 
 def scalar_forward(net: Net, leaves, inputs, masks=None, barrier: bool = False):
-    """One sample's forward pass with scalar multiply-adds in a fixed order.
+    """One sample's forward pass with scalar multiply-adds in a fixed order; returns lists
+    ``(z, a)`` of the output layer's pre-activations and activations.
 
-    Args:
-      net: the network.
-      leaves: ``n_params`` scalars in the shared order.
-      inputs: one scalar per input unit.
-      masks: one dropout factor per hidden unit (in layout order), or ``None``.
-      barrier: pass every pre-activation through :func:`delta_barrier`.
-
-    Returns:
-      ``(z, a)``: lists of the output layer's pre-activations and activations.
+    ``leaves``: ``n_params`` scalars in the shared order; ``inputs``: one scalar per input unit;
+    ``masks``: one dropout factor per hidden unit (layout order) or ``None``; ``barrier``: pass
+    every pre-activation through :func:`delta_barrier`.
     """
     hidden = _hidden(net)
     a = list(inputs)
@@ -289,21 +266,15 @@ def delta_barrier(z: jax.Array) -> jax.Array:
     """The identity on a pre-activation ``z``; its VJP passes the cotangent ``dL/dz`` (the
     unit's delta) through :func:`_kernel_boundary`.
 
-    A performance device, not arithmetic. In the scalar layout every unit's delta of every
-    sample is used by several gradients (its incoming weights and bias) and by the deltas of
-    the layer below; XLA would otherwise recompute the delta, and the chain of products behind
-    it, inside each of those kernels (the nine gradient kernels of 2-2-1 each recomputed the
-    output deltas of all four samples). With the barrier each delta is computed once per step
-    (the gain is measured in ``benchmarks/README.md``). The gradient is the same function; its
-    last bits may differ
-    from the plain ``jax.grad`` program's, because XLA contracts multiply-adds into FMAs within
-    a kernel and the kernels are cut differently. Ties stay exact: both members of a tied pair
-    still go through the same operations.
-
-    Under ``vmap`` the barrier's reduction runs over the minor axis of ``(seeds, 2)``, which is
-    fast in small blocks of seeds and slow in large ones; so the engine uses the barrier on CPU
-    only, where its blocks are small, and GPUs and TPUs (one large block per device) train
-    without it. The measurements behind this are in ``benchmarks/README.md``.
+    A performance device, not arithmetic. In the scalar layout each delta is used by several
+    gradients and by the deltas of the layer below, and XLA would recompute it, with the chain
+    of products behind it, inside each of those kernels; with the barrier each delta is
+    computed once per step. The gradient is the same function, but its last bits may differ
+    from the plain ``jax.grad`` program's: XLA contracts multiply-adds into FMAs within a
+    kernel, and the kernels are cut differently. Ties stay exact: both members of a tied pair
+    still go through the same operations. Under ``vmap`` the reduction runs over the minor axis
+    of ``(seeds, 2)``, slow in large blocks of seeds, so only CPU training (small blocks) uses
+    it. Measurements: ``benchmarks/README.md``.
     """
     return z
 
@@ -321,16 +292,8 @@ delta_barrier.defvjp(_delta_barrier_fwd, _delta_barrier_bwd)
 
 def scalar_loss(net: Net, leaves, x: jax.Array, y: jax.Array, masks=None,
                 barrier: bool = False) -> jax.Array:
-    """Loss over the data set, sample by sample, summed in sample order.
-
-    Args:
-      net: the network.
-      leaves: ``n_params`` scalars.
-      x: ``(S, n_in)`` inputs; y: ``(S, n_out)`` targets.
-      masks: ``(n_hidden_units, S)`` dropout factors, or ``None``.
-      barrier: pass every pre-activation through :func:`delta_barrier` (same loss, same
-        gradient up to rounding, faster under XLA on CPU).
-    """
+    """Loss over the data set ``x (S, n_in)``, ``y (S, n_out)``, summed in sample order, with
+    ``masks (n_hidden_units, S)`` or ``None`` (``barrier``: see :func:`scalar_forward`)."""
     total = None
     for s in range(x.shape[0]):
         m = None if masks is None else [masks[j, s] for j in range(masks.shape[0])]
@@ -351,14 +314,11 @@ def scalar_predict(net: Net, leaves, x: jax.Array) -> jax.Array:
 def fixed_dense(w: jax.Array, b: jax.Array, a: jax.Array) -> jax.Array:
     """``z[h, s] = w[h, 0] a[0, s] + w[h, 1] a[1, s] + ... + b[h]``, summed in that order.
 
-    Args:
-      w: ``(H, K)`` weights; b: ``(H,)`` biases; a: ``(K, S)`` inputs, one row per input unit.
-
-    Returns:
-      ``(H, S)``. Every element goes through the same elementwise operations, so equal rows of
-      ``w`` (tied units) give bitwise equal rows of ``z``. The VJP is written the same way:
-      ``da[k] = w[0, k] dz[0] + w[1, k] dz[1] + ...`` (equal columns give equal ``da`` rows) and
-      the sums over samples of ``dw`` and ``db`` are one reduction over the trailing axis.
+    ``w (H, K)``, ``b (H,)``, ``a (K, S)`` (one row per input unit) -> ``z (H, S)``. Every
+    element goes through the same elementwise operations, so equal rows of ``w`` (tied units)
+    give bitwise equal rows of ``z``. The VJP is written the same way: ``da[k] = w[0, k] dz[0]
+    + w[1, k] dz[1] + ...`` (equal columns give equal ``da`` rows) and the sums over samples of
+    ``dw`` and ``db`` are one reduction over the trailing axis.
     """
     z = w[:, 0:1] * a[0:1, :]
     for k in range(1, w.shape[1]):
@@ -382,23 +342,30 @@ def _fixed_dense_bwd(residuals, dz):
 fixed_dense.defvjp(_fixed_dense_fwd, _fixed_dense_bwd)
 
 
-def vector_forward(net: Net, mats, x: jax.Array, masks=None):
-    """Forward pass of the vector layout; returns output ``(z, a)``, each ``(n_out, S)``.
+def _forward(net: Net, mats, a, masks, dense, samples_first: bool):
+    """Forward pass with ``z = dense(W, b, a)`` per layer; returns the output layer's ``(z, a)``.
 
-    ``mats``: per layer ``(W, b)``; ``x``: ``(S, n_in)``; ``masks``: ``(n_hidden_units, S)`` or
-    ``None``.
+    ``mats``: per layer ``(W, b)``; ``masks``: ``(n_hidden_units, S)`` dropout factors or
+    ``None``; ``a`` holds one row per sample if ``samples_first``, else one row per unit.
     """
     hidden = _hidden(net)
-    a, unit = x.T, 0
+    unit = 0
     for layer, (w, b) in enumerate(mats, start=1):
-        z = fixed_dense(w, b, a)
+        z = dense(w, b, a)
         if layer == len(mats):
             return z, activation(net.output_activation)(z)
         a = hidden(z)
         if masks is not None:
-            a = a * masks[unit : unit + w.shape[0]]
+            m = masks[unit : unit + w.shape[0]]
+            a = a * (m.T if samples_first else m)
         unit += w.shape[0]
     raise AssertionError("unreachable: a network has an output layer")
+
+
+def vector_forward(net: Net, mats, x: jax.Array, masks=None):
+    """Forward pass of the vector layout (:func:`fixed_dense`) of ``x (S, n_in)``; returns
+    output ``(z, a)``, each ``(n_out, S)``."""
+    return _forward(net, mats, x.T, masks, fixed_dense, samples_first=False)
 
 
 def vector_loss(net: Net, mats, x: jax.Array, y: jax.Array, masks=None) -> jax.Array:
@@ -416,22 +383,14 @@ def vector_predict(net: Net, mats, x: jax.Array) -> jax.Array:
 
 
 # -- matmul path -------------------------------------------------------------------------------
-def matmul_forward(net: Net, mats, x: jax.Array, masks=None):
-    """Forward pass with ``x @ W.T + b`` per layer; returns output ``(z, a)``, each ``(S, n_out)``.
+def _matmul_dense(w, b, a):
+    return jnp.matmul(a, w.T, precision=lax.Precision.HIGHEST) + b[None, :]
 
-    ``masks``: ``(n_hidden_units, S)`` dropout factors or ``None``.
-    """
-    hidden = _hidden(net)
-    a, unit = x, 0
-    for layer, (w, b) in enumerate(mats, start=1):
-        z = jnp.matmul(a, w.T, precision=lax.Precision.HIGHEST) + b[None, :]
-        if layer == len(mats):
-            return z, activation(net.output_activation)(z)
-        a = hidden(z)
-        if masks is not None:
-            a = a * masks[unit : unit + w.shape[0]].T
-        unit += w.shape[0]
-    raise AssertionError("unreachable: a network has an output layer")
+
+def matmul_forward(net: Net, mats, x: jax.Array, masks=None):
+    """Forward pass with ``x @ W.T + b`` per layer; returns output ``(z, a)``, each
+    ``(S, n_out)``."""
+    return _forward(net, mats, x, masks, _matmul_dense, samples_first=True)
 
 
 def matmul_loss(net: Net, mats, x: jax.Array, y: jax.Array, masks=None) -> jax.Array:

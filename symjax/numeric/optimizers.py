@@ -54,7 +54,7 @@ from dataclasses import dataclass
 import optax
 
 from ..base.errors import InputError
-from ..base.specs import Value, format_spec, format_value, parse_spec, split_list
+from ..base.specs import Value, check_option_type, format_spec, format_value, parse_spec, split_list
 
 #: name -> (optax factory, preset options, default learning rate).
 #: Default learning rates are tuned for the default workload (2-2-1 XOR, tanh, sigmoid,
@@ -121,32 +121,21 @@ def _check_range(name: str, key: str, value: Value) -> None:
 
 def _option_defaults(name: str) -> dict[str, Value | None]:
     factory, preset, _ = _OPTIMIZERS[name]
-    out: dict[str, Value | None] = {}
-    for p in inspect.signature(factory).parameters.values():
-        if p.name == "learning_rate":
-            continue
-        if isinstance(p.default, (bool, int, float)) or p.name in _NUMERIC_NONE_DEFAULTS:
-            out[p.name] = p.default
-    out.update(preset)
-    return out
+    params = inspect.signature(factory).parameters.values()
+    numeric = {p.name: p.default for p in params if p.name != "learning_rate" and (
+        isinstance(p.default, (bool, int, float)) or p.name in _NUMERIC_NONE_DEFAULTS)}
+    return {**numeric, **preset}
 
 
 @dataclass(frozen=True)
 class OptimizerSpec:
     """One optimizer of a run, fully resolved. Hashable (it keys compiled programs).
 
-    Attributes:
-      spec: canonical spec as given, e.g. ``"adam:b2=0.99"``.
-      name: optimizer name.
-      lr: learning rate.
-      options: optax keyword arguments given in the spec (preset ones are added on build).
-      dropout: dropout rate of hidden units during training (0 = off).
-      grad_noise: standard deviation of the gradient noise (0 = off).
-      label: unique name of the run in tables and files: ``spec``, or ``spec@lr=...`` when the
-        same spec runs with several learning rates.
-      weight_decay: L2 weight decay chained before the optimizer (0 = off).
-      schedule: canonical learning-rate schedule spec (:func:`parse_schedule`).
-      schedule_steps: the number of training steps the schedule spans.
+    ``spec``: canonical, e.g. ``"adam:b2=0.99"``; ``options``: the optax keyword arguments
+    given in the spec (preset ones are added on build); ``dropout``, ``grad_noise``,
+    ``weight_decay``: 0 is off; ``label``: the run's unique name in tables and files, ``spec``
+    or ``spec@lr=...`` when the same spec runs with several learning rates; ``schedule``: a
+    canonical spec (:func:`parse_schedule`) spanning ``schedule_steps`` steps.
     """
 
     spec: str
@@ -188,49 +177,37 @@ def parse_optimizers(optimizer, lr=None, *, dropout: float = 0.0,
                      grad_noise: float = 0.0) -> tuple[OptimizerSpec, ...]:
     """Resolve the optimizer list and learning rates of a run.
 
-    Args:
-      optimizer: comma-separated specs or a list of them, e.g. ``"sgd,adam:b2=0.99"``.
-      lr: ``None`` (each optimizer's default), one number for all, a list (or comma-separated
-        string) with one number per optimizer, or a mapping ``{spec or name: lr}`` (also as the
-        string ``"sgd=0.5,adam=0.05"``; optimizers not named get their default).
-      dropout: default dropout rate for specs that do not set ``dropout``.
-      grad_noise: default gradient-noise scale for specs that do not set ``grad_noise``.
-
-    Raises:
-      InputError: unknown optimizer or option, a learning rate that is not a finite positive
-        number, a wrong number of learning rates, bad perturbation values, duplicate runs.
+    ``optimizer``: comma-separated specs or a list of them, e.g. ``"sgd,adam:b2=0.99"``.
+    ``lr``: ``None`` (each optimizer's default), one number for all, a list (or comma-separated
+    string) with one number per optimizer, or a mapping ``{spec or name: lr}`` (also as the
+    string ``"sgd=0.5,adam=0.05"``; optimizers not named get their default). ``dropout`` and
+    ``grad_noise``: the defaults for specs that do not set them. InputError: unknown optimizer
+    or option, a learning rate that is not a finite positive number, a wrong number of learning
+    rates, bad perturbation values, duplicate runs.
     """
     texts = split_list(optimizer, "optimizer list")
     if not texts:
         raise InputError(f"optimizer list {optimizer!r} is empty; allowed: {', '.join(OPTIMIZERS)}")
     keys = {n: (*_option_defaults(n), *PERTURBATIONS) for n in OPTIMIZERS}
     parsed = [parse_spec("optimizer", t, OPTIMIZERS, keys) for t in texts]
-    lrs = _resolve_lrs(lr, [format_spec(n, o) for n, o in parsed], [n for n, _ in parsed])
+    specs = [format_spec(n, o) for n, o in parsed]
+    lrs = _resolve_lrs(lr, specs, [n for n, _ in parsed])
     out, seen = [], {}
-    for (name, opts), rate in zip(parsed, lrs):
+    for (name, opts), spec, rate in zip(parsed, specs, lrs):
         defaults = _option_defaults(name)
         for key, value in opts.items():
-            if key in PERTURBATIONS:
-                continue
-            if isinstance(defaults[key], bool) != isinstance(value, bool):
-                kind = "true or false" if isinstance(defaults[key], bool) else "a number"
-                raise InputError(f"optimizer {name} option {key}={format_value(value)} must be "
-                                 f"{kind}")
-            _check_range(name, key, value)
-        spec = format_spec(name, opts)
+            if key not in PERTURBATIONS:
+                check_option_type("optimizer", name, key, value, defaults[key])
+                _check_range(name, key, value)
         drop = _check_dropout(opts.get("dropout", dropout))
         noise = _check_noise(opts.get("grad_noise", grad_noise))
         options = tuple(sorted((k, v) for k, v in opts.items() if k not in PERTURBATIONS))
         if spec in seen and seen[spec] == rate:
             raise InputError(f"optimizer {spec!r} with lr={rate} is listed twice")
         seen.setdefault(spec, rate)
-        out.append(OptimizerSpec(spec, name, rate, options, drop, noise, spec))
-    labels = [s.spec for s in out]
-    return tuple(
-        OptimizerSpec(s.spec, s.name, s.lr, s.options, s.dropout, s.grad_noise,
-                      s.spec if labels.count(s.spec) == 1 else f"{s.spec}@lr={s.lr!r}")
-        for s in out
-    )
+        label = spec if specs.count(spec) == 1 else f"{spec}@lr={rate!r}"
+        out.append(OptimizerSpec(spec, name, rate, options, drop, noise, label))
+    return tuple(out)
 
 
 def _check_lr(value, where: str) -> float:
@@ -304,17 +281,12 @@ _SCHEDULE_KEYS = {k: tuple(v) for k, v in SCHEDULES.items()}
 
 
 def parse_schedule(text) -> str:
-    """The canonical spec of a learning-rate schedule, e.g. ``"exponential:rate=0.5"``.
-
-    Raises:
-      InputError: unknown name or option, or a value out of range (``rate`` in (0, 1],
-        ``alpha`` and ``end`` in [0, 1], ``every`` an integer >= 1, ``warmup`` >= 0).
-    """
+    """The canonical spec of a learning-rate schedule, e.g. ``"exponential:rate=0.5"``;
+    InputError for an unknown name or option, or a value out of range (``rate`` in (0, 1],
+    ``alpha`` and ``end`` in [0, 1], ``every`` an integer >= 1, ``warmup`` >= 0)."""
     name, opts = parse_spec("schedule", text, SCHEDULES, _SCHEDULE_KEYS)
     for key, value in opts.items():
-        if isinstance(value, bool):
-            raise InputError(f"schedule {name} option {key}={format_value(value)} must be a "
-                             f"number")
+        check_option_type("schedule", name, key, value, None)
         if key in ("every", "warmup"):
             low = 1 if key == "every" else 0
             if not float(value).is_integer() or value < low:

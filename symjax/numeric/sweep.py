@@ -40,9 +40,9 @@ from .inits import InitSpec, init_program
 from .train import TrainConfig, run_block
 from .xla import available_memory
 
-#: Runs per ``lax.map`` block on one device (so that a block's carry stays in L1/L2 cache; 512
-#: was fastest of 256-4096 for 2-2-1 on a 2-core AMD EPYC). A multiple of 16, whole AVX-512
-#: vectors of float32, so every parameter row of a block takes the same vectorized code path.
+#: Runs per ``lax.map`` block on one CPU device, so that a block's carry stays in cache
+#: (benchmarks/README.md). A multiple of 16, whole AVX-512 vectors of float32, so every
+#: parameter row of a block takes the same vectorized code path.
 BLOCK_TARGET = 512
 #: On GPU and TPU a device's runs form one block, padded to a multiple of this.
 _GPU_ALIGN = 128
@@ -58,13 +58,8 @@ _COMPILED: dict = {}
 
 @dataclass(frozen=True)
 class Batching:
-    """How the runs of one call are laid out over devices and blocks.
-
-    Attributes:
-      devices: number of devices (the mesh size).
-      block: runs per ``lax.map`` block on one device.
-      blocks: blocks per device.
-    """
+    """How the runs of one call are laid out: ``devices`` (the mesh size) x ``blocks`` per
+    device x ``block`` runs per ``lax.map`` block."""
 
     devices: int
     block: int
@@ -72,18 +67,16 @@ class Batching:
 
     @property
     def runs(self) -> int:
-        """Runs per call after padding: ``devices * blocks * block``."""
+        """Runs per call after padding."""
         return self.devices * self.blocks * self.block
 
 
 def plan_batching(n_runs: int, devices: int, block_target: int = BLOCK_TARGET) -> Batching:
     """``n_runs`` padded to ``devices`` x blocks of exactly ``block_target`` runs.
 
-    Every program has the same block size, whatever the number of runs: with the fast-path
-    flags (512-bit vectors, inlined small loops), XLA's CPU compiler needed 2.7 GB and more to
-    compile some smaller blocks (2-8-1: float32 blocks of 192-272 runs, float64 of 96-128,
-    jaxlib 0.10.2) against 0.3 GB for blocks of 512. Small runs pay for padding (at most
-    ``devices x block_target`` runs in all, milliseconds).
+    Every program has the same block size, whatever the number of runs: XLA's CPU compiler
+    needs far more memory for some smaller blocks (benchmarks/README.md). Small runs pay for
+    padding (at most ``devices x block_target`` runs in all, milliseconds).
     """
     per_device = math.ceil(n_runs / devices)
     blocks = math.ceil(per_device / block_target)
@@ -183,8 +176,7 @@ def plan_sweep(n_seeds: int, n_inits: int, chunk: int) -> SweepPlan:
     block = BLOCK_TARGET
     if local[0].platform != "cpu":  # accelerators want one wide block, not cache-sized ones
         block = _GPU_ALIGN * math.ceil(per_call * n_inits / devices / _GPU_ALIGN)
-    return SweepPlan(per_call, calls,
-                       plan_batching(per_call * n_inits, devices, block))
+    return SweepPlan(per_call, calls, plan_batching(per_call * n_inits, devices, block))
 
 
 class StoredRuns(Mapping):
@@ -258,20 +250,12 @@ def run_sweep(
     access (:class:`StoredRuns`); without one, everything is kept in memory. One call is
     dispatched ahead while the previous one's results are written.
 
-    Args:
-      configs: one :class:`TrainConfig` per optimizer (same net, dtype, path, steps, ties).
-      inits: the init schemes.
-      seeds: ``(n,)`` uint32 seed numbers.
-      x: ``(S, n_in)`` inputs and y: ``(S, n_out)`` targets, in the run's dtype.
-      chunk: seeds per call.
-      keep_params: keep initial and final parameters of every run.
-      progress: ``True`` show a progress bar on stderr, ``False`` never, ``None`` only on a TTY.
-      store: where to write (and find) the chunk files; ``None``: keep results in memory.
-      process_index, process_count: this process's share of a multi-process run.
-
-    Raises:
-      InputError: a call or the results would exceed the memory bounds.
-      RunInterrupted: SIGINT or SIGTERM arrived; completed units are in the store.
+    ``configs``: one :class:`TrainConfig` per optimizer (same net, dtype, path, steps, ties);
+    ``seeds``: ``(n,)`` uint32; ``x``, ``y`` in the run's dtype; ``chunk``: seeds per call;
+    ``keep_params``: keep initial and final parameters of every run; ``progress``: a progress
+    bar on stderr (``None``: only on a TTY). Raises InputError when a call or the results
+    would exceed the memory bounds, RunInterrupted on SIGINT or SIGTERM (completed units are in
+    the store).
     """
     from tqdm.auto import tqdm
 
@@ -423,16 +407,19 @@ def estimate_memory(cfg: TrainConfig, batching: Batching, total_runs: int, keep_
     (per-seed results held in memory to the end: everything, and its concatenation, without a
     store; with one, only the trajectories and saved parameters) and ``merge`` (one init x
     optimizer loaded at a time from the store, its concatenation, the summaries' temporaries
-    and the seed numbers: per seed, for ``seeds`` seeds, default ``total_runs``)."""
+    and the seed numbers: per seed, for ``seeds`` seeds, default ``total_runs``); also
+    ``trajectories`` (trajectories and saved parameters, part of ``kept``)."""
     item = np.dtype(cfg.dtype).itemsize
     pairs = len(cfg.ties)
     summary = pairs * (4 + item) + 4 + item + 1 + 2 * item
     heavy = (cfg.net.n_params + 1) * cfg.n_records + (2 * cfg.net.n_params if keep_params else 0)
     per_run_out = summary + (cfg.net.n_params * (1 + cfg.n_records) + cfg.n_records) * item
-    kept = total_runs * (heavy * item + (0 if on_disk else 2 * summary))
+    trajectories = total_runs * heavy * item
+    kept = trajectories + total_runs * (0 if on_disk else 2 * summary)
     seeds = total_runs if seeds is None else seeds
     merge = seeds * ((2 * summary if on_disk else 0) + 5 * pairs + 60)
-    return {"per_call": 2 * batching.runs * per_run_out, "kept": kept, "merge": merge}
+    return {"per_call": 2 * batching.runs * per_run_out, "kept": kept, "merge": merge,
+            "trajectories": trajectories}
 
 
 def check_memory(cfg: TrainConfig, batching: Batching, total_runs: int,
@@ -445,16 +432,12 @@ def check_memory(cfg: TrainConfig, batching: Batching, total_runs: int,
             f"(limit {MAX_CALL_BYTES >> 20} MiB); use a smaller --chunk"
             + (" or a larger --trajectory-every" if cfg.n_records else "")
         )
-    if cfg.n_records or keep_params:
-        item = np.dtype(cfg.dtype).itemsize
-        traj = total_runs * ((cfg.net.n_params + 1) * cfg.n_records
-                             + (2 * cfg.net.n_params if keep_params else 0)) * item
-        if traj > MAX_TRAJECTORY_BYTES:
-            raise InputError(
-                f"trajectories and saved parameters would take {traj / 2**30:.1f} GiB "
-                f"(limit {MAX_TRAJECTORY_BYTES >> 30} GiB); use fewer seeds, a larger "
-                f"--trajectory-every or no --save-params"
-            )
+    if est["trajectories"] > MAX_TRAJECTORY_BYTES:
+        raise InputError(
+            f"trajectories and saved parameters would take {est['trajectories'] / 2**30:.1f} "
+            f"GiB (limit {MAX_TRAJECTORY_BYTES >> 30} GiB); use fewer seeds, a larger "
+            f"--trajectory-every or no --save-params"
+        )
     avail = available_memory()
     need = est["kept"] + est["per_call"] + est["merge"]
     if avail is not None and need > avail // 2:

@@ -5,10 +5,8 @@ and ``vmap``-ed over a block of seeds; :mod:`symjax.numeric.sweep` maps blocks w
 shards them over devices.
 
 The scan carry is a :class:`TrainState`: the flat parameter vector (shared order), the optax
-state over it, and the invariant accumulators. Each step splits the vector into the path's
-pytree (one scalar leaf per parameter in the scalar layout, per-layer matrices otherwise),
-differentiates with respect to that pytree, and stacks the gradient back. The checks run inside
-the compiled loop at every step, on bit patterns:
+state over it, and the invariant accumulators. The checks run inside the compiled loop at every
+step, on bit patterns:
 
 * Steps are numbered 0 (the initial parameters) to ``steps`` (after the last update); step ``t``
   is checked after the ``t``-th update.
@@ -78,20 +76,13 @@ DTYPES = ("float32", "float64")
 class TrainConfig:
     """Everything that shapes the compiled training program. Static and hashable.
 
-    Attributes:
-      net: the network.
-      optimizer: the resolved optimizer (with its perturbations).
-      steps: number of training steps.
-      dtype: ``"float32"`` or ``"float64"``.
-      form: how the step is computed: ``"scalar"`` or ``"vector"`` (the two layouts of the exact
-        path, see :mod:`symjax.numeric.net`) or ``"matmul"``.
-      ties: tied pairs as index pairs into the shared parameter order.
-      task: ``"classification"`` or ``"regression"`` (the "solved" criterion).
-      trajectory_every: record parameters and loss every this many steps (0: off).
-      batch_size: samples per step (0: the whole data set, in order, every step).
-      input_noise: standard deviation of the Gaussian noise added to the inputs each step.
-      tie_signs: per tied pair, ``1`` (``b == a``) or ``-1`` (a sign-flip tie, ``b == -a``,
-        checked on the bits of ``-b`` and ``a``); empty: every pair ``1``.
+    ``form``: ``"scalar"`` or ``"vector"`` (the two layouts of the exact path, see
+    :mod:`symjax.numeric.net`) or ``"matmul"``. ``ties``: index pairs into the shared order.
+    ``task``: ``"classification"`` or ``"regression"`` (the "solved" criterion).
+    ``trajectory_every``: record parameters and loss every this many steps (0: off).
+    ``batch_size``: 0 is the whole data set, in order, every step. ``tie_signs``: per tied pair,
+    ``1`` (``b == a``) or ``-1`` (``b == -a``, checked on the bits of ``-b`` and ``a``); empty:
+    every pair ``1``.
     """
 
     net: Net
@@ -176,10 +167,7 @@ def ulp_distance(a: jax.Array, b: jax.Array) -> tuple[jax.Array, jax.Array]:
     (it can exceed the signed range). NaNs get some large distance; the non-finite flag reports
     them.
     """
-    if a.dtype == jnp.float32:
-        int_t, uint_t = jnp.int32, jnp.uint32
-    else:
-        int_t, uint_t = jnp.int64, jnp.uint64
+    int_t, uint_t = (jnp.int32, jnp.uint32) if a.dtype == jnp.float32 else (jnp.int64, jnp.uint64)
     ia = lax.bitcast_convert_type(a, int_t)
     ib = lax.bitcast_convert_type(b, int_t)
     lowest = jnp.iinfo(int_t).min
@@ -295,17 +283,13 @@ def batch_data(cfg: TrainConfig, key: jax.Array, t: jax.Array, x: jax.Array,
 def make_step(cfg: TrainConfig, keys: jax.Array, x: jax.Array, y: jax.Array):
     """The pure training step ``(state, t) -> (state, None)`` of a block of seeds, for scan.
 
-    The gradient is computed per seed (``vmap``) with respect to the form's pytree (scalar
-    leaves or matrices: the vector is split before differentiating, never inside) and
-    stacked back into a ``(n_params, n)`` array. The optimizer then updates every parameter of
-    every seed in one elementwise kernel, so both members of a tied pair go through the same
-    machine code. (Updating scalar leaves one by one lets XLA fuse and round the updates of
-    different leaves differently, which breaks ties under Adam on CPU.)
-
-    Args:
-      cfg: the static configuration.
-      keys: ``(n,)`` the seeds' perturbation keys (for dropout and gradient noise).
-      x: ``(S, n_in)`` inputs; y: ``(S, n_out)`` targets.
+    ``keys``: the ``(n,)`` seeds' perturbation keys. The gradient is computed per seed
+    (``vmap``) with respect to the form's pytree (scalar leaves or matrices: the vector is split
+    before differentiating, never inside) and stacked back into a ``(n_params, n)`` array. The
+    optimizer then updates every parameter of every seed in one elementwise kernel, so both
+    members of a tied pair go through the same machine code. (Updating scalar leaves one by one
+    lets XLA fuse and round the updates of different leaves differently, which breaks ties
+    under Adam on CPU.)
     """
     view = _view(cfg)
     tx = cfg.optimizer.transformation()
@@ -315,29 +299,18 @@ def make_step(cfg: TrainConfig, keys: jax.Array, x: jax.Array, y: jax.Array):
         # XLA's CPU fusion then computes each delta once per step, not once per use
         loss = functools.partial(scalar_loss, cfg.net, barrier=True)
 
-    def seed_grad(flat, masks, xs=x, ys=y):
+    def seed_grad(flat, masks, key, t):
+        xs, ys = batch_data(cfg, key, t, x, y)  # (x, y) themselves without batches and noise
         return view.flatten(jax.grad(loss)(view.unflatten(flat), xs, ys, masks))
 
-    masks_axis = 0 if dropout else None
-    if cfg.batch_size or cfg.input_noise > 0:
-        batched = jax.vmap(lambda flat, masks, key, t: seed_grad(
-            flat, masks, *batch_data(cfg, key, t, x, y)),
-            in_axes=(1, masks_axis, 0, None), out_axes=1)
-
-        def grad(params, masks, t):
-            return batched(params, masks, keys, t)
-    else:
-        full = jax.vmap(seed_grad, in_axes=(1, masks_axis), out_axes=1)
-
-        def grad(params, masks, t):
-            return full(params, masks)
+    grad = jax.vmap(seed_grad, in_axes=(1, 0 if dropout else None, 0, None), out_axes=1)
 
     def step(state: TrainState, t: jax.Array) -> tuple[TrainState, None]:
         masks = None
         if dropout:
             masks = jax.vmap(_dropout_masks, in_axes=(None, 0, None, None))(
                 cfg, keys, t, cfg.batch_size or x.shape[0])
-        grads = grad(state.params, masks, t)
+        grads = grad(state.params, masks, keys, t)
         if cfg.optimizer.grad_noise > 0:
             grads = grads + jax.vmap(_grad_noise, in_axes=(None, 0, None), out_axes=1)(
                 cfg, keys, t)
@@ -350,20 +323,12 @@ def make_step(cfg: TrainConfig, keys: jax.Array, x: jax.Array, y: jax.Array):
 
 def run_block(cfg: TrainConfig, flat0: jax.Array, seeds: jax.Array, x: jax.Array,
               y: jax.Array) -> RunResult:
-    """Train a block of seeds for ``cfg.steps`` steps and check them at every step.
+    """Train a block of seeds (``flat0 (n, n_params)``, ``seeds (n,)`` uint32) for
+    ``cfg.steps`` steps, check them at every step, and return their :class:`RunResult`.
 
     Each seed's computation is independent of the others (per-seed code under ``vmap``); the
     block only decides the memory layout: parameters are carried as ``(n_params, n)``, one
     contiguous row per parameter.
-
-    Args:
-      cfg: the static configuration.
-      flat0: ``(n, n_params)`` initial parameters in the shared order.
-      seeds: ``(n,)`` uint32 seeds (their keys drive dropout and gradient noise).
-      x: ``(S, n_in)`` inputs; y: ``(S, n_out)`` targets.
-
-    Returns:
-      A :class:`RunResult` with a leading seed axis.
     """
     view = _eval_view(cfg)
     params0 = flat0.T

@@ -56,20 +56,11 @@ _CONFIGURED: dict | None = None
 def configure_xla(*, devices: int | None = None) -> dict:
     """Set the XLA flags of the fast path, if JAX is not imported yet.
 
-    Args:
-      devices: number of CPU devices to expose (default: the number of CPU cores this process
-        may use). Ignored when the user already chose a device count (``JAX_NUM_CPU_DEVICES``, or
-        ``--xla_force_host_platform_device_count`` in ``XLA_FLAGS``).
-
-    Returns:
-      ``{"applied": bool, "added": [flags added], "xla_flags": XLA_FLAGS after the call}``.
-      ``applied`` is ``False`` (and a warning is issued) when JAX was already imported: flags set
-      now would be ignored, so nothing is changed.
-
-    Raises:
-      InputError: ``devices`` is not a positive integer, or the environment is bad (a device
-        count that is not a positive integer or does not fit in memory, an ``XLA_FLAGS`` entry
-        that XLA rejects).
+    ``devices``: CPU devices to expose (default: the CPU cores this process may use); ignored
+    when the user already chose a device count. Returns ``{"applied": bool, "added": [flags
+    added], "xla_flags": XLA_FLAGS after the call}``; ``applied`` is ``False``, with a warning,
+    when JAX was already imported (flags set now would be ignored, so nothing is changed).
+    Raises InputError for a bad ``devices`` or a bad environment (see the module docstring).
     """
     global _CONFIGURED
     if devices is not None and (isinstance(devices, bool) or not isinstance(devices, int)
@@ -100,12 +91,9 @@ def configure_xla(*, devices: int | None = None) -> dict:
 
 
 def _device_count(flags: str) -> int | None:
-    """The CPU device count the user chose (``JAX_NUM_CPU_DEVICES`` or the XLA flag), checked.
-
-    Raises:
-      InputError: a count that is not a positive integer.
-    """
-    chosen = [(f"{_DEVICE_COUNT_FLAG}", f.split("=", 1)[1] if "=" in f else "")
+    """The CPU device count the user chose (``JAX_NUM_CPU_DEVICES`` or the XLA flag), ``None``
+    if none; InputError for a count that is not a positive integer."""
+    chosen = [(_DEVICE_COUNT_FLAG, f.split("=", 1)[1] if "=" in f else "")
               for f in flags.split() if f.split("=", 1)[0] == _DEVICE_COUNT_FLAG]
     env = os.environ.get("JAX_NUM_CPU_DEVICES")
     if env is not None and env.strip():
@@ -120,11 +108,8 @@ def _device_count(flags: str) -> int | None:
 
 
 def check_device_count(count: int | None) -> None:
-    """Refuse, with the estimate, more CPU devices than half of the available memory holds.
-
-    Raises:
-      InputError: ``count`` devices would need more than half of the available memory.
-    """
+    """Refuse (InputError, with the estimate) more CPU devices than half of the available
+    memory holds."""
     if count is None:
         return
     avail = available_memory()
@@ -139,10 +124,7 @@ def check_device_count(count: int | None) -> None:
 def check_flags(flags: str) -> None:
     """Ask XLA, in a short child process, whether it accepts ``flags`` (only when they hold an
     entry other than the flags set here): XLA ends the process on an unknown or malformed
-    entry, which would otherwise look like a failed check.
-
-    Raises:
-      InputError: XLA rejects ``flags``; its complaint is quoted.
+    entry, which would otherwise look like a failed check. InputError quotes its complaint.
     """
     if all(f.split("=", 1)[0] in _KNOWN for f in flags.split()):
         return
