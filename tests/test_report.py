@@ -182,7 +182,8 @@ def test_latex_tables_equal_results(run_dir, report_dir):
         text = (report_dir / f"{name}.tex").read_text()
         assert "\\toprule" in text and "\\bottomrule" in text and "\\begin{tabular}" in text
         body = text.split("\\midrule\n")[1].split("\\bottomrule")[0]
-        lines = [r for r in body.splitlines() if r.endswith("\\\\")]
+        lines = [r.removeprefix("\\addlinespace ") for r in body.splitlines()
+                 if r.endswith("\\\\")]
         headings = [r for r in lines if r.startswith("\\multicolumn")]
         rows = [r for r in lines if not r.startswith("\\multicolumn")]
         assert len(rows) == len(summaries)

@@ -24,6 +24,12 @@ def tex_number(text: str) -> str:
     return f"${mantissa}\\times 10^{{{int(exponent)}}}$" if e else text
 
 
+def tex_comment(text) -> str:
+    """``text`` for a LaTeX comment line: printable ASCII only, so that nothing (a line break in
+    an unhashed provenance field, say) can end the comment and become LaTeX."""
+    return "".join(c if " " <= c <= "~" else "?" for c in str(text))
+
+
 def text_table(rows: Sequence[Sequence[str]], *, rule: bool = True, gap: int = 2) -> str:
     """Rows of cells as left-aligned plain-text columns; the first row is the header, followed
     by a line of dashes when ``rule``."""
@@ -50,8 +56,8 @@ def latex_tabular(rows: Sequence[Sequence[str]], align: str, *,
                   comments: Sequence[str] = ()) -> str:
     r"""Rows of LaTeX cells as a booktabs ``tabular`` in ``\footnotesize``, to ``\input`` inside
     a ``table`` environment; the first row is the header. ``comments`` go first, as ``%``
-    lines (printable ASCII)."""
-    lines = [f"% {''.join(c if ' ' <= c <= '~' else '?' for c in text)}" for text in comments]
+    lines (:func:`tex_comment`)."""
+    lines = [f"% {tex_comment(text)}" for text in comments]
     lines += [r"% Needs \usepackage{booktabs}; \input inside a table environment.",
               r"\footnotesize\setlength{\tabcolsep}{4pt}",
               rf"\begin{{tabular}}{{@{{}}{align}@{{}}}}", r"\toprule",

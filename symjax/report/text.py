@@ -12,8 +12,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from ..base.text import latex_tabular, tex_escape, tex_number
 from ..base.text import markdown_table as pipe_table
-from ..base.text import tex_escape, tex_number
 from .run import _PRETTY, RunData
 from .stats import wilson_interval
 
@@ -313,38 +313,17 @@ def latex_table(run: RunData, name: str = "table_symmetry") -> str:
     keys, about = LATEX_TABLES[name]
     cols = [TABLE_COLUMNS[k] for k in keys[1:]]  # the init column becomes heading rows
     align = "".join(a for _, _, a, _ in cols)
-    head = " & ".join(["Init / opt.", *(h for _, h, _, _ in cols[1:])])
-    body, previous = [], None
+    rows, previous = [["Init / opt.", *(h for _, h, _, _ in cols[1:])]], None
     for row in table_rows(run, keys):
         init = row[0]
-        if init != previous:
-            if previous is not None:
-                body.append(r"\addlinespace")
-            body.append(rf"\multicolumn{{{len(cols)}}}{{@{{}}l}}{{{LATEX.code(init)}}} \\")
-        cells = [r"\quad " + tex_escape(pretty(row[1])), *(_tex_cell(v) for v in row[2:])]
-        body.append(" & ".join(cells) + r" \\")
+        if init != previous:  # a heading row per init scheme, a little space above the next
+            space = r"\addlinespace " if previous is not None else ""
+            rows.append([rf"{space}\multicolumn{{{len(cols)}}}{{@{{}}l}}{{{LATEX.code(init)}}}"])
+        rows.append([r"\quad " + tex_escape(pretty(row[1])), *(_tex_cell(v) for v in row[2:])])
         previous = init
-    return "\n".join([
-        f"% symjax report: run {run.run_id}, symjax "
-        f"{_comment(run.document['provenance']['version'])}.",
-        r"% Needs \usepackage{booktabs}; \input inside a table environment.",
-        *(f"% {line}" for line in textwrap.wrap(about, 95)),
-        r"\footnotesize\setlength{\tabcolsep}{4pt}",
-        rf"\begin{{tabular}}{{@{{}}{align}@{{}}}}",
-        r"\toprule",
-        head + r" \\",
-        r"\midrule",
-        *body,
-        r"\bottomrule",
-        r"\end{tabular}",
-        "",
-    ])
-
-
-def _comment(text: Any) -> str:
-    """Text for a LaTeX comment line: printable ASCII only, so that nothing (a line break in an
-    unhashed provenance field, say) can end the comment and become LaTeX."""
-    return "".join(c if " " <= c <= "~" else "?" for c in str(text))
+    version = run.document["provenance"]["version"]
+    return latex_tabular(rows, align, comments=(
+        f"symjax report: run {run.run_id}, symjax {version}.", *textwrap.wrap(about, 95)))
 
 
 def _tex_cell(value: str) -> str:
