@@ -42,9 +42,10 @@ SPEED_FLAGS = (
     "--xla_cpu_prefer_vector_width=512",
     "--xla_gpu_deterministic_ops=true",
 )
-_DEVICE_COUNT_FLAG = "--xla_force_host_platform_device_count"
+#: The XLA flag of the number of CPU devices.
+DEVICE_COUNT_FLAG = "--xla_force_host_platform_device_count"
 #: Flags known without asking XLA (any other XLA_FLAGS entry is checked by :func:`check_flags`).
-_KNOWN = frozenset(f.split("=", 1)[0] for f in (*SPEED_FLAGS, _DEVICE_COUNT_FLAG))
+_KNOWN = frozenset(f.split("=", 1)[0] for f in (*SPEED_FLAGS, DEVICE_COUNT_FLAG))
 #: Memory a CPU device costs in the memory estimate (an upper bound; see benchmarks/README.md).
 CPU_DEVICE_BYTES = 1 << 20
 _CHECKED: dict[str, str | None] = {}  # XLA_FLAGS -> XLA's complaint (None: accepted)
@@ -77,9 +78,9 @@ def configure_xla(*, devices: int | None = None) -> dict:
         return {"applied": False, "added": [], "xla_flags": current}
     present = {flag.split("=", 1)[0] for flag in current.split()}
     added = [f for f in SPEED_FLAGS if f.split("=", 1)[0] not in present]
-    if _DEVICE_COUNT_FLAG not in present and not os.environ.get("JAX_NUM_CPU_DEVICES"):
+    if DEVICE_COUNT_FLAG not in present and not os.environ.get("JAX_NUM_CPU_DEVICES"):
         count = devices if devices is not None else _cpu_count()
-        added.append(f"{_DEVICE_COUNT_FLAG}={count}")
+        added.append(f"{DEVICE_COUNT_FLAG}={count}")
     else:
         count = user_count
     check_device_count(count)
@@ -93,8 +94,8 @@ def configure_xla(*, devices: int | None = None) -> dict:
 def _device_count(flags: str) -> int | None:
     """The CPU device count the user chose (``JAX_NUM_CPU_DEVICES`` or the XLA flag), ``None``
     if none; InputError for a count that is not a positive integer."""
-    chosen = [(_DEVICE_COUNT_FLAG, f.split("=", 1)[1] if "=" in f else "")
-              for f in flags.split() if f.split("=", 1)[0] == _DEVICE_COUNT_FLAG]
+    chosen = [(DEVICE_COUNT_FLAG, f.split("=", 1)[1] if "=" in f else "")
+              for f in flags.split() if f.split("=", 1)[0] == DEVICE_COUNT_FLAG]
     env = os.environ.get("JAX_NUM_CPU_DEVICES")
     if env is not None and env.strip():
         chosen.insert(0, ("JAX_NUM_CPU_DEVICES", env))

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from ..base.errors import InputError
+from ..numeric.xla import DEVICE_COUNT_FLAG
 from ..results.config import VerifyConfig
 from ..results.document import installed_versions, package_version
 from .run import (
@@ -41,7 +42,7 @@ from .run import (
 PINNED_PACKAGES = ("jax", "jaxlib", "optax")
 #: Differences listed in full before the rest are counted.
 MAX_LISTED = 20
-_DEVICE_COUNT_FLAG = "--xla_force_host_platform_device_count"
+
 EXIT_MATCH, EXIT_DIFFER, EXIT_ENVIRONMENT = 0, 1, 2
 
 
@@ -190,7 +191,7 @@ def _part(document: dict[str, Any], *keys: str) -> dict[str, Any]:
 # -- environment -------------------------------------------------------------------------------
 def _flags(text: str) -> list[str]:
     """XLA flags other than the CPU device count (the layout's device count covers that)."""
-    return [f for f in text.split() if f.split("=", 1)[0] != _DEVICE_COUNT_FLAG]
+    return [f for f in text.split() if f.split("=", 1)[0] != DEVICE_COUNT_FLAG]
 
 
 #: Most CPU devices a recorded layout may ask for (each is a thread pool in this process).
@@ -216,7 +217,7 @@ def configure_like(document: dict[str, Any]) -> None:
     if _part(prov, "xla").get("applied"):
         configure_xla(devices=cpu_devices)
     elif (cpu_devices and not os.environ.get("JAX_NUM_CPU_DEVICES")
-          and _DEVICE_COUNT_FLAG not in os.environ.get("XLA_FLAGS", "")):
+          and DEVICE_COUNT_FLAG not in os.environ.get("XLA_FLAGS", "")):
         os.environ["JAX_NUM_CPU_DEVICES"] = str(cpu_devices)
 
 
