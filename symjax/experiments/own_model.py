@@ -265,6 +265,7 @@ def verify_model(loss: Callable, params, pairs, *data, optimizer: str = "adam",
     import jax.numpy as jnp
 
     from ..numeric.optimizers import parse_optimizers
+    from ..numeric.train import ulp_distance
 
     for name, v in (("seeds", seeds), ("steps", steps), ("chunk", 1 if chunk is None else chunk)):
         if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= 10**7:
@@ -288,26 +289,15 @@ def verify_model(loss: Callable, params, pairs, *data, optimizer: str = "adam",
     with jax.enable_x64(dtype == "float64"):
         dt = jnp.dtype(dtype)
         args = [jax.tree_util.tree_map(lambda a: jnp.asarray(a, dt), d) for d in data]
-        uint = jnp.uint32 if dt == jnp.float32 else jnp.uint64
 
-        def ordered(x):
-            """Bit patterns mapped to unsigned integers in the order of the floats."""
-            bits = jax.lax.bitcast_convert_type(x, uint)
-            top = jnp.asarray(1, uint) << (jnp.iinfo(uint).bits - 1)
-            return jnp.where(bits & top, ~bits, bits | top)
-
-        def ulp(a, b):
-            oa, ob = ordered(a), ordered(b)
-            return jnp.where(oa > ob, oa - ob, ob - oa)
-
-        def checks(tree):
+        def checks(tree):  # the engine's bit and ULP comparison (+0 and -0: 0 ULP apart)
             eq, dist = [], []
             for lp, ip, lq, iq, s in sym:
                 a, b = s * tree[lp][ip], tree[lq][iq]
                 nan = jnp.isnan(a) & jnp.isnan(b)  # a diverged seed: -NaN is NaN too
-                eq.append(nan | (jax.lax.bitcast_convert_type(a, uint)
-                                 == jax.lax.bitcast_convert_type(b, uint)))
-                dist.append(jnp.where(nan, jnp.asarray(0, uint), ulp(a, b)))
+                differ, ulps = ulp_distance(a, b)
+                eq.append(nan | ~differ)
+                dist.append(jnp.where(nan, jnp.zeros_like(ulps), ulps))
             return jnp.stack(eq), jnp.stack(dist)
 
         def one(index):
