@@ -121,6 +121,7 @@ def test_learning_rate_forms():
     (dict(eps="nan"), "eps 'nan' must be finite"),
     (dict(init="tied,tied"), "names a scheme twice"),
     (dict(optimizer="sgd,sgd"), "listed twice"),
+    (dict(optimizer="sgd,sgd,sgd", lr="1,2,2"), "'sgd' with lr=2.0 is listed twice"),
     (dict(chunk=0), "chunk 0 must be >= 1"),
     (dict(first_seed=-1), "first_seed -1 must be between 0"),
     (dict(batch=3), "unknown option 'batch'"),

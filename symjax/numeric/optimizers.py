@@ -192,7 +192,7 @@ def parse_optimizers(optimizer, lr=None, *, dropout: float = 0.0,
     parsed = [parse_spec("optimizer", t, OPTIMIZERS, keys) for t in texts]
     specs = [format_spec(n, o) for n, o in parsed]
     lrs = _resolve_lrs(lr, specs, [n for n, _ in parsed])
-    out, seen = [], {}
+    out, seen = [], set()
     for (name, opts), spec, rate in zip(parsed, specs, lrs):
         defaults = _option_defaults(name)
         for key, value in opts.items():
@@ -202,9 +202,9 @@ def parse_optimizers(optimizer, lr=None, *, dropout: float = 0.0,
         drop = _check_dropout(opts.get("dropout", dropout))
         noise = _check_noise(opts.get("grad_noise", grad_noise))
         options = tuple(sorted((k, v) for k, v in opts.items() if k not in PERTURBATIONS))
-        if spec in seen and seen[spec] == rate:
+        if (spec, rate) in seen:  # two runs with one label: only the learning rate tells
             raise InputError(f"optimizer {spec!r} with lr={rate} is listed twice")
-        seen.setdefault(spec, rate)
+        seen.add((spec, rate))
         label = spec if specs.count(spec) == 1 else f"{spec}@lr={rate!r}"
         out.append(OptimizerSpec(spec, name, rate, options, drop, noise, label))
     return tuple(out)
