@@ -6,9 +6,10 @@ repository root; keep them to the files that cover the code, so a run stays shor
 When the code moves, ``python mutation/run.py --check`` fails naming every mutant whose source
 text is gone or ambiguous: update the catalogue with the code.
 
-Groups: bit patterns and tie checks (``_train.py``), verdicts (``_verifier.py``, the CLI),
-reproduce comparisons (``_reproduce.py``), digests and tamper checks (``_store.py``,
-``_provenance.py``), the prover's verdict logic (``symbolic/``).
+Groups: bit patterns and tie checks (``numeric/train.py``), verdicts (``results/summary.py``,
+``experiments/verify.py``, the CLI), reproduce comparisons (``report/reproduce.py``), digests
+and tamper checks (``results/rundir.py``, ``results/document.py``), the prover's verdict logic
+(``symbolic/``).
 """
 
 from __future__ import annotations

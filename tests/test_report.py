@@ -14,10 +14,11 @@ import pytest
 
 from symjax import InputError, __version__
 from symjax.cli import main
-from symjax.report.run import PARAMS_FILE, PER_SEED_FILE, TRAJECTORIES_FILE, load_run
+from symjax.report.run import load_run
 from symjax.report.stats import trajectory_stats
 from symjax.report.writer import write_report
 from symjax.results.document import write_results
+from symjax.results.rundir import PER_SEED_FILE, TRAJECTORIES_FILE
 
 HAS_MATPLOTLIB = __import__("importlib.util").util.find_spec("matplotlib") is not None
 needs_matplotlib = pytest.mark.skipif(not HAS_MATPLOTLIB, reason="needs the plots extra")
@@ -408,14 +409,13 @@ def test_bad_input_is_one_line_and_exit_2(case, run_dir, tmp_path, capsys):
     assert expected in _error(["report", copy], capsys)
 
 
-def test_verify_file_names_match_the_engine():
-    from symjax.experiments import verify as _verifier
-    from symjax.report import run as _report
+def test_run_directory_file_names_are_the_documented_ones():
+    """Users' scripts open these files by name: one definition, spelled as documented."""
+    from symjax.results import rundir
 
-    assert (PER_SEED_FILE, PARAMS_FILE, TRAJECTORIES_FILE) == (
-        _verifier.CSV_FILE, _verifier.PARAMS_FILE, _verifier.TRAJECTORIES_FILE)
-    assert (_report.SAMPLE_FILE, _report.REPORT_DIR) == (_verifier.SAMPLE_FILE,
-                                                          _verifier.REPORT_DIR)
+    assert (rundir.PER_SEED_FILE, rundir.PARAMS_FILE, rundir.TRAJECTORIES_FILE,
+            rundir.SAMPLE_FILE, rundir.REPORT_DIR) == (
+        "per_seed.csv", "params.npz", "trajectories.npz", "trajectory_sample.npz", "report")
     assert __version__  # the methods paragraph names it
 
 

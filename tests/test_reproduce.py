@@ -17,9 +17,8 @@ import pytest
 
 from symjax.cli import main
 from symjax.report.reproduce import Comparison, _mismatch, compare_npz
-from symjax.report.run import PARAMS_FILE, PER_SEED_FILE
 from symjax.results.document import write_results
-from symjax.results.rundir import file_sha256
+from symjax.results.rundir import PARAMS_FILE, PER_SEED_FILE, file_sha256
 
 VERIFY = ("verify", "--seeds", 64, "--steps", 50, "--init", "tied,normal", "--optimizer", "sgd",
           "--trajectory-every", 10, "--save-params", "--quiet")
@@ -182,7 +181,8 @@ def test_every_seed_is_compared_up_to_the_last(run_dir):
     """One value moved by 1 ULP in the last seed of each file (and one summary field) is found
     and named; the unedited copy matches (negative control). In process, no re-run."""
     from symjax.report.reproduce import compare_per_seed, compare_summaries
-    from symjax.report.run import TRAJECTORIES_FILE, load_run
+    from symjax.report.run import load_run
+    from symjax.results.rundir import TRAJECTORIES_FILE
 
     recorded = load_run(run_dir)
     last = int(recorded.seeds[-1])

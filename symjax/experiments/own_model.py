@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from ..base.errors import InputError
-from ..results.rundir import arrays_digest
+from ..results.rundir import PER_SEED_FILE, arrays_digest
 
 _ELEMENT = re.compile(r"^(-?)([A-Za-z_][A-Za-z0-9_]*)\[([0-9,]*)\]$")
 
@@ -222,8 +222,6 @@ def pair_table(summaries: Sequence[dict], seeds: int) -> str:
 #: eight copies of the parameters per seed, under :data:`_CALL_BYTES`).
 DEFAULT_CHUNK = 16384
 _CALL_BYTES = 1 << 30
-#: Files of a model run directory.
-CSV_FILE = "per_seed.csv"
 _CSV_SLICE = 1 << 16
 
 
@@ -467,14 +465,15 @@ class _ModelRun:
             MODEL_FORMAT,
             claim_directory,
             holds_model_run,
+            locked_store,
             read_text_nofollow,
+            remove_report,
         )
-        from .verify import REPORT_DIR, _locked_store, _remove_report
 
         directory = claim_directory(out, option="out", ours=holds_model_run, what="model run",
                                     force=force, force_option="force=True")
-        store, lock = _locked_store(directory, {"config": config, "layout": layout},
-                                   ("results.json", CSV_FILE), "out")
+        store, lock = locked_store(directory, {"config": config, "layout": layout},
+                                   ("results.json", PER_SEED_FILE), "out")
         store.manifest["format"] = MODEL_FORMAT
         key = store.manifest["run_key"]
         try:
@@ -489,7 +488,7 @@ class _ModelRun:
                         f"{directory} holds an unfinished model run with other settings; "
                         f"resume it with its own arguments, or remove it, or choose another out")
                 store.clear_chunks()  # a new run replaces a finished one's chunk files
-                _remove_report(directory / REPORT_DIR)  # and its report
+                remove_report(directory)  # and its report
             store.remove_temporaries()
             store.write_manifest(finished=False)
         except BaseException:
@@ -519,11 +518,11 @@ class _ModelRun:
         from ..results.document import write_results
         from ..results.rundir import file_sha256
 
-        csv_path = self.directory / CSV_FILE
+        csv_path = self.directory / PER_SEED_FILE
         _write_csv(csv_path, result)
         summaries = pair_summaries(result.pairs, result.first_break, result.max_ulp)
         results = {"seeds": result.seeds, "seeds_held": int(result.held.all(axis=1).sum()),
-                   "pairs": summaries, "files": {CSV_FILE: file_sha256(csv_path)}}
+                   "pairs": summaries, "files": {PER_SEED_FILE: file_sha256(csv_path)}}
         provenance = {**self.provenance, "calls_reused": self.reused}
         doc = write_results(self.directory, kind="model", config=self.config,
                             layout=self.layout, results=results, provenance=provenance)

@@ -77,25 +77,24 @@ from ..numeric.train import TrainConfig
 from ..numeric.xla import configured
 from ..results.config import MAX_SEEDS, VerifyConfig, parse_int
 from ..results.rundir import (
+    PARAMS_FILE,
+    PER_SEED_FILE,
+    SAMPLE_FILE,
+    TRAJECTORIES_FILE,
     ChunkStore,
     DirectoryLock,
     claim_directory,
     existing_directory,
     holds_verify_run,
+    locked_store,
     manifest_finished,
     read_manifest,
+    remove_report,
 )
 from ..results.summary import seed_first_break, summarize
 
 #: Keywords of :func:`verify` that choose where and how results are written, not what they are.
 _OUTPUT_OPTIONS = ("out", "save_params", "quiet", "resume", "progress", "force")
-#: File names written by :meth:`VerifyResults.write`.
-CSV_FILE = "per_seed.csv"
-PARAMS_FILE = "params.npz"
-TRAJECTORIES_FILE = "trajectories.npz"
-SAMPLE_FILE = "trajectory_sample.npz"
-#: ``symjax report``'s default output directory inside a results directory.
-REPORT_DIR = "report"
 #: Rows formatted at a time when writing the per-seed CSV.
 _CSV_SLICE = 1 << 16
 
@@ -266,8 +265,8 @@ class VerifyResults:
         out.mkdir(parents=True, exist_ok=True)
         # files of an earlier run that this one does not replace would be read as its own
         (out / SAMPLE_FILE).unlink(missing_ok=True)
-        _remove_report(out / REPORT_DIR)
-        digest = self.write_csv(out / CSV_FILE)
+        remove_report(out)
+        digest = self.write_csv(out / PER_SEED_FILE)
         if save_params:
             self.save_params(out / PARAMS_FILE)
         if self.config["trajectory_every"]:
@@ -275,7 +274,7 @@ class VerifyResults:
         provenance = {**self.provenance, "timing": self.timing, "xla": configured()}
         # The digest puts every per-seed number under the run ID: the same run ID means the
         # same summaries *and* the same per-seed CSV, byte for byte.
-        results = {**self.results_dict(), "files": {CSV_FILE: f"sha256:{digest}"}}
+        results = {**self.results_dict(), "files": {PER_SEED_FILE: f"sha256:{digest}"}}
         write_results(out, kind="verify", config=self.config, layout=self.batching,
                       results=results, provenance=provenance)
         return out / "results.json"
@@ -485,7 +484,7 @@ def _adopt_device_count(out, layout: dict) -> None:
 
 #: Files of a finished run that a new run into the same directory replaces (the report of
 #: the old run included: a report belongs to one run).
-_RESULT_FILES = ("results.json", CSV_FILE, PARAMS_FILE, TRAJECTORIES_FILE, SAMPLE_FILE)
+_RESULT_FILES = ("results.json", PER_SEED_FILE, PARAMS_FILE, TRAJECTORIES_FILE, SAMPLE_FILE)
 #: The first seeds of a run without trajectories are re-run with trajectories recorded at
 #: about SAMPLE_RECORDS log-spaced steps (``trajectory_sample.npz``), so that ``symjax report``
 #: can draw the loss and the hidden-unit distance over training without a re-run. The
@@ -543,7 +542,7 @@ def _open_store(out: Path, config: dict, layout: dict, save_params: bool, resume
     else:
         out = Path(out)
     manifest = {"config": config, "layout": layout, "save_params": save_params}
-    store, lock = _locked_store(out, manifest, _RESULT_FILES, "--out", pid)
+    store, lock = locked_store(out, manifest, _RESULT_FILES, "--out", pid)
     try:
         if pid == 0:
             existing = store.read_manifest()
@@ -569,21 +568,6 @@ def _open_store(out: Path, config: dict, layout: dict, save_params: bool, resume
     return store, lock
 
 
-def _locked_store(out: Path, manifest: dict, files, option: str, pid: int = 0
-                 ) -> tuple[ChunkStore, DirectoryLock]:
-    """The chunk store of run directory ``out`` (``manifest`` plus its ``run_key``, the SHA-256
-    of ``manifest``) and its lock, held: refused (:class:`InputError`) when a link stands in for
-    the store or one of ``files``, or another run holds the lock."""
-    run_key = hashlib.sha256(json.dumps(manifest, sort_keys=True, default=str).encode())
-    store = ChunkStore(out, {**manifest, "run_key": run_key.hexdigest()})
-    try:
-        out.mkdir(parents=True, exist_ok=True)  # processes > 0 of a multi-process run
-        store.check_links(files)
-        return store, DirectoryLock(out, pid).acquire()
-    except OSError as err:
-        raise InputError(f"cannot write into {option} {out}: {err.strerror or err}") from None
-
-
 def _finish_store(store: ChunkStore, config: dict, save_params: bool) -> None:
     """After the results files are written: remove those of a replaced run that this run does
     not write (after, never before), and mark the run finished."""
@@ -592,16 +576,6 @@ def _finish_store(store: ChunkStore, config: dict, save_params: bool) -> None:
     for name in stale:
         (store.directory / name).unlink(missing_ok=True)  # unlink never follows a link
     store.write_manifest(finished=True)
-
-
-def _remove_report(report: Path) -> None:
-    """Remove the report of an earlier run (a symbolic link itself, never what it points to)."""
-    import shutil
-
-    if report.is_symlink() or report.is_file():
-        report.unlink()
-    elif report.is_dir():
-        shutil.rmtree(report)
 
 
 def _same_run(out: Path, existing: dict | None, ours: dict) -> None:

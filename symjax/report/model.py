@@ -14,8 +14,9 @@ from pathlib import Path
 import numpy as np
 
 from ..base.errors import InputError
-from ..experiments.own_model import CSV_FILE, pair_summaries, pair_table
+from ..experiments.own_model import pair_summaries, pair_table
 from ..results.document import results_path
+from ..results.rundir import PER_SEED_FILE
 from .output import Report, ReportWriter
 from .run import check_file_digests
 from .text import csv_text
@@ -30,7 +31,7 @@ def model_report(path: str | os.PathLike, document: dict, out=None) -> Report:
     results, config = document["results"], document["config"]
     summaries = _per_seed_summaries(directory, document)
     if summaries != results["pairs"]:
-        raise InputError(f"{directory / CSV_FILE}: its per-pair summaries differ from those "
+        raise InputError(f"{directory / PER_SEED_FILE}: its per-pair summaries differ from those "
                          f"of {target.name} (run {document['run_id']})")
     table = pair_table(summaries, results["seeds"])
     writer = ReportWriter(out, directory, document["run_id"])
@@ -62,11 +63,11 @@ def model_report(path: str | os.PathLike, document: dict, out=None) -> Report:
 
 def _per_seed_summaries(directory: Path, document: dict) -> list[dict]:
     """The per-pair summaries derived from ``per_seed.csv`` (after its digest is checked)."""
-    path = directory / CSV_FILE
+    path = directory / PER_SEED_FILE
     if not path.is_file():
         raise InputError(f"{path} is missing; symjax.verify_model(..., out=DIR) writes it next "
                          f"to results.json")
-    check_file_digests(directory, document, names=(CSV_FILE,))
+    check_file_digests(directory, document, names=(PER_SEED_FILE,))
     pairs = [tuple(p) for p in document["config"]["pairs"]]
     seeds = document["results"]["seeds"]
     try:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ..base.errors import InputError
 from ..base.files import atomic_open
-from .run import REPORT_DIR
+from ..results.rundir import REPORT_DIR
 
 
 @dataclass

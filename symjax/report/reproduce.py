@@ -28,15 +28,8 @@ from ..base.errors import InputError
 from ..numeric.xla import DEVICE_COUNT_FLAG
 from ..results.config import VerifyConfig
 from ..results.document import installed_versions, package_version
-from .run import (
-    LABEL_COLUMNS,
-    PARAMS_FILE,
-    PER_SEED_FILE,
-    TRAJECTORIES_FILE,
-    NpzArrays,
-    RunData,
-    load_run,
-)
+from ..results.rundir import PARAMS_FILE, PER_SEED_FILE, TRAJECTORIES_FILE
+from .run import LABEL_COLUMNS, NpzArrays, RunData, load_run
 
 #: Packages whose version must match for a bitwise comparison (they do the arithmetic).
 PINNED_PACKAGES = ("jax", "jaxlib", "optax")

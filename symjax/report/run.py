@@ -18,21 +18,11 @@ from ..base.errors import InputError
 from ..base.layout import Layout
 from ..results.config import VerifyConfig
 from ..results.document import package_version, read_results, results_path, schema_problem
-from ..results.rundir import file_sha256
+from ..results.rundir import PER_SEED_FILE, file_sha256
 from ..results.summary import seed_first_break, summarize
 
-#: Files of a ``symjax verify`` directory, as :class:`symjax.experiments.verify.VerifyResults`
-#: names them (kept here so that reading them does not import JAX).
-PER_SEED_FILE = "per_seed.csv"
-PARAMS_FILE = "params.npz"
-TRAJECTORIES_FILE = "trajectories.npz"
-#: Written by ``verify --out`` when the run records no trajectories: its first seeds re-run
-#: with trajectories at log-spaced steps, for the figures.
-SAMPLE_FILE = "trajectory_sample.npz"
 #: Optional proof written by ``symjax prove --json DIR/proof.json``.
 PROOF_FILE = "proof.json"
-#: Default output directory, inside the results directory.
-REPORT_DIR = "report"
 
 #: Columns of ``per_seed.csv`` holding labels, and holding floats in the run's dtype; every
 #: other column holds integers.

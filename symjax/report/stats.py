@@ -11,7 +11,8 @@ import numpy as np
 
 from ..base.errors import InputError
 from ..base.layout import Layout, min_unit_distance, unit_rows
-from .run import SAMPLE_FILE, TRAJECTORIES_FILE, NpzArrays, RunData
+from ..results.rundir import SAMPLE_FILE, TRAJECTORIES_FILE
+from .run import NpzArrays, RunData
 
 
 class Band(NamedTuple):

@@ -19,10 +19,11 @@ from typing import Any
 from ..base.errors import InputError
 from ..base.text import latex_tabular, tex_comment, tex_escape, tex_number
 from ..results.document import SCHEMA, read_results, results_path
+from ..results.rundir import SAMPLE_FILE, TRAJECTORIES_FILE
 from . import plots as _plots
 from .dynamics_plots import CAPTIONS, write_dynamics_figures
 from .output import Report, ReportWriter
-from .run import PROOF_FILE, SAMPLE_FILE, TRAJECTORIES_FILE, RunData, load_run
+from .run import PROOF_FILE, RunData, load_run
 from .stats import TrajectoryStats, trajectory_stats
 from .text import (
     LATEX,

@@ -525,3 +525,41 @@ def _holds_results(path, kind: str) -> bool:
         return read_results(path).get("kind") == kind
     except InputError:
         return False
+
+
+#: Files of a run directory besides ``results.json``: the per-seed table (verify and model
+#: runs), saved parameters and trajectories (verify ``--save-params``, ``--trajectory-every``),
+#: the trajectory sample ``verify --out`` re-runs for the figures when it records none, and the
+#: default report directory of ``symjax report DIR``.
+PER_SEED_FILE = "per_seed.csv"
+PARAMS_FILE = "params.npz"
+TRAJECTORIES_FILE = "trajectories.npz"
+SAMPLE_FILE = "trajectory_sample.npz"
+REPORT_DIR = "report"
+
+
+def locked_store(out: Path, manifest: dict, files, option: str, pid: int = 0
+                 ) -> tuple[ChunkStore, DirectoryLock]:
+    """The chunk store of run directory ``out`` (``manifest`` plus its ``run_key``, the SHA-256
+    of ``manifest``) and its lock, held: refused (:class:`InputError`) when a link stands in for
+    the store or one of ``files``, or another run holds the lock."""
+    run_key = hashlib.sha256(json.dumps(manifest, sort_keys=True, default=str).encode())
+    store = ChunkStore(out, {**manifest, "run_key": run_key.hexdigest()})
+    try:
+        out.mkdir(parents=True, exist_ok=True)  # processes > 0 of a multi-process run
+        store.check_links(files)
+        return store, DirectoryLock(out, pid).acquire()
+    except OSError as err:
+        raise InputError(f"cannot write into {option} {out}: {err.strerror or err}") from None
+
+
+def remove_report(directory: Path) -> None:
+    """Remove the report of an earlier run in ``directory`` (a symbolic link itself, never what
+    it points to)."""
+    import shutil
+
+    report = Path(directory) / REPORT_DIR
+    if report.is_symlink() or report.is_file():
+        report.unlink()
+    elif report.is_dir():
+        shutil.rmtree(report)
